@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+// Forge: the whole life of a language model in one Swift program.
+import PackageDescription
+import Foundation
+
+// Kernels are never built without a target CPU (see docs/ARCHITECTURE.md, "Build").
+// FORGE_TARGET_CPU overrides the default, e.g. `haswell` for a portable AVX2 binary.
+let targetCPU = ProcessInfo.processInfo.environment["FORGE_TARGET_CPU"] ?? "native"
+var fastFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked", "-Xcc", "-fno-math-errno"]),
+]
+#if arch(x86_64)
+fastFlags.append(.unsafeFlags(["-target-cpu", targetCPU]))
+#endif
+
+// CBLAS: OpenBLAS on Linux (Debian libopenblas-dev), Accelerate on Apple platforms.
+let blasTarget: Target = .systemLibrary(
+    name: "CBLAS", path: "Sources/CBLAS", pkgConfig: nil,
+    providers: [.apt(["libopenblas-dev"])])
+
+let package = Package(
+    name: "Forge",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "forge", targets: ["forge"]),
+        .library(name: "ForgeCore", targets: ["ForgeCore"]),
+        .library(name: "ForgeModels", targets: ["ForgeModels"]),
+        .library(name: "ForgeTrain", targets: ["ForgeTrain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        blasTarget,
+        .target(name: "ForgeCore", dependencies: ["CBLAS"], swiftSettings: fastFlags,
+                linkerSettings: [.linkedLibrary("openblas", .when(platforms: [.linux])),
+                                 .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS]))]),
+        .target(name: "ForgeKernels", dependencies: ["ForgeCore", "CBLAS"], swiftSettings: fastFlags),
+        .target(name: "ForgeAutograd", dependencies: ["ForgeCore", "ForgeKernels"], swiftSettings: fastFlags),
+        .target(name: "ForgeTokenizer", dependencies: ["ForgeCore"], swiftSettings: fastFlags),
+        .target(name: "ForgeModels", dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeTokenizer"],
+                swiftSettings: fastFlags),
+        .target(name: "ForgeTrain", dependencies: ["ForgeCore", "ForgeAutograd", "ForgeModels", "ForgeTokenizer"],
+                swiftSettings: fastFlags),
+        .target(name: "ForgeReference", dependencies: [], swiftSettings: fastFlags),
+        .executableTarget(
+            name: "forge",
+            dependencies: [
+                "ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fastFlags),
+        .testTarget(
+            name: "ForgeTests",
+            dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer",
+                           "ForgeTrain", "ForgeReference", "forge"],
+            swiftSettings: fastFlags),
+    ],
+    swiftLanguageModes: [.v6]
+)

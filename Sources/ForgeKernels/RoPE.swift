@@ -1,0 +1,60 @@
+// RoPE: rotary position embedding in the "rotate half" layout of Hugging Face Llama
+// (channel i pairs with i + D/2 inside each head).
+import ForgeCore
+import Foundation
+
+/// Cosine and sine tables for positions 0..<T and D/2 frequencies θ^(−2i/D).
+public struct RoPETable: Sendable {
+    public let headDim: Int
+    public let positions: Int
+    public let cos: [Float]
+    public let sin: [Float]
+
+    public init(headDim: Int, positions: Int, theta: Double) {
+        self.headDim = headDim
+        self.positions = positions
+        let half = headDim / 2
+        var c = [Float](repeating: 0, count: positions * half), s = c
+        for p in 0..<positions {
+            for i in 0..<half {
+                let angle = Double(p) * Foundation.pow(theta, -2 * Double(i) / Double(headDim))
+                c[p * half + i] = Float(Foundation.cos(angle))
+                s[p * half + i] = Float(Foundation.sin(angle))
+            }
+        }
+        self.cos = c
+        self.sin = s
+    }
+}
+
+public enum RoPE {
+    /// Rotates x (rows = B·T, each H heads of D) in place or into `out`; row r has position
+    /// `offset + r % seq`. `inverse` rotates backwards (the backward pass of the forward).
+    public static func apply(
+        _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows: Int, seq: Int, heads: Int,
+        table: RoPETable, offset: Int = 0, inverse: Bool = false, accumulate: Bool = false
+    ) {
+        let d = table.headDim, half = d / 2, width = heads * d
+        precondition(offset + seq <= table.positions, "RoPE table too short")
+        table.cos.withUnsafeBufferPointer { cosb in
+            table.sin.withUnsafeBufferPointer { sinb in
+                let cp = cosb.baseAddress!, sp = sinb.baseAddress!
+                Parallel.forEach(rows, grain: 16) { r in
+                    for row in r {
+                        let pos = offset + row % seq
+                        let c = cp + pos * half, s = sp + pos * half
+                        for h in 0..<heads {
+                            let xi = x + row * width + h * d, yo = out + row * width + h * d
+                            for i in 0..<half {
+                                let x1 = xi[i], x2 = xi[i + half]
+                                let sn = inverse ? -s[i] : s[i]
+                                let y1 = x1 * c[i] - x2 * sn, y2 = x2 * c[i] + x1 * sn
+                                if accumulate { yo[i] += y1; yo[i + half] += y2 } else { yo[i] = y1; yo[i + half] = y2 }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
