@@ -33,7 +33,7 @@ let package = Package(
     targets: [
         blasTarget,
         .target(name: "ForgeCore", dependencies: ["CBLAS"], swiftSettings: fastFlags,
-                linkerSettings: [.linkedLibrary("openblas", .when(platforms: [.linux])),
+                linkerSettings: [
                                  .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS]))]),
         .target(name: "ForgeKernels", dependencies: ["ForgeCore", "CBLAS"], swiftSettings: fastFlags),
         .target(name: "ForgeAutograd", dependencies: ["ForgeCore", "ForgeKernels"], swiftSettings: fastFlags),

@@ -1,6 +1,10 @@
+// The forge command line: one subcommand per stage; each parses options and calls a library.
 import ArgumentParser
 
 @main
 struct Forge: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "forge", abstract: "Forge")
+    static let configuration = CommandConfiguration(
+        commandName: "forge",
+        abstract: "Forge: data to served model, in one Swift program.",
+        subcommands: [BenchCommand.self])
 }

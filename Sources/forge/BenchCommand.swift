@@ -1,0 +1,69 @@
+// forge bench: speed measurements, each printed beside the machine's own ceiling from the same run.
+import ArgumentParser
+import ForgeAutograd
+import ForgeCore
+import ForgeKernels
+import ForgeModels
+import Foundation
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchTrain.self])
+}
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Training throughput on the reference config (GPT-2 style, vocab 8192, 6×384, ctx 256, batch 8).",
+        discussion: "Example: forge bench train --steps 10")
+
+    @Option(help: "Measured steps after warm-up.") var steps = 8
+    @Option(help: "Warm-up steps.") var warmup = 2
+    @Option(help: "gpt2 or llama.") var arch = "gpt2"
+    @Option(help: "Batch size.") var batch = 8
+    @Option(help: "Sequence length.") var seq = 256
+
+    func run() throws {
+        let arch = TransformerConfig.Architecture(rawValue: arch) ?? .gpt2
+        let config = TransformerConfig(architecture: arch, vocabSize: 8192, contextLength: seq, width: 384, layers: 6, heads: 6)
+        let model = try Transformer(config: config, seed: 1)
+        let opt = AdamW(groups: model.parameterGroups(weightDecay: 0.1))
+        var rng = RNG(seed: 7)
+        let tokens = (0..<(batch * seq)).map { _ in Int32(rng.below(config.vocabSize)) }
+        let targets = (0..<(batch * seq)).map { _ in Int32(rng.below(config.vocabSize)) }
+        var times: [Double] = []
+        for i in 0..<(warmup + steps) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let tape = Tape()
+            let loss = model.loss(tape, tokens: tokens, targets: targets, batch: batch, seq: seq)
+            tape.backward(loss)
+            opt.update(lr: 1e-4, clipNorm: 1)
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            if i >= warmup { times.append(dt) }
+            print(String(format: "step %d  loss %.4f  %.3f s", i, loss.value.data[0], dt))
+        }
+        times.sort()
+        let median = times[times.count / 2], best = times[0]
+        let tokensPerStep = Double(batch * seq)
+        let flopsPerToken = 3 * config.forwardFLOPsPerToken(seq: seq)
+        let gemm = measureSGEMM()
+        print(String(format: "parameters %d   training FLOPs/token %.1f M", config.parameterCount, flopsPerToken / 1e6))
+        print(String(format: "tokens/s  median %.0f  best %.0f", tokensPerStep / median, tokensPerStep / best))
+        print(String(format: "model GFLOP/s median %.1f   SGEMM GFLOP/s (2048x384x1536, same run) %.1f   ratio %.2f",
+                     tokensPerStep / median * flopsPerToken / 1e9, gemm, tokensPerStep / median * flopsPerToken / 1e9 / gemm))
+    }
+
+    func measureSGEMM() -> Double {
+        let (m, k, n) = (2048, 384, 1536)
+        let a = Tensor(shape: [m, k]), b = Tensor(shape: [n, k]), c = Tensor(shape: [m, n])
+        a.fill(0.01); b.fill(0.02)
+        var best = 0.0
+        for _ in 0..<10 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            BLAS.parallelSgemm(transA: false, transB: true, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: k, beta: 0, c: c.data, ldc: n)
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            best = max(best, 2.0 * Double(m * n * k) / dt / 1e9)
+        }
+        return best
+    }
+}
