@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "ForgeTokenizer", dependencies: ["ForgeCore"], swiftSettings: fastFlags),
         .target(name: "ForgeModels", dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeTokenizer"],
                 swiftSettings: fastFlags),
-        .target(name: "ForgeTrain", dependencies: ["ForgeCore", "ForgeAutograd", "ForgeModels", "ForgeTokenizer"],
+        .target(name: "ForgeTrain", dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer"],
                 swiftSettings: fastFlags),
         .target(name: "ForgeReference", dependencies: [], swiftSettings: fastFlags),
         .executableTarget(

