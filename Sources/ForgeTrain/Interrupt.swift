@@ -13,6 +13,12 @@ public enum Interrupt {
 
     /// Installs the handlers (idempotent).
     public static func install() {
+        // A parent may have started us with these signals blocked (the mask is inherited); unblock them.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         signal(SIGINT) { _ in
             if Interrupt.flag.load(ordering: .relaxed) { _exit(130) }
             Interrupt.flag.store(true, ordering: .relaxed)

@@ -72,6 +72,9 @@ public final class Trainer {
         guard options.seq <= model.config.contextLength else {
             throw ForgeError("sequence length \(options.seq) exceeds the model context \(model.config.contextLength)")
         }
+        guard tokenizer.vocabSize <= model.config.vocabSize else {
+            throw ForgeError("the tokenizer has \(tokenizer.vocabSize) tokens, more than the model's vocabulary of \(model.config.vocabSize)")
+        }
         try train.validate(vocabSize: model.config.vocabSize)
         try val?.validate(vocabSize: model.config.vocabSize)
         self.model = model

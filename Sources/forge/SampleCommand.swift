@@ -31,6 +31,9 @@ struct SampleCommand: ParsableCommand {
         let tok = try ModelDir.loadTokenizer(from: model)
         let ids = tok.encode(prompt)
         guard !ids.isEmpty else { throw ValidationError("--prompt must not be empty") }
+        if let bad = ids.first(where: { Int($0) >= m.config.vocabSize }) {
+            throw ForgeError.file(model, "the prompt encodes to token \(bad), outside the model's vocabulary of \(m.config.vocabSize)")
+        }
         FileHandle.standardOutput.write(Data(prompt.utf8))
         var pending: [Int32] = []
         TextSampler.generate(m, prompt: ids, options: SamplingOptions(temperature: temperature, topK: topK, maxTokens: tokens, seed: seed)) { id in

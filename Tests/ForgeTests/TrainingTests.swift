@@ -16,10 +16,11 @@ func temporaryDirectory(_ tag: String) -> String {
 }
 
 /// Token shards with learnable structure (a noisy repeating pattern) for tiny training runs.
-func writeToyShards(_ dir: String, vocab: Int = 32, count: Int = 4000) throws -> (train: String, val: String) {
+/// Ids are printable ASCII bytes (32..<96), so the byte tokenizer stored with the model fits.
+func writeToyShards(_ dir: String, vocab: Int = 256, count: Int = 4000) throws -> (train: String, val: String) {
     var rng = RNG(seed: 99)
     func tokens(_ n: Int) -> [Int32] {
-        (0..<n).map { i in rng.uniform() < 0.1 ? Int32(rng.below(vocab)) : Int32((i * 7 + i / 13) % vocab) }
+        (0..<n).map { i in 32 + (rng.uniform() < 0.1 ? Int32(rng.below(64)) : Int32((i * 7 + i / 13) % 64)) }
     }
     try TokenShard.write(tokens(count), vocabSize: vocab, to: dir + "/train.bin")
     try TokenShard.write(tokens(count / 4), vocabSize: vocab, to: dir + "/val.bin")
@@ -33,8 +34,8 @@ func tinyOptions(steps: Int) -> TrainingOptions {
     return o
 }
 
-let tinyGPT = TransformerConfig(architecture: .gpt2, vocabSize: 32, contextLength: 16, width: 32, layers: 2, heads: 4)
-let tinyLlama = TransformerConfig(architecture: .llama, vocabSize: 32, contextLength: 16, width: 32, layers: 2, heads: 4,
+let tinyGPT = TransformerConfig(architecture: .gpt2, vocabSize: 256, contextLength: 16, width: 32, layers: 2, heads: 4)
+let tinyLlama = TransformerConfig(architecture: .llama, vocabSize: 256, contextLength: 16, width: 32, layers: 2, heads: 4,
                                   kvHeads: 2, tiedEmbeddings: false)
 
 @Suite struct TrainingTests {
