@@ -19,6 +19,12 @@ struct SpeedrunCommand: ParsableCommand {
     @Option(help: "Run name (default: speedrun-DATE-TIME); the run goes to runs/NAME.") var name: String?
     @Option(help: "Training time budget in minutes.") var minutes = 10.0
     @Option(help: "Directory of *_gut.txt plays (default: located through python3).") var corpus: String?
+    @Option(help: "Architecture (gpt2 or llama; default: the speedrun's).") var arch: TransformerConfig.Architecture?
+    @Option(help: "Layers (default: the speedrun's).") var layers: Int?
+    @Option(help: "Model width.") var width: Int?
+    @Option(help: "Attention heads.") var heads: Int?
+    @Option(help: "Sequences per batch.") var batch: Int?
+    @Option(help: "Peak learning rate.") var lr: Double?
     @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
@@ -38,6 +44,12 @@ struct SpeedrunCommand: ParsableCommand {
         var o = SpeedrunOptions(runDir: runDir)
         o.minutes = minutes
         o.corpusDir = corpus
+        let d = o.config
+        o.config = TransformerConfig(architecture: arch ?? d.architecture, vocabSize: 256, contextLength: d.contextLength,
+                                     width: width ?? d.width, layers: layers ?? d.layers, heads: heads ?? d.heads)
+        try o.config.validate()
+        if let batch { o.training.batch = batch }
+        if let lr { o.training.learningRate = lr }
         try Speedrun.run(o)
     }
 }

