@@ -17,12 +17,13 @@ public enum LossPlot {
         let (left, right, top, bottom) = (60.0, 20.0, 36.0, 44.0)
         let pw = Double(width) - left - right, ph = Double(height) - top - bottom
         let maxStep = max(1, all.map(\.0).max() ?? 1)
-        var lo = all.map(\.1).min() ?? 0, hi = all.map(\.1).max() ?? 1
-        if let firstVal = val.first?.1, val.count > 1 { hi = min(hi, max(firstVal, train.dropFirst(train.count / 20).map(\.1).max() ?? hi)) }
-        if hi - lo < 1e-6 { hi = lo + 1 }
-        lo = max(0, lo - 0.05 * (hi - lo))
+        // Log-scaled y axis: the first steps fall fast, and the later, slower progress is what matters.
+        var lo = max(1e-3, all.map(\.1).min() ?? 1), hi = max(lo * 1.01, all.map(\.1).max() ?? 2)
+        lo /= 1.03
+        hi *= 1.03
+        let (logLo, logHi) = (Foundation.log(lo), Foundation.log(hi))
         func x(_ s: Double) -> Double { left + s / maxStep * pw }
-        func y(_ l: Double) -> Double { top + (1 - (min(l, hi) - lo) / (hi - lo)) * ph }
+        func y(_ l: Double) -> Double { top + (1 - (Foundation.log(max(l, lo)) - logLo) / (logHi - logLo)) * ph }
         func path(_ pts: [(Double, Double)]) -> String {
             pts.enumerated().map { i, p in String(format: "%@%.1f,%.1f", i == 0 ? "M" : "L", x(p.0), y(p.1)) }.joined(separator: " ")
         }
@@ -30,7 +31,7 @@ public enum LossPlot {
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         s += "<text x=\"\(Int(left))\" y=\"22\" font-size=\"15\">\(escape(title))</text>\n"
         for i in 0...5 {
-            let l = lo + (hi - lo) * Double(i) / 5
+            let l = Foundation.exp(logLo + (logHi - logLo) * Double(i) / 5)
             s += String(format: "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>", left, left + pw, y(l), y(l))
             s += String(format: "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", left - 6, y(l) + 4, l)
             let st = maxStep * Double(i) / 5

@@ -18,7 +18,7 @@ public struct RunReport {
 
     /// Writes report.md and loss.svg into the run dir; returns the report's path.
     public func write() throws -> String {
-        try AtomicFile.write(runDir + "/loss.svg", string: LossPlot.svg(metrics, title: "\(title): loss (nats per token)"))
+        try AtomicFile.write(runDir + "/loss.svg", string: LossPlot.svg(metrics, title: "\(title): loss (nats per token, log scale)"))
         let path = runDir + "/report.md"
         try AtomicFile.write(path, string: markdown())
         return path

@@ -12,7 +12,9 @@ public struct SpeedrunOptions {
     public var runDir: String
     /// Training time budget; the step count is derived from a short calibration (0: use `training.steps`).
     public var minutes: Double = 10
-    public var config = TransformerConfig(architecture: .gpt2, vocabSize: 256, contextLength: 256, width: 384, layers: 6, heads: 6)
+    /// Llama style, 4 × 256: in 3-minute trials it reached validation loss 1.72 where GPT-2 style models of the
+    /// same size reached 2.04–2.20, and 6 × 320 or 6 × 384 models saw too few tokens in the budget.
+    public var config = TransformerConfig(architecture: .llama, vocabSize: 256, contextLength: 256, width: 256, layers: 4, heads: 4)
     public var training: TrainingOptions = {
         var t = TrainingOptions()
         t.batch = 16

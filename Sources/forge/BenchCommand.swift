@@ -22,8 +22,10 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "gpt2 or llama.") var arch = "gpt2"
     @Option(help: "Batch size.") var batch = 8
     @Option(help: "Sequence length.") var seq = 256
+    @OptionGroup var threads: ThreadOptions
 
     func run() throws {
+        try threads.apply()
         let arch = TransformerConfig.Architecture(rawValue: arch) ?? .gpt2
         let config = TransformerConfig(architecture: arch, vocabSize: 8192, contextLength: seq, width: 384, layers: 6, heads: 6)
         let model = try Transformer(config: config, seed: 1)
@@ -47,7 +49,8 @@ struct BenchTrain: ParsableCommand {
         let tokensPerStep = Double(batch * seq)
         let flopsPerToken = 3 * config.forwardFLOPsPerToken(seq: seq)
         let gemm = measureSGEMM()
-        print(String(format: "parameters %d   training FLOPs/token %.1f M", config.parameterCount, flopsPerToken / 1e6))
+        print(String(format: "parameters %d   training FLOPs/token %.1f M   threads %d   BLAS kernels %@",
+                     config.parameterCount, flopsPerToken / 1e6, Parallel.threads, BLAS.coreName))
         print(String(format: "tokens/s  median %.0f  best %.0f", tokensPerStep / median, tokensPerStep / best))
         print(String(format: "model GFLOP/s median %.1f   SGEMM GFLOP/s (2048x384x1536, same run) %.1f   ratio %.2f",
                      tokensPerStep / median * flopsPerToken / 1e9, gemm, tokensPerStep / median * flopsPerToken / 1e9 / gemm))
