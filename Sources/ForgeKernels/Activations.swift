@@ -52,12 +52,12 @@ public enum Activations {
             var i = r.lowerBound
             while i < r.upperBound {
                 let k = min(16, r.upperBound - i)
-                let v = k == 16 ? load16(x, i) : loadPartial(x, i, k)
-                let g = k == 16 ? load16(dy, i) : loadPartial(dy, i, k)
+                let v = loadN(x, i, k)
+                let g = loadN(dy, i, k)
                 let s = vsigmoid(v)
                 var d = g * s * (1 + v * (1 - s))
-                if accumulate { d += k == 16 ? load16(dx, i) : loadPartial(dx, i, k) }
-                if k == 16 { store16(d, dx, i) } else { storePartial(d, dx, i, k) }
+                if accumulate { d += loadN(dx, i, k) }
+                storeN(d, dx, i, k)
                 i += k
             }
         }
@@ -69,10 +69,10 @@ public enum Activations {
             var i = r.lowerBound
             while i < r.upperBound {
                 let k = min(16, r.upperBound - i)
-                let g = k == 16 ? load16(gate, i) : loadPartial(gate, i, k)
-                let u = k == 16 ? load16(up, i) : loadPartial(up, i, k)
+                let g = loadN(gate, i, k)
+                let u = loadN(up, i, k)
                 let v = g * vsigmoid(g) * u
-                if k == 16 { store16(v, y, i) } else { storePartial(v, y, i, k) }
+                storeN(v, y, i, k)
                 i += k
             }
         }
@@ -88,19 +88,19 @@ public enum Activations {
             var i = r.lowerBound
             while i < r.upperBound {
                 let k = min(16, r.upperBound - i)
-                let g = k == 16 ? load16(gate, i) : loadPartial(gate, i, k)
-                let u = k == 16 ? load16(up, i) : loadPartial(up, i, k)
-                let d = k == 16 ? load16(dy, i) : loadPartial(dy, i, k)
+                let g = loadN(gate, i, k)
+                let u = loadN(up, i, k)
+                let d = loadN(dy, i, k)
                 let s = vsigmoid(g)
                 if let dgate {
                     var v = d * u * s * (1 + g * (1 - s))
-                    if accumulateGate { v += k == 16 ? load16(dgate, i) : loadPartial(dgate, i, k) }
-                    if k == 16 { store16(v, dgate, i) } else { storePartial(v, dgate, i, k) }
+                    if accumulateGate { v += loadN(dgate, i, k) }
+                    storeN(v, dgate, i, k)
                 }
                 if let dup {
                     var v = d * g * s
-                    if accumulateUp { v += k == 16 ? load16(dup, i) : loadPartial(dup, i, k) }
-                    if k == 16 { store16(v, dup, i) } else { storePartial(v, dup, i, k) }
+                    if accumulateUp { v += loadN(dup, i, k) }
+                    storeN(v, dup, i, k)
                 }
                 i += k
             }

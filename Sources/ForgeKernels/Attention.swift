@@ -41,24 +41,31 @@ public enum Attention {
                 var q0 = 0
                 while q0 < T {
                     let rows = min(block, T - q0), keys = s.causal ? q0 + rows : T
-                    BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: D, alpha: s.scale,
-                               a: qh + q0 * s.qWidth, lda: s.qWidth, b: kh, ldb: s.kvWidth,
-                               beta: 0, c: scores, ldc: keys)
-                    for i in 0..<rows {
-                        let row = scores + i * keys
-                        let visible = s.causal ? q0 + i + 1 : keys
-                        let l = Softmax.logSumExp(row, visible)
-                        lseh[q0 + i] = l
-                        let lv = F16x(repeating: l)
-                        map16(visible, row, row) { vexp($0 - lv) }
-                        if visible < keys { (row + visible).initialize(repeating: 0, count: keys - visible) }
-                    }
+                    blockProbabilities(q: qh, k: kh, q0: q0, rows: rows, keys: keys, shape: s, lse: lseh, computeLSE: true, into: scores)
                     BLAS.sgemm(transA: false, transB: false, m: rows, n: D, k: keys,
                                a: scores, lda: keys, b: vh, ldb: s.kvWidth,
                                beta: 0, c: oh + q0 * s.qWidth, ldc: s.qWidth)
                     q0 += rows
                 }
             }
+        }
+    }
+
+    /// P[rows × keys] = exp(scale·Q[q0 ..< q0+rows]·Kᵀ − lse) with masked keys set to 0, for one head.
+    /// The forward computes each row's log-sum-exp into `lse`; the backward passes the saved one.
+    static func blockProbabilities(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, q0: Int, rows: Int, keys: Int, shape s: AttentionShape,
+        lse: UnsafeMutablePointer<Float>, computeLSE: Bool, into p: UnsafeMutablePointer<Float>
+    ) {
+        BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: s.headDim, alpha: s.scale,
+                   a: q + q0 * s.qWidth, lda: s.qWidth, b: k, ldb: s.kvWidth, beta: 0, c: p, ldc: keys)
+        for i in 0..<rows {
+            let row = p + i * keys
+            let visible = s.causal ? q0 + i + 1 : keys
+            if computeLSE { lse[q0 + i] = Softmax.logSumExp(row, visible) }
+            let lv = F16x(repeating: lse[q0 + i])
+            map16(visible, row, row) { vexp($0 - lv) }
+            if visible < keys { (row + visible).initialize(repeating: 0, count: keys - visible) }
         }
     }
 
@@ -100,17 +107,8 @@ public enum Attention {
                     var q0 = 0
                     while q0 < T {
                         let rows = min(block, T - q0), keys = s.causal ? q0 + rows : T
-                        // P = exp(scale·Q·Kᵀ − lse)
-                        BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: D, alpha: s.scale,
-                                   a: qh + q0 * s.qWidth, lda: s.qWidth, b: kh, ldb: s.kvWidth,
-                                   beta: 0, c: p, ldc: keys)
-                        for i in 0..<rows {
-                            let row = p + i * keys
-                            let visible = s.causal ? q0 + i + 1 : keys
-                            let lv = F16x(repeating: lseh[q0 + i])
-                            map16(visible, row, row) { vexp($0 - lv) }
-                            if visible < keys { (row + visible).initialize(repeating: 0, count: keys - visible) }
-                        }
+                        blockProbabilities(q: qh, k: kh, q0: q0, rows: rows, keys: keys, shape: s,
+                                           lse: UnsafeMutablePointer(mutating: lseh), computeLSE: false, into: p)
                         // dV += Pᵀ·dO
                         BLAS.sgemm(transA: true, transB: false, m: keys, n: D, k: rows,
                                    a: p, lda: keys, b: doh + q0 * s.qWidth, ldb: s.qWidth,

@@ -80,6 +80,18 @@ public func storePartial(_ v: F16x, _ p: UnsafeMutablePointer<Float>, _ i: Int, 
     for j in 0..<n { p[i + j] = v[j] }
 }
 
+/// Loads `n` ≤ 16 floats (a full vector when n is 16).
+@inlinable @inline(__always)
+public func loadN(_ p: UnsafePointer<Float>, _ i: Int, _ n: Int) -> F16x {
+    n == 16 ? load16(p, i) : loadPartial(p, i, n)
+}
+
+/// Stores the first `n` ≤ 16 lanes.
+@inlinable @inline(__always)
+public func storeN(_ v: F16x, _ p: UnsafeMutablePointer<Float>, _ i: Int, _ n: Int) {
+    if n == 16 { store16(v, p, i) } else { storePartial(v, p, i, n) }
+}
+
 /// Horizontal sum of 16 lanes.
 @inlinable @inline(__always)
 public func hsum(_ v: F16x) -> Float {
