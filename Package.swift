@@ -54,6 +54,7 @@ let package = Package(
             name: "ForgeTests",
             dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer",
                            "ForgeTrain", "ForgeReference", "forge"],
+            exclude: ["Fixtures"],
             swiftSettings: fastFlags),
     ],
     swiftLanguageModes: [.v6]
