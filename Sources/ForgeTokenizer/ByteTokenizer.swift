@@ -24,24 +24,9 @@ public struct ByteTokenizer: TextTokenizer {
         String(decoding: ids.map { UInt8(truncatingIfNeeded: $0) }, as: UTF8.self)
     }
 
-    /// GPT-2's reversible map from bytes to printable code points, used by byte-level BPE files.
-    public static let byteToUnicode: [Character] = {
-        var printable = Array(33...126) + Array(161...172) + Array(174...255)
-        var codes = printable
-        var extra = 0
-        for b in 0..<256 where !printable.contains(b) {
-            printable.append(b)
-            codes.append(256 + extra)
-            extra += 1
-        }
-        var table = [Character](repeating: " ", count: 256)
-        for (b, c) in zip(printable, codes) { table[b] = Character(Unicode.Scalar(UInt32(c))!) }
-        return table
-    }()
-
     public func save(to path: String) throws {
         var vocab: [String: Int] = [:]
-        for b in 0..<256 { vocab[String(Self.byteToUnicode[b])] = b }
+        for b in 0..<256 { vocab[String(Unicode.Scalar(ByteLevel.byteToScalar[b])!)] = b }
         let json: [String: Any] = [
             "version": "1.0", "truncation": NSNull(), "padding": NSNull(), "added_tokens": [Any](),
             "normalizer": NSNull(), "post_processor": NSNull(),
@@ -64,7 +49,7 @@ public struct ByteTokenizer: TextTokenizer {
         }
         let merges = model["merges"] as? [Any] ?? []
         guard vocab.count == 256, merges.isEmpty,
-              (0..<256).allSatisfy({ vocab[String(byteToUnicode[$0])] == $0 }) else {
+              (0..<256).allSatisfy({ vocab[String(Unicode.Scalar(ByteLevel.byteToScalar[$0])!)] == $0 }) else {
             throw ForgeError.file(path, "only the 256-token byte-level tokenizer is supported here (vocab \(vocab.count), \(merges.count) merges)")
         }
         return ByteTokenizer()

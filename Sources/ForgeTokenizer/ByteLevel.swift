@@ -1,0 +1,44 @@
+// ByteLevel: GPT-2's reversible map between the 256 byte values and printable code points, used by
+// byte-level BPE vocabularies ("Ġ" is the space byte 0x20, "Ċ" is 0x0A, ...).
+
+public enum ByteLevel {
+    /// Code point standing for each byte.
+    public static let byteToScalar: [UInt32] = {
+        var printable = Array(33...126) + Array(161...172) + Array(174...255)
+        var codes = printable
+        var extra = 0
+        for b in 0..<256 where !printable.contains(b) {
+            printable.append(b)
+            codes.append(256 + extra)
+            extra += 1
+        }
+        var table = [UInt32](repeating: 0, count: 256)
+        for (b, c) in zip(printable, codes) { table[b] = UInt32(c) }
+        return table
+    }()
+
+    /// Byte for each mapped code point (index: code point < 512), -1 elsewhere.
+    public static let scalarToByte: [Int16] = {
+        var t = [Int16](repeating: -1, count: 512)
+        for (b, c) in byteToScalar.enumerated() { t[Int(c)] = Int16(b) }
+        return t
+    }()
+
+    /// The byte-level string of raw bytes.
+    public static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        var s = String.UnicodeScalarView()
+        for b in bytes { s.append(Unicode.Scalar(byteToScalar[Int(b)])!) }
+        return String(s)
+    }
+
+    /// The raw bytes of a byte-level string, or nil if it holds a code point outside the map.
+    public static func decode(_ s: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.unicodeScalars.count)
+        for u in s.unicodeScalars {
+            guard u.value < 512, scalarToByte[Int(u.value)] >= 0 else { return nil }
+            out.append(UInt8(scalarToByte[Int(u.value)]))
+        }
+        return out
+    }
+}
