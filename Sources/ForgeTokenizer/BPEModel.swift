@@ -72,6 +72,12 @@ struct BytesMap: Sendable {
 
     var count: Int { values.count }
 
+    func entryOffset(_ e: Int) -> Int32 { offsets[e] }
+    func entryLength(_ e: Int) -> Int32 { lengths[e] }
+    func arenaBytes<R>(_ body: (UnsafePointer<UInt8>) -> R) -> R {
+        arena.withUnsafeBufferPointer { body($0.baseAddress ?? UnsafePointer(bitPattern: 1)!) }
+    }
+
     @inline(__always) static func hash(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(n)
         var i = 0

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Tests/ForgeTests/Fixtures/regex_cases.json: matches of the pre-tokenizer patterns of
+"""Writes Tests/ForgeTests/Fixtures/tricky_texts.json (the texts) and regex_cases.json: matches of the pre-tokenizer patterns of
 byte-level BPE tokenizers on tricky texts, found by Python's `regex` module (the reference for
 Forge's SplitRegex). Usage: python3 Tests/python/make_regex_fixtures.py"""
 import json, os, sys
@@ -37,3 +37,5 @@ out = os.path.join(os.path.dirname(__file__), "..", "ForgeTests", "Fixtures", "r
 with open(out, "w", encoding="utf-8") as f:
     json.dump({"generator": "Tests/python/make_regex_fixtures.py", "regex_version": regex.__version__, "cases": cases}, f, ensure_ascii=False, indent=0)
 print(f"{len(cases)} cases -> {out}")
+with open(os.path.join(os.path.dirname(out), "tricky_texts.json"), "w", encoding="utf-8") as f:
+    json.dump(TEXTS, f, ensure_ascii=False, indent=0)

