@@ -71,7 +71,7 @@ public enum ModelDir {
 
     /// Reads the tokenizer of a model dir.
     public static func loadTokenizer(from dir: String) throws -> TextTokenizer {
-        try ByteTokenizer.load(from: dir + "/tokenizer.json")
+        try TokenizerJSON.load(from: dir + "/tokenizer.json")
     }
 
     static func describe(_ error: Error) -> String {

@@ -1,5 +1,5 @@
 // TextFiles: documents from plain-text and JSONL files, read in bounded pieces.
-// A .txt/.md file is one document read in blocks of about 4 MiB cut at line ends; a .jsonl file
+// A .txt/.md file is one document (files over 64 MiB are read in blocks cut at line ends); a .jsonl file
 // gives one document per line (the string at `field`). Lines that are not JSON objects with that
 // string field are counted and skipped.
 import ForgeCore
@@ -46,12 +46,13 @@ public struct TextFiles {
             var carry = Data()
             var offset = 0
             while true {
-                let chunk = handle.readData(ofLength: 4 << 20)
+                let chunk = handle.readData(ofLength: 16 << 20)
                 let atEnd = chunk.isEmpty
                 carry.append(chunk)
                 var cut = carry.count
                 if !atEnd {
-                    guard let nl = carry.lastIndex(of: 10) else { continue }
+                    // Whole files up to 64 MiB are one document; longer ones are cut at line ends.
+                    guard carry.count >= 64 << 20, let nl = carry.lastIndex(of: 10) else { continue }
                     cut = nl + 1 - carry.startIndex
                 }
                 let piece = carry.prefix(cut)

@@ -14,6 +14,8 @@ public struct RunReport {
     public var metrics: [MetricRecord]
     public var samples: [(prompt: String, text: String)]
     public var data: [(String, String)]
+    /// Extra result rows (measure, value).
+    public var results: [(String, String)] = []
     public var totalSeconds: Double
 
     /// Writes report.md and loss.svg into the run dir; returns the report's path.
@@ -46,6 +48,7 @@ public struct RunReport {
         if let v = summary.finalValLoss {
             s += String(format: "| final validation loss | %.4f nats/token (%.3f bits) |\n", v, v / ln2)
         }
+        for (k, v) in results { s += "| \(k) | \(v) |\n" }
         s += String(format: "| tokens trained | %d |\n| training time | %@ |\n| throughput | %.0f tokens/s |\n",
                     summary.tokens, ProgressLine.duration(summary.seconds), summary.tokensPerSecond)
         s += "\n![loss curve](loss.svg)\n\nMetrics: `metrics.jsonl` (one JSON object per line). Model: `model/` (Hugging Face layout).\n"

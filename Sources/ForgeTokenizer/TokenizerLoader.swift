@@ -1,0 +1,14 @@
+// TokenizerLoader: opens a tokenizer from whatever the user points at: a tokenizer.json, a GGUF file,
+// or a model directory holding a tokenizer.json.
+import ForgeCore
+import Foundation
+
+public enum TokenizerLoader {
+    public static func load(_ path: String) throws -> BPETokenizer {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ForgeError.file(path, "no such file or directory") }
+        if isDir.boolValue { return try TokenizerJSON.load(from: path + "/tokenizer.json") }
+        if path.hasSuffix(".gguf") { return try GGUFVocab.load(path: path) }
+        return try TokenizerJSON.load(from: path)
+    }
+}

@@ -1,0 +1,97 @@
+// forge tokenizer: train, and inspect, byte-level BPE tokenizers.
+import ArgumentParser
+import ForgeCore
+import ForgeTokenizer
+import ForgeTrain
+import Foundation
+
+extension InvalidUTF8Policy: ExpressibleByArgument {}
+
+struct TokenizerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenizer", abstract: "Train and inspect byte-level BPE tokenizers.",
+        subcommands: [TokenizerTrain.self, TokenizerEncode.self, TokenizerDecode.self])
+}
+
+struct TokenizerTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Learn a byte-level BPE vocabulary from .txt/.md/.jsonl files and write tokenizer.json.",
+        discussion: "Example: forge tokenizer train --vocab 8192 --output runs/tok/tokenizer.json data/*.txt")
+
+    @Argument(help: "Input files or directories.") var inputs: [String]
+    @Option(help: "Vocabulary size (256 bytes + merges + special tokens).") var vocab = 8192
+    @Option(help: "Output tokenizer.json.") var output: String
+    @Option(help: "Pre-tokenizer: gpt2, llama3, or a regular expression.") var pattern = "gpt2"
+    @Option(help: "Special tokens, comma-separated.") var special = BPETrainingOptions().specialTokens.joined(separator: ",")
+    @Option(help: "Minimum pair count to merge.") var minFrequency = 2
+    @Option(help: "JSONL text field.") var field = "text"
+    @Option(help: "Invalid UTF-8 in inputs: replace or error.") var invalidUtf8: InvalidUTF8Policy = .replace
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        try threads.apply()
+        var options = BPETrainingOptions()
+        options.vocabSize = vocab
+        options.pattern = pattern == "gpt2" ? BPETrainingOptions.gpt2Pattern : pattern == "llama3" ? BPETrainingOptions.llama3Pattern : pattern
+        options.specialTokens = special.split(separator: ",").map(String.init)
+        options.minFrequency = minFrequency
+        let progress = ProgressLine()
+        let start = Date()
+        var files = try TextFiles(paths: inputs, field: field, invalidUTF8: invalidUtf8)
+        var counts = PieceCounts()
+        var bytes = 0
+        try files.forEachBatch { batch in
+            counts.merge(try BPETrainer.count(batch, pattern: options.pattern))
+            bytes += batch.reduce(0) { $0 + $1.utf8.count }
+            progress.update(String(format: "counting: %.1f MB, %d distinct pieces", Double(bytes) / 1e6, counts.distinct))
+        }
+        progress.line(String(format: "counted %.1f MB into %d distinct pieces in %.1f s%@", Double(bytes) / 1e6, counts.distinct,
+                             Date().timeIntervalSince(start), files.skippedLines > 0 ? ", \(files.skippedLines) JSONL lines skipped" : ""))
+        let tok = try BPETrainer.train(counts, options: options) { done, total in
+            if done % 256 == 0 || done == total { progress.update("merges \(done)/\(total)") }
+        }
+        try tok.save(to: output)
+        progress.line(String(format: "vocabulary %d (%d merges) in %.1f s → %@", tok.vocabSize, tok.model.merges.count,
+                             Date().timeIntervalSince(start), output))
+    }
+}
+
+struct TokenizerEncode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encode", abstract: "Print the token ids of a text.",
+        discussion: "Example: forge tokenizer encode --tokenizer model.gguf --text 'Hello world'")
+
+    @Option(help: "tokenizer.json, GGUF file, or model directory.") var tokenizer: String
+    @Option(help: "Text to encode (default: standard input).") var text: String?
+    @Flag(help: "Recognise special tokens written in the text.") var special = false
+    @Flag(help: "Show each token's text too.") var verbose = false
+
+    func run() throws {
+        let tok = try TokenizerLoader.load(tokenizer)
+        let input = text ?? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        let ids = tok.encode(input, allowSpecial: special)
+        if verbose {
+            for id in ids { print(id, String(reflecting: tok.decode([id]))) }
+        } else {
+            print(ids.map(String.init).joined(separator: " "))
+        }
+    }
+}
+
+struct TokenizerDecode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode", abstract: "Print the text of token ids.",
+        discussion: "Example: forge tokenizer decode --tokenizer model.gguf 19556 905")
+
+    @Option(help: "tokenizer.json, GGUF file, or model directory.") var tokenizer: String
+    @Argument(help: "Token ids.") var ids: [Int32]
+
+    func run() throws {
+        let tok = try TokenizerLoader.load(tokenizer)
+        if let bad = ids.first(where: { $0 < 0 || Int($0) >= tok.vocabSize }) {
+            throw ValidationError("token id \(bad) is outside the vocabulary (\(tok.vocabSize))")
+        }
+        print(tok.decode(ids))
+    }
+}
