@@ -97,16 +97,20 @@ struct BytesMap: Sendable {
     /// The value stored for `p[0..<n]`.
     @inline(__always) func find(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int32? {
         let h = BytesMap.hash(p, n)
-        var i = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let e = Int(slots[i])
-            if e < 0 { return nil }
-            if hashes[e] == h && Int(lengths[e]) == n {
-                let off = Int(offsets[e])
-                let same = arena.withUnsafeBufferPointer { a in memcmpBytes(a.baseAddress! + off, p, n) }
-                if same { return values[e] }
+        return slots.withUnsafeBufferPointer { sl in
+            hashes.withUnsafeBufferPointer { hs in
+                lengths.withUnsafeBufferPointer { ls in
+                    arena.withUnsafeBufferPointer { ar in
+                        var i = Int(truncatingIfNeeded: h) & mask
+                        while true {
+                            let e = Int(sl[i])
+                            if e < 0 { return nil }
+                            if hs[e] == h && Int(ls[e]) == n && memcmpBytes(ar.baseAddress! + Int(offsets[e]), p, n) { return values[e] }
+                            i = (i + 1) & mask
+                        }
+                    }
+                }
             }
-            i = (i + 1) & mask
         }
     }
 
@@ -231,7 +235,8 @@ public struct BPEModel: Sendable {
         }
         if let hit = cache.map.find(p, n) {
             let r = cache.ranges[Int(hit)]
-            out.append(contentsOf: cache.tokens[Int(r.0)..<Int(r.0 + r.1)])
+            if r.1 == 1 { out.append(cache.tokens[Int(r.0)]); return }
+            cache.tokens.withUnsafeBufferPointer { t in out.append(contentsOf: UnsafeBufferPointer(rebasing: t[Int(r.0)..<Int(r.0 + r.1)])) }
             return
         }
         let start = out.count

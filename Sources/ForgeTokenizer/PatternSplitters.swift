@@ -8,7 +8,11 @@
 
 /// A fast matcher for one of the known pattern families.
 public struct PatternSplitter: Sendable, Equatable {
-    public enum Family: Sendable, Equatable { case gpt2, llama3 }
+    public enum Family: Sendable, Equatable {
+        case gpt2, llama3
+        /// \p{N} (each number character alone) or \p{N}+ (runs), as the Digits pre-tokenizer.
+        case numbers(runs: Bool)
+    }
     public var family: Family
     /// Longest digit run in one piece (llama3 family).
     public var maxDigits: Int = 3
@@ -18,6 +22,8 @@ public struct PatternSplitter: Sendable, Equatable {
     /// The splitter for `pattern` if it is one of the known ones (either the Hugging Face spelling or
     /// llama.cpp's adapted one), else nil.
     public static func known(_ pattern: String) -> PatternSplitter? {
+        if pattern == #"\p{N}"# { return PatternSplitter(family: .numbers(runs: false)) }
+        if pattern == #"\p{N}+"# { return PatternSplitter(family: .numbers(runs: true)) }
         let gpt2 = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"#
         if pattern == gpt2 || pattern == gpt2 + #"|\s+"# { return PatternSplitter(family: .gpt2) }
         let contractionsHF = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)"#
@@ -116,6 +122,12 @@ public struct PatternSplitter: Sendable, Equatable {
             switch splitter.family {
             case .gpt2: return matchGPT2(at: i)
             case .llama3: return matchLlama3(at: i)
+            case .numbers(let runs):
+                // ASCII letters, spaces and punctuation are never numbers: skip the table lookup.
+                let b = bytes[i]
+                if b < 0x80 && !(b >= 48 && b <= 57) { return nil }
+                guard cls(at: i).contains(.number) else { return nil }
+                return runs ? run(from: i) { $0.contains(.number) } : i + width(at: i)
             }
         }
 

@@ -99,6 +99,14 @@ public struct PreTokenizer: Sendable {
     /// Splits `bytes` (one text segment) into pieces.
     public func split(_ bytes: [UInt8]) -> PreTokenized {
         var t = PreTokenized(bytes: bytes, pieces: bytes.isEmpty ? [] : [0..<bytes.count])
+        if steps.count == 1, case .split(let m, .isolated, false) = steps[0], let fast = m.fast {
+            // The common case: one fast split over the whole text.
+            var pieces: [Range<Int>] = []
+            pieces.reserveCapacity(bytes.count / 3)
+            bytes.withUnsafeBufferPointer { fast.split($0, 0..<bytes.count, into: &pieces) }
+            t.pieces = pieces
+            return t
+        }
         var scratch: [UInt32] = [], offsets: [Int] = []
         for step in steps {
             switch step {

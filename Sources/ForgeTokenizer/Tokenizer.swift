@@ -3,6 +3,7 @@
 // (TokenizerJSON.swift), a GGUF file (GGUFVocab.swift), or trained (BPETrainer.swift).
 import ForgeCore
 import Foundation
+import Synchronization
 
 /// What to do with bytes that are not valid UTF-8.
 public enum InvalidUTF8Policy: String, Sendable, CaseIterable {
@@ -32,6 +33,7 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
     /// Bytes each id decodes to (added tokens: their content).
     let idBytes: [[UInt8]]
     let specialIds: Set<Int32>
+    let hasNonSpecialAdded: Bool
 
     public init(model: BPEModel, preTokenizer: PreTokenizer, preTokenizerJSON: Any, normalizer: Normalizer?,
                 addedTokens: [AddedToken], prefixIds: [Int32] = [], suffixIds: [Int32] = [], origin: String) {
@@ -50,6 +52,7 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
         for a in addedTokens { table[Int(a.id)] = Array(a.content.utf8) }
         idBytes = table
         specialIds = Set(addedTokens.filter(\.special).map(\.id))
+        hasNonSpecialAdded = addedTokens.contains { !$0.special }
     }
 
     public var vocabSize: Int { idBytes.count }
@@ -87,13 +90,18 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
         return out
     }
 
-    /// Encodes many texts on all workers; the result is in input order.
+    /// Encodes many texts on all workers (each takes the next text, largest first); results are in input order.
     public func encodeBatch(_ texts: [String], allowSpecial: Bool = false) -> [[Int32]] {
         var results = [[Int32]](repeating: [], count: texts.count)
+        let order = texts.indices.sorted { texts[$0].utf8.count > texts[$1].utf8.count }
+        let next = Atomic<Int>(0)
         results.withUnsafeMutableBufferPointer { res in
-            Parallel.forEach(texts.count) { r in
+            Parallel.forEachTask(Parallel.threads) { _ in
                 var cache = PieceCache()
-                for i in r {
+                while true {
+                    let k = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    guard k < order.count else { break }
+                    let i = order[k]
                     var out: [Int32] = []
                     encode(Array(texts[i].utf8), allowSpecial: allowSpecial, addSpecialTokens: false, cache: &cache, into: &out)
                     res[i] = out
@@ -105,6 +113,16 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
 
     func encode(_ bytes: [UInt8], allowSpecial: Bool, addSpecialTokens: Bool, cache: inout PieceCache, into out: inout [Int32]) {
         if addSpecialTokens { out += prefixIds }
+        out.reserveCapacity(out.count + bytes.count / 3)
+        if normalizer == nil && (allowSpecial ? added.isEmpty : !hasNonSpecialAdded) {
+            // Nothing to split out or rewrite: pre-tokenize the bytes as they are.
+            let pre = preTokenizer.split(bytes)
+            pre.bytes.withUnsafeBufferPointer { buf in
+                for p in pre.pieces { model.encode(buf.baseAddress! + p.lowerBound, p.count, cache: &cache, into: &out) }
+            }
+            if addSpecialTokens { out += suffixIds }
+            return
+        }
         for segment in added.split(bytes, allowSpecial: allowSpecial) {
             switch segment {
             case .token(let id): out.append(id)

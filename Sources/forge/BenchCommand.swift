@@ -4,11 +4,12 @@ import ForgeAutograd
 import ForgeCore
 import ForgeKernels
 import ForgeModels
+import ForgeTokenizer
 import Foundation
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchTrain.self])
+        commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchTrain.self, BenchTokenizer.self])
 }
 
 struct BenchTrain: ParsableCommand {
@@ -68,5 +69,56 @@ struct BenchTrain: ParsableCommand {
             best = max(best, 2.0 * Double(m * n * k) / dt / 1e9)
         }
         return best
+    }
+}
+
+struct BenchTokenizer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenizer",
+        abstract: "Encoding speed (one call, and documents batched over threads) and BPE training time.",
+        discussion: """
+        Example: forge bench tokenizer --tokenizer smollm2.gguf --train-vocab 8192 texts/*.txt
+        Prints one JSON object per measurement; bench/tokenizer.py runs the peers beside it.
+        """)
+
+    @Argument(help: "Corpus files (each one a document).") var files: [String]
+    @Option(help: "Tokenizer to time (tokenizer.json, GGUF or model dir).") var tokenizer: String?
+    @Option(help: "Also time training a vocabulary of this size on the corpus (0: skip).") var trainVocab = 0
+    @Option(help: "Repetitions (best time is reported).") var repeats = 3
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        try threads.apply()
+        let docs = try files.map { try String(contentsOfFile: $0, encoding: .utf8) }
+        let whole = docs.joined()
+        let mb = Double(whole.utf8.count) / 1e6
+        func best(_ body: () throws -> Void) rethrows -> Double {
+            var t = Double.infinity
+            for _ in 0..<repeats {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                try body()
+                t = min(t, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+            return t
+        }
+        if let tokenizer {
+            let tok = try TokenizerLoader.load(tokenizer)
+            var count = 0
+            let single = best { count = tok.encode(whole).count }
+            print(String(format: #"{"what": "encode-single", "threads": 1, "mb": %.3f, "seconds": %.4f, "mb_per_s": %.2f, "tokens": %d}"#, mb, single, mb / single, count))
+            var batchCount = 0
+            let batch = best { batchCount = tok.encodeBatch(docs).reduce(0) { $0 + $1.count } }
+            print(String(format: #"{"what": "encode-batch", "threads": %d, "mb": %.3f, "seconds": %.4f, "mb_per_s": %.2f, "tokens": %d}"#, Parallel.threads, mb, batch, mb / batch, batchCount))
+        }
+        if trainVocab > 0 {
+            var options = BPETrainingOptions()
+            options.vocabSize = trainVocab
+            var merges = 0
+            let t = try best {
+                let tok = try BPETrainer.train(try BPETrainer.count(docs, pattern: options.pattern), options: options)
+                merges = tok.model.merges.count
+            }
+            print(String(format: #"{"what": "train", "threads": %d, "vocab": %d, "merges": %d, "mb": %.3f, "seconds": %.3f}"#, Parallel.threads, trainVocab, merges, mb, t))
+        }
     }
 }

@@ -10,7 +10,7 @@ extension InvalidUTF8Policy: ExpressibleByArgument {}
 struct TokenizerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenizer", abstract: "Train and inspect byte-level BPE tokenizers.",
-        subcommands: [TokenizerTrain.self, TokenizerEncode.self, TokenizerDecode.self])
+        subcommands: [TokenizerTrain.self, TokenizerEncode.self, TokenizerDecode.self, TokenizerConvert.self])
 }
 
 struct TokenizerTrain: ParsableCommand {
@@ -93,5 +93,20 @@ struct TokenizerDecode: ParsableCommand {
             throw ValidationError("token id \(bad) is outside the vocabulary (\(tok.vocabSize))")
         }
         print(tok.decode(ids))
+    }
+}
+
+struct TokenizerConvert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert", abstract: "Write any tokenizer Forge reads (GGUF, tokenizer.json, model dir) as a Hugging Face tokenizer.json.",
+        discussion: "Example: forge tokenizer convert --tokenizer SmolLM2-135M-Instruct.Q4_1.gguf --output smollm2.json")
+
+    @Option(help: "tokenizer.json, GGUF file, or model directory.") var tokenizer: String
+    @Option(help: "Output tokenizer.json.") var output: String
+
+    func run() throws {
+        let tok = try TokenizerLoader.load(tokenizer)
+        try tok.save(to: output)
+        print("\(output): vocabulary \(tok.vocabSize), \(tok.model.merges.count) merges, \(tok.addedTokens.count) added tokens")
     }
 }
