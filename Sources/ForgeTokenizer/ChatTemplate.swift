@@ -2,6 +2,7 @@
 // `tokenizer.chat_template` or tokenizer_config.json), as Hugging Face transformers does: messages,
 // add_generation_prompt, bos/eos tokens and extra variables are visible to the template.
 import ForgeCore
+import Foundation
 
 /// One chat message.
 public struct ChatMessage: Sendable, Equatable {
@@ -39,6 +40,19 @@ public final class ChatTemplate: @unchecked Sendable {
         let r = JinjaRenderer(globals: globals)
         try r.render(nodes)
         return r.out
+    }
+
+    /// The template of a GGUF file (its metadata) or a model directory (tokenizer_config.json's
+    /// "chat_template"); nil when there is none.
+    public static func load(from path: String) throws -> ChatTemplate? {
+        if path.hasSuffix(".gguf") { return try fromGGUF(GGUFFile(path: path)) }
+        let config = path + "/tokenizer_config.json"
+        guard let data = FileManager.default.contents(atPath: config) else { return nil }
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ForgeError.file(config, "not valid JSON")
+        }
+        guard let src = json["chat_template"] as? String else { return nil }
+        do { return try ChatTemplate(src) } catch let e as ChatTemplateError { throw ForgeError.file(config, "chat template: \(e.description)") }
     }
 
     /// The template stored in a GGUF file, if any.

@@ -10,7 +10,7 @@ extension InvalidUTF8Policy: ExpressibleByArgument {}
 struct TokenizerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenizer", abstract: "Train and inspect byte-level BPE tokenizers.",
-        subcommands: [TokenizerTrain.self, TokenizerEncode.self, TokenizerDecode.self, TokenizerConvert.self])
+        subcommands: [TokenizerTrain.self, TokenizerEncode.self, TokenizerDecode.self, TokenizerConvert.self, TokenizerChat.self])
 }
 
 struct TokenizerTrain: ParsableCommand {
@@ -108,5 +108,34 @@ struct TokenizerConvert: ParsableCommand {
         let tok = try TokenizerLoader.load(tokenizer)
         try tok.save(to: output)
         print("\(output): vocabulary \(tok.vocabSize), \(tok.model.merges.count) merges, \(tok.addedTokens.count) added tokens")
+    }
+}
+
+struct TokenizerChat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat-prompt", abstract: "Render a conversation with a model's chat template (and show its tokens).",
+        discussion: "Example: forge tokenizer chat-prompt --model SmolLM2-135M-Instruct.Q4_1.gguf --message user:Hello --generation-prompt")
+
+    @Option(help: "GGUF file or model directory with a chat template.") var model: String
+    @Option(help: "A message as role:content (repeatable, in order).") var message: [String] = []
+    @Flag(help: "End with the assistant's turn opening.") var generationPrompt = false
+    @Flag(help: "Also print the token ids (special tokens recognised).") var ids = false
+
+    func run() throws {
+        guard let template = try ChatTemplate.load(from: model) else { throw ForgeError.file(model, "has no chat template") }
+        let msgs = try message.map { m -> ChatMessage in
+            guard let colon = m.firstIndex(of: ":") else { throw ValidationError("--message must be role:content, got \(m)") }
+            return ChatMessage(role: String(m[..<colon]), content: String(m[m.index(after: colon)...]))
+        }
+        let tok = try? TokenizerLoader.load(model)
+        func name(_ id: Int32?) -> String { id.map { tok?.decode([$0]) ?? "" } ?? "" }
+        let prompt: String
+        do {
+            prompt = try template.render(msgs, addGenerationPrompt: generationPrompt, bosToken: name(tok?.bosId), eosToken: name(tok?.eosId))
+        } catch let e as ChatTemplateError {
+            throw ForgeError("chat template: \(e.description)")
+        }
+        print(prompt, terminator: prompt.hasSuffix("\n") ? "" : "\n")
+        if ids, let tok { print(tok.encode(prompt, allowSpecial: true).map(String.init).joined(separator: " ")) }
     }
 }
