@@ -18,6 +18,9 @@ let blasTarget: Target = .systemLibrary(
     name: "CBLAS", path: "Sources/CBLAS", pkgConfig: nil,
     providers: [.apt(["libopenblas-dev"])])
 
+let zlibTarget: Target = .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])])
+let zstdTarget: Target = .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])])
+
 let package = Package(
     name: "Forge",
     platforms: [.macOS(.v14)],
@@ -31,7 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        blasTarget,
+        blasTarget, zlibTarget, zstdTarget,
         .target(name: "ForgeCore", dependencies: ["CBLAS"], swiftSettings: fastFlags,
                 linkerSettings: [
                                  .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS]))]),
@@ -40,20 +43,21 @@ let package = Package(
         .target(name: "ForgeTokenizer", dependencies: ["ForgeCore"], swiftSettings: fastFlags),
         .target(name: "ForgeModels", dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeTokenizer"],
                 swiftSettings: fastFlags),
-        .target(name: "ForgeTrain", dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer"],
+        .target(name: "ForgeTrain", dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeData"],
                 swiftSettings: fastFlags),
+        .target(name: "ForgeData", dependencies: ["ForgeCore", "ForgeTokenizer", "CZlib", "CZstd"], swiftSettings: fastFlags),
         .target(name: "ForgeReference", dependencies: [], swiftSettings: fastFlags),
         .executableTarget(
             name: "forge",
             dependencies: [
-                "ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain",
+                "ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastFlags),
         .testTarget(
             name: "ForgeTests",
             dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer",
-                           "ForgeTrain", "ForgeReference", "forge"],
+                           "ForgeTrain", "ForgeData", "ForgeReference", "forge"],
             exclude: ["Fixtures"],
             swiftSettings: fastFlags),
     ],

@@ -17,6 +17,8 @@ public struct RunReport {
     /// Extra result rows (measure, value).
     public var results: [(String, String)] = []
     public var totalSeconds: Double
+    /// Extra sections (title, Markdown) placed after the data table.
+    public var sections: [(String, String)] = []
 
     /// Writes report.md and loss.svg into the run dir; returns the report's path.
     public func write() throws -> String {
@@ -33,6 +35,7 @@ public struct RunReport {
         s += "(\(Parallel.threads) threads, BLAS kernels: \(blasName)).\n\n"
         s += "## Data\n\n| | |\n|---|---|\n"
         for (k, v) in data { s += "| \(k) | \(v) |\n" }
+        for (title, body) in sections { s += "\n## \(title)\n\n\(body)" }
         s += "\n## Model\n\n| setting | value |\n|---|---|\n"
         s += "| architecture | \(config.architecture.rawValue) |\n| layers × width | \(config.layers) × \(config.width) |\n"
         s += "| heads (kv) | \(config.heads) (\(config.kvHeads)) |\n| MLP width | \(config.ffnWidth) |\n"

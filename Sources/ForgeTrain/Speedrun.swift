@@ -1,9 +1,12 @@
 // Speedrun: the main job on the embedded default corpus, end to end in one call:
-// Shakespeare plays → a byte-level BPE tokenizer trained on the training plays → token shards (whole
-// plays held out) → pretraining for a time budget → model dir → samples → runs/<name>/report.md with
-// the loss curve and validation bits per byte. Later stages join here.
+// Shakespeare (modern and First Folio editions) → the data pipeline (cleaning, quality filters, exact
+// and near dedup that pairs the two editions of each play, PII, whole plays held out) → a byte-level
+// BPE tokenizer trained on the training documents → token shards → pretraining for a time budget →
+// model dir → samples → runs/<name>/report.md with the data accounting, the loss curve and validation
+// bits per byte. Later stages join here.
 import ForgeAutograd
 import ForgeCore
+import ForgeData
 import ForgeModels
 import ForgeTokenizer
 import Foundation
@@ -43,37 +46,50 @@ public enum Speedrun {
     public static func run(_ o: SpeedrunOptions, progress: ProgressLine = ProgressLine()) throws -> String {
         let started = Date()
         var o = o
-        // 1. Corpus → tokenizer → shards.
+        // 1. Raw plays → data pipeline (clean, filter, dedup, scrub; whole plays held out) → JSONL.
         let corpusDir = try o.corpusDir ?? ShakespeareCorpus.locate()
-        let corpus = try ShakespeareCorpus(directory: corpusDir)
-        let (trainPlays, valPlays) = corpus.split()
-        progress.line("corpus: \(corpus.plays.count) plays from \(corpusDir)")
+        var pipelineConfig = try JSONDecoder().decode(PipelineConfig.self, from: Data(SpeedrunPipeline.json.utf8))
+        pipelineConfig.sources = [SourceConfig(name: "shakespeare", paths: [corpusDir])]
+        pipelineConfig.output = o.runDir + "/data/clean"
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(o.runDir + "/pipeline.json", data: try enc.encode(pipelineConfig))
+        let pipeline = DataPipeline(config: pipelineConfig)
+        pipeline.progress = { progress.update($0) }
+        let dataSummary = try pipeline.run()
+        progress.line(String(format: "data: %d documents from %@ → kept %d train + %d validation, removed %d (%d near-duplicate clusters) in %.1f s",
+                             dataSummary.inputDocuments, corpusDir, dataSummary.trainDocuments, dataSummary.validationDocuments,
+                             dataSummary.removedDocuments, dataSummary.nearDuplicateClusters, dataSummary.seconds))
+        let trainDocs = try CleanShards.texts(pipelineConfig.output, split: "train")
+        let valDocs = try CleanShards.texts(pipelineConfig.output, split: "val")
+
+        // 2. Tokenizer → token shards.
         let tokStart = Date()
         let tokenizer: BPETokenizer
         var tokenizerNote = "bytes (vocab 256)"
         if o.vocabSize > 256 {
             var topts = BPETrainingOptions()
             topts.vocabSize = o.vocabSize
-            tokenizer = try BPETrainer.train(try BPETrainer.count(trainPlays.map(\.text), pattern: topts.pattern), options: topts)
-            tokenizerNote = String(format: "byte-level BPE, vocab %d, GPT-2 pattern, trained on the training plays in %.1f s",
+            tokenizer = try BPETrainer.train(try BPETrainer.count(trainDocs, pattern: topts.pattern), options: topts)
+            tokenizerNote = String(format: "byte-level BPE, vocab %d, GPT-2 pattern, trained on the training documents in %.1f s",
                                    tokenizer.vocabSize, Date().timeIntervalSince(tokStart))
         } else {
             tokenizer = try BPETrainer.train(PieceCounts(), options: { var t = BPETrainingOptions(); t.vocabSize = 256; t.specialTokens = []; return t }())
         }
         try tokenizer.save(to: o.runDir + "/tokenizer.json")
         o.config.vocabSize = tokenizer.vocabSize
-        func encode(_ plays: [ShakespeareCorpus.Play]) -> [Int32] {
-            tokenizer.encodeBatch(plays.map(\.text)).flatMap { ids in (tokenizer.bosId.map { [$0] } ?? []) + ids }
+        func encode(_ docs: [String]) -> [Int32] {
+            tokenizer.encodeBatch(docs).flatMap { ids in (tokenizer.bosId.map { [$0] } ?? []) + ids }
         }
-        let trainTokens = encode(trainPlays), valTokens = encode(valPlays)
-        let trainBytes = trainPlays.reduce(0) { $0 + $1.text.utf8.count }, valBytes = valPlays.reduce(0) { $0 + $1.text.utf8.count }
+        let trainTokens = encode(trainDocs), valTokens = encode(valDocs)
+        let trainBytes = trainDocs.reduce(0) { $0 + $1.utf8.count }, valBytes = valDocs.reduce(0) { $0 + $1.utf8.count }
         let dataDir = o.runDir + "/data"
         try TokenShard.write(trainTokens, vocabSize: tokenizer.vocabSize, to: dataDir + "/train.bin")
         try TokenShard.write(valTokens, vocabSize: tokenizer.vocabSize, to: dataDir + "/val.bin")
         progress.line("tokenizer: \(tokenizerNote)")
-        progress.line(String(format: "  train %d plays, %d bytes → %d tokens (%.2f bytes/token); validation %d plays held out whole (%@), %d bytes → %d tokens",
-                             trainPlays.count, trainBytes, trainTokens.count, Double(trainBytes) / Double(trainTokens.count),
-                             valPlays.count, valPlays.map(\.name).joined(separator: ", "), valBytes, valTokens.count))
+        progress.line(String(format: "  train %d documents, %d bytes → %d tokens (%.2f bytes/token); validation %d documents, %d bytes → %d tokens",
+                             trainDocs.count, trainBytes, trainTokens.count, Double(trainBytes) / Double(trainTokens.count),
+                             valDocs.count, valBytes, valTokens.count))
         let train = try TokenDataset(paths: [dataDir + "/train.bin"])
         let val = try TokenDataset(paths: [dataDir + "/val.bin"])
 
@@ -115,14 +131,18 @@ public enum Speedrun {
             results.append(("validation bits per byte", String(format: "%.3f (comparable across tokenizers)", bpb)))
             progress.line(String(format: "validation: %.4f nats/token = %.3f bits per byte", v, bpb))
         }
+        let removedLines = try CleanShards.removed(pipelineConfig.output)
         let report = RunReport(title: "Forge speedrun", runDir: o.runDir, config: model.config, options: trainer.options,
                                summary: summary, metrics: trainer.metrics.records, samples: samples,
-                               data: [("corpus", corpusDir), ("plays", "\(corpus.plays.count) (modern editions; First Folio duplicates left out)"),
+                               data: [("corpus", corpusDir + " (modern and First Folio editions, every *.txt)"),
+                                      ("pipeline", "`pipeline.json` (near-dup: word 3-grams, early-modern spelling, 64 bands × 2, Jaccard ≥ 0.2); manifest: `data/clean/manifest.jsonl`"),
+                                      ("validation", "whole plays held out: \(pipelineConfig.validationIdsContaining.joined(separator: ", "))"),
                                       ("tokenizer", tokenizerNote),
-                                      ("train", String(format: "%d plays, %d bytes, %d tokens (%.2f bytes/token)", trainPlays.count, trainBytes,
+                                      ("train", String(format: "%d documents, %d bytes, %d tokens (%.2f bytes/token)", trainDocs.count, trainBytes,
                                                        trainTokens.count, Double(trainBytes) / Double(trainTokens.count))),
-                                      ("validation", "\(valPlays.count) whole plays held out: \(valPlays.map(\.name).joined(separator: ", ")); \(valBytes) bytes, \(valTokens.count) tokens")],
-                               results: results, totalSeconds: Date().timeIntervalSince(started))
+                                      ("validation set", "\(valDocs.count) documents, \(valBytes) bytes, \(valTokens.count) tokens")],
+                               results: results, totalSeconds: Date().timeIntervalSince(started),
+                               sections: [("Data pipeline", dataSummary.table + "\nRemoved documents:\n\n" + removedLines.map { "- " + $0 }.joined(separator: "\n") + "\n")])
         let path = try report.write()
         progress.line("report: \(path)")
         return path

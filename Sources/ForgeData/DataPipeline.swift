@@ -1,0 +1,321 @@
+// DataPipeline: runs the stages over every source and accounts for every document.
+//
+// read → clean → quality → toxicity → PII scrub → exact dedup → near dedup → mixing → split → JSONL shards.
+// Per-document stages run on all workers over batches of documents; the order-dependent ones (dedup,
+// mixing, writing) run in input order, so a run is deterministic. Every input document gets one line in
+// manifest.jsonl: where it went, or the stage and reason that removed it.
+import ForgeCore
+import Foundation
+import Synchronization
+
+/// Counts for one stage.
+public struct StageCount: Codable, Sendable, Equatable {
+    public var stage: String
+    public var documentsIn = 0, documentsRemoved = 0
+    public var bytesIn = 0, bytesRemoved = 0
+    enum CodingKeys: String, CodingKey { case stage, documentsIn = "documents_in", documentsRemoved = "documents_removed", bytesIn = "bytes_in", bytesRemoved = "bytes_removed" }
+}
+
+/// What a run did.
+public struct DataSummary: Codable, Sendable {
+    public var inputDocuments = 0, inputBytes = 0
+    public var stages: [StageCount] = []
+    public var trainDocuments = 0, validationDocuments = 0
+    public var trainBytes = 0, validationBytes = 0
+    public var outputWrites = 0
+    public var removedDocuments = 0
+    public var piiReplacements: [String: Int] = [:]
+    public var nearDuplicateClusters = 0
+    public var shards: [String] = []
+    public var seconds = 0.0
+
+    enum CodingKeys: String, CodingKey {
+        case inputDocuments = "input_documents", inputBytes = "input_bytes", stages, trainDocuments = "train_documents",
+             validationDocuments = "validation_documents", trainBytes = "train_bytes", validationBytes = "validation_bytes",
+             outputWrites = "output_writes", removedDocuments = "removed_documents", piiReplacements = "pii_replacements",
+             nearDuplicateClusters = "near_duplicate_clusters", shards, seconds
+    }
+
+    /// The stage table as Markdown.
+    public var table: String {
+        var s = "| stage | documents in | removed | bytes in | bytes removed |\n|---|---|---|---|---|\n"
+        for st in stages { s += "| \(st.stage) | \(st.documentsIn) | \(st.documentsRemoved) | \(st.bytesIn) | \(st.bytesRemoved) |\n" }
+        s += "| **kept** | | train \(trainDocuments), validation \(validationDocuments) | | train \(trainBytes) B, validation \(validationBytes) B |\n"
+        return s
+    }
+}
+
+/// One manifest line.
+struct ManifestEntry: Encodable {
+    var id: String
+    var source: String
+    var bytes: Int
+    var status: String
+    var stage: String?
+    var reason: String?
+    var duplicateOf: String?
+    var similarity: Double?
+    var split: String?
+    var shard: String?
+    var copies: Int?
+    enum CodingKeys: String, CodingKey { case id, source, bytes, status, stage, reason, duplicateOf = "duplicate_of", similarity, split, shard, copies }
+}
+
+public final class DataPipeline {
+    public let config: PipelineConfig
+    public var progress: ((String) -> Void)?
+
+    public init(config: PipelineConfig) { self.config = config }
+
+    static let stageNames = ["read", "clean", "quality", "toxicity", "exact_dedup", "near_dedup", "mixing"]
+
+    /// Runs the pipeline; the summary is also written to OUTPUT/summary.json and summary.md.
+    @discardableResult
+    public func run() throws -> DataSummary {
+        let start = Date()
+        let c = config
+        try FileManager.default.createDirectory(atPath: c.output, withIntermediateDirectories: true)
+        let scorer: ToxicityScorer? = c.toxicity.enabled ? try WordListScorer.load(c.toxicity.wordList) : nil
+        let hasher = c.nearDedup.enabled ? MinHasher(c.nearDedup) : nil
+        var exact = ExactDeduplicator()
+        var near = NearDeduplicator(c.nearDedup)
+        var summary = DataSummary()
+        var counts = Dictionary(uniqueKeysWithValues: Self.stageNames.map { ($0, StageCount(stage: $0)) })
+        let manifest = try JSONLWriter(path: c.output + "/manifest.jsonl")
+        let writers = ShardWriters(dir: c.output, shardDocuments: c.shardDocuments)
+        var seenIds = Set<String>()
+        var manifestIds = 0
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+
+        func record(_ e: ManifestEntry) throws {
+            try manifest.write(String(decoding: try encoder.encode(e), as: UTF8.self))
+            manifestIds += 1
+        }
+        func removed(_ stage: String, _ doc: (id: String, source: String, bytes: Int), _ reason: String, dup: String? = nil, sim: Double? = nil) throws {
+            counts[stage]!.documentsRemoved += 1
+            counts[stage]!.bytesRemoved += doc.bytes
+            summary.removedDocuments += 1
+            try record(ManifestEntry(id: doc.id, source: doc.source, bytes: doc.bytes, status: "removed", stage: stage, reason: reason,
+                                     duplicateOf: dup, similarity: sim.map { ($0 * 1000).rounded() / 1000 }))
+        }
+        func countIn(_ stages: [String], _ bytes: Int) {
+            for s in stages { counts[s]!.documentsIn += 1; counts[s]!.bytesIn += bytes }
+        }
+
+        /// The per-document work done in parallel.
+        struct Processed {
+            var doc: Document
+            var text = ""
+            var failure: (stage: String, reason: String)?
+            var exactKey: (UInt64, UInt64) = (0, 0)
+            var signature: [UInt32] = []
+            var pii: [String: Int] = [:]
+        }
+        func process(_ doc: Document) -> Processed {
+            var p = Processed(doc: doc)
+            let text = TextCleaner.clean(doc.text, isHTML: doc.isHTML, options: c.clean)
+            if text.isEmpty { p.failure = ("clean", "empty after cleaning"); return p }
+            if let r = QualityFilter.check(text, c.quality) { p.failure = ("quality", r); return p }
+            if let scorer {
+                let (score, matches) = scorer.score(text)
+                if score > c.toxicity.threshold {
+                    let shown = Array(Set(matches)).sorted().prefix(5).joined(separator: ", ")
+                    p.failure = ("toxicity", String(format: "word-list score %.4f > %.4f (%d matches: %@)", score, c.toxicity.threshold, matches.count, shown))
+                    return p
+                }
+            }
+            let (scrubbed, piiCounts) = PIIScrubber.scrub(text, c.pii)
+            p.text = scrubbed
+            p.pii = piiCounts
+            if c.exactDedup.enabled { p.exactKey = ExactDeduplicator.key(scrubbed) }
+            if let hasher { p.signature = hasher.signature(scrubbed) }
+            return p
+        }
+
+        var batch: [Document] = []
+        var batchBytes = 0
+        func flush() throws {
+            guard !batch.isEmpty else { return }
+            var results = [Processed?](repeating: nil, count: batch.count)
+            let next = Atomic<Int>(0)
+            let docs = batch
+            results.withUnsafeMutableBufferPointer { res in
+                Parallel.forEachTask(Parallel.threads) { _ in
+                    while true {
+                        let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                        guard i < docs.count else { break }
+                        res[i] = process(docs[i])
+                    }
+                }
+            }
+            for r in results {
+                let p = r!
+                let d = (id: p.doc.id, source: p.doc.source, bytes: p.doc.inputBytes)
+                // A document enters each stage up to the one that removes it.
+                func enter(through stage: String) {
+                    let order = Self.stageNames.dropFirst()
+                    countIn(Array(order.prefix(through: order.firstIndex(of: stage)!)), d.bytes)
+                }
+                if let f = p.failure {
+                    enter(through: f.stage)
+                    try removed(f.stage, d, f.reason)
+                    continue
+                }
+                enter(through: "exact_dedup")
+                for (k, v) in p.pii { summary.piiReplacements[k, default: 0] += v }
+                if c.exactDedup.enabled, let first = exact.check(id: d.id, key: p.exactKey) {
+                    try removed("exact_dedup", d, "same content as \(first)", dup: first)
+                    continue
+                }
+                countIn(["near_dedup"], d.bytes)
+                if c.nearDedup.enabled, let (first, sim) = near.add(id: d.id, signature: p.signature) {
+                    try removed("near_dedup", d, String(format: "near duplicate of %@ (estimated Jaccard %.3f)", first, sim), dup: first, sim: sim)
+                    continue
+                }
+                countIn(["mixing"], d.bytes)
+                let weight = c.sources.first { $0.name == d.source }?.weight ?? 1
+                let u = Double(ExactDeduplicator.key("mix:" + d.id).0 >> 11) * 0x1.0p-53
+                let copies = Int(weight) + (u < weight - Double(Int(weight)) ? 1 : 0)
+                if copies == 0 {
+                    try removed("mixing", d, String(format: "sampled out (source weight %.3g)", weight))
+                    continue
+                }
+                let isVal = c.validationIdsContaining.isEmpty
+                    ? Double(ExactDeduplicator.key("split:" + d.id).1 >> 11) * 0x1.0p-53 < c.validationFraction
+                    : c.validationIdsContaining.contains { d.id.contains($0) }
+                let split = isVal ? "val" : "train"
+                var shard = ""
+                for _ in 0..<copies { shard = try writers.write(split: split, id: d.id, source: d.source, text: p.text) }
+                summary.outputWrites += copies
+                if isVal { summary.validationDocuments += 1; summary.validationBytes += p.text.utf8.count }
+                else { summary.trainDocuments += 1; summary.trainBytes += p.text.utf8.count }
+                try record(ManifestEntry(id: d.id, source: d.source, bytes: d.bytes, status: "kept", split: split, shard: shard,
+                                         copies: copies == 1 ? nil : copies))
+            }
+            batch.removeAll(keepingCapacity: true)
+            batchBytes = 0
+            progress?(String(format: "data: %d documents read, %.1f MB, %d kept, %d removed", summary.inputDocuments,
+                             Double(summary.inputBytes) / 1e6, summary.trainDocuments + summary.validationDocuments, summary.removedDocuments))
+        }
+
+        let reader = DocumentReader()
+        for source in c.sources {
+            for (path, rel) in try DocumentReader.files(source.paths) {
+                try reader.read(path: path, relative: rel, source: source.name, textField: source.textField) { item in
+                    var id: String
+                    switch item {
+                    case .document(let d): id = d.id
+                    case .rejected(let r): id = r.id
+                    }
+                    // Ids must be unique for the accounting to mean anything.
+                    var k = 2
+                    let base = id
+                    while !seenIds.insert(id).inserted { id = base + "~\(k)"; k += 1 }
+                    summary.inputDocuments += 1
+                    switch item {
+                    case .document(var d):
+                        d.id = id
+                        summary.inputBytes += d.inputBytes
+                        countIn(["read"], d.inputBytes)
+                        batch.append(d)
+                        batchBytes += d.inputBytes
+                        if batch.count >= 256 || batchBytes >= 64 << 20 { try flush() }
+                    case .rejected(let r):
+                        summary.inputBytes += r.bytes
+                        countIn(["read"], r.bytes)
+                        try removed("read", (id, r.source, r.bytes), r.reason)
+                    }
+                }
+            }
+        }
+        try flush()
+        summary.shards = try writers.finish()
+        try manifest.close()
+
+        // Near-duplicate clusters.
+        let clusters = near.clusters()
+        summary.nearDuplicateClusters = clusters.count
+        let clusterLines = clusters.map { cl -> String in
+            let obj: [String: Any] = ["kept": cl.kept, "removed": cl.removed]
+            return String(decoding: try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+        }
+        try AtomicFile.write(c.output + "/clusters.jsonl", string: clusterLines.map { $0 + "\n" }.joined())
+
+        summary.stages = Self.stageNames.map { counts[$0]! }
+        summary.seconds = Date().timeIntervalSince(start)
+        // Accounting: every input document is either kept or removed, exactly once.
+        let kept = summary.trainDocuments + summary.validationDocuments
+        guard kept + summary.removedDocuments == summary.inputDocuments, manifestIds == summary.inputDocuments else {
+            throw ForgeError("accounting error: \(summary.inputDocuments) documents in, \(kept) kept + \(summary.removedDocuments) removed, \(manifestIds) manifest lines")
+        }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(c.output + "/summary.json", data: try enc.encode(summary))
+        try AtomicFile.write(c.output + "/summary.md", string: summary.table)
+        return summary
+    }
+}
+
+/// Appends lines to a file, written whole at close (atomic).
+final class JSONLWriter {
+    let path: String
+    let tmp: String
+    let handle: FileHandle
+    var buffer = Data()
+
+    init(path: String) throws {
+        self.path = path
+        tmp = path + ".partial"
+        _ = FileManager.default.createFile(atPath: tmp, contents: nil)
+        guard let h = FileHandle(forWritingAtPath: tmp) else { throw ForgeError.file(path, "cannot be created") }
+        handle = h
+    }
+
+    func write(_ line: String) throws {
+        buffer.append(contentsOf: Array(line.utf8))
+        buffer.append(10)
+        if buffer.count > 1 << 20 { try handle.write(contentsOf: buffer); buffer.removeAll(keepingCapacity: true) }
+    }
+
+    func close() throws {
+        try handle.write(contentsOf: buffer)
+        try handle.synchronize()
+        try handle.close()
+        guard rename(tmp, path) == 0 else { throw ForgeError.file(path, "rename failed") }
+    }
+}
+
+/// JSONL output shards per split, rotated every `shardDocuments` documents.
+final class ShardWriters {
+    let dir: String
+    let shardDocuments: Int
+    var open: [String: (writer: JSONLWriter, name: String, count: Int, index: Int)] = [:]
+    var done: [String] = []
+
+    init(dir: String, shardDocuments: Int) {
+        self.dir = dir
+        self.shardDocuments = shardDocuments
+    }
+
+    /// Writes one document; returns the shard's file name.
+    func write(split: String, id: String, source: String, text: String) throws -> String {
+        if open[split] == nil || open[split]!.count >= shardDocuments {
+            let index = (open[split]?.index ?? -1) + 1
+            if let o = open[split] { try o.writer.close(); done.append(o.name) }
+            let name = String(format: "%@_%05d.jsonl", split, index)
+            open[split] = (try JSONLWriter(path: dir + "/" + name), name, 0, index)
+        }
+        let obj: [String: Any] = ["id": id, "source": source, "text": text]
+        let line = String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+        try open[split]!.writer.write(line)
+        open[split]!.count += 1
+        return open[split]!.name
+    }
+
+    func finish() throws -> [String] {
+        for (_, o) in open.sorted(by: { $0.key < $1.key }) { try o.writer.close(); done.append(o.name) }
+        open = [:]
+        return done.sorted()
+    }
+}
