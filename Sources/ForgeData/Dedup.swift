@@ -65,7 +65,7 @@ public struct ExactDeduplicator {
     public init() {}
 
     public static func key(_ text: String) -> (UInt64, UInt64) {
-        let norm = text.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        let norm = TextScan.whitespaceWords(text.lowercased()).map { String(String.UnicodeScalarView($0)) }.joined(separator: " ")
         var u = Array(norm.utf8)
         let a = u.withUnsafeBytes { hash64($0) }
         u.append(0xFF)
@@ -95,18 +95,8 @@ public struct MinHasher: Sendable {
 
     /// Normalized words (lower-cased letters and digits; spelling normalized if asked).
     func words(_ text: String) -> [String] {
-        var out: [String] = []
-        var cur = ""
-        func flush() {
-            guard !cur.isEmpty else { return }
-            out.append(options.spelling == .earlyModern ? MinHasher.earlyModern(cur) : cur)
-            cur = ""
-        }
-        for ch in text.lowercased() {
-            if ch.isLetter || ch.isNumber { cur.append(ch) } else { flush() }
-        }
-        flush()
-        return out
+        let w = TextScan.alnumWords(text)
+        return options.spelling == .earlyModern ? w.map(MinHasher.earlyModern) : w
     }
 
     public static func earlyModern(_ w: String) -> String {

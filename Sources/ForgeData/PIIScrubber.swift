@@ -27,6 +27,8 @@ public enum PIIScrubber {
     /// The scrubbed text and how many of each kind were replaced.
     public static func scrub(_ text: String, _ o: PIIOptions = PIIOptions()) -> (text: String, counts: [String: Int]) {
         guard o.enabled else { return (text, [:]) }
+        // Nothing to find without an @ or a digit.
+        guard text.utf8.contains(where: { $0 == 64 || ($0 >= 48 && $0 <= 57) }) else { return (text, [:]) }
         let s = Array(text.unicodeScalars)
         var spans: [(Range<Int>, String)] = []
         if o.email { spans += emails(s) }
@@ -48,7 +50,7 @@ public enum PIIScrubber {
     }
 
     static func isDigit(_ u: Unicode.Scalar) -> Bool { u.value >= 48 && u.value <= 57 }
-    static func isAlnum(_ u: Unicode.Scalar) -> Bool { u.properties.isAlphabetic || isDigit(u) }
+    static func isAlnum(_ u: Unicode.Scalar) -> Bool { TextScan.isAlnum(u) }
     static func isHex(_ u: Unicode.Scalar) -> Bool { isDigit(u) || (u.value >= 65 && u.value <= 70) || (u.value >= 97 && u.value <= 102) }
 
     static func emails(_ s: [Unicode.Scalar]) -> [(Range<Int>, String)] {

@@ -2,6 +2,7 @@
 // "repetition" rules) and C4 (Raffel et al. 2020). Every threshold is a setting; nil disables a rule.
 // A document fails on the first rule it breaks, and the reason names the rule and the value.
 import Foundation
+import ForgeTokenizer
 
 /// Thresholds (pipeline file section "quality"); defaults are the papers' values.
 public struct QualityOptions: Codable, Sendable, Equatable {
@@ -103,7 +104,7 @@ public enum QualityFilter {
     /// The reason `text` fails, or nil when it passes.
     public static func check(_ text: String, _ o: QualityOptions) -> String? {
         guard o.enabled else { return nil }
-        let words = text.split(whereSeparator: { $0.isWhitespace })
+        let words = TextScan.whitespaceWords(text)
         let n = words.count
         if let m = o.minWords, n < m { return "gopher: \(n) words < \(m)" }
         if let m = o.maxWords, n > m { return "gopher: \(n) words > \(m)" }
@@ -112,21 +113,33 @@ public enum QualityFilter {
             if let m = o.minMeanWordLength, mean < m { return String(format: "gopher: mean word length %.2f < %.2f", mean, m) }
             if let m = o.maxMeanWordLength, mean > m { return String(format: "gopher: mean word length %.2f > %.2f", mean, m) }
             if let m = o.maxSymbolWordRatio {
-                let symbols = words.filter { $0.contains("#") }.count + text.components(separatedBy: "...").count - 1 + text.filter { $0 == "…" }.count
+                var symbols = words.filter { $0.contains("#") }.count
+                for w in words {
+                    var dots = 0
+                    for u in w { if u == "." { dots += 1; if dots == 3 { symbols += 1; dots = 0 } } else { dots = 0 }; if u == "…" { symbols += 1 } }
+                }
                 let r = Double(symbols) / Double(n)
                 if r > m { return String(format: "gopher: symbol-to-word ratio %.3f > %.3f", r, m) }
             }
             if let m = o.minAlphaWordFraction {
-                let alpha = Double(words.filter { $0.contains { $0.isLetter } }.count) / Double(n)
+                let alpha = Double(words.filter { $0.contains(where: TextScan.isLetter) }.count) / Double(n)
                 if alpha < m { return String(format: "gopher: alphabetic word fraction %.3f < %.3f", alpha, m) }
             }
             if let m = o.minStopWords {
                 var seen = 0
-                for w in words where stopWords.contains(w.lowercased().trimmingCharacters(in: .punctuationCharacters)) { seen += 1; if seen >= m { break } }
+                for w in words where w.count <= 5 && stopWords.contains(String(String.UnicodeScalarView(w.filter(TextScan.isLetter))).lowercased()) {
+                    seen += 1
+                    if seen >= m { break }
+                }
                 if seen < m { return "gopher: \(seen) stop words < \(m)" }
             }
         }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map { line -> String in
+            var v = Substring(line).unicodeScalars
+            while let f = v.first, TextScan.isWhitespace(f) { v.removeFirst() }
+            while let l = v.last, TextScan.isWhitespace(l) { v.removeLast() }
+            return String(v)
+        }.filter { !$0.isEmpty }
         if !lines.isEmpty {
             if let m = o.maxBulletLineFraction {
                 let r = Double(lines.filter { $0.first.map(bullets.contains) ?? false }.count) / Double(lines.count)
@@ -137,7 +150,7 @@ public enum QualityFilter {
                 if r > m { return String(format: "gopher: ellipsis line fraction %.3f > %.3f", r, m) }
             }
         }
-        if let reason = repetition(text, lines: lines, words: words.map(String.init), o) { return reason }
+        if let reason = repetition(text, lines: lines, words: words, o) { return reason }
         let lower = text.lowercased()
         if o.rejectLoremIpsum && lower.contains("lorem ipsum") { return "c4: contains lorem ipsum" }
         if o.rejectCurlyBraces && text.contains("{") { return "c4: contains a curly brace" }
@@ -148,25 +161,30 @@ public enum QualityFilter {
         return nil
     }
 
-    static func repetition(_ text: String, lines: [String], words: [String], _ o: QualityOptions) -> String? {
-        let totalChars = max(1, text.count)
+    static func repetition(_ text: String, lines: [String], words: [Substring.UnicodeScalarView], _ o: QualityOptions) -> String? {
+        let totalChars = max(1, text.unicodeScalars.count)
         func dupStats(_ items: [String]) -> (fraction: Double, charFraction: Double) {
             var seen = Set<String>()
             var dup = 0, dupChars = 0
-            for it in items { if !seen.insert(it).inserted { dup += 1; dupChars += it.count } }
+            for it in items { if !seen.insert(it).inserted { dup += 1; dupChars += it.unicodeScalars.count } }
             return (items.isEmpty ? 0 : Double(dup) / Double(items.count), Double(dupChars) / Double(totalChars))
         }
         let l = dupStats(lines)
         if let m = o.maxDuplicateLineFraction, l.fraction > m { return String(format: "gopher: duplicate line fraction %.3f > %.3f", l.fraction, m) }
         if let m = o.maxDuplicateLineCharFraction, l.charFraction > m { return String(format: "gopher: duplicate line characters %.3f > %.3f", l.charFraction, m) }
-        let paragraphs = text.components(separatedBy: "\n\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        let paragraphs = text.components(separatedBy: "\n\n").map { p -> String in
+            var v = Substring(p).unicodeScalars
+            while let f = v.first, TextScan.isWhitespace(f) { v.removeFirst() }
+            while let l = v.last, TextScan.isWhitespace(l) { v.removeLast() }
+            return String(v)
+        }.filter { !$0.isEmpty }
         let p = dupStats(paragraphs)
         if let m = o.maxDuplicateParagraphFraction, p.fraction > m { return String(format: "gopher: duplicate paragraph fraction %.3f > %.3f", p.fraction, m) }
         if let m = o.maxDuplicateParagraphCharFraction, p.charFraction > m { return String(format: "gopher: duplicate paragraph characters %.3f > %.3f", p.charFraction, m) }
         // n-gram rules over 64-bit word hashes (no string building).
         let lengths = words.map(\.count)
         let wordChars = max(1, lengths.reduce(0, +))
-        let wh: [UInt64] = words.map { w in var w = w; return w.withUTF8 { hash64(UnsafeRawBufferPointer($0)) } }
+        let wh: [UInt64] = words.map { w in var s = String(String.UnicodeScalarView(w)); return s.withUTF8 { hash64(UnsafeRawBufferPointer($0)) } }
         func gram(_ i: Int, _ n: Int) -> UInt64 {
             var h: UInt64 = UInt64(n) &* 0x9E37_79B9_7F4A_7C15
             for j in i..<(i + n) { h = (h ^ wh[j]) &* 0x100_0000_01b3; h ^= h >> 31 }

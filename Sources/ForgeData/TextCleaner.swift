@@ -34,57 +34,84 @@ public enum TextCleaner {
         return t
     }
 
-    /// Drops C0/C1 control characters except tab and newline; CR LF and lone CR become LF.
+    /// Drops C0/C1 control characters except tab and newline, and byte-order marks; CR LF and lone
+    /// CR become LF. Works on UTF-8 bytes (every character involved is one or two bytes, or the BOM).
     public static func removeControlCharacters(_ s: String) -> String {
-        var out = String.UnicodeScalarView()
-        var prevCR = false
-        for u in s.unicodeScalars {
-            if u == "\r" { out.append("\n"); prevCR = true; continue }
-            if u == "\n" && prevCR { prevCR = false; continue }
-            prevCR = false
-            let v = u.value
-            if (v < 0x20 && v != 0x09 && v != 0x0A) || (v >= 0x7F && v < 0xA0) || v == 0xFEFF { continue }
-            out.append(u)
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count)
+        let b = Array(s.utf8)
+        var i = 0
+        while i < b.count {
+            let c = b[i]
+            if c == 13 { out.append(10); i += (i + 1 < b.count && b[i + 1] == 10) ? 2 : 1; continue }
+            if c < 32 && c != 9 && c != 10 || c == 0x7F { i += 1; continue }
+            if c == 0xC2, i + 1 < b.count, b[i + 1] >= 0x80, b[i + 1] < 0xA0 { i += 2; continue }          // C1 controls
+            if c == 0xEF, i + 2 < b.count, b[i + 1] == 0xBB, b[i + 2] == 0xBF { i += 3; continue }       // U+FEFF
+            out.append(c)
+            i += 1
         }
-        return String(out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Trailing spaces off every line, runs of spaces and tabs inside lines to one space (leading
     /// indentation kept), at most two consecutive blank lines, no blank lines at either end.
+    /// No-break and ideographic spaces count as spaces. Works on UTF-8 bytes.
     public static func normalizeWhitespace(_ s: String) -> String {
-        var lines: [String] = []
-        var blank = 0
-        for raw in s.split(separator: "\n", omittingEmptySubsequences: false) {
-            var line = Substring(raw)
-            while let l = line.last, l == " " || l == "\t" || l == "\u{00A0}" { line.removeLast() }
-            let indent = line.prefix { $0 == " " || $0 == "\t" }
-            var body = ""
-            var inSpace = false
-            for ch in line.dropFirst(indent.count) {
-                if ch == " " || ch == "\t" || ch == "\u{00A0}" || ch == "\u{3000}" {
-                    if !inSpace { body.append(" ") }
-                    inSpace = true
-                } else {
-                    body.append(ch)
-                    inSpace = false
-                }
+        let b = Array(s.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var pendingNewlines = 0, lineStart = true, pendingSpace = false
+        var indent: [UInt8] = []
+        var i = 0
+        while i < b.count {
+            let c = b[i]
+            if c == 10 {
+                pendingNewlines += 1; lineStart = true; pendingSpace = false; indent.removeAll(keepingCapacity: true)
+                i += 1
+                continue
             }
-            if body.isEmpty {
-                blank += 1
-                if blank <= 2 && !lines.isEmpty { lines.append("") }
-            } else {
-                blank = 0
-                lines.append(String(indent) + body)
+            // Blank: space, tab, U+00A0 (C2 A0), U+3000 (E3 80 80).
+            var blankWidth = 0
+            if c == 32 || c == 9 { blankWidth = 1 }
+            else if c == 0xC2, i + 1 < b.count, b[i + 1] == 0xA0 { blankWidth = 2 }
+            else if c == 0xE3, i + 2 < b.count, b[i + 1] == 0x80, b[i + 2] == 0x80 { blankWidth = 3 }
+            if blankWidth > 0 {
+                if lineStart { if blankWidth == 1 { indent.append(c) } } else { pendingSpace = true }
+                i += blankWidth
+                continue
             }
+            if lineStart {
+                if !out.isEmpty { for _ in 0..<min(pendingNewlines, 3) { out.append(10) } }
+                out += indent
+                pendingNewlines = 0
+                lineStart = false
+            } else if pendingSpace {
+                out.append(32)
+            }
+            pendingSpace = false
+            out.append(c)
+            i += 1
         }
-        while lines.last == "" { lines.removeLast() }
-        return lines.joined(separator: "\n")
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Removes a Project Gutenberg header (up to its "*** START OF ..." line) and licence footer
     /// (from its "*** END OF ..." line, or "End of the Project Gutenberg EBook").
     public static func stripGutenberg(_ s: String) -> String {
-        guard s.range(of: "Project Gutenberg", options: .caseInsensitive) != nil || s.contains("*** START OF") else { return s }
+        let marker = Array("utenberg".utf8), upper = Array("UTENBERG".utf8)
+        var found = false
+        s.utf8.withContiguousStorageIfAvailable { b in
+            var i = 0
+            while i + marker.count <= b.count && !found {
+                if b[i] == marker[0] || b[i] == upper[0] {
+                    var ok = true
+                    for k in 1..<marker.count where b[i + k] != marker[k] && b[i + k] != upper[k] { ok = false; break }
+                    found = ok
+                }
+                i += 1
+            }
+        }
+        guard found else { return s }
         var t = Substring(s)
         for marker in ["*** START OF THIS PROJECT GUTENBERG", "*** START OF THE PROJECT GUTENBERG", "***START OF THE PROJECT GUTENBERG", "*** START OF"] {
             if let r = t.range(of: marker, options: .caseInsensitive) {

@@ -69,18 +69,7 @@ public struct WordListScorer: ToxicityScorer {
     }
 
     /// Lower-case words of letters, digits and inner apostrophes.
-    static func words(_ s: String) -> [String] {
-        var out: [String] = []
-        var cur = ""
-        for ch in s.lowercased() {
-            if ch.isLetter || ch.isNumber || (ch == "'" && !cur.isEmpty) { cur.append(ch) } else if !cur.isEmpty {
-                out.append(cur.hasSuffix("'") ? String(cur.dropLast()) : cur)
-                cur = ""
-            }
-        }
-        if !cur.isEmpty { out.append(cur.hasSuffix("'") ? String(cur.dropLast()) : cur) }
-        return out
-    }
+    static func words(_ s: String) -> [String] { TextScan.alnumWords(s, apostrophes: true) }
 
     public func score(_ text: String) -> (score: Double, matches: [String]) {
         let w = WordListScorer.words(text)
