@@ -3,13 +3,14 @@ import ArgumentParser
 import ForgeAutograd
 import ForgeCore
 import ForgeKernels
+import ForgeData
 import ForgeModels
 import ForgeTokenizer
 import Foundation
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchTrain.self, BenchTokenizer.self])
+        commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchTrain.self, BenchTokenizer.self, BenchDedup.self])
 }
 
 struct BenchTrain: ParsableCommand {
@@ -120,5 +121,51 @@ struct BenchTokenizer: ParsableCommand {
             }
             print(String(format: #"{"what": "train", "threads": %d, "vocab": %d, "merges": %d, "mb": %.3f, "seconds": %.3f}"#, Parallel.threads, trainVocab, merges, mb, t))
         }
+    }
+}
+
+struct BenchDedup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dedup",
+        abstract: "Near-dedup throughput: words → shingles → MinHash signatures (all threads) → LSH and verification.",
+        discussion: """
+        Example: forge bench dedup --shingle-size 3 --bands 64 texts/*.txt
+        Prints the duplicates found (one JSON object each) and then the timing; bench/dedup.py runs datatrove beside it.
+        """)
+
+    @Argument(help: "Files (each one a document).") var files: [String]
+    @Option(help: "Word n-gram size.") var shingleSize = 5
+    @Option(help: "MinHash permutations.") var permutations = 128
+    @Option(help: "LSH bands.") var bands = 16
+    @Option(help: "Estimated Jaccard threshold.") var threshold = 0.8
+    @Option(help: "Spelling normalization: none or early-modern.") var spelling = "none"
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        try threads.apply()
+        var o = NearDedupOptions()
+        o.shingleSize = shingleSize; o.permutations = permutations; o.bands = bands; o.threshold = threshold
+        guard let sp = NearDedupOptions.Spelling(rawValue: spelling) else { throw ValidationError("--spelling must be none or early-modern") }
+        o.spelling = sp
+        try o.validate()
+        let docs = try files.map { try String(contentsOfFile: $0, encoding: .utf8) }
+        let mb = Double(docs.reduce(0) { $0 + $1.utf8.count }) / 1e6
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let hasher = MinHasher(o)
+        var sigs = [[UInt32]](repeating: [], count: docs.count)
+        sigs.withUnsafeMutableBufferPointer { out in
+            Parallel.forEach(docs.count) { r in for i in r { out[i] = hasher.signature(docs[i]) } }
+        }
+        var near = NearDeduplicator(o)
+        var found: [(String, String, Double)] = []
+        for (i, s) in sigs.enumerated() {
+            if let (first, sim) = near.add(id: files[i], signature: s) { found.append((files[i], first, sim)) }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        for (dup, first, sim) in found {
+            print(String(format: #"{"duplicate": "%@", "of": "%@", "similarity": %.3f}"#, dup, first, sim))
+        }
+        print(String(format: #"{"what": "dedup", "threads": %d, "documents": %d, "mb": %.3f, "seconds": %.4f, "mb_per_s": %.2f, "duplicates": %d}"#,
+                     Parallel.threads, docs.count, mb, seconds, mb / seconds, found.count))
     }
 }

@@ -1,0 +1,115 @@
+// QuantDot: dot products of one stored row (any supported GGML type) with Float32 activations.
+//
+// Weights are decoded block by block in registers and never written out. Activations stay Float32
+// (llama.cpp rounds them to 8 bits first; here Float32 is both more exact and measured faster).
+// Q4_0/Q4_1 fold their offset through per-block sums of x, computed once per activation vector.
+import ForgeCore
+
+public enum QuantDot {
+    /// Sums of x over each 32-element block (`n / 32` values), the side input of `dot` for Q4_0/Q4_1.
+    public static func blockSums(_ x: UnsafePointer<Float>, _ n: Int, into sums: UnsafeMutablePointer<Float>) {
+        for b in 0..<(n / 32) { sums[b] = hsum(load16(x, 32 * b) + load16(x, 32 * b + 16)) }
+    }
+
+    /// Σ row[i]·x[i] over `n` values; `sums` are `blockSums(x)` (needed for Q4_0 and Q4_1 only).
+    @inline(__always)
+    public static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int,
+                           sums: UnsafePointer<Float>?) -> Float {
+        switch type {
+        case .q4_1: return q4(row, x, n, sums!, hasMin: true)
+        case .q4_0: return q4(row, x, n, sums!, hasMin: false)
+        case .q8_0: return q8_0(row, x, n)
+        case .f32: return f32(row.assumingMemoryBound(to: Float.self), x, n)
+        case .f16: return f16(row, x, n)
+        default: return viaBlocks(type, row, x, n)
+        }
+    }
+
+    @inline(__always) static func q4(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int,
+                                     _ sums: UnsafePointer<Float>, hasMin: Bool) -> Float {
+        let bb = hasMin ? 20 : 18, qo = hasMin ? 4 : 2
+        var acc0 = F16x(), acc1 = F16x()
+        var offset: Float = 0
+        let blocks = n / 32
+        var b = 0
+        while b < blocks {
+            let p = row + b * bb
+            let d = QuantBlocks.half(p, 0)
+            let q = p.loadUnaligned(fromByteOffset: qo, as: SIMD16<UInt8>.self)
+            var s = uint8ToFloat(q & 0xF) * load16(x, 32 * b)
+            s.addProduct(uint8ToFloat(q &>> 4), load16(x, 32 * b + 16))
+            if b & 1 == 0 { acc0.addProduct(s, F16x(repeating: d)) } else { acc1.addProduct(s, F16x(repeating: d)) }
+            offset += (hasMin ? QuantBlocks.half(p, 2) : -8 * d) * sums[b]
+            b += 1
+        }
+        return hsum(acc0 + acc1) + offset
+    }
+
+    @inline(__always) static func q8_0(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc0 = F16x(), acc1 = F16x()
+        for b in 0..<(n / 32) {
+            let p = row + b * 34
+            var s = int8ToFloat(p.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)) * load16(x, 32 * b)
+            s.addProduct(int8ToFloat(p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)), load16(x, 32 * b + 16))
+            let d = F16x(repeating: QuantBlocks.half(p, 0))
+            if b & 1 == 0 { acc0.addProduct(s, d) } else { acc1.addProduct(s, d) }
+        }
+        return hsum(acc0 + acc1)
+    }
+
+    /// Σ a[i]·b[i] in Float32 with four vector accumulators.
+    @inline(__always) public static func f32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s0 = F16x(), s1 = F16x(), s2 = F16x(), s3 = F16x()
+        var i = 0
+        while i + 64 <= n {
+            s0.addProduct(load16(a, i), load16(b, i))
+            s1.addProduct(load16(a, i + 16), load16(b, i + 16))
+            s2.addProduct(load16(a, i + 32), load16(b, i + 32))
+            s3.addProduct(load16(a, i + 48), load16(b, i + 48))
+            i += 64
+        }
+        while i + 16 <= n { s0.addProduct(load16(a, i), load16(b, i)); i += 16 }
+        var tail: Float = 0
+        while i < n { tail += a[i] * b[i]; i += 1 }
+        return hsum((s0 + s1) + (s2 + s3)) + tail
+    }
+
+    @inline(__always) static func f16(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s0 = F16x(), s1 = F16x()
+        var i = 0
+        while i + 32 <= n {
+            s0.addProduct(halfToFloat(row.loadUnaligned(fromByteOffset: 2 * i, as: SIMD16<Float16>.self)), load16(x, i))
+            s1.addProduct(halfToFloat(row.loadUnaligned(fromByteOffset: 2 * i + 32, as: SIMD16<Float16>.self)), load16(x, i + 16))
+            i += 32
+        }
+        var tail: Float = 0
+        while i < n { tail += Float(row.loadUnaligned(fromByteOffset: 2 * i, as: Float16.self)) * x[i]; i += 1 }
+        return hsum(s0 + s1) + tail
+    }
+
+    /// Other types: decode one block at a time into a small buffer, then a Float32 dot.
+    static func viaBlocks(_ type: GGMLType, _ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        let (be, bb) = type.block
+        let chunk = max(be, 256 / be * be)
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { buf in
+            let tmp = buf.baseAddress!
+            var total: Float = 0
+            var i = 0
+            while i < n {
+                let m = min(chunk, n - i)
+                QuantBlocks.dequantize(type, row + i / be * bb, tmp, count: m)
+                total += f32(tmp, x + i, m)
+                i += m
+            }
+            return total
+        }
+    }
+}
+
+/// Widens 16 halves to floats (vcvtph2ps with a target CPU).
+@inlinable @inline(__always)
+public func halfToFloat(_ v: SIMD16<Float16>) -> F16x {
+    var r = F16x()
+    for i in 0..<16 { r[i] = Float(v[i]) }
+    return r
+}
