@@ -27,9 +27,10 @@ public final class ChatTemplate: @unchecked Sendable {
     }
 
     /// Renders `messages`. `variables` adds template variables (e.g. tools, date_string) as
-    /// JSON-like values; errors raised by the template (raise_exception) are thrown.
+    /// JSON-like values; `now` fixes the date templates print (nil: the clock). Errors raised by the
+    /// template (raise_exception) are thrown.
     public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool, bosToken: String = "", eosToken: String = "",
-                       variables: [String: JinjaValue] = [:]) throws -> String {
+                       variables: [String: JinjaValue] = [:], now: Date? = nil) throws -> String {
         var globals: [String: JinjaValue] = [
             "messages": .list(messages.map { .dict(JinjaDict([("role", .string($0.role)), ("content", .string($0.content))])) }),
             "add_generation_prompt": .bool(addGenerationPrompt),
@@ -37,7 +38,7 @@ public final class ChatTemplate: @unchecked Sendable {
             "eos_token": .string(eosToken),
         ]
         for (k, v) in variables { globals[k] = v }
-        let r = JinjaRenderer(globals: globals)
+        let r = JinjaRenderer(globals: globals, now: now)
         try r.render(nodes)
         return r.out
     }

@@ -11,11 +11,17 @@ import Testing
         let name: String
         let source: String
         let cases: [[String: Any]]
+        let now: Date
     }
 
     static func fixtures() throws -> [Fixture] {
         let data = try Data(contentsOf: URL(fileURLWithPath: fixturePath("chat_templates.json")))
         let json = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        // The moment the fixtures were rendered at (templates such as Mistral's print today's date).
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        let now = try #require(formatter.date(from: json["now"] as! String))
         return try (json["templates"] as! [[String: Any]]).map { t in
             let ref = t["source"] as! [String: String]
             let source: String
@@ -25,7 +31,7 @@ import Testing
                 let path = llamaModelsDir + "/" + ref["llama.cpp"]!.replacingOccurrences(of: "models/", with: "")
                 source = try String(contentsOfFile: path, encoding: .utf8)
             }
-            return Fixture(name: t["name"] as! String, source: source, cases: t["cases"] as! [[String: Any]])
+            return Fixture(name: t["name"] as! String, source: source, cases: t["cases"] as! [[String: Any]], now: now)
         }
     }
 
@@ -38,7 +44,7 @@ import Testing
                 let render = {
                     try template.render(messages, addGenerationPrompt: c["add_generation_prompt"] as! Bool,
                                         bosToken: c["bos_token"] as! String, eosToken: c["eos_token"] as! String,
-                                        variables: ["date_string": .string(c["date_string"] as! String)])
+                                        variables: ["date_string": .string(c["date_string"] as! String)], now: f.now)
                 }
                 if let expected = c["expected"] as? String {
                     let got = try render()

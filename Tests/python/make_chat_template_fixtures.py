@@ -66,6 +66,15 @@ conversations = [
     ([U("first"), U("second")], True),
     ([], True),
 ]
+# Templates that print today's date (strftime_now) render with this fixed moment, stored in the fixture.
+NOW = "2026-11-23T12:00:00"
+import datetime as _datetime
+import transformers.utils.chat_template_utils as _ctu
+class _FrozenDatetime(_datetime.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return _datetime.datetime.fromisoformat(NOW)
+_ctu.datetime = _FrozenDatetime
 out = []
 for name, (ref, src, bos, eos) in templates.items():
     cases = []
@@ -80,6 +89,6 @@ for name, (ref, src, bos, eos) in templates.items():
     out.append({"name": name, "source": ref, "cases": cases})
 path = os.path.join(root, "Tests", "ForgeTests", "Fixtures", "chat_templates.json")
 with open(path, "w", encoding="utf-8") as f:
-    json.dump({"generator": "Tests/python/make_chat_template_fixtures.py", "transformers": transformers.__version__, "templates": out},
+    json.dump({"generator": "Tests/python/make_chat_template_fixtures.py", "transformers": transformers.__version__, "now": NOW, "templates": out},
               f, ensure_ascii=False, indent=1)
 print(f"{sum(len(t['cases']) for t in out)} renders of {len(out)} templates -> {path}")

@@ -14,7 +14,8 @@ final class JinjaRenderer {
 
     enum Flow: Error { case breakLoop, continueLoop }
 
-    init(globals: [String: JinjaValue]) { scopes = [JinjaRenderer.builtins().merging(globals) { $1 }] }
+    /// `now` fixes the moment `strftime_now` prints (nil: the clock).
+    init(globals: [String: JinjaValue], now: Date? = nil) { scopes = [JinjaRenderer.builtins(now: now).merging(globals) { $1 }] }
 
     func lookup(_ name: String) -> JinjaValue {
         for s in scopes.reversed() { if let v = s[name] { return v } }
@@ -465,7 +466,7 @@ final class JinjaRenderer {
 
     // MARK: - Globals
 
-    static func builtins() -> [String: JinjaValue] {
+    static func builtins(now: Date?) -> [String: JinjaValue] {
         func fn(_ name: String, _ body: @escaping ([JinjaValue], [(String, JinjaValue)]) throws -> JinjaValue) -> JinjaValue {
             .function(JinjaFunction(name: name, call: body))
         }
@@ -486,7 +487,7 @@ final class JinjaRenderer {
                 return .list(Array(stride(from: a, to: b, by: s)).map(JinjaValue.int))
             },
             "strftime_now": fn("strftime_now") { args, _ in
-                var t = time(nil)
+                var t = now.map { time_t($0.timeIntervalSince1970) } ?? time(nil)
                 var tmv = tm()
                 localtime_r(&t, &tmv)
                 var buf = [CChar](repeating: 0, count: 256)
