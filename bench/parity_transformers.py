@@ -3,7 +3,7 @@
 
 Usage: python3 bench/parity_transformers.py MODEL_DIR [--tokens 64]
 Loads MODEL_DIR (written by `forge pretrain` / `forge speedrun`) with AutoModelForCausalLM in float32,
-generates greedily from a few prompts, runs `forge sample --temperature 0` on the same prompts, and prints
+generates greedily from a few prompts, runs `forge generate --temperature 0` on the same prompts, and prints
 where the two agree and the largest difference of the next-token log-probabilities transformers assigns to
 Forge's choices. Installs transformers (and the CPU build of torch) if missing.
 """
@@ -30,7 +30,7 @@ for prompt in prompts:
     with torch.no_grad():
         out = model.generate(torch.tensor([ids]), max_new_tokens=a.tokens, do_sample=False, pad_token_id=0)
     hf = bytes(out[0, len(ids):].tolist())
-    r = subprocess.run([a.forge, "sample", "--model", a.model_dir, "--prompt", prompt, "--tokens", str(a.tokens),
+    r = subprocess.run([a.forge, "generate", "--model", a.model_dir, "--prompt", prompt, "-n", str(a.tokens),
                         "--temperature", "0"], capture_output=True, check=True)
     forge = r.stdout[len(prompt.encode()):-1]  # forge ends its output with one newline
     same = 0
