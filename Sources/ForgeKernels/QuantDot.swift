@@ -28,21 +28,27 @@ public enum QuantDot {
     @inline(__always) static func q4(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int,
                                      _ sums: UnsafePointer<Float>, hasMin: Bool) -> Float {
         let bb = hasMin ? 20 : 18, qo = hasMin ? 4 : 2
+        // Two independent chains (even and odd blocks) so the loop is not bound by FMA latency.
         var acc0 = F16x(), acc1 = F16x()
-        var offset: Float = 0
+        var off0: Float = 0, off1: Float = 0
         let blocks = n / 32
         var b = 0
-        while b < blocks {
+        @inline(__always) func block(_ b: Int, _ acc: inout F16x, _ off: inout Float) {
             let p = row + b * bb
             let d = QuantBlocks.half(p, 0)
             let q = p.loadUnaligned(fromByteOffset: qo, as: SIMD16<UInt8>.self)
             var s = uint8ToFloat(q & 0xF) * load16(x, 32 * b)
             s.addProduct(uint8ToFloat(q &>> 4), load16(x, 32 * b + 16))
-            if b & 1 == 0 { acc0.addProduct(s, F16x(repeating: d)) } else { acc1.addProduct(s, F16x(repeating: d)) }
-            offset += (hasMin ? QuantBlocks.half(p, 2) : -8 * d) * sums[b]
-            b += 1
+            acc.addProduct(s, F16x(repeating: d))
+            off.addProduct(hasMin ? QuantBlocks.half(p, 2) : -8 * d, sums[b])
         }
-        return hsum(acc0 + acc1) + offset
+        while b + 2 <= blocks {
+            block(b, &acc0, &off0)
+            block(b + 1, &acc1, &off1)
+            b += 2
+        }
+        if b < blocks { block(b, &acc0, &off0) }
+        return hsum(acc0 + acc1) + (off0 + off1)
     }
 
     @inline(__always) static func q8_0(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {

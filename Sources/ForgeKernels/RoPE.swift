@@ -58,3 +58,29 @@ public enum RoPE {
         }
     }
 }
+
+extension RoPE {
+    /// Rotates `rows` rows of `heads` heads in place, row r at position `start + r`; `adjacent` pairs
+    /// channels (2i, 2i+1) as GGUF Llama files expect, otherwise (i, i + D/2).
+    public static func applyInPlace(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, table: RoPETable,
+                                    start: Int, adjacent: Bool) {
+        let d = table.headDim, half = d / 2
+        precondition(start + rows <= table.positions, "RoPE table too short")
+        table.cos.withUnsafeBufferPointer { cosb in
+            table.sin.withUnsafeBufferPointer { sinb in
+                for r in 0..<rows {
+                    let c = cosb.baseAddress! + (start + r) * half, s = sinb.baseAddress! + (start + r) * half
+                    for h in 0..<heads {
+                        let v = x + (r * heads + h) * d
+                        for i in 0..<half {
+                            let (a, b) = adjacent ? (2 * i, 2 * i + 1) : (i, i + half)
+                            let x1 = v[a], x2 = v[b]
+                            v[a] = x1 * c[i] - x2 * s[i]
+                            v[b] = x2 * c[i] + x1 * s[i]
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

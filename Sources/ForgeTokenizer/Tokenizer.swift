@@ -174,7 +174,9 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
     public func isSpecial(_ id: Int32) -> Bool { specialIds.contains(id) }
 
     /// A decoder for streaming: feed ids, get only complete UTF-8 characters back.
-    public func streamDecoder(skipSpecial: Bool = false) -> StreamDecoder { StreamDecoder(tokenizer: self, skipSpecial: skipSpecial) }
+    public func streamDecoder(skipSpecial: Bool = false) -> StreamDecoder {
+        StreamDecoder { [self] id in bytes(of: [id], skipSpecial: skipSpecial) }
+    }
 
     // MARK: - Saving
 
@@ -183,13 +185,15 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
 
 /// Turns a stream of ids into text, holding back bytes until they form complete UTF-8 characters.
 public struct StreamDecoder {
-    let tokenizer: BPETokenizer
-    let skipSpecial: Bool
+    let bytesOf: (Int32) -> [UInt8]
     var pending: [UInt8] = []
+
+    /// A decoder over any id → bytes mapping (a tokenizer's vocabulary).
+    public init(bytesOf: @escaping (Int32) -> [UInt8]) { self.bytesOf = bytesOf }
 
     /// Text completed by this id (possibly empty).
     public mutating func push(_ id: Int32) -> String {
-        pending += tokenizer.bytes(of: [id], skipSpecial: skipSpecial)
+        pending += bytesOf(id)
         let keep = StreamDecoder.incompleteTail(pending)
         let ready = pending.count - keep
         guard ready > 0 else { return "" }

@@ -6,6 +6,7 @@
 // bits per byte. Later stages join here.
 import ForgeAutograd
 import ForgeCore
+import ForgeInference
 import ForgeData
 import ForgeModels
 import ForgeTokenizer
@@ -113,15 +114,20 @@ public enum Speedrun {
         let summary = try trainer.run()
         if summary.interrupted { throw ForgeError("interrupted at step \(summary.steps); checkpoint saved in \(trainer.checkpointPath)") }
 
-        // 4. Samples from the saved model dir (proves it loads back).
+        // 4. Samples from the saved model dir through the inference engine (proves it loads back and serves).
         let model = try ModelDir.loadModel(from: trainer.modelDir)
+        let served = try LoadedModel.open(trainer.modelDir)
+        let generator = try served.generator()
         var samples: [(String, String)] = []
         for (i, prompt) in o.prompts.enumerated() {
-            let out = TextSampler.generate(model, prompt: (tokenizer.bosId.map { [$0] } ?? []) + tokenizer.encode(prompt),
-                                           options: SamplingOptions(temperature: 0.8, topK: 40, maxTokens: o.sampleTokens, seed: UInt64(i + 1)))
-            let text = prompt + tokenizer.decode(out, skipSpecial: true)
+            var settings = GenerationSettings()
+            settings.maxTokens = o.sampleTokens
+            settings.sampling.seed = UInt64(i + 1)
+            generator.session.reset()
+            let result = try generator.generate(prompt: (tokenizer.bosId.map { [$0] } ?? []) + tokenizer.encode(prompt), settings: settings)
+            let text = prompt + result.text
             samples.append((prompt, text))
-            progress.line("--- sample \(i + 1) ---\n\(text)\n")
+            progress.line("--- sample \(i + 1) (\(String(format: "%.0f", Double(result.tokens.count) / max(result.decodeSeconds, 1e-9))) tokens/s) ---\n\(text)\n")
         }
 
         // 5. Report.

@@ -6,5 +6,5 @@ struct Forge: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forge",
         abstract: "Forge: data to served model, in one Swift program.",
-        subcommands: [SpeedrunCommand.self, DataCommand.self, TokenizerCommand.self, TokenizeCommand.self, PretrainCommand.self, SampleCommand.self, PlotCommand.self, BenchCommand.self])
+        subcommands: [SpeedrunCommand.self, DataCommand.self, TokenizerCommand.self, TokenizeCommand.self, PretrainCommand.self, GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, PlotCommand.self, BenchCommand.self])
 }

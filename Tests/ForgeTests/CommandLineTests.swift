@@ -23,8 +23,10 @@ struct RunResult {
 }
 
 /// Runs forge with arguments; `interruptWhen` sends SIGINT once stderr contains that text.
-func runForge(_ args: [String], cwd: String? = nil, interruptWhen: String? = nil) throws -> RunResult {
+func runForge(_ args: [String], cwd: String? = nil, interruptWhen: String? = nil, stdin: String? = nil) throws -> RunResult {
     let p = Process()
+    let input = Pipe()
+    if stdin != nil { p.standardInput = input }
     p.executableURL = URL(fileURLWithPath: forgeBinary)
     p.arguments = args
     if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
@@ -45,6 +47,10 @@ func runForge(_ args: [String], cwd: String? = nil, interruptWhen: String? = nil
         lock.lock(); outData.value.append(d); lock.unlock()
     }
     try p.run()
+    if let stdin {
+        input.fileHandleForWriting.write(Data(stdin.utf8))
+        try input.fileHandleForWriting.close()
+    }
     var sent = false
     while p.isRunning {
         if let marker = interruptWhen, !sent {
@@ -144,8 +150,8 @@ let tinyTrainArgs = ["--layers", "1", "--width", "32", "--heads", "2", "--seq", 
         #expect(again.status != 0 && again.stderr.contains("already exists"), "stderr: \(again.stderr)")
 
         // Sampling from the finished model works and is reproducible with a seed.
-        let s1 = try runForge(["sample", "--model", dir + "/a/model", "--prompt", "ab", "--tokens", "20", "--seed", "3"])
-        let s2 = try runForge(["sample", "--model", dir + "/a/model", "--prompt", "ab", "--tokens", "20", "--seed", "3"])
+        let s1 = try runForge(["generate", "--model", dir + "/a/model", "--prompt", "ab", "-n", "20", "--seed", "3"])
+        let s2 = try runForge(["generate", "--model", dir + "/a/model", "--prompt", "ab", "-n", "20", "--seed", "3"])
         #expect(s1.status == 0, "stderr: \(s1.stderr)")
         #expect(s1.stdout == s2.stdout && s1.stdout.hasPrefix("ab") && s1.stdout.utf8.count >= 22)
     }
@@ -180,11 +186,11 @@ let tinyTrainArgs = ["--layers", "1", "--width", "32", "--heads", "2", "--seq", 
         let configPath = dir + "/r/model/config.json"
         let text = try String(contentsOfFile: configPath, encoding: .utf8).replacingOccurrences(of: "\"n_embd\" : 32", with: "\"n_embd\" : 48")
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let s = try runForge(["sample", "--model", dir + "/r/model", "--tokens", "5"])
+        let s = try runForge(["generate", "--model", dir + "/r/model", "--prompt", "a", "-n", "5"])
         #expect(s.status != 0)
         #expect(s.stderr.contains("model.safetensors does not fit config.json"), "stderr: \(s.stderr)")
         try "{\"model_type\": \"gpt2\"".write(toFile: configPath, atomically: true, encoding: .utf8)
-        let s2 = try runForge(["sample", "--model", dir + "/r/model", "--tokens", "5"])
+        let s2 = try runForge(["generate", "--model", dir + "/r/model", "--prompt", "a", "-n", "5"])
         #expect(s2.status != 0 && s2.stderr.contains(configPath), "stderr: \(s2.stderr)")
     }
 }

@@ -1,0 +1,156 @@
+// InferenceSession: one conversation's key/value cache and the forward pass that fills it.
+//
+// `forward` runs new tokens (a prompt as one batch, or one sampled token) at the next positions and
+// returns logits. Long inputs go in chunks of `maxChunk` tokens; K and V are written straight into
+// the cache rows of their positions.
+import ForgeCore
+import ForgeKernels
+import Foundation
+
+/// Which of the new positions need logits.
+public enum LogitRows: Sendable, Equatable { case none, last, all }
+
+public final class InferenceSession {
+    public let model: InferenceModel
+    /// Positions the cache holds (at most the model's context length).
+    public let capacity: Int
+    /// Tokens in the cache, in order.
+    public private(set) var tokens: [Int32] = []
+    public var position: Int { tokens.count }
+    let keys: [UnsafeMutablePointer<Float>]
+    let values: [UnsafeMutablePointer<Float>]
+    let rope: RoPETable?
+    /// Largest batch of tokens one forward step runs.
+    public static let maxChunk = 512
+
+    /// A session with room for `contextLength` positions (default: the model's whole context).
+    public init(model: InferenceModel, contextLength: Int? = nil) throws {
+        let c = model.config
+        let n = contextLength ?? c.contextLength
+        guard n >= 1, n <= c.contextLength else {
+            throw ForgeError("context length \(n) is outside 1...\(c.contextLength), the range of this model")
+        }
+        self.model = model
+        capacity = n
+        keys = (0..<c.layers).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: n * c.kvWidth) }
+        values = (0..<c.layers).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: n * c.kvWidth) }
+        rope = c.family == .llama ? RoPETable(headDim: c.headDim, positions: n, theta: Double(c.ropeTheta)) : nil
+    }
+
+    deinit {
+        for p in keys { p.deallocate() }
+        for p in values { p.deallocate() }
+    }
+
+    /// Empties the cache.
+    public func reset() { tokens.removeAll() }
+
+    /// Keeps the first `count` cached tokens and forgets the rest (their rows are overwritten later).
+    public func rewind(to count: Int) {
+        precondition(count >= 0 && count <= tokens.count)
+        tokens.removeLast(tokens.count - count)
+    }
+
+    /// Runs `input` at the next positions; returns logits (vocab floats per requested row).
+    public func forward(_ input: [Int32], logits rows: LogitRows = .last) throws -> [Float] {
+        let c = model.config
+        guard !input.isEmpty else { return [] }
+        guard position + input.count <= capacity else {
+            throw ForgeError("\(position + input.count) tokens do not fit the context window of \(capacity) tokens")
+        }
+        if let bad = input.first(where: { $0 < 0 || Int($0) >= c.vocabSize }) {
+            throw ForgeError("token id \(bad) is outside the vocabulary of \(c.vocabSize)")
+        }
+        var out: [Float] = []
+        var i = 0
+        while i < input.count {
+            let n = min(Self.maxChunk, input.count - i)
+            let want: LogitRows = rows == .all ? .all : (rows == .last && i + n == input.count ? .last : .none)
+            out += step(Array(input[i..<(i + n)]), logits: want)
+            i += n
+        }
+        return out
+    }
+
+    /// One batch of at most `maxChunk` tokens.
+    func step(_ input: [Int32], logits rows: LogitRows) -> [Float] {
+        let c = model.config
+        let T = input.count, C = c.width, F = c.ffnWidth, kvW = c.kvWidth, p0 = position
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: T * (5 * C + 2 * F + 2))
+        defer { scratch.deallocate() }
+        let x = scratch, h = x + T * C, q = h + T * C, att = q + T * C, tmp = att + T * C
+        let gate = tmp + T * C, up = gate + T * F, mean = up + T * F, rstd = mean + T
+
+        for (t, id) in input.enumerated() {
+            model.tokenEmbedding.dequantizeRow(Int(id), into: x + t * C)
+            if let wpe = model.positionEmbedding {
+                wpe.withUnsafeBufferPointer { add(x + t * C, $0.baseAddress! + (p0 + t) * C, C) }
+            }
+        }
+        for (l, layer) in model.layers.enumerated() {
+            norm(x, into: h, layer.attentionNorm, rows: T, mean: mean, rstd: rstd)
+            let kNew = keys[l] + p0 * kvW, vNew = values[l] + p0 * kvW
+            WeightMatrix.multiply([(layer.q, q), (layer.k, kNew), (layer.v, vNew)], h, tokens: T)
+            addBias(layer.qBias, q, rows: T, cols: C)
+            addBias(layer.kBias, kNew, rows: T, cols: kvW)
+            addBias(layer.vBias, vNew, rows: T, cols: kvW)
+            if let rope {
+                let adjacent = c.ropeStyle == .adjacent
+                RoPE.applyInPlace(q, rows: T, heads: c.heads, table: rope, start: p0, adjacent: adjacent)
+                RoPE.applyInPlace(kNew, rows: T, heads: c.kvHeads, table: rope, start: p0, adjacent: adjacent)
+            }
+            CachedAttention.forward(q: q, keys: keys[l], values: values[l], out: att, tokens: T, start: p0,
+                                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+            layer.o.multiply(att, tokens: T, into: tmp)
+            addBias(layer.oBias, tmp, rows: T, cols: C)
+            add(x, tmp, T * C)
+            norm(x, into: h, layer.ffnNorm, rows: T, mean: mean, rstd: rstd)
+            if let g = layer.gate {
+                WeightMatrix.multiply([(g, gate), (layer.up, up)], h, tokens: T)
+                Activations.swigluForward(gate: gate, up: up, gate, T * F)
+                layer.down.multiply(gate, tokens: T, into: tmp)
+            } else {
+                layer.up.multiply(h, tokens: T, into: up)
+                addBias(layer.upBias, up, rows: T, cols: F)
+                Activations.geluForward(up, up, T * F)
+                layer.down.multiply(up, tokens: T, into: tmp)
+            }
+            addBias(layer.downBias, tmp, rows: T, cols: C)
+            add(x, tmp, T * C)
+        }
+        tokens += input
+
+        let first = rows == .all ? 0 : T - 1, count = rows == .all ? T : 1
+        guard rows != .none else { return [] }
+        norm(x + first * C, into: h, model.outputNorm, rows: count, mean: mean, rstd: rstd)
+        var logits = [Float](repeating: 0, count: count * c.vocabSize)
+        logits.withUnsafeMutableBufferPointer { model.output.multiply(h, tokens: count, into: $0.baseAddress!) }
+        return logits
+    }
+
+    func norm(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ w: NormWeights, rows: Int,
+              mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+        let c = model.config
+        w.weight.withUnsafeBufferPointer { wb in
+            if let bias = w.bias {
+                bias.withUnsafeBufferPointer { bb in
+                    Norms.layerNormForward(x: x, weight: wb.baseAddress!, bias: bb.baseAddress!, out: y, mean: mean, rstd: rstd,
+                                           rows: rows, cols: c.width, eps: c.normEps)
+                }
+            } else {
+                Norms.rmsNormForward(x: x, weight: wb.baseAddress!, out: y, rstd: rstd, rows: rows, cols: c.width, eps: c.normEps)
+            }
+        }
+    }
+
+    func addBias(_ bias: [Float]?, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        guard let bias else { return }
+        bias.withUnsafeBufferPointer { b in for r in 0..<rows { add(y + r * cols, b.baseAddress!, cols) } }
+    }
+
+    @inline(__always) func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 16 <= n { store16(load16(y, i) + load16(x, i), y, i); i += 16 }
+        while i < n { y[i] += x[i]; i += 1 }
+    }
+}

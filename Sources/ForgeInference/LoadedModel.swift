@@ -1,0 +1,85 @@
+// LoadedModel: everything needed to talk to a model: weights, tokenizer, chat template, end tokens.
+import ForgeCore
+import ForgeModels
+import ForgeTokenizer
+import Foundation
+
+public struct LoadedModel {
+    public let model: InferenceModel
+    public let tokenizer: TextTokenizer
+    /// The model's own chat template (GGUF `tokenizer.chat_template`, tokenizer_config.json), if any.
+    public let chatTemplate: ChatTemplate?
+    /// Tokens that end a reply: end-of-sequence and the end-of-turn markers the vocabulary has.
+    public let endTokens: Set<Int32>
+    public let bosText: String
+    public let eosText: String
+
+    /// Opens a GGUF file or a model directory.
+    public static func open(_ path: String) throws -> LoadedModel {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ForgeError.file(path, "no such file or directory") }
+        if isDir.boolValue {
+            let model = try ModelLoader.fromModelDir(path)
+            let tokenizer = try ModelDir.loadTokenizer(from: path)
+            return LoadedModel(model: model, tokenizer: tokenizer, chatTemplate: try ChatTemplate.load(from: path))
+        }
+        let file = try GGUFFile(path: path)
+        let model = try ModelLoader.fromGGUF(file)
+        let tokenizer = try GGUFVocab.load(file)
+        guard tokenizer.vocabSize <= model.config.vocabSize else {
+            throw ForgeError.file(path, "the tokenizer has \(tokenizer.vocabSize) tokens, the model only \(model.config.vocabSize)")
+        }
+        return LoadedModel(model: model, tokenizer: tokenizer, chatTemplate: try ChatTemplate.fromGGUF(file))
+    }
+
+    init(model: InferenceModel, tokenizer: TextTokenizer, chatTemplate: ChatTemplate?) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.chatTemplate = chatTemplate
+        var ends = Set<Int32>()
+        var bos = "", eos = ""
+        if let bpe = tokenizer as? BPETokenizer {
+            if let e = bpe.eosId { ends.insert(e); eos = String(decoding: bpe.bytes(of: [e]), as: UTF8.self) }
+            if let b = bpe.bosId { bos = String(decoding: bpe.bytes(of: [b]), as: UTF8.self) }
+            for marker in ["<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|endoftext|>", "<|end|>", "<|eos|>"] {
+                if let id = bpe.id(of: marker) { ends.insert(id) }
+            }
+        }
+        endTokens = ends
+        bosText = bos
+        eosText = eos
+    }
+
+    /// The beginning-of-sequence token, if the vocabulary has one.
+    public var bosId: Int32? { (tokenizer as? BPETokenizer)?.bosId }
+
+    /// Whether prompts start with BOS (GGUF `tokenizer.ggml.add_bos_token`, tokenizer.json post-processor).
+    public var addsBOS: Bool { bosId != nil && (tokenizer as? BPETokenizer)?.prefixIds.first == bosId }
+
+    /// Text bytes of a token; control tokens print nothing.
+    public func bytes(of id: Int32) -> [UInt8] {
+        if let bpe = tokenizer as? BPETokenizer { return bpe.bytes(of: [id], skipSpecial: true) }
+        return Array(tokenizer.decode([id]).utf8)
+    }
+
+    /// Token ids of a prompt; `special` lets marker tokens written in the text (such as <|im_start|>) count as such.
+    public func encode(_ text: String, special: Bool, addBOS: Bool = true) -> [Int32] {
+        if let bpe = tokenizer as? BPETokenizer { return bpe.encode(text, allowSpecial: special, addSpecialTokens: addBOS) }
+        return tokenizer.encode(text)
+    }
+
+    /// The prompt for a conversation in the model's chat format (generation prompt appended).
+    public func chatPrompt(_ messages: [ChatMessage]) throws -> String {
+        guard let chatTemplate else {
+            throw ForgeError("this model has no chat template (GGUF tokenizer.chat_template or tokenizer_config.json chat_template)")
+        }
+        do { return try chatTemplate.render(messages, addGenerationPrompt: true, bosToken: bosText, eosToken: eosText) }
+        catch let e as ChatTemplateError { throw ForgeError("chat template: \(e.description)") }
+    }
+
+    /// A generator over a fresh session of `contextLength` positions.
+    public func generator(contextLength: Int? = nil) throws -> Generator {
+        let session = try InferenceSession(model: model, contextLength: contextLength)
+        return Generator(session: session, endTokens: endTokens) { [self] id in bytes(of: id) }
+    }
+}

@@ -1,0 +1,139 @@
+// forge bench generate: prompt processing and generation speed, measured as llama-bench does.
+import ArgumentParser
+import ForgeCore
+import ForgeInference
+import ForgeKernels
+import Foundation
+
+struct BenchGenerate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Prompt tokens/s (pp, one batch of -p random tokens) and generation tokens/s (tg, -n tokens one by one).",
+        discussion: "Like `llama-bench -p 512 -n 128`: each repetition starts from an empty cache. Prints medians and a JSON line.")
+
+    @Option(help: "A .gguf file or a model directory.") var model: String
+    @Option(name: .customShort("p"), help: "Prompt tokens (0: skip).") var promptTokens = 512
+    @Option(name: .customShort("n"), help: "Generated tokens (0: skip).") var genTokens = 128
+    @Option(name: .customShort("r"), help: "Repetitions.") var repetitions = 5
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        try threads.apply()
+        let loaded = try LoadedModel.open(model)
+        let m = loaded.model
+        let session = try InferenceSession(model: m, contextLength: max(promptTokens, genTokens) + 1)
+        var rng = RNG(seed: 1)
+        let vocab = m.config.vocabSize
+        func seconds(_ body: () throws -> Void) rethrows -> Double {
+            let t = ContinuousClock.now
+            try body()
+            let d = ContinuousClock.now - t
+            return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        }
+        // Warm-up: page the weights in and size the caches.
+        session.reset()
+        _ = try session.forward([Int32(rng.below(vocab))], logits: .last)
+        var pp: [Double] = [], tg: [Double] = []
+        for _ in 0..<repetitions {
+            if promptTokens > 0 {
+                let prompt = (0..<promptTokens).map { _ in Int32(rng.below(vocab)) }
+                session.reset()
+                pp.append(Double(promptTokens) / (try seconds { _ = try session.forward(prompt, logits: .last) }))
+            }
+            if genTokens > 0 {
+                session.reset()
+                var next = Int32(rng.below(vocab))
+                tg.append(Double(genTokens) / (try seconds {
+                    for _ in 0..<genTokens {
+                        let logits = try session.forward([next], logits: .last)
+                        next = Int32(Sampler.argmax(logits))
+                    }
+                }))
+            }
+        }
+        func median(_ a: [Double]) -> Double { a.isEmpty ? 0 : a.sorted()[a.count / 2] }
+        let bytes = Double(m.bytesPerToken)
+        print("model: \(m.summary), \(String(format: "%.1f", bytes / 1e6)) MB of weights read per generated token")
+        print("threads: \(Parallel.threads), repetitions: \(repetitions)")
+        if promptTokens > 0 { print(String(format: "pp%-4d %8.1f tokens/s (median)", promptTokens, median(pp))) }
+        if genTokens > 0 {
+            print(String(format: "tg%-4d %8.1f tokens/s (median), %.1f GB/s of weights", genTokens, median(tg), median(tg) * bytes / 1e9))
+        }
+        let json: [String: Any] = ["pp_tokens_per_s": median(pp), "tg_tokens_per_s": median(tg), "pp": promptTokens, "tg": genTokens,
+                                   "threads": Parallel.threads, "bytes_per_token": m.bytesPerToken]
+        print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
+    }
+}
+
+struct BenchKernels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels", abstract: "Matrix-vector products on random weights in each stored type (one token, --threads).")
+
+    @Option(help: "Rows.") var rows = 1536
+    @Option(help: "Columns.") var cols = 576
+    @Option(help: "Repetitions.") var repetitions = 2000
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        try threads.apply()
+        var rng = RNG(seed: 7)
+        let x = (0..<cols).map { _ in Float(rng.normal()) }
+        var y = [Float](repeating: 0, count: rows)
+        for type in [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_1, .q4_K, .q6_K] {
+            let bytes = rows * cols / type.block.elements * type.block.bytes
+            var raw = [UInt8](repeating: 0, count: bytes)
+            for i in raw.indices { raw[i] = UInt8(truncatingIfNeeded: rng.next()) }
+            // Keep the scales (f16 fields) small and finite: rewrite every byte pair as a sane half where types store them.
+            if type == .f32 { raw.withUnsafeMutableBytes { p in for i in 0..<(bytes / 4) { p.storeBytes(of: Float(rng.normal()), toByteOffset: 4 * i, as: Float.self) } } }
+            if type == .f16 { raw.withUnsafeMutableBytes { p in for i in 0..<(bytes / 2) { p.storeBytes(of: Float16(Float(rng.normal())), toByteOffset: 2 * i, as: Float16.self) } } }
+            let t0 = ContinuousClock.now
+            raw.withUnsafeBytes { w in
+                let m = WeightMatrix(type: type, rows: rows, cols: cols, base: w.baseAddress!)
+                x.withUnsafeBufferPointer { xb in
+                    y.withUnsafeMutableBufferPointer { yb in
+                        for _ in 0..<repetitions { m.multiply(xb.baseAddress!, tokens: 1, into: yb.baseAddress!) }
+                    }
+                }
+            }
+            let d = ContinuousClock.now - t0
+            let s = (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) / Double(repetitions)
+            print(String(format: "%-5@ %8.1f µs  %6.1f GFLOP/s  %6.1f GB/s", "\(type)" as NSString, s * 1e6,
+                         2 * Double(rows * cols) / s / 1e9, Double(bytes) / s / 1e9))
+        }
+    }
+}
+
+struct BenchLogits: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logits",
+        abstract: "Teacher-forced logits for token sequences (the format of bench/llama_logits.c), for parity scripts.")
+
+    @Option(help: "A .gguf file or a model directory.") var model: String
+    @Option(help: "Input: per sequence int32 n_prompt, n_gen, n_vocab and n_prompt + n_gen token ids (logits are ignored).") var input: String
+    @Option(help: "Output: the same layout with Forge's logits at the n_gen positions.") var output: String
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        try threads.apply()
+        let loaded = try LoadedModel.open(model)
+        guard let data = FileManager.default.contents(atPath: input) else { throw ForgeError.file(input, "cannot be read") }
+        var out = Data()
+        var offset = 0
+        func int32() throws -> Int {
+            guard offset + 4 <= data.count else { throw ForgeError.file(input, "truncated at byte \(offset)") }
+            defer { offset += 4 }
+            return Int(data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: Int32.self) })
+        }
+        while offset < data.count {
+            let n = try int32(), gen = try int32(), vocab = try int32()
+            guard n > 0, gen > 0, vocab == loaded.model.config.vocabSize else { throw ForgeError.file(input, "bad header \(n) \(gen) \(vocab)") }
+            let tokens = try (0..<(n + gen)).map { _ in Int32(try int32()) }
+            offset += 4 * gen * vocab
+            let session = try InferenceSession(model: loaded.model, contextLength: n + gen)
+            let logits = try session.forward(Array(tokens.prefix(n + gen - 1)), logits: .all)
+            for v in [Int32(n), Int32(gen), Int32(vocab)] + tokens { withUnsafeBytes(of: v) { out.append(contentsOf: $0) } }
+            logits[((n - 1) * vocab)...].withUnsafeBufferPointer { out.append(UnsafeBufferPointer(start: $0.baseAddress!, count: gen * vocab)) }
+        }
+        try AtomicFile.write(output, data: out)
+    }
+}

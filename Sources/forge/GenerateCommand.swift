@@ -1,0 +1,94 @@
+// forge generate: one prompt, streamed to stdout, from a GGUF file or a model dir.
+import ArgumentParser
+import ForgeCore
+import ForgeInference
+import Foundation
+
+/// Sampling settings shared by generate and chat.
+struct SamplingFlags: ParsableArguments {
+    @Option(help: "Sampling temperature (0: greedy).") var temperature: Float = 0.8
+    @Option(help: "Keep the k most likely tokens (0: all).") var topK = 40
+    @Option(help: "Keep the most likely tokens up to this total probability (1: all).") var topP: Float = 0.95
+    @Option(help: "Drop tokens below this fraction of the top probability (0: none).") var minP: Float = 0.05
+    @Option(help: "Repetition penalty on recent tokens (1: off).") var repeatPenalty: Float = 1
+    @Option(help: "Frequency penalty (OpenAI style, 0: off).") var frequencyPenalty: Float = 0
+    @Option(help: "Presence penalty (OpenAI style, 0: off).") var presencePenalty: Float = 0
+    @Option(help: "Recent tokens the penalties look at (-1: all).") var penaltyLastN = 64
+    @Option(help: "Random seed (the same seed gives the same text).") var seed: UInt64 = 0
+    @Option(name: .customLong("stop"), help: "Stop before this string (repeatable).") var stop: [String] = []
+    @Option(name: [.customShort("n"), .long], help: "Most tokens to generate.") var maxTokens = 256
+
+    var settings: GenerationSettings {
+        var s = GenerationSettings()
+        s.maxTokens = maxTokens
+        s.stop = stop
+        s.sampling.temperature = temperature
+        s.sampling.topK = topK
+        s.sampling.topP = topP
+        s.sampling.minP = minP
+        s.sampling.repetitionPenalty = repeatPenalty
+        s.sampling.frequencyPenalty = frequencyPenalty
+        s.sampling.presencePenalty = presencePenalty
+        s.sampling.penaltyWindow = penaltyLastN
+        s.sampling.seed = seed
+        return s
+    }
+
+    func validate() throws {
+        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must not be negative") }
+        do { try settings.sampling.validate() } catch let e as ForgeError { throw ValidationError(e.description) }
+    }
+}
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Continue a prompt with a GGUF model or a model dir, streaming the text.",
+        discussion: """
+            Examples:
+              forge generate --model SmolLM2-135M-Instruct.Q4_1.gguf --prompt 'The capital of France is' -n 32
+              forge generate --model runs/speedrun/model --prompt 'ROMEO.' --temperature 0.7 --seed 3
+            """,
+        aliases: ["sample"])
+
+    @Option(help: "A .gguf file or a model directory.") var model: String
+    @Option(help: "Text to continue.") var prompt: String?
+    @Option(help: "Read the prompt from this file.") var promptFile: String?
+    @Flag(help: "Wrap the prompt as one user message in the model's chat template.") var chat = false
+    @Flag(help: "Treat marker tokens written in the prompt (such as <|im_start|>) as plain text.") var noSpecial = false
+    @Option(help: "Context window in tokens (default: the model's).") var context: Int?
+    @Flag(help: "Print timings (prompt and generation tokens/s) to stderr.") var stats = false
+    @OptionGroup var sampling: SamplingFlags
+    @OptionGroup var threads: ThreadOptions
+
+    func validate() throws {
+        guard (prompt == nil) != (promptFile == nil) else { throw ValidationError("give exactly one of --prompt and --prompt-file") }
+    }
+
+    func run() throws {
+        try threads.apply()
+        var text = prompt ?? ""
+        if let promptFile {
+            guard let data = FileManager.default.contents(atPath: promptFile) else { throw ForgeError.file(promptFile, "cannot be read") }
+            guard let s = String(data: data, encoding: .utf8) else { throw ForgeError.file(promptFile, "is not valid UTF-8") }
+            text = s
+        }
+        let loaded = try LoadedModel.open(model)
+        if chat { text = try loaded.chatPrompt([.init(role: "user", content: text)]) }
+        let ids = loaded.encode(text, special: !noSpecial || chat)
+        let generator = try loaded.generator(contextLength: context)
+        if !chat { FileHandle.standardOutput.write(Data(text.utf8)) }
+        let result = try generator.generate(prompt: ids, settings: sampling.settings) { piece in
+            FileHandle.standardOutput.write(Data(piece.utf8))
+            return true
+        }
+        FileHandle.standardOutput.write(Data("\n".utf8))
+        if stats {
+            let pp = Double(result.promptTokensComputed) / max(result.prefillSeconds, 1e-9)
+            let tg = Double(result.tokens.count) / max(result.decodeSeconds, 1e-9)
+            let line = "prompt: \(result.promptTokens) tokens, \(String(format: "%.1f", pp)) tokens/s · generated: "
+                + "\(result.tokens.count) tokens, \(String(format: "%.1f", tg)) tokens/s · finish: \(result.finishReason.rawValue)\n"
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+    }
+}
