@@ -57,7 +57,7 @@ public struct WeightMatrix: @unchecked Sendable {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, tokens * cols / 32)) { sumsBuf in
                 let sums = sumsBuf.baseAddress!
                 if needsSums { for t in 0..<tokens { QuantDot.blockSums(x + t * cols, cols, into: sums + t * (cols / 32)) } }
-                Parallel.forEach(total, grain: 256) { range in
+                WorkerPool.shared.forEach(total, grain: 256) { range in
                     var p = 0
                     for g in range {
                         while g >= starts[p + 1] { p += 1 }
@@ -73,7 +73,7 @@ public struct WeightMatrix: @unchecked Sendable {
         }
         // Prefill: strips of rows, each decoded once and multiplied with all tokens.
         let strips = parts.indices.flatMap { p in stride(from: 0, to: parts[p].0.rows, by: strip).map { (p, $0) } }
-        Parallel.forEach(strips.count) { range in
+        WorkerPool.shared.forEach(strips.count) { range in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: strip * cols)
             defer { buffer.deallocate() }
             for s in range {
