@@ -25,6 +25,58 @@ public enum QuantDot {
         }
     }
 
+    /// Four rows `stride` bytes apart against the same x: shares the activation loads and hides the
+    /// per-row reduction (one token's matrix-vector product is mostly rows of a few hundred values).
+    @inline(__always)
+    public static func dot4(_ type: GGMLType, _ row: UnsafeRawPointer, stride: Int, _ x: UnsafePointer<Float>, _ n: Int,
+                            sums: UnsafePointer<Float>?) -> SIMD4<Float> {
+        switch type {
+        case .q4_1: return q4x4(row, stride, x, n, sums!, hasMin: true)
+        case .q4_0: return q4x4(row, stride, x, n, sums!, hasMin: false)
+        case .q8_0: return q8_0x4(row, stride, x, n)
+        default:
+            return SIMD4(dot(type, row, x, n, sums: sums), dot(type, row + stride, x, n, sums: sums),
+                         dot(type, row + 2 * stride, x, n, sums: sums), dot(type, row + 3 * stride, x, n, sums: sums))
+        }
+    }
+
+    @inline(__always) static func q4x4(_ row: UnsafeRawPointer, _ stride: Int, _ x: UnsafePointer<Float>, _ n: Int,
+                                       _ sums: UnsafePointer<Float>, hasMin: Bool) -> SIMD4<Float> {
+        let bb = hasMin ? 20 : 18, qo = hasMin ? 4 : 2
+        var a0 = F16x(), a1 = F16x(), a2 = F16x(), a3 = F16x()
+        var off = SIMD4<Float>()
+        for b in 0..<(n / 32) {
+            let x0 = load16(x, 32 * b), x1 = load16(x, 32 * b + 16)
+            @inline(__always) func one(_ p: UnsafeRawPointer, _ acc: inout F16x) -> (Float, Float) {
+                let d = QuantBlocks.half(p, 0)
+                let q = p.loadUnaligned(fromByteOffset: qo, as: SIMD16<UInt8>.self)
+                var s = uint8ToFloat(q & 0xF) * x0
+                s.addProduct(uint8ToFloat(q &>> 4), x1)
+                acc.addProduct(s, F16x(repeating: d))
+                return (d, hasMin ? QuantBlocks.half(p, 2) : -8 * d)
+            }
+            let p = row + b * bb
+            let m0 = one(p, &a0).1, m1 = one(p + stride, &a1).1, m2 = one(p + 2 * stride, &a2).1, m3 = one(p + 3 * stride, &a3).1
+            off.addProduct(SIMD4(m0, m1, m2, m3), SIMD4(repeating: sums[b]))
+        }
+        return SIMD4(hsum(a0), hsum(a1), hsum(a2), hsum(a3)) + off
+    }
+
+    @inline(__always) static func q8_0x4(_ row: UnsafeRawPointer, _ stride: Int, _ x: UnsafePointer<Float>, _ n: Int) -> SIMD4<Float> {
+        var a0 = F16x(), a1 = F16x(), a2 = F16x(), a3 = F16x()
+        for b in 0..<(n / 32) {
+            let x0 = load16(x, 32 * b), x1 = load16(x, 32 * b + 16)
+            @inline(__always) func one(_ p: UnsafeRawPointer, _ acc: inout F16x) {
+                var s = int8ToFloat(p.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)) * x0
+                s.addProduct(int8ToFloat(p.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)), x1)
+                acc.addProduct(s, F16x(repeating: QuantBlocks.half(p, 0)))
+            }
+            let p = row + b * 34
+            one(p, &a0); one(p + stride, &a1); one(p + 2 * stride, &a2); one(p + 3 * stride, &a3)
+        }
+        return SIMD4(hsum(a0), hsum(a1), hsum(a2), hsum(a3))
+    }
+
     @inline(__always) static func q4(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int,
                                      _ sums: UnsafePointer<Float>, hasMin: Bool) -> Float {
         let bb = hasMin ? 20 : 18, qo = hasMin ? 4 : 2

@@ -57,14 +57,28 @@ public struct WeightMatrix: @unchecked Sendable {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, tokens * cols / 32)) { sumsBuf in
                 let sums = sumsBuf.baseAddress!
                 if needsSums { for t in 0..<tokens { QuantDot.blockSums(x + t * cols, cols, into: sums + t * (cols / 32)) } }
-                WorkerPool.shared.forEach(total, grain: 256) { range in
+                // Work in groups of 4 rows (row counts here are multiples of 4 in practice; the rest go one by one).
+                let groups = max(1, total / 4)
+                WorkerPool.shared.forEach(groups, grain: 64) { range in
                     var p = 0
-                    for g in range {
+                    var g = range.lowerBound * 4
+                    let end = range.upperBound == groups ? total : range.upperBound * 4
+                    while g < end {
                         while g >= starts[p + 1] { p += 1 }
                         let (m, out) = parts[p]
-                        let r = g - starts[p], row = m.row(r)
-                        for t in 0..<tokens {
-                            out[t * lds[p] + r] = QuantDot.dot(m.type, row, x + t * cols, cols, sums: sums + t * (cols / 32))
+                        let r = g - starts[p]
+                        if r + 4 <= m.rows && g + 4 <= end {
+                            for t in 0..<tokens {
+                                let v = QuantDot.dot4(m.type, m.row(r), stride: m.rowBytes, x + t * cols, cols, sums: sums + t * (cols / 32))
+                                let o = out + t * lds[p] + r
+                                o[0] = v[0]; o[1] = v[1]; o[2] = v[2]; o[3] = v[3]
+                            }
+                            g += 4
+                        } else {
+                            for t in 0..<tokens {
+                                out[t * lds[p] + r] = QuantDot.dot(m.type, m.row(r), x + t * cols, cols, sums: sums + t * (cols / 32))
+                            }
+                            g += 1
                         }
                     }
                 }
