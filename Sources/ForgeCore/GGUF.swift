@@ -128,11 +128,16 @@ public final class GGUFFile: @unchecked Sendable {
             guard let type = GGMLType(rawValue: typeID) else {
                 throw ForgeError.file(path, "tensor '\(name)' has unknown or unsupported ggml type \(typeID)")
             }
-            let n = dims.reduce(1, *)
+            var n = 1
+            for d in dims {
+                let (m, overflow) = n.multipliedReportingOverflow(by: d)
+                guard !overflow, m < 1 << 48 else { throw ForgeError.file(path, "tensor '\(name)' has an impossible shape \(dims)") }
+                n = m
+            }
             let (be, bb) = type.block
             guard n % be == 0 else { throw ForgeError.file(path, "tensor '\(name)' has \(n) elements, not a multiple of its block \(be)") }
             let bytes = n / be * bb
-            guard offset < UInt64(data.count), dataStart + Int(offset) + bytes <= data.count else {
+            guard offset < UInt64(data.count), dataStart + Int(offset) + bytes <= data.count, Int(offset) % align == 0 || version == 2 else {
                 throw ForgeError.file(path, "tensor '\(name)' data runs past the end of the file (truncated?)")
             }
             list.append(GGUFTensorInfo(name: name, dims: dims, type: type, fileOffset: dataStart + Int(offset), byteCount: bytes))
