@@ -68,14 +68,19 @@ public struct LoadedModel {
         return tokenizer.encode(text)
     }
 
-    /// The prompt for a conversation in the model's chat format (generation prompt appended).
+    /// The prompt for a conversation in the model's chat format (generation prompt appended). A model
+    /// without a template (a base model) gets a plain transcript: "System: …", "User: …", "Assistant:".
     public func chatPrompt(_ messages: [ChatMessage]) throws -> String {
         guard let chatTemplate else {
-            throw ForgeError("this model has no chat template (GGUF tokenizer.chat_template or tokenizer_config.json chat_template)")
+            return messages.map { "\($0.role.prefix(1).uppercased() + $0.role.dropFirst()): \($0.content)\n" }.joined() + "Assistant:"
         }
         do { return try chatTemplate.render(messages, addGenerationPrompt: true, bosToken: bosText, eosToken: eosText) }
         catch let e as ChatTemplateError { throw ForgeError("chat template: \(e.description)") }
     }
+
+    /// Stop strings a chat needs: none with a template (end-of-turn tokens end replies); for the plain
+    /// transcript, the start of the next turn.
+    public var chatStops: [String] { chatTemplate == nil ? ["\nUser:", "\nSystem:"] : [] }
 
     /// A generator over a fresh session of `contextLength` positions.
     public func generator(contextLength: Int? = nil) throws -> Generator {

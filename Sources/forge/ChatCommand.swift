@@ -25,7 +25,6 @@ struct ChatCommand: ParsableCommand {
     func run() throws {
         try threads.apply()
         let loaded = try LoadedModel.open(model)
-        _ = try loaded.chatPrompt([.init(role: "user", content: "hi")])  // fails early without a template
         let generator = try loaded.generator(contextLength: context ?? min(loaded.model.config.contextLength, 4096))
         let capacity = generator.session.capacity
         var systemMessage = system
@@ -33,6 +32,9 @@ struct ChatCommand: ParsableCommand {
         let interactive = isatty(0) != 0
         let err = FileHandle.standardError, out = FileHandle.standardOutput
         err.write(Data("\(loaded.model.summary), context \(capacity) tokens. /reset, /system TEXT, /exit.\n".utf8))
+        if loaded.chatTemplate == nil {
+            err.write(Data("[no chat template in this model: using a plain 'User: / Assistant:' transcript]\n".utf8))
+        }
         while true {
             if interactive { out.write(Data("> ".utf8)) }
             guard let line = readLine(strippingNewline: true) else { break }
@@ -68,12 +70,13 @@ struct ChatCommand: ParsableCommand {
             }
             var settings = sampling.settings
             settings.maxTokens = min(settings.maxTokens, capacity - prompt.count)
+            settings.stop += loaded.chatStops
             let result = try generator.generate(prompt: prompt, settings: settings) { piece in
                 out.write(Data(piece.utf8))
                 return true
             }
             out.write(Data("\n".utf8))
-            history.append(ChatMessage(role: "assistant", content: result.text))
+            history.append(ChatMessage(role: "assistant", content: result.text.trimmingCharacters(in: .whitespaces)))
         }
     }
 }

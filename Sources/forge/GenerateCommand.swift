@@ -78,7 +78,9 @@ struct GenerateCommand: ParsableCommand {
         let ids = loaded.encode(text, special: !noSpecial || chat)
         let generator = try loaded.generator(contextLength: context)
         if !chat { FileHandle.standardOutput.write(Data(text.utf8)) }
-        let result = try generator.generate(prompt: ids, settings: sampling.settings) { piece in
+        var settings = sampling.settings
+        if chat { settings.stop += loaded.chatStops }
+        let result = try generator.generate(prompt: ids, settings: settings) { piece in
             FileHandle.standardOutput.write(Data(piece.utf8))
             return true
         }

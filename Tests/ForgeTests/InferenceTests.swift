@@ -120,6 +120,21 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
         }
     }
 
+    /// Every supported block type, random blocks, decoded by the `gguf` package (the reference reader).
+    @Test(arguments: types.filter { $0 != .f32 })
+    func blocksMatchTheGGUFPackage(type: GGMLType) throws {
+        var rng = RNG(seed: UInt64(type.rawValue) + 101)
+        let n = 4096
+        let bytes = randomBlocks(type, elements: n, &rng)
+        let path = temporaryDirectory("blocks") + "/\(type).bin"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let want = try runPythonJSON("gguf_dequantize_blocks.py", ["\(type)", path])["values"] as! [Double]
+        var got = [Float](repeating: 0, count: n)
+        bytes.withUnsafeBytes { raw in got.withUnsafeMutableBufferPointer { QuantBlocks.dequantize(type, raw.baseAddress!, $0.baseAddress!, count: n) } }
+        #expect(want.count == n)
+        #expect(relativeError(got.map(Double.init), want) < 1e-6, "\(type)")
+    }
+
     @Test func ggufTensorsMatchTheGGUFPackage() throws {
         let file = try GGUFFile(path: smolLM2Path)
         let names = ["token_embd.weight", "blk.0.attn_q.weight", "blk.29.ffn_down.weight", "output_norm.weight"]
@@ -308,6 +323,14 @@ extension Transformer {
         settings.sampling.seed = 9
         let s1 = try generator.generate(prompt: prompt, settings: settings), s2 = try generator.generate(prompt: prompt, settings: settings)
         #expect(s1.text == s2.text && s1.tokens.count == 24)
+    }
+
+    @Test func chatWithAModelDirWithoutTemplate() throws {
+        let dir = temporaryDirectory("chat-dir")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try ModelDir.save(try Transformer(config: tinyLlama, seed: 2), tokenizer: ByteTokenizer(), to: dir)
+        let c = try runForge(["chat", "--model", dir, "-n", "8", "--seed", "1"], stdin: "hello\nagain\n/exit\n")
+        #expect(c.status == 0 && c.stderr.contains("plain 'User: / Assistant:' transcript"), "\(c.stderr)")
     }
 
     @Test func chatAndGenerateCommands() throws {
