@@ -15,7 +15,13 @@ bench/fixtures/smollm2_llama_cpp_greedy.json, which the Swift tests read.
 """
 import argparse, glob, json, os, struct, subprocess, sys, tempfile
 
-import numpy as np
+try:
+    import numpy as np
+    import gguf, torch, transformers, accelerate  # noqa: F401  (transformers needs gguf and accelerate for GGUF files)
+except ImportError:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "numpy", "gguf==0.19.0", "accelerate==1.15.0",
+                           "transformers==5.23.0", "torch==2.13.0", "--extra-index-url", "https://download.pytorch.org/whl/cpu"])
+    import numpy as np
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMPTS = [

@@ -59,6 +59,7 @@ public struct LoadedModel {
     /// Text bytes of a token; control tokens print nothing.
     public func bytes(of id: Int32) -> [UInt8] {
         if let bpe = tokenizer as? BPETokenizer { return bpe.bytes(of: [id], skipSpecial: true) }
+        if tokenizer is ByteTokenizer { return [UInt8(truncatingIfNeeded: id)] }  // a byte of a longer character
         return Array(tokenizer.decode([id]).utf8)
     }
 

@@ -29,8 +29,13 @@ struct PerplexityCommand: ParsableCommand {
         if chunks > 0 { tokens = Array(tokens.prefix(chunks * context)) }
         let bos = loaded.addsBOS ? loaded.bosId : nil
         FileHandle.standardError.write(Data("\(tokens.count) tokens, \(tokens.count / context) windows of \(context)\n".utf8))
+        let start = ContinuousClock.now
         let r = try Perplexity.evaluate(loaded.model, tokens: tokens, context: context, bos: bos) { w, n, ppl in
-            FileHandle.standardError.write(Data("[\(w)/\(n)] \(String(format: "%.4f", ppl))\n".utf8))
+            let d = ContinuousClock.now - start
+            let secs = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            let eta = secs / Double(w) * Double(n - w)
+            FileHandle.standardError.write(Data(("[\(w)/\(n)] perplexity \(String(format: "%.4f", ppl)), "
+                + "\(String(format: "%.0f", Double(w * context) / secs)) tokens/s, ETA \(String(format: "%.0f", eta)) s\n").utf8))
         }
         if json {
             let obj: [String: Any] = ["perplexity": r.perplexity, "stderr": r.standardError, "windows": r.windows,
