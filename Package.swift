@@ -18,6 +18,9 @@ let blasTarget: Target = .systemLibrary(
     name: "CBLAS", path: "Sources/CBLAS", pkgConfig: nil,
     providers: [.apt(["libopenblas-dev"])])
 
+// CSIMD: byte dot-product instructions (VNNI/AVX2) for the integer kernels, header only.
+let simdTarget: Target = .systemLibrary(name: "CSIMD", path: "Sources/CSIMD")
+
 let zlibTarget: Target = .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])])
 let zstdTarget: Target = .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])])
 
@@ -34,11 +37,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        blasTarget, zlibTarget, zstdTarget,
+        blasTarget, simdTarget, zlibTarget, zstdTarget,
         .target(name: "ForgeCore", dependencies: ["CBLAS"], swiftSettings: fastFlags,
                 linkerSettings: [
                                  .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS]))]),
-        .target(name: "ForgeKernels", dependencies: ["ForgeCore", "CBLAS"], swiftSettings: fastFlags),
+        .target(name: "ForgeKernels", dependencies: ["ForgeCore", "CBLAS", "CSIMD"], swiftSettings: fastFlags),
         .target(name: "ForgeAutograd", dependencies: ["ForgeCore", "ForgeKernels"], swiftSettings: fastFlags),
         .target(name: "ForgeTokenizer", dependencies: ["ForgeCore"], swiftSettings: fastFlags),
         .target(name: "ForgeModels", dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeTokenizer"],

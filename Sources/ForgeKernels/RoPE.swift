@@ -2,6 +2,11 @@
 // (channel i pairs with i + D/2 inside each head).
 import ForgeCore
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Cosine and sine tables for positions 0..<T and D/2 frequencies θ^(−2i/D).
 public struct RoPETable: Sendable {
@@ -20,6 +25,26 @@ public struct RoPETable: Sendable {
                 let angle = Double(p) * Foundation.pow(theta, -2 * Double(i) / Double(headDim))
                 c[p * half + i] = Float(Foundation.cos(angle))
                 s[p * half + i] = Float(Foundation.sin(angle))
+            }
+        }
+        self.cos = c
+        self.sin = s
+    }
+
+    /// The table as llama.cpp's CPU backend computes it (ggml_rope_cache_init): in Float32, each angle
+    /// the previous one times powf(θ, −2/D), through libm's cosf and sinf.
+    public init(ggmlHeadDim headDim: Int, positions: Int, theta: Float) {
+        self.headDim = headDim
+        self.positions = positions
+        let half = headDim / 2
+        let step = powf(theta, -2 / Float(headDim))
+        var c = [Float](repeating: 0, count: positions * half), s = c
+        for p in 0..<positions {
+            var angle = Float(p)
+            for i in 0..<half {
+                c[p * half + i] = cosf(angle)
+                s[p * half + i] = sinf(angle)
+                angle *= step
             }
         }
         self.cos = c
@@ -61,7 +86,8 @@ public enum RoPE {
 
 extension RoPE {
     /// Rotates `rows` rows of `heads` heads in place, row r at position `start + r`; `adjacent` pairs
-    /// channels (2i, 2i+1) as GGUF Llama files expect, otherwise (i, i + D/2).
+    /// channels (2i, 2i+1) as GGUF Llama files expect, otherwise (i, i + D/2). x1·cos − x2·sin and
+    /// x1·sin + x2·cos are each one fused multiply-add, as in llama.cpp's build.
     public static func applyInPlace(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, table: RoPETable,
                                     start: Int, adjacent: Bool) {
         let d = table.headDim, half = d / 2
@@ -75,8 +101,9 @@ extension RoPE {
                         for i in 0..<half {
                             let (a, b) = adjacent ? (2 * i, 2 * i + 1) : (i, i + half)
                             let x1 = v[a], x2 = v[b]
-                            v[a] = x1 * c[i] - x2 * s[i]
-                            v[b] = x2 * c[i] + x1 * s[i]
+                            // Fused as llama.cpp's build fuses them, so both give the same floats.
+                            v[a] = (-(x2 * s[i])).addingProduct(x1, c[i])
+                            v[b] = (x2 * c[i]).addingProduct(x1, s[i])
                         }
                     }
                 }

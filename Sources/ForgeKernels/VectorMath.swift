@@ -66,6 +66,20 @@ public func store16(_ v: F16x, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
     UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: F16x.self)
 }
 
+/// Loads 16 halves from `p + i`, widened to floats (vcvtph2ps).
+@inlinable @inline(__always)
+public func loadHalf16(_ p: UnsafePointer<Float16>, _ i: Int) -> F16x {
+    halfToFloat(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float16>.self))
+}
+
+/// Stores 16 floats rounded to halves at `p + i` (vcvtps2ph, round to nearest even).
+@inlinable @inline(__always)
+public func storeHalf16(_ v: F16x, _ p: UnsafeMutablePointer<Float16>, _ i: Int) {
+    var h = SIMD16<Float16>()
+    for j in 0..<16 { h[j] = Float16(v[j]) }
+    UnsafeMutableRawPointer(p + i).storeBytes(of: h, as: SIMD16<Float16>.self)
+}
+
 /// Loads `n` < 16 floats from `p + i`, zero-filling the rest.
 @inlinable @inline(__always)
 public func loadPartial(_ p: UnsafePointer<Float>, _ i: Int, _ n: Int) -> F16x {

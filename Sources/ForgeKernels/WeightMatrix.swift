@@ -1,8 +1,8 @@
 // WeightMatrix: a row-major weight matrix stored in any supported GGML type, and its products.
 //
-// One token (decode): each row is dotted with the activations straight from its quantized blocks.
-// Several tokens (prefill): each worker decodes a strip of rows into a small Float32 buffer and
-// multiplies it with all tokens by SGEMM, so the whole model is never held in Float32.
+// Q4_0/Q4_1/Q8_0 (what published GGUFs mostly hold): integer dot products with 8-bit activations, for
+// one token and for a prompt alike. Other types: one token dots each row with Float32 activations
+// straight from its blocks; several tokens decode strips of rows to Float32 and use SGEMM.
 import ForgeCore
 
 /// A view of `rows × cols` weights in `type`, over memory kept alive by the owner (a mapped GGUF, a tensor).
@@ -48,60 +48,100 @@ public struct WeightMatrix: @unchecked Sendable {
         let cols = first.0.cols
         precondition(parts.allSatisfy { $0.0.cols == cols }, "multiply: matrices differ in width")
         let lds = ldy ?? parts.map { $0.0.rows }
-        // Global row space: part p covers rows starts[p] ..< starts[p+1].
-        var starts = [0]
-        for (m, _) in parts { starts.append(starts.last! + m.rows) }
-        let total = starts.last!
-        if tokens < 4 {
-            let needsSums = parts.contains { $0.0.type == .q4_0 || $0.0.type == .q4_1 }
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, tokens * cols / 32)) { sumsBuf in
-                let sums = sumsBuf.baseAddress!
-                if needsSums { for t in 0..<tokens { QuantDot.blockSums(x + t * cols, cols, into: sums + t * (cols / 32)) } }
-                // Work in groups of 4 rows (row counts here are multiples of 4 in practice; the rest go one by one).
-                let groups = max(1, total / 4)
-                WorkerPool.shared.forEach(groups, grain: 64) { range in
-                    var p = 0
-                    var g = range.lowerBound * 4
-                    let end = range.upperBound == groups ? total : range.upperBound * 4
-                    while g < end {
-                        while g >= starts[p + 1] { p += 1 }
-                        let (m, out) = parts[p]
-                        let r = g - starts[p]
-                        if r + 4 <= m.rows && g + 4 <= end {
-                            for t in 0..<tokens {
-                                let v = QuantDot.dot4(m.type, m.row(r), stride: m.rowBytes, x + t * cols, cols, sums: sums + t * (cols / 32))
-                                let o = out + t * lds[p] + r
-                                o[0] = v[0]; o[1] = v[1]; o[2] = v[2]; o[3] = v[3]
-                            }
-                            g += 4
+        let indexed = parts.indices.map { (parts[$0].0, parts[$0].1, lds[$0]) }
+        let integer = indexed.filter { QuantDotQ8.supports($0.0.type) }
+        let float = indexed.filter { !QuantDotQ8.supports($0.0.type) }
+        if !integer.isEmpty { multiplyInteger(integer, x, tokens: tokens) }
+        if float.isEmpty { return }
+        if tokens < 4 { multiplyDot(float, x, tokens: tokens) } else { multiplyStrips(float, x, tokens: tokens) }
+    }
+
+    /// Q4_0/Q4_1/Q8_0: every token's activations rounded to 8 bits, then each group of 4 rows against every
+    /// token by the integer kernels (rows stay in cache across tokens). Prompts and single tokens take the
+    /// same arithmetic, in llama.cpp's order, so a continuation sees exactly the cache a prompt wrote.
+    static func multiplyInteger(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
+        let cols = parts[0].0.cols
+        let actBytes = (Q8Activations.scratchBytes(count: cols) + 63) / 64 * 64
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: tokens * actBytes, alignment: 64)
+        defer { scratch.deallocate() }
+        let acts = (0..<tokens).map { t in Q8Activations(count: cols, in: scratch + t * actBytes) }
+        acts.withUnsafeBufferPointer { ab in
+            let a = ab.baseAddress!
+            if tokens < 8 {
+                for t in 0..<tokens { a[t].quantize(x + t * cols) }
+            } else {
+                WorkerPool.shared.forEach(tokens) { r in for t in r { a[t].quantize(x + t * cols) } }
+            }
+            // Global row groups of 4: part p covers groups starts[p] ..< starts[p+1] (a last partial group each).
+            var starts = [0]
+            for (m, _, _) in parts { starts.append(starts.last! + (m.rows + 3) / 4) }
+            let groups = starts.last!
+            WorkerPool.shared.forEach(groups, grain: tokens == 1 ? 16 : 1) { range in
+                var p = 0
+                for g in range {
+                    while g >= starts[p + 1] { p += 1 }
+                    let (m, out, ld) = parts[p]
+                    let r = 4 * (g - starts[p])
+                    let n = min(4, m.rows - r)
+                    for t in 0..<tokens {
+                        let o = out + t * ld + r
+                        if n == 4 {
+                            let v = QuantDotQ8.dot4(m.type, m.row(r), stride: m.rowBytes, a[t], rows: 4)
+                            o[0] = v[0]; o[1] = v[1]; o[2] = v[2]; o[3] = v[3]
                         } else {
-                            for t in 0..<tokens {
-                                out[t * lds[p] + r] = QuantDot.dot(m.type, m.row(r), x + t * cols, cols, sums: sums + t * (cols / 32))
-                            }
-                            g += 1
+                            for i in 0..<n { o[i] = QuantDotQ8.dot(m.type, m.row(r + i), a[t]) }
                         }
                     }
                 }
             }
-            return
         }
-        // Prefill: strips of rows, each decoded once and multiplied with all tokens.
+    }
+
+    /// Other types, one to three tokens: rows dotted with Float32 activations straight from their blocks.
+    static func multiplyDot(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
+        let cols = parts[0].0.cols
+        var starts = [0]
+        for (m, _, _) in parts { starts.append(starts.last! + (m.rows + 3) / 4) }
+        let groups = starts.last!
+        WorkerPool.shared.forEach(groups, grain: 16) { range in
+            var p = 0
+            for g in range {
+                while g >= starts[p + 1] { p += 1 }
+                let (m, out, ld) = parts[p]
+                let r = 4 * (g - starts[p])
+                let n = min(4, m.rows - r)
+                for t in 0..<tokens {
+                    let o = out + t * ld + r
+                    if n == 4 {
+                        let v = QuantDot.dot4(m.type, m.row(r), stride: m.rowBytes, x + t * cols, cols)
+                        o[0] = v[0]; o[1] = v[1]; o[2] = v[2]; o[3] = v[3]
+                    } else {
+                        for i in 0..<n { o[i] = QuantDot.dot(m.type, m.row(r + i), x + t * cols, cols) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Other types, several tokens: strips of rows, each decoded once to Float32 and multiplied with all
+    /// tokens by SGEMM, so the whole model is never held in Float32.
+    static func multiplyStrips(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
+        let cols = parts[0].0.cols
         let strips = parts.indices.flatMap { p in stride(from: 0, to: parts[p].0.rows, by: strip).map { (p, $0) } }
         WorkerPool.shared.forEach(strips.count) { range in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: strip * cols)
             defer { buffer.deallocate() }
             for s in range {
                 let (p, r0) = strips[s]
-                let (m, out) = parts[p]
+                let (m, out, ld) = parts[p]
                 let n = min(strip, m.rows - r0)
-                if m.type == .f32 {
-                    BLAS.sgemm(transA: false, transB: true, m: tokens, n: n, k: cols, a: x, lda: cols,
-                               b: m.row(r0).assumingMemoryBound(to: Float.self), ldb: cols, beta: 0, c: out + r0, ldc: lds[p])
-                } else {
+                var b = m.row(r0).assumingMemoryBound(to: Float.self)
+                if m.type != .f32 {
                     QuantBlocks.dequantize(m.type, m.row(r0), buffer, count: n * cols)
-                    BLAS.sgemm(transA: false, transB: true, m: tokens, n: n, k: cols, a: x, lda: cols,
-                               b: buffer, ldb: cols, beta: 0, c: out + r0, ldc: lds[p])
+                    b = UnsafePointer(buffer)
                 }
+                BLAS.sgemm(transA: false, transB: true, m: tokens, n: n, k: cols, a: x, lda: cols,
+                           b: b, ldb: cols, beta: 0, c: out + r0, ldc: ld)
             }
         }
     }

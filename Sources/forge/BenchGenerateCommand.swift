@@ -72,10 +72,12 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "Rows.") var rows = 1536
     @Option(help: "Columns.") var cols = 576
     @Option(help: "Repetitions.") var repetitions = 2000
+    @Option(help: "Instead of random weights, time this model's own matrices in the order one token reads them.") var model: String?
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         try threads.apply()
+        if let model { return try runModel(model) }
         var rng = RNG(seed: 7)
         let x = (0..<cols).map { _ in Float(rng.normal()) }
         var y = [Float](repeating: 0, count: rows)
@@ -103,10 +105,44 @@ struct BenchKernels: ParsableCommand {
     }
 }
 
+extension BenchKernels {
+    /// One token's matrix-vector products over the model's real weights: the layers' matrices, then the output.
+    func runModel(_ path: String) throws {
+        let m = try LoadedModel.open(path).model
+        let groups: [(String, [WeightMatrix])] = [
+            ("layers", m.layers.flatMap { l in [l.q, l.k, l.v, l.o] + (l.gate.map { [$0] } ?? []) + [l.up, l.down] }),
+            ("output", [m.output]),
+        ]
+        let width = max(m.config.width, m.config.ffnWidth)
+        var rng = RNG(seed: 7)
+        let x = (0..<width).map { _ in Float(rng.normal()) }
+        var y = [Float](repeating: 0, count: m.config.vocabSize + width)
+        let reps = min(repetitions, 200)
+        for (name, mats) in groups {
+            let bytes = mats.reduce(0) { $0 + $1.rows * $1.rowBytes }
+            let types = Set(mats.map { "\($0.type)" }).sorted().joined(separator: "+")
+            var best = Double.infinity
+            x.withUnsafeBufferPointer { xb in
+                y.withUnsafeMutableBufferPointer { yb in
+                    for _ in 0..<reps {
+                        let t0 = ContinuousClock.now
+                        for w in mats { w.multiply(xb.baseAddress!, tokens: 1, into: yb.baseAddress!) }
+                        let d = ContinuousClock.now - t0
+                        best = min(best, Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+                    }
+                }
+            }
+            print(String(format: "%-7@ %-10@ %3d matrices %6.1f MB  %8.1f µs (best of %d)  %6.1f GB/s", name as NSString, types as NSString,
+                         mats.count, Double(bytes) / 1e6, best * 1e6, reps, Double(bytes) / best / 1e9))
+        }
+    }
+}
+
 struct BenchLogits: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logits",
-        abstract: "Teacher-forced logits for token sequences (the format of bench/llama_logits.c), for parity scripts.")
+        abstract: "Teacher-forced logits for token sequences (the format of bench/llama_logits.c), for parity scripts.",
+        discussion: "The prompt runs as one batch and every later token alone, as in generation (and as llama_logits.c runs llama.cpp).")
 
     @Option(help: "A .gguf file or a model directory.") var model: String
     @Option(help: "Input: per sequence int32 n_prompt, n_gen, n_vocab and n_prompt + n_gen token ids (logits are ignored).") var input: String
@@ -129,10 +165,12 @@ struct BenchLogits: ParsableCommand {
             guard n > 0, gen > 0, vocab == loaded.model.config.vocabSize else { throw ForgeError.file(input, "bad header \(n) \(gen) \(vocab)") }
             let tokens = try (0..<(n + gen)).map { _ in Int32(try int32()) }
             offset += 4 * gen * vocab
+            // As llama_logits.c runs llama.cpp: the prompt as one batch, then each given token alone.
             let session = try InferenceSession(model: loaded.model, contextLength: n + gen)
-            let logits = try session.forward(Array(tokens.prefix(n + gen - 1)), logits: .all)
+            var logits = try session.forward(Array(tokens.prefix(n)), logits: .last)
+            for i in n..<(n + gen - 1) { logits += try session.forward([tokens[i]], logits: .last) }
             for v in [Int32(n), Int32(gen), Int32(vocab)] + tokens { withUnsafeBytes(of: v) { out.append(contentsOf: $0) } }
-            logits[((n - 1) * vocab)...].withUnsafeBufferPointer { out.append(UnsafeBufferPointer(start: $0.baseAddress!, count: gen * vocab)) }
+            logits.withUnsafeBufferPointer { out.append($0) }
         }
         try AtomicFile.write(output, data: out)
     }

@@ -1,0 +1,49 @@
+// Byte dot products and prefetch, the instructions Swift's SIMD types cannot express.
+//
+// forge_dot_u8s8: for each group of 4 bytes, acc[i] += sum of a[4i+k] * b[4i+k], a unsigned, b signed
+// (AVX-512 VNNI vpdpbusd, or AVX2 vpmaddubsw + vpmaddwd, or a scalar loop elsewhere). Products of
+// 4-bit or 7-bit unsigned values with int8 never saturate the AVX2 16-bit pair sums.
+// The branch is chosen at compile time from the target CPU the Swift targets are built for.
+#ifndef FORGE_BYTE_DOT_H
+#define FORGE_BYTE_DOT_H
+#include <stdint.h>
+#if defined(__x86_64__) && (defined(__AVX2__) || defined(__AVX512VNNI__))
+#include <immintrin.h>
+#endif
+
+typedef uint8_t forge_u8x32 __attribute__((ext_vector_type(32)));
+typedef int8_t forge_i8x32 __attribute__((ext_vector_type(32)));
+typedef int32_t forge_i32x8 __attribute__((ext_vector_type(8)));
+
+/// acc + per-4-byte sums of a[i]·b[i] (a: 0...127 here, b: int8).
+static inline __attribute__((always_inline)) forge_i32x8 forge_dot_u8s8(forge_i32x8 acc, forge_u8x32 a, forge_i8x32 b) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return (forge_i32x8)_mm256_dpbusd_epi32((__m256i)acc, (__m256i)a, (__m256i)b);
+#elif defined(__AVXVNNI__)
+    return (forge_i32x8)_mm256_dpbusd_avx_epi32((__m256i)acc, (__m256i)a, (__m256i)b);
+#elif defined(__AVX2__)
+    __m256i pairs = _mm256_maddubs_epi16((__m256i)a, (__m256i)b);
+    return acc + (forge_i32x8)_mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+#else
+    forge_i32x8 r = acc;
+    for (int i = 0; i < 32; i++) r[i / 4] += (int32_t)a[i] * (int32_t)b[i];
+    return r;
+#endif
+}
+
+/// acc + per-4-byte sums of a[i]·b[i], both int8 (|a| is moved into the unsigned operand, its sign onto b).
+static inline __attribute__((always_inline)) forge_i32x8 forge_dot_s8s8(forge_i32x8 acc, forge_i8x32 a, forge_i8x32 b) {
+#if defined(__x86_64__) && defined(__AVX2__)
+    __m256i ua = _mm256_sign_epi8((__m256i)a, (__m256i)a);
+    __m256i sb = _mm256_sign_epi8((__m256i)b, (__m256i)a);
+    return forge_dot_u8s8(acc, (forge_u8x32)ua, (forge_i8x32)sb);
+#else
+    forge_i32x8 r = acc;
+    for (int i = 0; i < 32; i++) r[i / 4] += (int32_t)a[i] * (int32_t)b[i];
+    return r;
+#endif
+}
+
+/// Asks for the cache line at p ahead of use (weights streamed from memory by the matrix-vector products).
+static inline __attribute__((always_inline)) void forge_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+#endif

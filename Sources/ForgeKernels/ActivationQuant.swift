@@ -1,0 +1,77 @@
+// ActivationQuant: activations rounded to 8 bits per 32-value block, the other operand of the
+// integer dot products in QuantDotQ8.
+//
+// The rounding is llama.cpp's (quantize_row_q8_0/q8_1): amax/127 as the scale, stored rounded to
+// f16; values multiplied by 127/amax and rounded half to even; for Q8_1 also f16(scale·Σq). Using the
+// same rounding (and QuantDotQ8's order of float operations) gives the floats llama.cpp gives.
+
+/// `count` activations (a multiple of 32) as int8 values with one scale and one scaled sum per block.
+public struct Q8Activations {
+    /// Values, in their original order.
+    public let values: UnsafeMutablePointer<Int8>
+    /// Per block: the scale d (an f16 value held as Float).
+    public let scales: UnsafeMutablePointer<Float>
+    /// Per block: f16(d_exact · Σq), Q8_1's `s` (the offset term of Q4_1).
+    public let sums: UnsafeMutablePointer<Float>
+    /// Per block, 8 lanes: −8 · the sum of each 4 consecutive values (Q4_0's offset, lane by lane).
+    public let minus8LaneSums: UnsafeMutablePointer<SIMD8<Int32>>
+    public let count: Int
+
+    /// Bytes of scratch `init(count:in:)` needs.
+    public static func scratchBytes(count: Int) -> Int { count + 40 * (count / 32) }
+
+    /// Views `scratch` (at least `scratchBytes(count:)` bytes, 32-byte aligned) as quantized activations.
+    public init(count: Int, in scratch: UnsafeMutableRawPointer) {
+        precondition(count % 32 == 0, "Q8Activations: \(count) values is not a whole number of 32-value blocks")
+        let blocks = count / 32
+        self.count = count
+        minus8LaneSums = scratch.bindMemory(to: SIMD8<Int32>.self, capacity: blocks)
+        scales = (scratch + 32 * blocks).bindMemory(to: Float.self, capacity: blocks)
+        sums = (scratch + 36 * blocks).bindMemory(to: Float.self, capacity: blocks)
+        values = (scratch + 40 * blocks).bindMemory(to: Int8.self, capacity: count)
+    }
+
+    /// Rounds `x[0..<count]` into this buffer.
+    public func quantize(_ x: UnsafePointer<Float>) {
+        for b in 0..<(count / 32) {
+            let (q0, q1, d) = Q8Activations.block(x + 32 * b)
+            let out = UnsafeMutableRawPointer(values + 32 * b)
+            out.storeBytes(of: q0, as: SIMD16<Int8>.self)
+            out.storeBytes(of: q1, toByteOffset: 16, as: SIMD16<Int8>.self)
+            var lanes = SIMD8<Int32>()
+            for i in 0..<4 {
+                lanes[i] = Int32(q0[4 * i]) + Int32(q0[4 * i + 1]) + Int32(q0[4 * i + 2]) + Int32(q0[4 * i + 3])
+                lanes[i + 4] = Int32(q1[4 * i]) + Int32(q1[4 * i + 1]) + Int32(q1[4 * i + 2]) + Int32(q1[4 * i + 3])
+            }
+            minus8LaneSums[b] = lanes &* -8
+            let s = lanes.wrappedSum()
+            scales[b] = Float(Float16(d))
+            sums[b] = Float(Float16(d * Float(s)))
+        }
+    }
+
+    /// One block: its 32 values rounded (two halves) and its exact scale amax/127.
+    @inline(__always)
+    static func block(_ x: UnsafePointer<Float>) -> (SIMD16<Int8>, SIMD16<Int8>, Float) {
+        let v0 = load16(x, 0), v1 = load16(x, 16)
+        let a0 = abs16(v0), a1 = abs16(v1)
+        let amax = hmax(a0.replacing(with: a1, where: a0 .< a1))
+        let id: Float = amax != 0 ? 127 / amax : 0
+        return (roundToInt8(v0 * id), roundToInt8(v1 * id), amax / 127)
+    }
+}
+
+/// Rounds `x` (already inside ±127.5) half to even and narrows to int8.
+@inlinable @inline(__always)
+func roundToInt8(_ x: F16x) -> SIMD16<Int8> {
+    let r = x.rounded(.toNearestOrEven)
+    var q = SIMD16<Int8>()
+    for i in 0..<16 { q[i] = Int8(Int32(r[i])) }
+    return q
+}
+
+/// |x| on 16 lanes (clears the sign bits).
+@inlinable @inline(__always)
+func abs16(_ x: F16x) -> F16x {
+    unsafeBitCast(unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x7FFF_FFFF, to: F16x.self)
+}

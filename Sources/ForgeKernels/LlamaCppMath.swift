@@ -1,0 +1,96 @@
+// LlamaCppMath: the inference engine's elementwise and norm arithmetic, written so that each result is
+// the float llama.cpp's CPU backend computes (its AVX-512 build), operation for operation.
+//
+// With 8-bit activations and f16 caches, a difference of one unit in the last place anywhere is
+// amplified layer after layer (a value rounds to another int8 or f16), so agreement with llama.cpp on a
+// GGUF needs the same floats, not merely close ones. Each function names the ggml routine it follows.
+// All are plain IEEE operations in a fixed order, so Forge gives the same floats on every CPU.
+
+public enum LlamaCppMath {
+    /// e^x on 16 lanes as ggml_v_expf (AVX-512): 2^n·p(b) with n = round(x/ln 2), b = x − n·ln 2 in two
+    /// fused steps, a degree-5 polynomial in two halves, scaled by 2^n; |n| > 192 gives 0 or ∞.
+    @inlinable @inline(__always)
+    public static func exp(_ x: F16x) -> F16x {
+        let r = F16x(repeating: 0x1.8p23)
+        var z = r
+        z.addProduct(x, F16x(repeating: 0x1.715476p+0))
+        let n = z - r
+        var hiPart = x
+        hiPart.addProduct(-n, F16x(repeating: 0x1.62e4p-1))
+        var b = hiPart
+        b.addProduct(-n, F16x(repeating: 0x1.7f7d1cp-20))
+        let u = b * b
+        var p5 = F16x(repeating: 0x1.573e2ep-5)
+        p5.addProduct(F16x(repeating: 0x1.0e4020p-7), b)
+        var p3 = F16x(repeating: 0x1.fffdb6p-2)
+        p3.addProduct(F16x(repeating: 0x1.555e66p-3), b)
+        var p1 = F16x(repeating: 1)
+        p1.addProduct(F16x(repeating: 0x1.ffffecp-1), b)
+        var inner = p3
+        inner.addProduct(p5, u)
+        var j = p1
+        j.addProduct(inner, u)
+        return scaleByPowerOfTwo(j, n)
+    }
+
+    /// j·2^n for integral n (vscalefps), exact while the result is a normal float (n is NaN-free here:
+    /// it comes from a rounding of x that NaN and ±∞ inputs turn into the clamped ends).
+    @inlinable @inline(__always)
+    static func scaleByPowerOfTwo(_ j: F16x, _ n: F16x) -> F16x {
+        var clamped = n.replacing(with: 200, where: n .> 200)
+        clamped.replace(with: -200, where: clamped .< -200)
+        let ni = int32(clamped)
+        // Two steps keep each factor a normal power of two for |n| up to 252.
+        let half = ni &>> 1
+        let rest = ni &- half
+        let f1 = unsafeBitCast((half &+ 127) &<< 23, to: F16x.self)
+        let f2 = unsafeBitCast((rest &+ 127) &<< 23, to: F16x.self)
+        var out = j * f1 * f2
+        let big = n .> 192, small = n .< -192
+        out.replace(with: .infinity, where: big)
+        out.replace(with: 0, where: small)
+        return out
+    }
+
+    @inlinable @inline(__always)
+    static func int32(_ v: F16x) -> SIMD16<Int32> {
+        var r = SIMD16<Int32>()
+        for i in 0..<16 { r[i] = Int32(v[i]) }
+        return r
+    }
+
+    /// y = silu(gate)·up with silu(x) = x / (1 + e^−x), as ggml_vec_swiglu_f32 (n a multiple of 16 uses
+    /// only the vector form; a tail uses libm's expf as ggml's scalar loop does).
+    public static func swiglu(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 16 <= n {
+            let g = load16(gate, i)
+            store16(g / (1 + exp(0 - g)) * load16(up, i), y, i)
+            i += 16
+        }
+        while i < n { y[i] = gate[i] / (1 + expf(-gate[i])) * up[i]; i += 1 }
+    }
+
+    /// RMSNorm of `rows` rows as ggml_compute_forward_rms_norm_f32: Σx² summed in Float64 in order,
+    /// scale = 1/√(mean + ε) in Float32, then (x·scale)·weight.
+    public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                               rows: Int, cols: Int, eps: Float) {
+        for r in 0..<rows {
+            let xr = x + r * cols, yr = y + r * cols
+            var sum = 0.0
+            for i in 0..<cols { sum += Double(xr[i] * xr[i]) }
+            let mean = Float(sum / Double(cols))
+            let scale = 1 / (mean + eps).squareRoot()
+            let sv = F16x(repeating: scale)
+            var i = 0
+            while i + 16 <= cols { store16(load16(xr, i) * sv * load16(weight, i), yr, i); i += 16 }
+            while i < cols { yr[i] = xr[i] * scale * weight[i]; i += 1 }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,102 @@
+// QuantDotQ8: dot products of stored Q4_0/Q4_1/Q8_0 rows with 8-bit activations (Q8Activations),
+// in integers per block and in Float32 across blocks, as llama.cpp's vec_dot_q4_1_q8_1 and friends do.
+//
+// A block of 32 weights and 32 activations is one byte dot product (CSIMD: vpdpbusd with AVX-512
+// VNNI, vpmaddubsw/vpmaddwd with AVX2) into 8 int32 lanes, converted once and scaled by d_w·d_x.
+// Q4_1 adds m·s (s: the activations' scaled block sum); Q4_0 subtracts 8·Σq in integers.
+import CSIMD
+import ForgeCore
+
+public enum QuantDotQ8 {
+    /// True for weight types with an integer kernel; other types keep Float32 activations.
+    public static func supports(_ type: GGMLType) -> Bool { type == .q4_0 || type == .q4_1 || type == .q8_0 }
+
+    /// Σ row[i]·x̂[i] over `x.count` values, x̂ the quantized activations.
+    @inline(__always)
+    public static func dot(_ type: GGMLType, _ row: UnsafeRawPointer, _ x: Q8Activations) -> Float {
+        dot4(type, row, stride: 0, x, rows: 1)[0]
+    }
+
+    /// Up to four rows `stride` bytes apart against the same activations (lanes past `rows` are 0).
+    @inline(__always)
+    public static func dot4(_ type: GGMLType, _ row: UnsafeRawPointer, stride: Int, _ x: Q8Activations, rows: Int = 4) -> SIMD4<Float> {
+        switch type {
+        case .q4_1: return q4(row, stride, x, rows, hasMin: true)
+        case .q4_0: return q4(row, stride, x, rows, hasMin: false)
+        case .q8_0: return q8(row, stride, x, rows)
+        default: preconditionFailure("QuantDotQ8: no integer kernel for \(type)")
+        }
+    }
+
+    /// Q4_0/Q4_1 as llama.cpp's AVX2 vec_dot_q4_x_q8_x: per block, 8 int32 lanes (each the sum of 4
+    /// consecutive products) scaled by d_w·d_x and fused into 8 Float32 accumulators, block after block,
+    /// then summed in hsum_float_8's order, plus Σ m·s for Q4_1. The same order gives the same floats.
+    @inline(__always) static func q4(_ row: UnsafeRawPointer, _ stride: Int, _ x: Q8Activations, _ rows: Int,
+                                     hasMin: Bool) -> SIMD4<Float> {
+        let bb = hasMin ? 20 : 18, qo = hasMin ? 4 : 2
+        var acc = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+        var o0: Float = 0, o1: Float = 0, o2: Float = 0, o3: Float = 0
+        let xv = UnsafeRawPointer(x.values)
+        for b in 0..<(x.count / 32) {
+            let a = xv.loadUnaligned(fromByteOffset: 32 * b, as: SIMD32<Int8>.self)
+            let dx = x.scales[b], side = x.sums[b]
+            let start = hasMin ? SIMD8<Int32>() : x.minus8LaneSums[b]
+            @inline(__always) func one(_ p: UnsafeRawPointer, _ acc: inout SIMD8<Float>, _ o: inout Float) {
+                let q = p.loadUnaligned(fromByteOffset: qo, as: SIMD16<UInt8>.self)
+                let s = forge_dot_u8s8(start, SIMD32<UInt8>(lowHalf: q & 0xF, highHalf: q &>> 4), a)
+                acc.addProduct(int32ToFloat(s), SIMD8(repeating: QuantBlocks.half(p, 0) * dx))
+                if hasMin { o.addProduct(QuantBlocks.half(p, 2), side) }
+            }
+            let p = row + b * bb
+            if rows == 4 {
+                let ahead = p + 8 * stride
+                forge_prefetch(ahead); forge_prefetch(ahead + stride); forge_prefetch(ahead + 2 * stride); forge_prefetch(ahead + 3 * stride)
+            }
+            one(p, &acc.0, &o0)
+            if rows > 1 { one(p + stride, &acc.1, &o1) }
+            if rows > 2 { one(p + 2 * stride, &acc.2, &o2) }
+            if rows > 3 { one(p + 3 * stride, &acc.3, &o3) }
+        }
+        return SIMD4(hsum8(acc.0) + o0, hsum8(acc.1) + o1, hsum8(acc.2) + o2, hsum8(acc.3) + o3)
+    }
+
+    @inline(__always) static func q8(_ row: UnsafeRawPointer, _ stride: Int, _ x: Q8Activations, _ rows: Int) -> SIMD4<Float> {
+        var acc = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+        let xv = UnsafeRawPointer(x.values)
+        for b in 0..<(x.count / 32) {
+            let a = xv.loadUnaligned(fromByteOffset: 32 * b, as: SIMD32<Int8>.self)
+            let dx = x.scales[b]
+            @inline(__always) func one(_ p: UnsafeRawPointer, _ acc: inout SIMD8<Float>) {
+                let w = p.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self)
+                let s = forge_dot_s8s8(SIMD8<Int32>(), w, a)
+                acc.addProduct(int32ToFloat(s), SIMD8(repeating: QuantBlocks.half(p, 0) * dx))
+            }
+            let p = row + b * 34
+            if rows == 4 {
+                let ahead = p + 8 * stride
+                forge_prefetch(ahead); forge_prefetch(ahead + stride); forge_prefetch(ahead + 2 * stride); forge_prefetch(ahead + 3 * stride)
+            }
+            one(p, &acc.0)
+            if rows > 1 { one(p + stride, &acc.1) }
+            if rows > 2 { one(p + 2 * stride, &acc.2) }
+            if rows > 3 { one(p + 3 * stride, &acc.3) }
+        }
+        return SIMD4(hsum8(acc.0), hsum8(acc.1), hsum8(acc.2), hsum8(acc.3))
+    }
+}
+
+/// Converts 8 int32 lanes to floats (vcvtdq2ps).
+@inlinable @inline(__always)
+func int32ToFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> {
+    var r = SIMD8<Float>()
+    for i in 0..<8 { r[i] = Float(v[i]) }
+    return r
+}
+
+/// Horizontal sum of 8 lanes, in llama.cpp's hsum_float_8 order (halves, then pairs).
+@inlinable @inline(__always)
+func hsum8(_ v: SIMD8<Float>) -> Float {
+    let a = v.lowHalf + v.highHalf
+    let b = a.lowHalf + a.highHalf
+    return b[0] + b[1]
+}
