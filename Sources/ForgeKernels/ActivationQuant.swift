@@ -50,6 +50,22 @@ public struct Q8Activations {
         }
     }
 
+    /// Writes the values the integer dot products see for `x` (q·d per block) to `out`, and each block's
+    /// Q8_1 sum f16(d·Σq) to `sums` (count/32 values): the operands of the SGEMM path for long prompts.
+    public static func round(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                             sums: UnsafeMutablePointer<Float>, count: Int) {
+        precondition(count % 32 == 0, "Q8Activations: \(count) values is not a whole number of 32-value blocks")
+        for b in 0..<(count / 32) {
+            let (q0, q1, d) = block(x + 32 * b)
+            let scale = F16x(repeating: Float(Float16(d)))
+            store16(int8ToFloat(q0) * scale, out, 32 * b)
+            store16(int8ToFloat(q1) * scale, out, 32 * b + 16)
+            var s: Int32 = 0
+            for i in 0..<16 { s &+= Int32(q0[i]) &+ Int32(q1[i]) }
+            sums[b] = Float(Float16(d * Float(s)))
+        }
+    }
+
     /// One block: its 32 values rounded (two halves) and its exact scale amax/127.
     @inline(__always)
     static func block(_ x: UnsafePointer<Float>) -> (SIMD16<Int8>, SIMD16<Int8>, Float) {

@@ -6,6 +6,8 @@
 // GGUF needs the same floats, not merely close ones. Each function names the ggml routine it follows.
 // All are plain IEEE operations in a fixed order, so Forge gives the same floats on every CPU.
 
+import ForgeCore
+
 public enum LlamaCppMath {
     /// e^x on 16 lanes as ggml_v_expf (AVX-512): 2^n·p(b) with n = round(x/ln 2), b = x − n·ln 2 in two
     /// fused steps, a degree-5 polynomial in two halves, scaled by 2^n; |n| > 192 gives 0 or ∞.
@@ -62,30 +64,38 @@ public enum LlamaCppMath {
     /// y = silu(gate)·up with silu(x) = x / (1 + e^−x), as ggml_vec_swiglu_f32 (n a multiple of 16 uses
     /// only the vector form; a tail uses libm's expf as ggml's scalar loop does).
     public static func swiglu(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        var i = 0
-        while i + 16 <= n {
-            let g = load16(gate, i)
-            store16(g / (1 + exp(0 - g)) * load16(up, i), y, i)
-            i += 16
+        let chunks = (n + 4095) / 4096
+        let body: (Range<Int>) -> Void = { range in
+            var i = range.lowerBound * 4096
+            let end = min(n, range.upperBound * 4096)
+            while i + 16 <= end {
+                let g = load16(gate, i)
+                store16(g / (1 + exp(0 - g)) * load16(up, i), y, i)
+                i += 16
+            }
+            while i < end { y[i] = gate[i] / (1 + expf(-gate[i])) * up[i]; i += 1 }
         }
-        while i < n { y[i] = gate[i] / (1 + expf(-gate[i])) * up[i]; i += 1 }
+        if chunks < 4 { body(0..<chunks) } else { WorkerPool.shared.forEach(chunks, body) }
     }
 
     /// RMSNorm of `rows` rows as ggml_compute_forward_rms_norm_f32: Σx² summed in Float64 in order,
     /// scale = 1/√(mean + ε) in Float32, then (x·scale)·weight.
     public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                rows: Int, cols: Int, eps: Float) {
-        for r in 0..<rows {
-            let xr = x + r * cols, yr = y + r * cols
-            var sum = 0.0
-            for i in 0..<cols { sum += Double(xr[i] * xr[i]) }
-            let mean = Float(sum / Double(cols))
-            let scale = 1 / (mean + eps).squareRoot()
-            let sv = F16x(repeating: scale)
-            var i = 0
-            while i + 16 <= cols { store16(load16(xr, i) * sv * load16(weight, i), yr, i); i += 16 }
-            while i < cols { yr[i] = xr[i] * scale * weight[i]; i += 1 }
-        }
+        let body: (Range<Int>) -> Void = { range in for r in range { rmsNormRow(x + r * cols, weight, y + r * cols, cols, eps) } }
+        if rows < 8 { body(0..<rows) } else { WorkerPool.shared.forEach(rows, body) }
+    }
+
+    @inline(__always)
+    static func rmsNormRow(_ xr: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ yr: UnsafeMutablePointer<Float>, _ cols: Int, _ eps: Float) {
+        var sum = 0.0
+        for i in 0..<cols { sum += Double(xr[i] * xr[i]) }
+        let mean = Float(sum / Double(cols))
+        let scale = 1 / (mean + eps).squareRoot()
+        let sv = F16x(repeating: scale)
+        var i = 0
+        while i + 16 <= cols { store16(load16(xr, i) * sv * load16(weight, i), yr, i); i += 16 }
+        while i < cols { yr[i] = xr[i] * scale * weight[i]; i += 1 }
     }
 }
 

@@ -41,6 +41,21 @@ public enum QuantBlocks {
         }
     }
 
+    /// Q4_1 rows split as the integer kernel multiplies them: `scaled` gets d·nibble (n values), `mins` each
+    /// block's m (n/32 values), so that a product is Σ d·nibble·x̂ + Σ m·s with s the activations' block sums.
+    public static func splitQ4_1(_ src: UnsafeRawPointer, scaled: UnsafeMutablePointer<Float>, mins: UnsafeMutablePointer<Float>,
+                                 count n: Int) {
+        precondition(n % 32 == 0, "splitQ4_1: \(n) values is not a whole number of blocks")
+        for b in 0..<(n / 32) {
+            let p = src + 20 * b
+            let d = F16x(repeating: half(p, 0))
+            let q = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
+            store16(uint8ToFloat(q & 0xF) * d, scaled, 32 * b)
+            store16(uint8ToFloat(q &>> 4) * d, scaled, 32 * b + 16)
+            mins[b] = half(p, 2)
+        }
+    }
+
     @inline(__always) static func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
         Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
     }

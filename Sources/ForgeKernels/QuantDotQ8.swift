@@ -42,8 +42,7 @@ public enum QuantDotQ8 {
             let dx = x.scales[b], side = x.sums[b]
             let start = hasMin ? SIMD8<Int32>() : x.minus8LaneSums[b]
             @inline(__always) func one(_ p: UnsafeRawPointer, _ acc: inout SIMD8<Float>, _ o: inout Float) {
-                let q = p.loadUnaligned(fromByteOffset: qo, as: SIMD16<UInt8>.self)
-                let s = forge_dot_u8s8(start, SIMD32<UInt8>(lowHalf: q & 0xF, highHalf: q &>> 4), a)
+                let s = forge_dot_u8s8(start, nibbles(p + qo), a)
                 acc.addProduct(int32ToFloat(s), SIMD8(repeating: QuantBlocks.half(p, 0) * dx))
                 if hasMin { o.addProduct(QuantBlocks.half(p, 2), side) }
             }
@@ -83,6 +82,15 @@ public enum QuantDotQ8 {
         }
         return SIMD4(hsum8(acc.0), hsum8(acc.1), hsum8(acc.2), hsum8(acc.3))
     }
+}
+
+/// The 32 nibbles of a Q4 block in element order (low nibbles, then high), as bytes: the 16 bytes in
+/// both halves (vbroadcasti128), the upper half shifted right by 4 (vpsrlvq), masked (vpand).
+@inlinable @inline(__always)
+func nibbles(_ p: UnsafeRawPointer) -> SIMD32<UInt8> {
+    let q = p.loadUnaligned(as: SIMD2<UInt64>.self)
+    let both = SIMD4<UInt64>(lowHalf: q, highHalf: q) &>> SIMD4<UInt64>(0, 0, 4, 4)
+    return unsafeBitCast(both & SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F), to: SIMD32<UInt8>.self)
 }
 
 /// Converts 8 int32 lanes to floats (vcvtdq2ps).

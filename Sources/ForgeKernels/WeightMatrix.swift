@@ -1,7 +1,8 @@
 // WeightMatrix: a row-major weight matrix stored in any supported GGML type, and its products.
 //
 // Q4_0/Q4_1/Q8_0 (what published GGUFs mostly hold): integer dot products with 8-bit activations, for
-// one token and for a prompt alike. Other types: one token dots each row with Float32 activations
+// one token and for prompts shorter than 64 tokens; longer batches multiply the same rounded activations
+// by SGEMM. Other types: one token dots each row with Float32 activations
 // straight from its blocks; several tokens decode strips of rows to Float32 and use SGEMM.
 import ForgeCore
 
@@ -35,6 +36,10 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Rows per strip in the prefill path.
     static let strip = 64
 
+    /// Batches of this many tokens or more multiply Q4_0/Q4_1/Q8_0 by SGEMM (`multiplyRounded`), as
+    /// llama.cpp's attention switches to Float32 tiles at the same size.
+    public static let longBatch = 64
+
     /// y[t·ldy + r] = W[r]·x[t·cols ..] for every token t < `tokens` and row r, threaded over rows.
     public func multiply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
         WeightMatrix.multiply([(self, y)], x, tokens: tokens, ldy: ldy.map { [$0] })
@@ -51,14 +56,16 @@ public struct WeightMatrix: @unchecked Sendable {
         let indexed = parts.indices.map { (parts[$0].0, parts[$0].1, lds[$0]) }
         let integer = indexed.filter { QuantDotQ8.supports($0.0.type) }
         let float = indexed.filter { !QuantDotQ8.supports($0.0.type) }
-        if !integer.isEmpty { multiplyInteger(integer, x, tokens: tokens) }
+        if !integer.isEmpty {
+            if tokens < longBatch { multiplyInteger(integer, x, tokens: tokens) } else { multiplyRounded(integer, x, tokens: tokens) }
+        }
         if float.isEmpty { return }
         if tokens < 4 { multiplyDot(float, x, tokens: tokens) } else { multiplyStrips(float, x, tokens: tokens) }
     }
 
     /// Q4_0/Q4_1/Q8_0: every token's activations rounded to 8 bits, then each group of 4 rows against every
-    /// token by the integer kernels (rows stay in cache across tokens). Prompts and single tokens take the
-    /// same arithmetic, in llama.cpp's order, so a continuation sees exactly the cache a prompt wrote.
+    /// token by the integer kernels (rows stay in cache across tokens). Short prompts and single tokens take
+    /// the same arithmetic, in llama.cpp's order, so both give llama.cpp's floats.
     static func multiplyInteger(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
         let cols = parts[0].0.cols
         let actBytes = (Q8Activations.scratchBytes(count: cols) + 63) / 64 * 64
@@ -92,6 +99,41 @@ public struct WeightMatrix: @unchecked Sendable {
                             for i in 0..<n { o[i] = QuantDotQ8.dot(m.type, m.row(r + i), a[t]) }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Q4_0/Q4_1/Q8_0, long batches: the same rounded activations (q·d) and the same two terms as the integer
+    /// kernel (Σ d·nibble·x̂ + Σ m·s for Q4_1), by SGEMM over strips of rows decoded to Float32. Only the
+    /// order of the float additions differs from the integer kernel, and it runs at SGEMM speed.
+    static func multiplyRounded(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
+        let cols = parts[0].0.cols, blocks = cols / 32
+        let rounded = UnsafeMutablePointer<Float>.allocate(capacity: tokens * (cols + blocks))
+        defer { rounded.deallocate() }
+        let sums = rounded + tokens * cols
+        WorkerPool.shared.forEach(tokens) { r in
+            for t in r { Q8Activations.round(x + t * cols, into: rounded + t * cols, sums: sums + t * blocks, count: cols) }
+        }
+        let strips = parts.indices.flatMap { p in stride(from: 0, to: parts[p].0.rows, by: strip).map { (p, $0) } }
+        WorkerPool.shared.forEach(strips.count) { range in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: strip * (cols + blocks))
+            defer { buffer.deallocate() }
+            let mins = buffer + strip * cols
+            for s in range {
+                let (p, r0) = strips[s]
+                let (m, out, ld) = parts[p]
+                let n = min(strip, m.rows - r0)
+                if m.type == .q4_1 {
+                    QuantBlocks.splitQ4_1(m.row(r0), scaled: buffer, mins: mins, count: n * cols)
+                } else {
+                    QuantBlocks.dequantize(m.type, m.row(r0), buffer, count: n * cols)
+                }
+                BLAS.sgemm(transA: false, transB: true, m: tokens, n: n, k: cols, a: rounded, lda: cols,
+                           b: buffer, ldb: cols, beta: 0, c: out + r0, ldc: ld)
+                if m.type == .q4_1 {
+                    BLAS.sgemm(transA: false, transB: true, m: tokens, n: n, k: blocks, a: sums, lda: blocks,
+                               b: mins, ldb: blocks, beta: 1, c: out + r0, ldc: ld)
                 }
             }
         }
