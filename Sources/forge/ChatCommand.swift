@@ -19,13 +19,14 @@ struct ChatCommand: ParsableCommand {
     @Option(help: "A .gguf file or a model directory.") var model: String
     @Option(help: "System message.") var system: String?
     @Option(help: "Context window in tokens (default: the model's, at most 4096).") var context: Int?
+    @Option(help: "Key/value cache type: f16 (llama.cpp's default and arithmetic) or f32.") var cacheType: KVCacheType = .f16
     @OptionGroup var sampling: SamplingFlags
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         try threads.apply()
         let loaded = try LoadedModel.open(model)
-        let generator = try loaded.generator(contextLength: context ?? min(loaded.model.config.contextLength, 4096))
+        let generator = try loaded.generator(contextLength: context ?? min(loaded.model.config.contextLength, 4096), cacheType: cacheType)
         let capacity = generator.session.capacity
         var systemMessage = system
         var history: [ChatMessage] = []

@@ -57,6 +57,7 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Wrap the prompt as one user message in the model's chat template.") var chat = false
     @Flag(help: "Treat marker tokens written in the prompt (such as <|im_start|>) as plain text.") var noSpecial = false
     @Option(help: "Context window in tokens (default: the model's).") var context: Int?
+    @Option(help: "Key/value cache type: f16 (llama.cpp's default and arithmetic) or f32.") var cacheType: KVCacheType = .f16
     @Flag(help: "Print timings (prompt and generation tokens/s) to stderr.") var stats = false
     @OptionGroup var sampling: SamplingFlags
     @OptionGroup var threads: ThreadOptions
@@ -76,7 +77,7 @@ struct GenerateCommand: ParsableCommand {
         let loaded = try LoadedModel.open(model)
         if chat { text = try loaded.chatPrompt([.init(role: "user", content: text)]) }
         let ids = loaded.encode(text, special: !noSpecial || chat)
-        let generator = try loaded.generator(contextLength: context)
+        let generator = try loaded.generator(contextLength: context, cacheType: cacheType)
         if !chat { FileHandle.standardOutput.write(Data(text.utf8)) }
         var settings = sampling.settings
         if chat { settings.stop += loaded.chatStops }
@@ -94,3 +95,5 @@ struct GenerateCommand: ParsableCommand {
         }
     }
 }
+
+extension KVCacheType: ExpressibleByArgument {}

@@ -15,6 +15,7 @@ struct PerplexityCommand: ParsableCommand {
     @Option(name: [.customShort("c"), .long], help: "Window (context) length in tokens.") var context = 512
     @Option(help: "Score at most this many windows (0: all).") var chunks = 0
     @Flag(help: "Print the result as one JSON object.") var json = false
+    @Option(help: "Key/value cache type: f16 (llama.cpp's default and arithmetic) or f32.") var cacheType: KVCacheType = .f16
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -30,7 +31,7 @@ struct PerplexityCommand: ParsableCommand {
         let bos = loaded.addsBOS ? loaded.bosId : nil
         FileHandle.standardError.write(Data("\(tokens.count) tokens, \(tokens.count / context) windows of \(context)\n".utf8))
         let start = ContinuousClock.now
-        let r = try Perplexity.evaluate(loaded.model, tokens: tokens, context: context, bos: bos) { w, n, ppl in
+        let r = try Perplexity.evaluate(loaded.model, tokens: tokens, context: context, bos: bos, cacheType: cacheType) { w, n, ppl in
             let d = ContinuousClock.now - start
             let secs = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
             let eta = secs / Double(w) * Double(n - w)

@@ -94,7 +94,6 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
         let rows = 37, cols = 512
         let bytes = randomBlocks(type, elements: rows * cols, &rng)
         let reference = referenceDequantize(type, bytes)
-        let x = (0..<(cols * 5)).map { _ in Float(rng.normal()) }
         bytes.withUnsafeBytes { raw in
             let m = WeightMatrix(type: type, rows: rows, cols: cols, base: raw.baseAddress!)
             // Dequantization: exact up to Float32 rounding.
@@ -104,22 +103,54 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
                 let ref = Array(reference[(r * cols)..<((r + 1) * cols)])
                 #expect(relativeError(row.map(Double.init), ref) < 1e-6, "\(type) row \(r)")
             }
-            // Products for 1 token (dot kernels) and 5 tokens (strip decode + SGEMM).
-            for tokens in [1, 5] {
+            // Products for 1 token (dot kernels), 5 tokens and 70 (a long batch: strips + SGEMM). Q4_0/Q4_1/Q8_0
+            // meet 8-bit activations, so their reference rounds x as ggml's Q8_0/Q8_1 specify.
+            let x = (0..<(cols * 70)).map { _ in Float(rng.normal()) }
+            for tokens in [1, 5, 70] {
                 var y = [Float](repeating: 0, count: tokens * rows)
                 x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { m.multiply(xb.baseAddress!, tokens: tokens, into: $0.baseAddress!) } }
                 var want = [Double](repeating: 0, count: tokens * rows)
                 for t in 0..<tokens {
+                    let xt = Array(x[(t * cols)..<((t + 1) * cols)])
+                    let (xhat, s) = referenceQ8(xt)
                     for r in 0..<rows {
-                        var s = 0.0
-                        for c in 0..<cols { s += reference[r * cols + c] * Double(x[t * cols + c]) }
-                        want[t * rows + r] = s
+                        var sum = 0.0
+                        for b in 0..<(cols / 32) {
+                            if type == .q4_1 {
+                                // Σ (w − m)·x̂ + m·s: Q8_1's s is the f16 of d·Σq, not Σ x̂.
+                                let mb = referenceHalf(bytes, (r * cols / 32 + b) * 20 + 2)
+                                for c in (32 * b)..<(32 * b + 32) { sum += (reference[r * cols + c] - mb) * xhat[c] }
+                                sum += mb * s[b]
+                            } else {
+                                let xs = QuantDotQ8.supports(type) ? xhat : xt.map(Double.init)
+                                for c in (32 * b)..<(32 * b + 32) { sum += reference[r * cols + c] * xs[c] }
+                            }
+                        }
+                        want[t * rows + r] = sum
                     }
                 }
                 #expect(relativeError(y.map(Double.init), want) < 2e-5, "\(type), \(tokens) tokens")
             }
         }
     }
+
+    /// 8-bit rounding of activations from its definition (ggml's quantize_row_q8_1): per 32 values
+    /// d = amax/127, q = x·(127/amax) rounded half to even, x̂ = q·f16(d), s = f16(d·Σq).
+    func referenceQ8(_ x: [Float]) -> ([Double], [Double]) {
+        var xhat = [Double](), sums = [Double]()
+        for b in 0..<(x.count / 32) {
+            let blk = x[(32 * b)..<(32 * b + 32)]
+            let amax = blk.map(abs).max()!
+            let d = amax / 127, inv: Float = amax == 0 ? 0 : 127 / amax
+            let q = blk.map { ($0 * inv).rounded(.toNearestOrEven) }
+            let d16 = Double(Float16(d))
+            xhat += q.map { Double($0) * d16 }
+            sums.append(Double(Float16(d * q.reduce(0, +))))
+        }
+        return (xhat, sums)
+    }
+
+    func referenceHalf(_ b: [UInt8], _ i: Int) -> Double { Double(Float16(bitPattern: UInt16(b[i]) | UInt16(b[i + 1]) << 8)) }
 
     /// Every supported block type, random blocks, decoded by the `gguf` package (the reference reader).
     @Test(arguments: types.filter { $0 != .f32 })
@@ -170,7 +201,10 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
         let tokens = (0..<T).map { _ in Int32(rng.below(config.vocabSize)) }
         let want = Transformer.referenceLogits(model, tokens)
         let engine = try ModelLoader.load(dir)
-        let session = try InferenceSession(model: engine)
+        // A Float32 cache reproduces the training model; the default f16 cache stays close to it.
+        let half = try InferenceSession(model: engine)
+        #expect(relativeError(try half.forward(tokens, logits: .all).map(Double.init), want) < 5e-3)
+        let session = try InferenceSession(model: engine, cacheType: .f32)
         let all = try session.forward(tokens, logits: .all)
         #expect(relativeError(all.map(Double.init), want) < 1e-5)
         // Token by token through the cache, and a prompt split in two chunks.
@@ -188,33 +222,37 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
         #expect(again == Array(b.suffix(again.count)) || relativeError(again.map(Double.init), Array(want[(5 * config.vocabSize)...])) < 1e-5)
     }
 
-    /// SmolLM2 Q4_1, teacher-forced on llama.cpp's greedy continuations (bench/parity_llama_cpp.py).
+    /// SmolLM2 Q4_1, teacher-forced on llama.cpp's greedy continuations (bench/parity_llama_cpp.py): the prompt
+    /// as one batch, then each continuation token alone, as llama.cpp ran. At every position Forge's top-1
+    /// is llama.cpp's (near-ties, p1 − p2 < 0.02, would be excused; there are none to excuse: the floats are
+    /// llama.cpp's), and its two best probabilities are llama.cpp's to the fixture's 5 decimals.
     @Test func smolLM2AgreesWithLlamaCpp() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("bench/fixtures/smollm2_llama_cpp_greedy.json")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
         let model = try ModelLoader.load(smolLM2Path)
-        var positions = 0, same = 0, nearTies = 0, referenceSide = 0
+        var positions = 0, same = 0, nearTies = 0
         for seq in json["sequences"] as! [[String: Any]] {
             let tokens = (seq["tokens"] as! [Int]).map(Int32.init), n = seq["prompt_tokens"] as! Int
-            let top2 = seq["llama_cpp_top2"] as! [[Double]], reference = seq["reference_top1"] as! [Int]
+            let top2 = seq["llama_cpp_top2"] as! [[Double]]
             let session = try InferenceSession(model: model, contextLength: tokens.count)
-            let logits = try session.forward(Array(tokens.dropLast()), logits: .all)
-            let V = model.config.vocabSize
+            var logits = try session.forward(Array(tokens.prefix(n)), logits: .last)
             for (j, t2) in top2.enumerated() {
-                let row = Array(logits[((n - 1 + j) * V)..<((n + j) * V)])
-                let mine = Sampler.argmax(row)
+                if j > 0 { logits = try session.forward([tokens[n + j - 1]], logits: .last) }
+                let mine = Sampler.argmax(logits)
+                let top = Double(logits.max()!)
+                let z = logits.reduce(0.0) { $0 + exp(Double($1) - top) }
+                let p = { (i: Int) in exp(Double(logits[i]) - top) / z }
                 positions += 1
-                if mine == Int(t2[0]) { same += 1; continue }
-                if t2[1] - t2[3] < 0.02 { nearTies += 1; continue }
-                // Outside near-ties Forge may differ only where it sides with the fp32 reference.
-                #expect(mine == reference[j], "position \(j) of '\(seq["prompt"]!)': Forge \(mine), llama.cpp \(Int(t2[0])), fp32 \(reference[j])")
-                referenceSide += 1
+                if t2[1] - t2[3] < 0.02 && mine != Int(t2[0]) { nearTies += 1; continue }
+                #expect(mine == Int(t2[0]), "position \(j) of '\(seq["prompt"]!)': Forge \(mine), llama.cpp \(Int(t2[0])) p=\(t2[1]) over p=\(t2[3])")
+                if mine == Int(t2[0]) { same += 1 }
+                #expect(abs(p(Int(t2[0])) - t2[1]) < 1e-4 && abs(p(Int(t2[2])) - t2[3]) < 1e-4,
+                        "position \(j) of '\(seq["prompt"]!)': p \(p(Int(t2[0]))), \(p(Int(t2[2]))) vs llama.cpp \(t2[1]), \(t2[3])")
             }
         }
         #expect(positions == 640)
-        #expect(referenceSide <= 8, "\(referenceSide) positions differ from llama.cpp outside near-ties")
-        #expect(same >= 610, "only \(same) of \(positions) top-1 equal to llama.cpp (\(nearTies) near-ties)")
+        #expect(same + nearTies == positions, "\(same) of \(positions) top-1 equal to llama.cpp (\(nearTies) near-ties)")
     }
 
     /// llama-perplexity gives 35.4452 on this text at -c 512 (bench/perplexity.py); Forge must be within 1%.
@@ -322,9 +360,14 @@ extension Transformer {
     @Test func chatAndGenerateCommands() throws {
         let g = try runForge(["generate", "--model", smolLM2Path, "--prompt", "The capital of France is", "-n", "12", "--temperature", "0"])
         #expect(g.status == 0 && g.stdout.hasPrefix("The capital of France is") && g.stdout.contains("Paris"), "\(g.stdout) \(g.stderr)")
+        // The chat's first reply is the greedy continuation of the same conversation rendered by the template
+        // (SmolLM2 answers "L'Étoile, ..." here, as llama.cpp does: the issue's near-tie with "The").
+        let one = try runForge(["generate", "--model", smolLM2Path, "--chat", "--prompt", "What is the capital of France?",
+                                "--temperature", "0", "-n", "40"])
         let c = try runForge(["chat", "--model", smolLM2Path, "--temperature", "0", "-n", "40"],
                              stdin: "What is the capital of France?\n/system Answer in French.\n/reset\n/bogus\n/exit\n")
-        #expect(c.status == 0 && c.stdout.contains("Paris"), "\(c.stdout) \(c.stderr)")
+        let reply = one.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(one.status == 0 && c.status == 0 && reply.count > 10 && c.stdout.contains(reply), "\(c.stdout) \(c.stderr) | \(one.stdout)")
         #expect(c.stderr.contains("system message set") && c.stderr.contains("unknown command /bogus"), "\(c.stderr)")
     }
 }
