@@ -43,8 +43,14 @@ public enum QuantDotQ8 {
             let start = hasMin ? SIMD8<Int32>() : x.minus8LaneSums[b]
             @inline(__always) func one(_ p: UnsafeRawPointer, _ acc: inout SIMD8<Float>, _ o: inout Float) {
                 let s = forge_dot_u8s8(start, nibbles(p + qo), a)
-                acc.addProduct(int32ToFloat(s), SIMD8(repeating: QuantBlocks.half(p, 0) * dx))
-                if hasMin { o.addProduct(QuantBlocks.half(p, 2), side) }
+                if hasMin {
+                    // d and m side by side: one load, one conversion.
+                    let dm = halves2(p)
+                    acc.addProduct(int32ToFloat(s), SIMD8(repeating: dm[0] * dx))
+                    o.addProduct(dm[1], side)
+                } else {
+                    acc.addProduct(int32ToFloat(s), SIMD8(repeating: QuantBlocks.half(p, 0) * dx))
+                }
             }
             let p = row + b * bb
             if rows == 4 {
@@ -91,6 +97,15 @@ func nibbles(_ p: UnsafeRawPointer) -> SIMD32<UInt8> {
     let q = p.loadUnaligned(as: SIMD2<UInt64>.self)
     let both = SIMD4<UInt64>(lowHalf: q, highHalf: q) &>> SIMD4<UInt64>(0, 0, 4, 4)
     return unsafeBitCast(both & SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F), to: SIMD32<UInt8>.self)
+}
+
+/// The two f16 values at p as floats (one vmovd and one vcvtph2ps).
+@inlinable @inline(__always)
+func halves2(_ p: UnsafeRawPointer) -> SIMD2<Float> {
+    let h = unsafeBitCast(p.loadUnaligned(as: UInt32.self), to: SIMD2<Float16>.self)
+    var r = SIMD2<Float>()
+    for i in 0..<2 { r[i] = Float(h[i]) }
+    return r
 }
 
 /// Converts 8 int32 lanes to floats (vcvtdq2ps).
