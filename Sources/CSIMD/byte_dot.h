@@ -44,6 +44,19 @@ static inline __attribute__((always_inline)) forge_i32x8 forge_dot_s8s8(forge_i3
 #endif
 }
 
+/// The same sum with `bias` = −128 × the per-4-byte sums of b given: with VNNI, a + 128 (unsigned) meets b
+/// in one vpdpbusd and the bias takes the extra 128·Σb back out, exactly; otherwise as forge_dot_s8s8.
+static inline __attribute__((always_inline)) forge_i32x8 forge_dot_s8s8_biased(forge_i32x8 acc, forge_i8x32 a, forge_i8x32 b,
+                                                                               forge_i32x8 bias) {
+#if (defined(__AVX512VNNI__) && defined(__AVX512VL__)) || defined(__AVXVNNI__)
+    forge_u8x32 ua = (forge_u8x32)a ^ (forge_u8x32)(uint8_t)0x80;
+    return forge_dot_u8s8(acc + bias, ua, b);
+#else
+    (void)bias;
+    return forge_dot_s8s8(acc, a, b);
+#endif
+}
+
 /// Asks for the cache line at p ahead of use (weights streamed from memory by the matrix-vector products).
 static inline __attribute__((always_inline)) void forge_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 #endif

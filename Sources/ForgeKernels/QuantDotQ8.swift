@@ -71,9 +71,10 @@ public enum QuantDotQ8 {
         for b in 0..<(x.count / 32) {
             let a = xv.loadUnaligned(fromByteOffset: 32 * b, as: SIMD32<Int8>.self)
             let dx = x.scales[b]
+            let bias = x.minus8LaneSums[b] &<< 4  // −128 × the lane sums of a
             @inline(__always) func one(_ p: UnsafeRawPointer, _ acc: inout SIMD8<Float>) {
                 let w = p.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self)
-                let s = forge_dot_s8s8(SIMD8<Int32>(), w, a)
+                let s = forge_dot_s8s8_biased(SIMD8<Int32>(), w, a, bias)
                 acc.addProduct(int32ToFloat(s), SIMD8(repeating: QuantBlocks.half(p, 0) * dx))
             }
             let p = row + b * 34
