@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Teacher-forced parity of Forge's GGUF engine with llama.cpp, and both against an fp32 reference.
 
-Usage: python3 bench/parity_llama_cpp.py [--gen 64] [--write-fixture]
+Usage: python3 bench/parity_llama_cpp.py [--gen 64] [--write-fixture] [--no-reference]
+       FORGE_BIN=.build-haswell/release/forge python3 bench/parity_llama_cpp.py --no-reference   (another build)
 
 1. llama.cpp (built by bench/llama_cpp.sh; bench/llama_logits.c compiled against it) continues each
    prompt greedily for --gen tokens and dumps its full logits at every generated position.
@@ -85,8 +86,10 @@ def main():
     subprocess.check_call(["gcc", "-O2", "-o", tool, os.path.join(root, "bench", "llama_logits.c"),
                            f"-I{src}/include", f"-I{src}/ggml/include", f"-L{bin_dir}", "-lllama", "-lggml", "-lggml-base",
                            f"-Wl,-rpath,{bin_dir}"])
-    subprocess.check_call(["swift", "build", "-c", "release", "--product", "forge"], cwd=root, stdout=subprocess.DEVNULL)
-    forge = os.path.join(root, ".build", "release", "forge")
+    forge = os.environ.get("FORGE_BIN")  # e.g. a build with FORGE_TARGET_CPU=haswell (AVX2 kernels)
+    if not forge:
+        subprocess.check_call(["swift", "build", "-c", "release", "--product", "forge"], cwd=root, stdout=subprocess.DEVNULL)
+        forge = os.path.join(root, ".build", "release", "forge")
     tmp = tempfile.mkdtemp()
     lc_path, fg_path = os.path.join(tmp, "llama.bin"), os.path.join(tmp, "forge.bin")
     prompts = "".join(p.replace("\\", "\\\\").replace("\n", "\\n") + "\n" for p in PROMPTS)
