@@ -7,6 +7,11 @@
 // All are plain IEEE operations in a fixed order, so Forge gives the same floats on every CPU.
 
 import ForgeCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 public enum LlamaCppMath {
     /// e^x on 16 lanes as ggml_v_expf (AVX-512): 2^n·p(b) with n = round(x/ln 2), b = x − n·ln 2 in two
@@ -98,9 +103,3 @@ public enum LlamaCppMath {
         while i < cols { yr[i] = xr[i] * scale * weight[i]; i += 1 }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
