@@ -79,25 +79,14 @@ public struct WeightMatrix: @unchecked Sendable {
             } else {
                 WorkerPool.shared.forEach(tokens) { r in for t in r { a[t].quantize(x + t * cols) } }
             }
-            // Global row groups of 4: part p covers groups starts[p] ..< starts[p+1] (a last partial group each).
-            var starts = [0]
-            for (m, _, _) in parts { starts.append(starts.last! + (m.rows + 3) / 4) }
-            let groups = starts.last!
-            WorkerPool.shared.forEach(groups, grain: tokens == 1 ? 16 : 1) { range in
-                var p = 0
-                for g in range {
-                    while g >= starts[p + 1] { p += 1 }
-                    let (m, out, ld) = parts[p]
-                    let r = 4 * (g - starts[p])
-                    let n = min(4, m.rows - r)
-                    for t in 0..<tokens {
-                        let o = out + t * ld + r
-                        if n == 4 {
-                            let v = QuantDotQ8.dot4(m.type, m.row(r), stride: m.rowBytes, a[t], rows: 4)
-                            o[0] = v[0]; o[1] = v[1]; o[2] = v[2]; o[3] = v[3]
-                        } else {
-                            for i in 0..<n { o[i] = QuantDotQ8.dot(m.type, m.row(r + i), a[t]) }
-                        }
+            forEachRowGroup(parts, grain: tokens == 1 ? 16 : 1) { m, out, ld, r, n in
+                for t in 0..<tokens {
+                    let o = out + t * ld + r
+                    if n == 4 {
+                        let v = QuantDotQ8.dot4(m.type, m.row(r), stride: m.rowBytes, a[t], rows: 4)
+                        o[0] = v[0]; o[1] = v[1]; o[2] = v[2]; o[3] = v[3]
+                    } else {
+                        for i in 0..<n { o[i] = QuantDotQ8.dot(m.type, m.row(r + i), a[t]) }
                     }
                 }
             }
@@ -142,25 +131,34 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Other types, one to three tokens: rows dotted with Float32 activations straight from their blocks.
     static func multiplyDot(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
         let cols = parts[0].0.cols
+        forEachRowGroup(parts, grain: 16) { m, out, ld, r, n in
+            for t in 0..<tokens {
+                let o = out + t * ld + r
+                if n == 4 {
+                    let v = QuantDot.dot4(m.type, m.row(r), stride: m.rowBytes, x + t * cols, cols)
+                    o[0] = v[0]; o[1] = v[1]; o[2] = v[2]; o[3] = v[3]
+                } else {
+                    for i in 0..<n { o[i] = QuantDot.dot(m.type, m.row(r + i), x + t * cols, cols) }
+                }
+            }
+        }
+    }
+
+    /// Calls `body(matrix, out, ld, firstRow, rows)` for every group of 4 rows (fewer at a matrix's end) of all
+    /// parts, the groups split over the workers in fixed contiguous shares.
+    @inline(__always)
+    static func forEachRowGroup(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], grain: Int,
+                                _ body: (WeightMatrix, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void) {
+        // Part p covers groups starts[p] ..< starts[p+1].
         var starts = [0]
         for (m, _, _) in parts { starts.append(starts.last! + (m.rows + 3) / 4) }
-        let groups = starts.last!
-        WorkerPool.shared.forEach(groups, grain: 16) { range in
+        WorkerPool.shared.forEach(starts.last!, grain: grain) { range in
             var p = 0
             for g in range {
                 while g >= starts[p + 1] { p += 1 }
                 let (m, out, ld) = parts[p]
                 let r = 4 * (g - starts[p])
-                let n = min(4, m.rows - r)
-                for t in 0..<tokens {
-                    let o = out + t * ld + r
-                    if n == 4 {
-                        let v = QuantDot.dot4(m.type, m.row(r), stride: m.rowBytes, x + t * cols, cols)
-                        o[0] = v[0]; o[1] = v[1]; o[2] = v[2]; o[3] = v[3]
-                    } else {
-                        for i in 0..<n { o[i] = QuantDot.dot(m.type, m.row(r + i), x + t * cols, cols) }
-                    }
-                }
+                body(m, out, ld, r, min(4, m.rows - r))
             }
         }
     }
