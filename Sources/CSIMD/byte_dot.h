@@ -57,6 +57,16 @@ static inline __attribute__((always_inline)) forge_i32x8 forge_dot_s8s8_biased(f
 #endif
 }
 
+/// 1 when forge_dot_u8s8 is a VNNI instruction (exact for any unsigned bytes); 0 when it is AVX2's
+/// vpmaddubsw, whose 16-bit pair sums saturate once the unsigned bytes exceed 128.
+static inline __attribute__((always_inline)) int forge_has_vnni(void) {
+#if (defined(__AVX512VNNI__) && defined(__AVX512VL__)) || defined(__AVXVNNI__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 /// Asks for the cache line at p ahead of use (weights streamed from memory by the matrix-vector products).
 static inline __attribute__((always_inline)) void forge_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 #endif

@@ -15,7 +15,8 @@ public enum ModelLoader {
 
     // MARK: - GGUF
 
-    /// A Llama-architecture GGUF (Llama, SmolLM2, ... ); the file stays mapped and its matrices are used as stored.
+    /// A Llama-architecture GGUF (Llama, SmolLM2, ... ). The file stays mapped; Q4_0/Q4_1/Q8_0 matrices are
+    /// copied once into the packed layout of the decode kernels (same bytes, regrouped), others used in place.
     public static func fromGGUF(_ file: GGUFFile) throws -> InferenceModel {
         let path = file.path
         let arch = file["general.architecture"]?.string ?? "(none)"
@@ -61,6 +62,9 @@ public enum ModelLoader {
             }
             return WeightMatrix(type: t.type, rows: rows, cols: cols, base: base + t.fileOffset)
         }
+        func packed(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
+            try matrix(name, rows: rows, cols: cols).packedForDecode()
+        }
         func vector(_ name: String) throws -> [Float] {
             guard let t = file.tensor(name) else { throw ForgeError.file(path, "missing tensor '\(name)'") }
             guard t.elementCount == width, QuantBlocks.isSupported(t.type) else {
@@ -75,19 +79,21 @@ public enum ModelLoader {
             let p = "blk.\(l)."
             blocks.append(InferenceLayer(
                 attentionNorm: NormWeights(weight: try vector(p + "attn_norm.weight"), bias: nil),
-                q: try matrix(p + "attn_q.weight", rows: width, cols: width),
-                k: try matrix(p + "attn_k.weight", rows: kvHeads * headDim, cols: width),
-                v: try matrix(p + "attn_v.weight", rows: kvHeads * headDim, cols: width),
-                o: try matrix(p + "attn_output.weight", rows: width, cols: width),
+                q: try packed(p + "attn_q.weight", rows: width, cols: width),
+                k: try packed(p + "attn_k.weight", rows: kvHeads * headDim, cols: width),
+                v: try packed(p + "attn_v.weight", rows: kvHeads * headDim, cols: width),
+                o: try packed(p + "attn_output.weight", rows: width, cols: width),
                 qBias: nil, kBias: nil, vBias: nil, oBias: nil,
                 ffnNorm: NormWeights(weight: try vector(p + "ffn_norm.weight"), bias: nil),
-                gate: try matrix(p + "ffn_gate.weight", rows: ffn, cols: width),
-                up: try matrix(p + "ffn_up.weight", rows: ffn, cols: width),
-                down: try matrix(p + "ffn_down.weight", rows: width, cols: ffn),
+                gate: try packed(p + "ffn_gate.weight", rows: ffn, cols: width),
+                up: try packed(p + "ffn_up.weight", rows: ffn, cols: width),
+                down: try packed(p + "ffn_down.weight", rows: width, cols: ffn),
                 upBias: nil, downBias: nil))
         }
         let embedding = try matrix("token_embd.weight", rows: vocab, cols: width)
-        let output = file.tensor("output.weight") != nil ? try matrix("output.weight", rows: vocab, cols: width) : embedding
+        // The embedding is read a row at a time from the file; the output matrix (often the same tensor) is packed.
+        let output = file.tensor("output.weight") != nil
+            ? try packed("output.weight", rows: vocab, cols: width) : embedding.packedForDecode()
         let types = Set(blocks.flatMap { [$0.q.type, $0.up.type, $0.down.type] }).map { "\($0)".uppercased() }.sorted()
         return InferenceModel(config: config, tokenEmbedding: embedding, positionEmbedding: nil, layers: blocks,
                               outputNorm: NormWeights(weight: try vector("output_norm.weight"), bias: nil), output: output,

@@ -12,14 +12,23 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
     public let base: UnsafeRawPointer
+    /// The first `packedRows` rows again in groups of 8 (PackedRows), when `packedForDecode()` made them.
+    public let packed: UnsafeRawPointer?
+    let storage: PackedStorage?
 
     public init(type: GGMLType, rows: Int, cols: Int, base: UnsafeRawPointer) {
+        self.init(type: type, rows: rows, cols: cols, base: base, packed: nil, storage: nil)
+    }
+
+    init(type: GGMLType, rows: Int, cols: Int, base: UnsafeRawPointer, packed: UnsafeRawPointer?, storage: PackedStorage?) {
         precondition(QuantBlocks.isSupported(type), "unsupported weight type \(type)")
         precondition(cols % type.block.elements == 0, "\(cols) columns is not a whole number of \(type) blocks")
         self.type = type
         self.rows = rows
         self.cols = cols
         self.base = base
+        self.packed = packed
+        self.storage = storage
     }
 
     /// Bytes of one stored row.
@@ -79,7 +88,15 @@ public struct WeightMatrix: @unchecked Sendable {
             } else {
                 WorkerPool.shared.forEach(tokens) { r in for t in r { a[t].quantize(x + t * cols) } }
             }
-            forEachRowGroup(parts, grain: tokens == 1 ? 16 : 1) { m, out, ld, r, n in
+            forEachRowGroup(parts, grain: tokens == 1 ? 8 : 1) { m, out, ld, r, n in
+                if n == packGroup && r < m.packedRows {
+                    let g = m.group(r)
+                    for t in 0..<tokens {
+                        let v = PackedDot.dot8(m.type, g, a[t])
+                        UnsafeMutableRawPointer(out + t * ld + r).storeBytes(of: v, as: SIMD8<Float>.self)
+                    }
+                    return
+                }
                 for t in 0..<tokens {
                     let o = out + t * ld + r
                     if n == 4 {
@@ -113,11 +130,7 @@ public struct WeightMatrix: @unchecked Sendable {
                 let (p, r0) = strips[s]
                 let (m, out, ld) = parts[p]
                 let n = min(strip, m.rows - r0)
-                if m.type == .q4_1 {
-                    QuantBlocks.splitQ4_1(m.row(r0), scaled: buffer, mins: mins, count: n * cols)
-                } else {
-                    QuantBlocks.dequantize(m.type, m.row(r0), buffer, count: n * cols)
-                }
+                m.decodeRows(r0, n, into: buffer, mins: mins)
                 BLAS.sgemm(transA: false, transB: true, m: tokens, n: n, k: cols, a: rounded, lda: cols,
                            b: buffer, ldb: cols, beta: 0, c: out + r0, ldc: ld)
                 if m.type == .q4_1 {
@@ -144,21 +157,27 @@ public struct WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// Calls `body(matrix, out, ld, firstRow, rows)` for every group of 4 rows (fewer at a matrix's end) of all
-    /// parts, the groups split over the workers in fixed contiguous shares.
+    /// Calls `body(matrix, out, ld, firstRow, rows)` for every group of rows of all parts (8 for a packed matrix,
+    /// else 4; fewer at a matrix's end), the groups split over the workers in fixed contiguous shares.
     @inline(__always)
     static func forEachRowGroup(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], grain: Int,
                                 _ body: (WeightMatrix, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void) {
-        // Part p covers groups starts[p] ..< starts[p+1].
-        var starts = [0]
-        for (m, _, _) in parts { starts.append(starts.last! + (m.rows + 3) / 4) }
+        // Part p covers groups starts[p] ..< starts[p+1], of size[p] rows each.
+        var starts = [0], size: [Int] = []
+        for (m, _, _) in parts {
+            size.append(m.packed == nil ? 4 : packGroup)
+            starts.append(starts.last! + (m.rows + size.last! - 1) / size.last!)
+        }
         WorkerPool.shared.forEach(starts.last!, grain: grain) { range in
             var p = 0
             for g in range {
                 while g >= starts[p + 1] { p += 1 }
                 let (m, out, ld) = parts[p]
-                let r = 4 * (g - starts[p])
-                body(m, out, ld, r, min(4, m.rows - r))
+                let r = size[p] * (g - starts[p])
+                let n = min(size[p], m.rows - r)
+                if n == size[p] || n < 4 { body(m, out, ld, r, n); continue }
+                body(m, out, ld, r, 4)  // a packed matrix's last rows: 4 and then the rest
+                body(m, out, ld, r + 4, n - 4)
             }
         }
     }

@@ -90,19 +90,22 @@ struct BenchKernels: ParsableCommand {
             // Keep the scales (f16 fields) small and finite: rewrite every byte pair as a sane half where types store them.
             if type == .f32 { raw.withUnsafeMutableBytes { p in for i in 0..<(bytes / 4) { p.storeBytes(of: Float(rng.normal()), toByteOffset: 4 * i, as: Float.self) } } }
             if type == .f16 { raw.withUnsafeMutableBytes { p in for i in 0..<(bytes / 2) { p.storeBytes(of: Float16(Float(rng.normal())), toByteOffset: 2 * i, as: Float16.self) } } }
-            let t0 = ContinuousClock.now
             raw.withUnsafeBytes { w in
-                let m = WeightMatrix(type: type, rows: rows, cols: cols, base: w.baseAddress!)
-                x.withUnsafeBufferPointer { xb in
-                    y.withUnsafeMutableBufferPointer { yb in
-                        for _ in 0..<repetitions { m.multiply(xb.baseAddress!, tokens: 1, into: yb.baseAddress!) }
+                let stored = WeightMatrix(type: type, rows: rows, cols: cols, base: w.baseAddress!)
+                for m in WeightMatrix.packs(type) ? [stored, stored.packedForDecode()] : [stored] {
+                    let t0 = ContinuousClock.now
+                    x.withUnsafeBufferPointer { xb in
+                        y.withUnsafeMutableBufferPointer { yb in
+                            for _ in 0..<repetitions { m.multiply(xb.baseAddress!, tokens: 1, into: yb.baseAddress!) }
+                        }
                     }
+                    let d = ContinuousClock.now - t0
+                    let s = (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) / Double(repetitions)
+                    let name = "\(type)" + (m.packed == nil ? "" : " packed")
+                    print(String(format: "%-12@ %8.1f µs  %6.1f GFLOP/s  %6.1f GB/s", name as NSString, s * 1e6,
+                                 2 * Double(rows * cols) / s / 1e9, Double(bytes) / s / 1e9))
                 }
             }
-            let d = ContinuousClock.now - t0
-            let s = (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) / Double(repetitions)
-            print(String(format: "%-5@ %8.1f µs  %6.1f GFLOP/s  %6.1f GB/s", "\(type)" as NSString, s * 1e6,
-                         2 * Double(rows * cols) / s / 1e9, Double(bytes) / s / 1e9))
         }
     }
 }
