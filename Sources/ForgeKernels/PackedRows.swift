@@ -26,12 +26,7 @@ extension WeightMatrix {
     static func packedBlockBytes(_ type: GGMLType) -> Int { packGroup * type.block.bytes }
 
     /// Rows held in packed groups (0 when not packed).
-    public var packedRows: Int { packed == nil ? 0 : rows / Self.packGroup * Self.packGroup }
-
-    /// The packed group that starts at row `r` (a multiple of 8 below `packedRows`).
-    @inline(__always) func group(_ r: Int) -> UnsafeRawPointer {
-        packed! + r / Self.packGroup * (cols / 32) * Self.packedBlockBytes(type)
-    }
+    public var packedRows: Int { view.packedRows }
 
     /// This matrix with its whole groups of 8 rows copied into the packed layout (itself when the type has
     /// none or there are fewer than 8 rows). Products give the same floats either way.
@@ -88,7 +83,7 @@ extension WeightMatrix {
 
     /// One packed group's 8 rows, decoded as `decodeRows` does.
     private func decodeGroup(_ r: Int, into out: UnsafeMutablePointer<Float>, mins: UnsafeMutablePointer<Float>) {
-        let blocks = cols / 32, gb = Self.packedBlockBytes(type), g = group(r)
+        let blocks = cols / 32, gb = Self.packedBlockBytes(type), g = view.group(r)
         for b in 0..<blocks {
             let p = g + b * gb
             for i in 0..<Self.packGroup {

@@ -34,6 +34,10 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Bytes of one stored row.
     public var rowBytes: Int { cols / type.block.elements * type.block.bytes }
 
+    /// The fields the kernels read, without the reference that keeps packed rows alive (loops over views
+    /// retain and release nothing).
+    var view: RowsView { RowsView(type: type, rows: rows, cols: cols, base: base, packed: packed) }
+
     /// The stored bytes of row `r`.
     @inline(__always) public func row(_ r: Int) -> UnsafeRawPointer { base + r * rowBytes }
 
@@ -161,18 +165,19 @@ public struct WeightMatrix: @unchecked Sendable {
     /// else 4; fewer at a matrix's end), the groups split over the workers in fixed contiguous shares.
     @inline(__always)
     static func forEachRowGroup(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], grain: Int,
-                                _ body: (WeightMatrix, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void) {
+                                _ body: (RowsView, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void) {
         // Part p covers groups starts[p] ..< starts[p+1], of size[p] rows each.
         var starts = [0], size: [Int] = []
         for (m, _, _) in parts {
             size.append(m.packed == nil ? 4 : packGroup)
             starts.append(starts.last! + (m.rows + size.last! - 1) / size.last!)
         }
+        let views = parts.map { ($0.0.view, $0.1, $0.2) }
         WorkerPool.shared.forEach(starts.last!, grain: grain) { range in
             var p = 0
             for g in range {
                 while g >= starts[p + 1] { p += 1 }
-                let (m, out, ld) = parts[p]
+                let (m, out, ld) = views[p]
                 let r = size[p] * (g - starts[p])
                 let n = min(size[p], m.rows - r)
                 if n == size[p] || n < 4 { body(m, out, ld, r, n); continue }
@@ -203,5 +208,22 @@ public struct WeightMatrix: @unchecked Sendable {
                            b: b, ldb: cols, beta: 0, c: out + r0, ldc: ld)
             }
         }
+    }
+}
+
+/// A weight matrix as the kernels see it: plain values and pointers, kept valid by the `WeightMatrix` it came from.
+struct RowsView {
+    let type: GGMLType
+    let rows: Int
+    let cols: Int
+    let base: UnsafeRawPointer
+    let packed: UnsafeRawPointer?
+
+    var rowBytes: Int { cols / type.block.elements * type.block.bytes }
+    @inline(__always) func row(_ r: Int) -> UnsafeRawPointer { base + r * rowBytes }
+    var packedRows: Int { packed == nil ? 0 : rows / WeightMatrix.packGroup * WeightMatrix.packGroup }
+    /// The packed group that starts at row `r` (a multiple of 8 below `packedRows`).
+    @inline(__always) func group(_ r: Int) -> UnsafeRawPointer {
+        packed! + r / WeightMatrix.packGroup * (cols / 32) * WeightMatrix.packedBlockBytes(type)
     }
 }
