@@ -137,8 +137,11 @@ public final class GGUFFile: @unchecked Sendable {
             let (be, bb) = type.block
             guard n % be == 0 else { throw ForgeError.file(path, "tensor '\(name)' has \(n) elements, not a multiple of its block \(be)") }
             let bytes = n / be * bb
-            guard offset < UInt64(data.count), dataStart + Int(offset) + bytes <= data.count, Int(offset) % align == 0 || version == 2 else {
+            guard offset < UInt64(data.count), dataStart + Int(offset) + bytes <= data.count else {
                 throw ForgeError.file(path, "tensor '\(name)' data runs past the end of the file (truncated?)")
+            }
+            guard Int(offset) % align == 0 || version == 2 else {
+                throw ForgeError.file(path, "tensor '\(name)' data offset \(offset) is not a multiple of the alignment \(align)")
             }
             list.append(GGUFTensorInfo(name: name, dims: dims, type: type, fileOffset: dataStart + Int(offset), byteCount: bytes))
         }

@@ -429,6 +429,8 @@ extension Transformer {
         let q5 = try damaged("q5") { b in b[typeFieldOffset(b, "blk.0.attn_k.weight")] = 6 }  // Q5_0: 22-byte blocks
         let e = loadError(q5)
         #expect(e.contains("q5_0") || e.contains("runs past the end") || e.contains("cannot run"), "\(e)")
+        let misaligned = try damaged("align") { b in b[typeFieldOffset(b, "blk.0.attn_k.weight") + 4] &+= 1 }  // offset's low byte
+        #expect(loadError(misaligned).contains("not a multiple of the alignment 32"))
         let arch = try damaged("arch") { b in
             let needle = Array("llama".utf8)
             let at = (0..<(b.count - 5)).first { b[$0..<($0 + 5)].elementsEqual(needle) }!

@@ -1,6 +1,7 @@
-// Formats against the reference libraries that read them: model.safetensors through Python's
-// `safetensors` package, config.json with Hugging Face field names.
+// Formats against the reference libraries that read and write them: model.safetensors through Python's
+// `safetensors` package, config.json with Hugging Face field names, GGUF files written by the `gguf` package.
 import ForgeCore
+import ForgeKernels
 import ForgeModels
 import ForgeTokenizer
 import Foundation
@@ -66,6 +67,49 @@ func runPythonJSON(_ script: String, _ args: [String]) throws -> [String: Any] {
         } else {
             #expect(cfg["hidden_size"] as? Int == config.width && cfg["num_key_value_heads"] as? Int == config.kvHeads)
             #expect(cfg["intermediate_size"] as? Int == config.ffnWidth && cfg["tie_word_embeddings"] as? Bool == config.tiedEmbeddings)
+        }
+    }
+
+    /// A GGUF written by the `gguf` package (every metadata value type, arrays, alignment 64, a tensor of each
+    /// type Forge runs) reads back as the package reads it, and so does the same file marked version 2.
+    @Test func ggufFromTheReferenceWriter() throws {
+        let dir = temporaryDirectory("gguf-writer")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/all.gguf"
+        let want = try runPythonJSON("gguf_write_all.py", [path])
+        var v2 = try Data(contentsOf: URL(fileURLWithPath: path))
+        v2[4] = 2
+        try v2.write(to: URL(fileURLWithPath: dir + "/v2.gguf"))
+        for (file, version) in [(try GGUFFile(path: path), 3), (try GGUFFile(path: dir + "/v2.gguf"), 2)] {
+            #expect(file.version == UInt32(version) && file.alignment == 64)
+            let meta = want["metadata"] as! [String: Any]
+            for key in ["t.u8", "t.u16", "t.u32"] { #expect(file[key] == .uint(UInt64(meta[key] as! Int)), "\(key)") }
+            for key in ["t.i8", "t.i16", "t.i32", "t.i64"] { #expect(file[key] == .int(Int64(meta[key] as! Int)), "\(key)") }
+            #expect(file["t.u64"] == .uint((meta["t.u64"] as! NSNumber).uint64Value))
+            #expect(file["t.f32"] == .float(Double(Float(meta["t.f32"] as! Double))))
+            #expect(file["t.f64"] == .float(meta["t.f64"] as! Double))
+            #expect(file["t.bool"] == .bool(true) && file["t.str"]?.string == meta["t.str"] as? String)
+            #expect(file["t.ints"]?.ints == meta["t.ints"] as? [Int])
+            #expect(file["t.strs"]?.strings == meta["t.strs"] as? [String])
+            #expect(file["t.floats"]?.array?.compactMap(\.double) == meta["t.floats"] as? [Double])
+            let tensors = want["tensors"] as! [String: [String: Any]]
+            #expect(Set(file.tensors.map(\.name)) == Set(tensors.keys))
+            for info in file.tensors {
+                let ref = tensors[info.name]!
+                #expect(info.dims == ref["dims"] as! [Int] && "\(info.type)".uppercased() == ref["type"] as! String, "\(info.name)")
+                #expect(info.fileOffset % 64 == 0, "\(info.name) at \(info.fileOffset)")
+                var values = [Float](repeating: 0, count: info.elementCount)
+                file.withBytes(of: info) { raw in
+                    values.withUnsafeMutableBufferPointer { QuantBlocks.dequantize(info.type, raw.baseAddress!, $0.baseAddress!, count: info.elementCount) }
+                }
+                // Unquantized types exactly; blocks to Float32 rounding (gguf multiplies and adds where Forge fuses).
+                let refValues = ref["values"] as! [Double]
+                if [.f32, .f16, .bf16].contains(info.type) {
+                    #expect(values == refValues.map(Float.init), "\(info.name) values")
+                } else {
+                    #expect(relativeError(values.map(Double.init), refValues) < 1e-6, "\(info.name) values")
+                }
+            }
         }
     }
 }
