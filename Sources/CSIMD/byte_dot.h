@@ -7,7 +7,7 @@
 #ifndef FORGE_BYTE_DOT_H
 #define FORGE_BYTE_DOT_H
 #include <stdint.h>
-#if defined(__x86_64__) && (defined(__AVX2__) || defined(__AVX512VNNI__))
+#if defined(__x86_64__) && (defined(__AVX2__) || defined(__AVX512VNNI__) || defined(__AVX512BW__))
 #include <immintrin.h>
 #endif
 
@@ -64,6 +64,23 @@ static inline __attribute__((always_inline)) int forge_has_vnni(void) {
     return 1;
 #else
     return 0;
+#endif
+}
+
+/// 0x10 in byte i where bit i of `bits` is set, else 0: the fifth bits of a Q5_0/Q5_1 block as bytes
+/// (AVX-512: one masked broadcast; AVX2: llama.cpp's shuffle, or and compare).
+static inline __attribute__((always_inline)) forge_u8x32 forge_bits_to_0x10(uint32_t bits) {
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+    return (forge_u8x32)_mm256_maskz_set1_epi8(bits, 0x10);
+#elif defined(__AVX2__)
+    const __m256i spread = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), spread);
+    bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return (forge_u8x32)_mm256_and_si256(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(0x10));
+#else
+    forge_u8x32 r;
+    for (int i = 0; i < 32; i++) r[i] = (bits >> i & 1) ? 0x10 : 0;
+    return r;
 #endif
 }
 

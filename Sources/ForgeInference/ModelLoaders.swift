@@ -15,7 +15,7 @@ public enum ModelLoader {
 
     // MARK: - GGUF
 
-    /// A Llama-architecture GGUF (Llama, SmolLM2, ... ). The file stays mapped; Q4_0/Q4_1/Q8_0 matrices are
+    /// A Llama-architecture GGUF (Llama, SmolLM2, ... ). The file stays mapped; Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 matrices are
     /// copied once into the packed layout of the decode kernels (same bytes, regrouped), others used in place.
     public static func fromGGUF(_ file: GGUFFile) throws -> InferenceModel {
         let path = file.path
@@ -58,7 +58,7 @@ public enum ModelLoader {
             }
             guard QuantBlocks.isSupported(t.type) else {
                 throw ForgeError.file(path, "tensor '\(name)' has type \(t.type), which Forge cannot run yet "
-                                      + "(supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K)")
+                                      + "(supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K)")
             }
             return WeightMatrix(type: t.type, rows: rows, cols: cols, base: base + t.fileOffset)
         }

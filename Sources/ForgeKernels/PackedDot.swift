@@ -9,20 +9,25 @@ import CSIMD
 import ForgeCore
 
 public enum PackedDot {
-    /// Σ over blocks for the 8 rows of packed group `g` (type Q4_0, Q4_1 or Q8_0).
+    /// Σ over blocks for the 8 rows of packed group `g` (type Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0).
     @inline(__always)
     public static func dot8(_ type: GGMLType, _ g: UnsafeRawPointer, _ x: Q8Activations) -> SIMD8<Float> {
         switch type {
-        case .q4_1: return q4(g, x, hasMin: true)
-        case .q4_0: return q4(g, x, hasMin: false)
+        case .q4_1: return q4(g, x, hasMin: true, five: false)
+        case .q4_0: return q4(g, x, hasMin: false, five: false)
+        case .q5_1: return q4(g, x, hasMin: true, five: true)
+        case .q5_0: return q4(g, x, hasMin: false, five: true)
         case .q8_0: return q8(g, x)
         default: preconditionFailure("PackedDot: no packed kernel for \(type)")
         }
     }
 
-    @inline(__always) static func q4(_ g: UnsafeRawPointer, _ x: Q8Activations, hasMin: Bool) -> SIMD8<Float> {
-        let gb = hasMin ? 160 : 144, qo = hasMin ? 32 : 16
-        let inPlace = forge_has_vnni() != 0  // u8 operands up to 240 would saturate AVX2's 16-bit pair sums
+    /// Q4_0/Q4_1 and, with `five`, Q5_0/Q5_1 (fifth bits or-ed in as 0x10; their high nibbles are shifted).
+    @inline(__always) static func q4(_ g: UnsafeRawPointer, _ x: Q8Activations, hasMin: Bool, five: Bool) -> SIMD8<Float> {
+        let layout = PackedLayout(type: five ? (hasMin ? .q5_1 : .q5_0) : (hasMin ? .q4_1 : .q4_0))
+        let gb = layout.bytes, qo = layout.quants, fo = layout.fifthBits
+        // High nibbles in place (16·q) need VNNI: u8 operands up to 240 would saturate AVX2's 16-bit pair sums.
+        let inPlace = forge_has_vnni() != 0 && !five
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
         var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
         var o = SIMD8<Float>()
@@ -35,12 +40,18 @@ public enum PackedDot {
             let ddx = halves8(p) * SIMD8(repeating: x.scales[b])
             let ddxHigh = inPlace ? ddx * 0.0625 : ddx
             if hasMin { o.addProduct(halves8(p + 16), SIMD8(repeating: x.sums[b])) }
-            let m8 = hasMin ? SIMD8<Int32>() : x.minus8LaneSums[b]
+            // Q4_0 and Q5_0 store q + 8 and q + 16: their sums start at −8·Σx̂ or −16·Σx̂ per lane.
+            let m8 = hasMin ? SIMD8<Int32>() : five ? x.minus8LaneSums[b] &* 2 : x.minus8LaneSums[b]
             @inline(__always) func lane(_ j: Int, _ low: inout SIMD8<Float>, _ high: inout SIMD8<Float>) {
                 // Masks on 64-bit lanes: byte-lane operators on SIMD32 are not vectorized.
                 let u = p.loadUnaligned(fromByteOffset: qo + 32 * j, as: SIMD4<UInt64>.self)
                 let nibbles = SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F)
-                let l = u & nibbles, h = inPlace ? u & ~nibbles : (u &>> 4) & nibbles
+                var l = u & nibbles, h = inPlace ? u & ~nibbles : (u &>> 4) & nibbles
+                if five {
+                    l |= unsafeBitCast(forge_bits_to_0x10(p.loadUnaligned(fromByteOffset: fo + 4 * j, as: UInt32.self)), to: SIMD4<UInt64>.self)
+                    h |= unsafeBitCast(forge_bits_to_0x10(p.loadUnaligned(fromByteOffset: fo + 16 + 4 * j, as: UInt32.self)),
+                                       to: SIMD4<UInt64>.self)
+                }
                 let startLow = SIMD8<Int32>(repeating: m8[j])
                 let startHigh = SIMD8<Int32>(repeating: inPlace ? m8[j + 4] &<< 4 : m8[j + 4])
                 let sl = forge_dot_u8s8(startLow, unsafeBitCast(l, to: SIMD32<UInt8>.self), broadcastLane(xb, j))

@@ -1,11 +1,14 @@
-// PackedRows: Q4_0/Q4_1/Q8_0 matrices re-laid out in groups of eight rows, for the decode kernels.
+// PackedRows: integer-kernel matrices (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) re-laid out in groups of eight rows,
+// for the decode kernels.
 //
-// Per group of 8 rows and per 32-value block: the 8 rows' scales d (f16), for Q4_1 their 8 minimums m,
-// then the quants as 32-byte vectors whose 4-byte lane r holds row r's bytes 4j..4j+3 (vector j). One byte
-// dot product of vector j with activation bytes 4j..4j+3 broadcast to every lane then gives lane j of all 8
-// rows at once, and one d·d_x vector scales them: no per-row broadcasts, conversions or horizontal sums.
-// The bytes are the file's, moved (like llama.cpp's CPU "repack" buffers); groups are contiguous, so each
-// worker streams one run of memory. Rows past the last whole group stay in the stored layout.
+// Per group of 8 rows and per 32-value block: the 8 rows' scales d (f16); for Q4_1/Q5_1 their 8 minimums m;
+// for Q5 the fifth bits regrouped as 8 words (word j of the low half, then of the high half: bit 4r+i is
+// row r's bit for element 4j+i, or 16+4j+i); then the quants as 32-byte vectors whose 4-byte lane r holds
+// row r's bytes 4j..4j+3 (vector j). One byte dot product of vector j with activation bytes 4j..4j+3
+// broadcast to every lane then gives lane j of all 8 rows at once, and one d·d_x vector scales them: no
+// per-row broadcasts, conversions or horizontal sums. The bytes are the file's, moved (like llama.cpp's CPU
+// "repack" buffers); groups are contiguous, so each worker streams one run of memory. Rows past the last
+// whole group stay in the stored layout.
 import ForgeCore
 
 /// Memory holding a packed copy of a matrix (kept alive by the `WeightMatrix` values that use it).
@@ -15,6 +18,25 @@ final class PackedStorage: @unchecked Sendable {
     deinit { bytes.deallocate() }
 }
 
+/// Where things are in a packed block of eight rows, and in a stored block.
+struct PackedLayout {
+    let type: GGMLType
+    /// Offset of the 8 minimums (Q4_1, Q5_1).
+    var mins: Int { 16 }
+    /// Offset of the 8 fifth-bit words (Q5_0, Q5_1).
+    var fifthBits: Int { QuantBlocks.hasMin(type) ? 32 : 16 }
+    /// Offset of the first quant vector.
+    var quants: Int { 16 + (QuantBlocks.hasMin(type) ? 16 : 0) + (isQ5 ? 32 : 0) }
+    /// Quant vectors per block: 4 (nibbles) or 8 (Q8_0 bytes).
+    var vectors: Int { type == .q8_0 ? 8 : 4 }
+    var isQ5: Bool { type == .q5_0 || type == .q5_1 }
+    /// Where a stored block's quant bytes start, and (Q5) its fifth bits.
+    var storedQuants: Int { (QuantBlocks.hasMin(type) ? 4 : 2) + (isQ5 ? 4 : 0) }
+    var storedFifthBits: Int { QuantBlocks.hasMin(type) ? 4 : 2 }
+    /// Bytes of one packed block (8 stored blocks, rearranged).
+    var bytes: Int { WeightMatrix.packGroup * type.block.bytes }
+}
+
 extension WeightMatrix {
     /// Rows per packed group.
     public static let packGroup = 8
@@ -22,7 +44,7 @@ extension WeightMatrix {
     /// True for the types with a packed layout (those with integer kernels).
     public static func packs(_ type: GGMLType) -> Bool { QuantDotQ8.supports(type) }
 
-    /// Bytes of one block of one packed group (8 stored blocks, rearranged).
+    /// Bytes of one block of one packed group.
     static func packedBlockBytes(_ type: GGMLType) -> Int { packGroup * type.block.bytes }
 
     /// Rows held in packed groups (0 when not packed).
@@ -32,26 +54,34 @@ extension WeightMatrix {
     /// none or there are fewer than 8 rows). Products give the same floats either way.
     public func packedForDecode() -> WeightMatrix {
         guard Self.packs(type), packed == nil, rows >= Self.packGroup else { return self }
-        let blocks = cols / 32, groups = rows / Self.packGroup, gb = Self.packedBlockBytes(type)
+        let layout = PackedLayout(type: type)
+        let blocks = cols / 32, groups = rows / Self.packGroup, gb = layout.bytes, stored = type.block.bytes
         let storage = PackedStorage(byteCount: groups * blocks * gb)
-        let stored = type.block.bytes
-        let header = type == .q4_1 ? 32 : 16          // the 8 d's (and 8 m's)
-        let quantOffset = type == .q4_1 ? 4 : 2       // where a stored block's quants start
-        let lanes = (stored - quantOffset) / 4        // 4-byte lanes per block: 4 (Q4) or 8 (Q8_0)
         let dst0 = storage.bytes
         Parallel.forEach(groups) { range in
             for g in range {
                 for b in 0..<blocks {
                     let dst = dst0 + (g * blocks + b) * gb
+                    if layout.isQ5 { (dst + layout.fifthBits).initializeMemory(as: UInt8.self, repeating: 0, count: 32) }
                     for r in 0..<Self.packGroup {
                         let src = row(g * Self.packGroup + r) + b * stored
                         dst.storeBytes(of: src.loadUnaligned(as: UInt16.self), toByteOffset: 2 * r, as: UInt16.self)
-                        if type == .q4_1 {
-                            dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: 16 + 2 * r, as: UInt16.self)
+                        if QuantBlocks.hasMin(type) {
+                            dst.storeBytes(of: src.loadUnaligned(fromByteOffset: 2, as: UInt16.self), toByteOffset: layout.mins + 2 * r,
+                                           as: UInt16.self)
                         }
-                        for j in 0..<lanes {
-                            let word = src.loadUnaligned(fromByteOffset: quantOffset + 4 * j, as: UInt32.self)
-                            dst.storeBytes(of: word, toByteOffset: header + 32 * j + 4 * r, as: UInt32.self)
+                        for j in 0..<layout.vectors {
+                            let word = src.loadUnaligned(fromByteOffset: layout.storedQuants + 4 * j, as: UInt32.self)
+                            dst.storeBytes(of: word, toByteOffset: layout.quants + 32 * j + 4 * r, as: UInt32.self)
+                        }
+                        if layout.isQ5 {
+                            let qh = src.loadUnaligned(fromByteOffset: layout.storedFifthBits, as: UInt32.self)
+                            for j in 0..<8 {  // words 0..<4: elements 4j..; 4..<8: elements 16 + 4(j − 4)..
+                                let nibble = (qh >> UInt32(4 * j)) & 0xF
+                                let at = layout.fifthBits + 4 * j
+                                let word = dst.loadUnaligned(fromByteOffset: at, as: UInt32.self) | nibble << UInt32(4 * r)
+                                dst.storeBytes(of: word, toByteOffset: at, as: UInt32.self)
+                            }
                         }
                     }
                 }
@@ -60,7 +90,7 @@ extension WeightMatrix {
         return WeightMatrix(type: type, rows: rows, cols: cols, base: base, packed: UnsafeRawPointer(dst0), storage: storage)
     }
 
-    /// Decodes rows `r0 ..< r0+n` for the long-batch SGEMM path: Q4_1 as d·nibble (`out`) and m per block
+    /// Decodes rows `r0 ..< r0+n` for the long-batch SGEMM path: Q4_1/Q5_1 as d·q (`out`) and m per block
     /// (`mins`, n·cols/32 values), other types as their values. Reads packed groups where there are some.
     func decodeRows(_ r0: Int, _ n: Int, into out: UnsafeMutablePointer<Float>, mins: UnsafeMutablePointer<Float>) {
         let blocks = cols / 32
@@ -72,8 +102,8 @@ extension WeightMatrix {
                 r += Self.packGroup
                 continue
             }
-            if type == .q4_1 {
-                QuantBlocks.splitQ4_1(row(r), scaled: o, mins: mo, count: cols)
+            if QuantBlocks.hasMin(type) {
+                QuantBlocks.splitWithMins(type, row(r), scaled: o, mins: mo, count: cols)
             } else {
                 QuantBlocks.dequantize(type, row(r), o, count: cols)
             }
@@ -81,32 +111,41 @@ extension WeightMatrix {
         }
     }
 
-    /// One packed group's 8 rows, decoded as `decodeRows` does.
+    /// One packed group's 8 rows, decoded as `decodeRows` does (the arithmetic of QuantBlocks: d·q for types
+    /// with a minimum, −8d + q·d fused for Q4_0, (q − 16)·d for Q5_0, q·d for Q8_0).
     private func decodeGroup(_ r: Int, into out: UnsafeMutablePointer<Float>, mins: UnsafeMutablePointer<Float>) {
-        let blocks = cols / 32, gb = Self.packedBlockBytes(type), g = view.group(r)
+        let layout = PackedLayout(type: type)
+        let blocks = cols / 32, g = view.group(r)
         for b in 0..<blocks {
-            let p = g + b * gb
+            let p = g + b * layout.bytes
             for i in 0..<Self.packGroup {
                 let d = QuantBlocks.half(p, 2 * i)
                 let y = out + i * cols + 32 * b
-                switch type {
-                case .q8_0:
-                    for k in 0..<32 { y[k] = d * Float(p.load(fromByteOffset: 16 + 32 * (k / 4) + 4 * i + k % 4, as: Int8.self)) }
-                default:
-                    // The arithmetic of QuantBlocks.splitQ4_1 (d·q) and of its Q4_0 decoder (−8d + q·d, fused).
-                    let hasMin = type == .q4_1, header = hasMin ? 32 : 16
-                    for k in 0..<16 {
-                        let q = p.load(fromByteOffset: header + 32 * (k / 4) + 4 * i + k % 4, as: UInt8.self)
-                        if hasMin {
-                            y[k] = Float(q & 0xF) * d
-                            y[k + 16] = Float(q >> 4) * d
-                        } else {
-                            y[k] = (-8 * d).addingProduct(Float(q & 0xF), d)
-                            y[k + 16] = (-8 * d).addingProduct(Float(q >> 4), d)
-                        }
-                    }
-                    if hasMin { mins[i * blocks + b] = QuantBlocks.half(p, 16 + 2 * i) }
+                if type == .q8_0 {
+                    for k in 0..<32 { y[k] = Float(p.load(fromByteOffset: layout.quants + 32 * (k / 4) + 4 * i + k % 4, as: Int8.self)) * d }
+                    continue
                 }
+                for k in 0..<16 {
+                    let byte = p.load(fromByteOffset: layout.quants + 32 * (k / 4) + 4 * i + k % 4, as: UInt8.self)
+                    var lo = byte & 0xF, hi = byte >> 4
+                    if layout.isQ5 {
+                        let bit = 4 * i + k % 4
+                        lo |= UInt8((p.loadUnaligned(fromByteOffset: layout.fifthBits + 4 * (k / 4), as: UInt32.self) >> bit) & 1) << 4
+                        hi |= UInt8((p.loadUnaligned(fromByteOffset: layout.fifthBits + 16 + 4 * (k / 4), as: UInt32.self) >> bit) & 1) << 4
+                    }
+                    switch type {
+                    case .q4_0:
+                        y[k] = (-8 * d).addingProduct(Float(lo), d)
+                        y[k + 16] = (-8 * d).addingProduct(Float(hi), d)
+                    case .q5_0:
+                        y[k] = (Float(lo) - 16) * d
+                        y[k + 16] = (Float(hi) - 16) * d
+                    default:
+                        y[k] = Float(lo) * d
+                        y[k + 16] = Float(hi) * d
+                    }
+                }
+                if QuantBlocks.hasMin(type) { mins[i * blocks + b] = QuantBlocks.half(p, layout.mins + 2 * i) }
             }
         }
     }

@@ -2,7 +2,10 @@
 //
 // Layouts follow the GGUF/ggml specification: Q8_0 {f16 d; i8 q[32]}, Q4_0 {f16 d; u8 q[16]} with
 // x = (nibble − 8)·d, Q4_1 {f16 d; f16 m; u8 q[16]} with x = nibble·d + m (element j in the low nibble
-// of byte j, element j+16 in its high nibble), and the 256-element K-quants Q4_K and Q6_K.
+// of byte j, element j+16 in its high nibble), Q5_0 {f16 d; u32 qh; u8 q[16]} with x = (q − 16)·d and
+// Q5_1 {f16 d; f16 m; u32 qh; u8 q[16]} with x = q·d + m (q = nibble + 16·bit j of qh), and the
+// 256-element K-quants Q4_K and Q6_K.
+import CSIMD
 import ForgeCore
 
 /// Decodes GGML tensor rows to Float32.
@@ -10,7 +13,7 @@ public enum QuantBlocks {
     /// True for the types Forge can decode and multiply.
     public static func isSupported(_ type: GGMLType) -> Bool {
         switch type {
-        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q4_K, .q6_K: return true
+        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q6_K: return true
         default: return false
         }
     }
@@ -32,6 +35,10 @@ public enum QuantBlocks {
             for b in 0..<blocks { q4Block(src + b * bb, dst + b * 32, hasMin: false) }
         case .q4_1:
             for b in 0..<blocks { q4Block(src + b * bb, dst + b * 32, hasMin: true) }
+        case .q5_0:
+            for b in 0..<blocks { q5Block(src + b * bb, dst + b * 32, hasMin: false) }
+        case .q5_1:
+            for b in 0..<blocks { q5Block(src + b * bb, dst + b * 32, hasMin: true) }
         case .q4_K:
             for b in 0..<blocks { q4KBlock(src + b * bb, dst + b * 256) }
         case .q6_K:
@@ -41,19 +48,36 @@ public enum QuantBlocks {
         }
     }
 
-    /// Q4_1 rows split as the integer kernel multiplies them: `scaled` gets d·nibble (n values), `mins` each
-    /// block's m (n/32 values), so that a product is Σ d·nibble·x̂ + Σ m·s with s the activations' block sums.
-    public static func splitQ4_1(_ src: UnsafeRawPointer, scaled: UnsafeMutablePointer<Float>, mins: UnsafeMutablePointer<Float>,
-                                 count n: Int) {
-        precondition(n % 32 == 0, "splitQ4_1: \(n) values is not a whole number of blocks")
+    /// True for the types whose blocks add a minimum m (Q4_1, Q5_1).
+    public static func hasMin(_ type: GGMLType) -> Bool { type == .q4_1 || type == .q5_1 }
+
+    /// Q4_1/Q5_1 rows split as the integer kernels multiply them: `scaled` gets d·q (n values), `mins` each
+    /// block's m (n/32 values), so that a product is Σ d·q·x̂ + Σ m·s with s the activations' block sums.
+    public static func splitWithMins(_ type: GGMLType, _ src: UnsafeRawPointer, scaled: UnsafeMutablePointer<Float>,
+                                     mins: UnsafeMutablePointer<Float>, count n: Int) {
+        precondition(hasMin(type) && n % 32 == 0, "splitWithMins: \(n) values of \(type)")
+        let bb = type.block.bytes
         for b in 0..<(n / 32) {
-            let p = src + 20 * b
+            let p = src + bb * b
             let d = F16x(repeating: half(p, 0))
-            let q = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
-            store16(uint8ToFloat(q & 0xF) * d, scaled, 32 * b)
-            store16(uint8ToFloat(q &>> 4) * d, scaled, 32 * b + 16)
+            let (lo, hi) = type == .q4_1 ? q4Values(p + 4) : q5Values(p + 4)
+            store16(uint8ToFloat(lo) * d, scaled, 32 * b)
+            store16(uint8ToFloat(hi) * d, scaled, 32 * b + 16)
             mins[b] = half(p, 2)
         }
+    }
+
+    /// A Q4 block's 32 unsigned quants from its 16 bytes at p: elements 0..<16 and 16..<32.
+    @inline(__always) static func q4Values(_ p: UnsafeRawPointer) -> (SIMD16<UInt8>, SIMD16<UInt8>) {
+        let q = p.loadUnaligned(as: SIMD16<UInt8>.self)
+        return (q & 0xF, q &>> 4)
+    }
+
+    /// A Q5 block's 32 unsigned quants (0...31) from its fifth bits (u32 at p) and nibbles (16 bytes at p + 4).
+    @inline(__always) static func q5Values(_ p: UnsafeRawPointer) -> (SIMD16<UInt8>, SIMD16<UInt8>) {
+        let high = unsafeBitCast(forge_bits_to_0x10(p.loadUnaligned(as: UInt32.self)), to: SIMD32<UInt8>.self)
+        let (lo, hi) = q4Values(p + 4)
+        return (lo | high.lowHalf, hi | high.highHalf)
     }
 
     @inline(__always) static func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
@@ -75,6 +99,22 @@ public enum QuantBlocks {
         hi.addProduct(uint8ToFloat(q &>> 4), d)
         store16(lo, y, 0)
         store16(hi, y, 16)
+    }
+
+    @inline(__always) static func q5Block(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, hasMin: Bool) {
+        let d = F16x(repeating: half(p, 0))
+        let (lo, hi) = q5Values(p + (hasMin ? 4 : 2))
+        if hasMin {
+            let m = F16x(repeating: half(p, 2))
+            var a = m, b = m
+            a.addProduct(uint8ToFloat(lo), d)
+            b.addProduct(uint8ToFloat(hi), d)
+            store16(a, y, 0)
+            store16(b, y, 16)
+        } else {
+            store16((uint8ToFloat(lo) - 16) * d, y, 0)
+            store16((uint8ToFloat(hi) - 16) * d, y, 16)
+        }
     }
 
     /// The 6-bit scale and min of sub-block j (0..<8) of a Q4_K/Q5_K block's 12 scale bytes.

@@ -1,15 +1,15 @@
-// QuantDotQ8: dot products of stored Q4_0/Q4_1/Q8_0 rows with 8-bit activations (Q8Activations),
+// QuantDotQ8: dot products of stored Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 rows with 8-bit activations (Q8Activations),
 // in integers per block and in Float32 across blocks, as llama.cpp's vec_dot_q4_1_q8_1 and friends do.
 //
 // A block of 32 weights and 32 activations is one byte dot product (CSIMD: vpdpbusd with AVX-512
 // VNNI, vpmaddubsw/vpmaddwd with AVX2) into 8 int32 lanes, converted once and scaled by d_w·d_x.
-// Q4_1 adds m·s (s: the activations' scaled block sum); Q4_0 subtracts 8·Σq in integers.
+// Q4_1/Q5_1 add m·s (s: the activations' scaled block sum); Q4_0/Q5_0 subtract 8·Σq/16·Σq in integers.
 import CSIMD
 import ForgeCore
 
 public enum QuantDotQ8 {
     /// True for weight types with an integer kernel; other types keep Float32 activations.
-    public static func supports(_ type: GGMLType) -> Bool { type == .q4_0 || type == .q4_1 || type == .q8_0 }
+    public static func supports(_ type: GGMLType) -> Bool { [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0].contains(type) }
 
     /// Σ row[i]·x̂[i] over `x.count` values, x̂ the quantized activations.
     @inline(__always)
@@ -21,28 +21,33 @@ public enum QuantDotQ8 {
     @inline(__always)
     public static func dot4(_ type: GGMLType, _ row: UnsafeRawPointer, stride: Int, _ x: Q8Activations, rows: Int = 4) -> SIMD4<Float> {
         switch type {
-        case .q4_1: return q4(row, stride, x, rows, hasMin: true)
-        case .q4_0: return q4(row, stride, x, rows, hasMin: false)
+        case .q4_1: return q4(row, stride, x, rows, hasMin: true, five: false)
+        case .q4_0: return q4(row, stride, x, rows, hasMin: false, five: false)
+        case .q5_1: return q4(row, stride, x, rows, hasMin: true, five: true)
+        case .q5_0: return q4(row, stride, x, rows, hasMin: false, five: true)
         case .q8_0: return q8(row, stride, x, rows)
         default: preconditionFailure("QuantDotQ8: no integer kernel for \(type)")
         }
     }
 
-    /// Q4_0/Q4_1 as llama.cpp's AVX2 vec_dot_q4_x_q8_x: per block, 8 int32 lanes (each the sum of 4
-    /// consecutive products) scaled by d_w·d_x and fused into 8 Float32 accumulators, block after block,
-    /// then summed in hsum_float_8's order, plus Σ m·s for Q4_1. The same order gives the same floats.
+    /// Q4_0/Q4_1/Q5_0/Q5_1 as llama.cpp's AVX2 vec_dot_q{4,5}_{0,1}_q8_{0,1}: per block, 8 int32 lanes (each the
+    /// sum of 4 consecutive products) scaled by d_w·d_x and fused into 8 Float32 accumulators, block after block,
+    /// then summed in hsum_float_8's order, plus Σ m·s with a minimum. The same order gives the same floats.
     @inline(__always) static func q4(_ row: UnsafeRawPointer, _ stride: Int, _ x: Q8Activations, _ rows: Int,
-                                     hasMin: Bool) -> SIMD4<Float> {
-        let bb = hasMin ? 20 : 18, qo = hasMin ? 4 : 2
+                                     hasMin: Bool, five: Bool) -> SIMD4<Float> {
+        let bb = (hasMin ? 20 : 18) + (five ? 4 : 0), qo = (hasMin ? 4 : 2) + (five ? 4 : 0)
         var acc = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
         var o0: Float = 0, o1: Float = 0, o2: Float = 0, o3: Float = 0
         let xv = UnsafeRawPointer(x.values)
         for b in 0..<(x.count / 32) {
             let a = xv.loadUnaligned(fromByteOffset: 32 * b, as: SIMD32<Int8>.self)
             let dx = x.scales[b], side = x.sums[b]
-            let start = hasMin ? SIMD8<Int32>() : x.minus8LaneSums[b]
+            // Q4_0 and Q5_0 store q + 8 and q + 16: their sums start at −8·Σx̂ or −16·Σx̂ per lane.
+            let start = hasMin ? SIMD8<Int32>() : five ? x.minus8LaneSums[b] &* 2 : x.minus8LaneSums[b]
             @inline(__always) func one(_ p: UnsafeRawPointer, _ acc: inout SIMD8<Float>, _ o: inout Float) {
-                let s = forge_dot_u8s8(start, nibbles(p + qo), a)
+                let q = five ? orBytes(nibbles(p + qo), forge_bits_to_0x10(p.loadUnaligned(fromByteOffset: qo - 4, as: UInt32.self)))
+                             : nibbles(p + qo)
+                let s = forge_dot_u8s8(start, q, a)
                 if hasMin {
                     // d and m side by side: one load, one conversion.
                     let dm = halves2(p)
@@ -98,6 +103,12 @@ func nibbles(_ p: UnsafeRawPointer) -> SIMD32<UInt8> {
     let q = p.loadUnaligned(as: SIMD2<UInt64>.self)
     let both = SIMD4<UInt64>(lowHalf: q, highHalf: q) &>> SIMD4<UInt64>(0, 0, 4, 4)
     return unsafeBitCast(both & SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F), to: SIMD32<UInt8>.self)
+}
+
+/// a | b on 32 bytes (through 64-bit lanes: byte-lane operators on SIMD32 are not vectorized).
+@inlinable @inline(__always)
+func orBytes(_ a: SIMD32<UInt8>, _ b: SIMD32<UInt8>) -> SIMD32<UInt8> {
+    unsafeBitCast(unsafeBitCast(a, to: SIMD4<UInt64>.self) | unsafeBitCast(b, to: SIMD4<UInt64>.self), to: SIMD32<UInt8>.self)
 }
 
 /// The two f16 values at p as floats (one vmovd and one vcvtph2ps).

@@ -1,6 +1,6 @@
 // WeightMatrix: a row-major weight matrix stored in any supported GGML type, and its products.
 //
-// Q4_0/Q4_1/Q8_0 (what published GGUFs mostly hold): integer dot products with 8-bit activations, for
+// Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 (what published GGUFs mostly hold): integer dot products with 8-bit activations, for
 // one token and for prompts shorter than 64 tokens; longer batches multiply the same rounded activations
 // by SGEMM. Other types: one token dots each row with Float32 activations
 // straight from its blocks; several tokens decode strips of rows to Float32 and use SGEMM.
@@ -49,7 +49,7 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Rows per strip in the prefill path.
     static let strip = 64
 
-    /// Batches of this many tokens or more multiply Q4_0/Q4_1/Q8_0 by SGEMM (`multiplyRounded`), as
+    /// Batches of this many tokens or more multiply the integer-kernel types by SGEMM (`multiplyRounded`), as
     /// llama.cpp's attention switches to Float32 tiles at the same size.
     public static let longBatch = 64
 
@@ -76,7 +76,7 @@ public struct WeightMatrix: @unchecked Sendable {
         if tokens < 4 { multiplyDot(float, x, tokens: tokens) } else { multiplyStrips(float, x, tokens: tokens) }
     }
 
-    /// Q4_0/Q4_1/Q8_0: every token's activations rounded to 8 bits, then each group of 4 rows against every
+    /// Integer-kernel types: every token's activations rounded to 8 bits, then each group of rows against every
     /// token by the integer kernels (rows stay in cache across tokens). Short prompts and single tokens take
     /// the same arithmetic, in llama.cpp's order, so both give llama.cpp's floats.
     static func multiplyInteger(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
@@ -114,8 +114,8 @@ public struct WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// Q4_0/Q4_1/Q8_0, long batches: the same rounded activations (q·d) and the same two terms as the integer
-    /// kernel (Σ d·nibble·x̂ + Σ m·s for Q4_1), by SGEMM over strips of rows decoded to Float32. Only the
+    /// Integer-kernel types, long batches: the same rounded activations (q·d) and the same two terms as the
+    /// integer kernel (Σ d·q·x̂ + Σ m·s for Q4_1/Q5_1), by SGEMM over strips of rows decoded to Float32. Only the
     /// order of the float additions differs from the integer kernel, and it runs at SGEMM speed.
     static func multiplyRounded(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
         let cols = parts[0].0.cols, blocks = cols / 32
@@ -137,7 +137,7 @@ public struct WeightMatrix: @unchecked Sendable {
                 m.decodeRows(r0, n, into: buffer, mins: mins)
                 BLAS.sgemm(transA: false, transB: true, m: tokens, n: n, k: cols, a: rounded, lda: cols,
                            b: buffer, ldb: cols, beta: 0, c: out + r0, ldc: ld)
-                if m.type == .q4_1 {
+                if QuantBlocks.hasMin(m.type) {
                     BLAS.sgemm(transA: false, transB: true, m: tokens, n: n, k: blocks, a: sums, lda: blocks,
                                b: mins, ldb: blocks, beta: 1, c: out + r0, ldc: ld)
                 }

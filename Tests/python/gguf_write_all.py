@@ -23,7 +23,7 @@ for key, method, value in meta:
 
 rng = np.random.default_rng(7)
 shapes = {"F32": (3, 64), "F16": (2, 96), "BF16": (2, 64), "Q8_0": (5, 64), "Q4_0": (3, 96), "Q4_1": (4, 64),
-          "Q4_K": (2, 256), "Q6_K": (2, 512)}
+          "Q5_0": (2, 64), "Q5_1": (3, 32), "Q4_K": (2, 256), "Q6_K": (2, 512)}
 for name, (rows, cols) in shapes.items():
     x = rng.standard_normal((rows, cols)).astype(np.float32)
     qtype = Q[name]
