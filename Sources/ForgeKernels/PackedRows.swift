@@ -51,9 +51,12 @@ extension WeightMatrix {
     public var packedRows: Int { view.packedRows }
 
     /// This matrix with its whole groups of 8 rows copied into the packed layout (itself when the type has
-    /// none or there are fewer than 8 rows). Products give the same floats either way.
+    /// none or there are fewer than 8 rows). Products give the same floats either way, except for Q4_0: it is
+    /// packed only when its rows are a multiple of 8, and then summed as llama.cpp sums its repacked Q4_0
+    /// (whole blocks in integers), as llama.cpp does for such matrices and only for them.
     public func packedForDecode() -> WeightMatrix {
         guard Self.packs(type), packed == nil, rows >= Self.packGroup else { return self }
+        if type == .q4_0 && rows % Self.packGroup != 0 { return self }
         let layout = PackedLayout(type: type)
         let blocks = cols / 32, groups = rows / Self.packGroup, gb = layout.bytes, stored = type.block.bytes
         let storage = PackedStorage(byteCount: groups * blocks * gb)
