@@ -115,7 +115,8 @@ def main():
     kls = {"forge||llama.cpp": [], "ref||forge": [], "ref||llama.cpp": []}
     fixture = []
     details = []
-    print(f"{'prompt':44} {'top-1 differs':>13} {'near-ties':>9} {'KL(lc||fg)':>11}" + (f" {'KL(ref||fg)':>11} {'KL(ref||lc)':>11}" if ref else ""))
+    print(f"{'prompt':44} {'top-1 differs':>13} {'near-ties':>9} {'KL(lc||fg)':>11} {'1st unequal':>11}"
+          + (f" {'KL(ref||fg)':>11} {'KL(ref||lc)':>11}" if ref else ""))
     for i, ((n, tokens, L), (_, _, F)) in enumerate(zip(lc, fg)):
         pl = np.exp(log_softmax(L))
         top2 = np.argsort(-pl, axis=1)[:, :2]
@@ -137,7 +138,9 @@ def main():
         ties += tie
         k1 = kl(L, F)
         kls["forge||llama.cpp"].append(k1)
-        row = f"{PROMPTS[i][:44].replace(chr(10), ' '):44} {diff:13d} {tie:9d} {k1:11.5f}"
+        unequal = np.flatnonzero(np.abs(L - F).max(axis=1) > 0)  # positions whose logits are not identical
+        first = str(int(unequal[0])) if unequal.size else "-"
+        row = f"{PROMPTS[i][:44].replace(chr(10), ' '):44} {diff:13d} {tie:9d} {k1:11.5f} {first:>11}"
         if ref is not None:
             k2, k3 = kl(ref[i], F), kl(ref[i], L)
             kls["ref||forge"].append(k2)

@@ -125,26 +125,39 @@ public final class InferenceSession {
             }
             layer.o.multiply(att, tokens: T, into: tmp)
             addBias(layer.oBias, tmp, rows: T, cols: C)
-            add(x, tmp, T * C)
-            norm(x, into: h, layer.ffnNorm, rows: T, mean: mean, rstd: rstd)
-            if let g = layer.gate {
-                WeightMatrix.multiply([(g, gate), (layer.up, up)], h, tokens: T)
-                LlamaCppMath.swiglu(gate: gate, up: up, gate, T * F)
-                layer.down.multiply(gate, tokens: T, into: tmp)
-            } else {
-                layer.up.multiply(h, tokens: T, into: up)
-                addBias(layer.upBias, up, rows: T, cols: F)
-                Activations.geluForward(up, up, T * F)
-                layer.down.multiply(up, tokens: T, into: tmp)
+            // As llama.cpp does, the last layer's feed-forward block runs only on the rows whose logits are
+            // wanted (none, or the last one): less work, and the same batch sizes as llama.cpp's, which pick
+            // its kernels (and their float order).
+            var n = T
+            if l == c.layers - 1 && rows != .all {
+                if rows == .none { break }
+                if T > 1 {
+                    x.update(from: x + (T - 1) * C, count: C)
+                    tmp.update(from: tmp + (T - 1) * C, count: C)
+                }
+                n = 1
             }
-            addBias(layer.downBias, tmp, rows: T, cols: C)
-            add(x, tmp, T * C)
+            add(x, tmp, n * C)
+            norm(x, into: h, layer.ffnNorm, rows: n, mean: mean, rstd: rstd)
+            if let g = layer.gate {
+                WeightMatrix.multiply([(g, gate), (layer.up, up)], h, tokens: n)
+                LlamaCppMath.swiglu(gate: gate, up: up, gate, n * F)
+                layer.down.multiply(gate, tokens: n, into: tmp)
+            } else {
+                layer.up.multiply(h, tokens: n, into: up)
+                addBias(layer.upBias, up, rows: n, cols: F)
+                Activations.geluForward(up, up, n * F)
+                layer.down.multiply(up, tokens: n, into: tmp)
+            }
+            addBias(layer.downBias, tmp, rows: n, cols: C)
+            add(x, tmp, n * C)
         }
         tokens += input
 
-        let first = rows == .all ? 0 : T - 1, count = rows == .all ? T : 1
+        // After the last layer, x holds all T rows (.all) or the last row alone, at row 0.
+        let count = rows == .all ? T : 1
         guard rows != .none else { return [] }
-        norm(x + first * C, into: h, model.outputNorm, rows: count, mean: mean, rstd: rstd)
+        norm(x, into: h, model.outputNorm, rows: count, mean: mean, rstd: rstd)
         var logits = [Float](repeating: 0, count: count * c.vocabSize)
         logits.withUnsafeMutableBufferPointer { model.output.multiply(h, tokens: count, into: $0.baseAddress!) }
         return logits

@@ -91,3 +91,61 @@ func roundToInt8(_ x: F16x) -> SIMD16<Int8> {
 func abs16(_ x: F16x) -> F16x {
     unsafeBitCast(unsafeBitCast(x, to: SIMD16<UInt32>.self) & 0x7FFF_FFFF, to: F16x.self)
 }
+
+/// `count` activations (a multiple of 256) rounded as ggml's Q8_K (quantize_row_q8_K_ref), the other operand
+/// of the K-quant kernels: per 256 values, the value of largest magnitude M (the first one) maps to −127,
+/// q = round-half-even((−127/M)·x) capped at 127, d = 1/(−127/M) kept in Float32, and the sum of each 16 q's.
+public struct Q8KActivations {
+    public let values: UnsafeMutablePointer<Int8>
+    /// Per 256-value block: d.
+    public let scales: UnsafeMutablePointer<Float>
+    /// Per 16 values: Σq.
+    public let sums16: UnsafeMutablePointer<Int32>
+    public let count: Int
+
+    /// Bytes of scratch `init(count:in:)` needs.
+    public static func scratchBytes(count: Int) -> Int { count + 4 * (count / 256) + 4 * (count / 16) }
+
+    /// Views `scratch` (at least `scratchBytes(count:)` bytes, 16-byte aligned) as quantized activations.
+    public init(count: Int, in scratch: UnsafeMutableRawPointer) {
+        precondition(count % 256 == 0, "Q8KActivations: \(count) values is not a whole number of 256-value blocks")
+        self.count = count
+        values = scratch.bindMemory(to: Int8.self, capacity: count)
+        sums16 = (scratch + count).bindMemory(to: Int32.self, capacity: count / 16)
+        scales = (scratch + count + 4 * (count / 16)).bindMemory(to: Float.self, capacity: count / 256)
+    }
+
+    /// Rounds `x[0..<count]` into this buffer.
+    public func quantize(_ x: UnsafePointer<Float>) {
+        for b in 0..<(count / 256) {
+            let xb = x + 256 * b
+            var m = F16x()
+            for i in stride(from: 0, to: 256, by: 16) {
+                let a = abs16(load16(xb, i))
+                m = m.replacing(with: a, where: m .< a)
+            }
+            let amax = hmax(m)
+            let q = values + 256 * b
+            guard amax > 0 else {
+                scales[b] = 0
+                q.initialize(repeating: 0, count: 256)
+                (sums16 + 16 * b).initialize(repeating: 0, count: 16)
+                continue
+            }
+            var first = 0
+            while abs(xb[first]) != amax { first += 1 }
+            let iscale = -127 / xb[first]
+            for i in stride(from: 0, to: 256, by: 16) {
+                var v = (load16(xb, i) * iscale).rounded(.toNearestOrEven)
+                v = v.replacing(with: 127, where: v .> 127)
+                var r = SIMD16<Int8>()
+                for k in 0..<16 { r[k] = Int8(Int32(v[k])) }
+                UnsafeMutableRawPointer(q + i).storeBytes(of: r, as: SIMD16<Int8>.self)
+                var s: Int32 = 0
+                for k in 0..<16 { s &+= Int32(r[k]) }
+                sums16[16 * b + i / 16] = s
+            }
+            scales[b] = 1 / iscale
+        }
+    }
+}

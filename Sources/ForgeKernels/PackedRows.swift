@@ -41,11 +41,11 @@ extension WeightMatrix {
     /// Rows per packed group.
     public static let packGroup = 8
 
-    /// True for the types with a packed layout (those with integer kernels).
-    public static func packs(_ type: GGMLType) -> Bool { QuantDotQ8.supports(type) }
+    /// True for the types with a packed layout (the 32-value integer-kernel types, and Q4_K).
+    public static func packs(_ type: GGMLType) -> Bool { QuantDotQ8.supports(type) || type == .q4_K }
 
     /// Bytes of one block of one packed group.
-    static func packedBlockBytes(_ type: GGMLType) -> Int { packGroup * type.block.bytes }
+    static func packedBlockBytes(_ type: GGMLType) -> Int { type == .q4_K ? QuantDotK.q4KPackedBytes : packGroup * type.block.bytes }
 
     /// Rows held in packed groups (0 when not packed).
     public var packedRows: Int { view.packedRows }
@@ -56,7 +56,9 @@ extension WeightMatrix {
     /// (whole blocks in integers), as llama.cpp does for such matrices and only for them.
     public func packedForDecode() -> WeightMatrix {
         guard Self.packs(type), packed == nil, rows >= Self.packGroup else { return self }
-        if type == .q4_0 && rows % Self.packGroup != 0 { return self }
+        // Packed Q4_0 and Q4_K are summed in llama.cpp's repacked order, which it uses for a multiple of 8 rows only.
+        if (type == .q4_0 || type == .q4_K) && rows % Self.packGroup != 0 { return self }
+        if type == .q4_K { return packedQ4K() }
         let layout = PackedLayout(type: type)
         let blocks = cols / 32, groups = rows / Self.packGroup, gb = layout.bytes, stored = type.block.bytes
         let storage = PackedStorage(byteCount: groups * blocks * gb)
@@ -91,6 +93,35 @@ extension WeightMatrix {
             }
         }
         return WeightMatrix(type: type, rows: rows, cols: cols, base: base, packed: UnsafeRawPointer(dst0), storage: storage)
+    }
+
+    /// Q4_K's packed copy (QuantDotK's layout).
+    private func packedQ4K() -> WeightMatrix {
+        let blocks = cols / 256, groups = rows / Self.packGroup, gb = QuantDotK.q4KPackedBytes
+        let storage = PackedStorage(byteCount: groups * blocks * gb)
+        let dst0 = storage.bytes
+        Parallel.forEach(groups) { range in
+            for g in range {
+                for b in 0..<blocks {
+                    QuantDotK.packQ4K({ r in row(g * Self.packGroup + r) + b * 144 }, into: dst0 + (g * blocks + b) * gb)
+                }
+            }
+        }
+        return WeightMatrix(type: type, rows: rows, cols: cols, base: base, packed: UnsafeRawPointer(dst0), storage: storage)
+    }
+
+    /// Decodes rows `r0 ..< r0+n` to Float32 (`dequantizeRow`'s values), from packed groups where there are some.
+    func decodeRows(_ r0: Int, _ n: Int, into out: UnsafeMutablePointer<Float>) {
+        for r in r0..<(r0 + n) {
+            if type == .q4_K && r < packedRows {
+                let p = view.group(r - r % Self.packGroup)
+                for b in 0..<(cols / 256) {
+                    QuantDotK.decodeQ4K(p + b * QuantDotK.q4KPackedBytes, row: r % Self.packGroup, into: out + (r - r0) * cols + 256 * b)
+                }
+            } else {
+                QuantBlocks.dequantize(type, row(r), out + (r - r0) * cols, count: cols)
+            }
+        }
     }
 
     /// Decodes rows `r0 ..< r0+n` for the long-batch SGEMM path: Q4_1/Q5_1 as d·q (`out`) and m per block

@@ -67,40 +67,67 @@ public struct WeightMatrix: @unchecked Sendable {
         precondition(parts.allSatisfy { $0.0.cols == cols }, "multiply: matrices differ in width")
         let lds = ldy ?? parts.map { $0.0.rows }
         let indexed = parts.indices.map { (parts[$0].0, parts[$0].1, lds[$0]) }
-        let integer = indexed.filter { QuantDotQ8.supports($0.0.type) }
-        let float = indexed.filter { !QuantDotQ8.supports($0.0.type) }
-        if !integer.isEmpty {
-            if tokens < longBatch { multiplyInteger(integer, x, tokens: tokens) } else { multiplyRounded(integer, x, tokens: tokens) }
+        let integer = indexed.filter { $0.0.hasIntegerKernel }
+        var float = indexed.filter { !$0.0.hasIntegerKernel }
+        if tokens < longBatch {
+            if !integer.isEmpty { multiplyInteger(integer, x, tokens: tokens) }
+        } else {
+            let rounded = integer.filter { QuantDotQ8.supports($0.0.type) }
+            if !rounded.isEmpty { multiplyRounded(rounded, x, tokens: tokens) }
+            float += integer.filter { !QuantDotQ8.supports($0.0.type) }  // K-quants: Float32 activations by SGEMM
         }
         if float.isEmpty { return }
         if tokens < 4 { multiplyDot(float, x, tokens: tokens) } else { multiplyStrips(float, x, tokens: tokens) }
     }
+
+    /// True when products of one token run in integers against 8-bit activations: the 32-value types, Q6_K,
+    /// and Q4_K when packed.
+    var hasIntegerKernel: Bool { QuantDotQ8.supports(type) || type == .q6_K || (type == .q4_K && packed != nil) }
 
     /// Integer-kernel types: every token's activations rounded to 8 bits, then each group of rows against every
     /// token by the integer kernels (rows stay in cache across tokens). Short prompts and single tokens take
     /// the same arithmetic, in llama.cpp's order, so both give llama.cpp's floats.
     static func multiplyInteger(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
         let cols = parts[0].0.cols
-        let actBytes = (Q8Activations.scratchBytes(count: cols) + 63) / 64 * 64
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: tokens * actBytes, alignment: 64)
+        // Q8_0/Q8_1 rounding (32 values) for the 32-value types, Q8_K (256 values) for the K-quants.
+        let needQ8 = parts.contains { QuantDotQ8.supports($0.0.type) }, needK = parts.contains { QuantDotK.supports($0.0.type) }
+        let q8Bytes = needQ8 ? (Q8Activations.scratchBytes(count: cols) + 63) / 64 * 64 : 0
+        let kBytes = needK ? (Q8KActivations.scratchBytes(count: cols) + 63) / 64 * 64 : 0
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: tokens * (q8Bytes + kBytes), alignment: 64)
         defer { scratch.deallocate() }
-        let acts = (0..<tokens).map { t in Q8Activations(count: cols, in: scratch + t * actBytes) }
-        acts.withUnsafeBufferPointer { ab in
-            let a = ab.baseAddress!
+        let acts = needQ8 ? (0..<tokens).map { t in Q8Activations(count: cols, in: scratch + t * q8Bytes) } : []
+        let kActs = needK ? (0..<tokens).map { t in Q8KActivations(count: cols, in: scratch + tokens * q8Bytes + t * kBytes) } : []
+        acts.withUnsafeBufferPointer { ab in kActs.withUnsafeBufferPointer { kb in
+            // (An empty array's base address need not be nil.)
+            let a = needQ8 ? ab.baseAddress : nil, k = needK ? kb.baseAddress : nil
+            @inline(__always) func quantize(_ t: Int) {
+                if let a { a[t].quantize(x + t * cols) }
+                if let k { k[t].quantize(x + t * cols) }
+            }
             if tokens < 8 {
-                for t in 0..<tokens { a[t].quantize(x + t * cols) }
+                for t in 0..<tokens { quantize(t) }
             } else {
-                WorkerPool.shared.forEach(tokens) { r in for t in r { a[t].quantize(x + t * cols) } }
+                WorkerPool.shared.forEach(tokens) { r in for t in r { quantize(t) } }
             }
             forEachRowGroup(parts, grain: tokens == 1 ? 8 : 1) { m, out, ld, r, n in
                 if n == packGroup && r < m.packedRows {
                     let g = m.group(r)
                     for t in 0..<tokens {
-                        let v = PackedDot.dot8(m.type, g, a[t])
+                        // llama.cpp takes tokens four at a time through its Q4_K gemm, the rest one by one.
+                        let v = m.type == .q4_K ? QuantDotK.q4KPacked(g, k![t], pairs: t < tokens / 4 * 4)
+                                                : PackedDot.dot8(m.type, g, a![t])
                         UnsafeMutableRawPointer(out + t * ld + r).storeBytes(of: v, as: SIMD8<Float>.self)
                     }
                     return
                 }
+                if m.type == .q6_K {
+                    for t in 0..<tokens {
+                        let v = QuantDotK.q6K(m.row(r), stride: m.rowBytes, k![t], rows: n, batch: tokens >= 8)
+                        for i in 0..<n { out[t * ld + r + i] = v[i] }
+                    }
+                    return
+                }
+                let a = a!
                 for t in 0..<tokens {
                     let o = out + t * ld + r
                     if n == 4 {
@@ -111,7 +138,7 @@ public struct WeightMatrix: @unchecked Sendable {
                     }
                 }
             }
-        }
+        } }
     }
 
     /// Integer-kernel types, long batches: the same rounded activations (q·d) and the same two terms as the
@@ -201,7 +228,7 @@ public struct WeightMatrix: @unchecked Sendable {
                 let n = min(strip, m.rows - r0)
                 var b = m.row(r0).assumingMemoryBound(to: Float.self)
                 if m.type != .f32 {
-                    QuantBlocks.dequantize(m.type, m.row(r0), buffer, count: n * cols)
+                    m.decodeRows(r0, n, into: buffer)
                     b = UnsafePointer(buffer)
                 }
                 BLAS.sgemm(transA: false, transB: true, m: tokens, n: n, k: cols, a: x, lda: cols,
@@ -224,6 +251,6 @@ struct RowsView {
     var packedRows: Int { packed == nil ? 0 : rows / WeightMatrix.packGroup * WeightMatrix.packGroup }
     /// The packed group that starts at row `r` (a multiple of 8 below `packedRows`).
     @inline(__always) func group(_ r: Int) -> UnsafeRawPointer {
-        packed! + r / WeightMatrix.packGroup * (cols / 32) * WeightMatrix.packedBlockBytes(type)
+        packed! + r / WeightMatrix.packGroup * (cols / type.block.elements) * WeightMatrix.packedBlockBytes(type)
     }
 }

@@ -100,47 +100,68 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
     @Test(arguments: types)
     func dequantizeAndDotMatchFloat64Reference(type: GGMLType) {
         var rng = RNG(seed: UInt64(type.rawValue) + 11)
-        let rows = 37, cols = 512
+        let rows = 40, cols = 512
         let bytes = randomBlocks(type, elements: rows * cols, &rng)
         let reference = referenceDequantize(type, bytes)
         bytes.withUnsafeBytes { raw in
-            let m = WeightMatrix(type: type, rows: rows, cols: cols, base: raw.baseAddress!)
+            let stored = WeightMatrix(type: type, rows: rows, cols: cols, base: raw.baseAddress!)
             // Dequantization: exact up to Float32 rounding.
             var row = [Float](repeating: 0, count: cols)
-            for r in [0, 17, 36] {
-                row.withUnsafeMutableBufferPointer { m.dequantizeRow(r, into: $0.baseAddress!) }
+            for r in [0, 17, 39] {
+                row.withUnsafeMutableBufferPointer { stored.dequantizeRow(r, into: $0.baseAddress!) }
                 let ref = Array(reference[(r * cols)..<((r + 1) * cols)])
                 #expect(relativeError(row.map(Double.init), ref) < 1e-6, "\(type) row \(r)")
             }
-            // Products for 1 token (dot kernels), 5 tokens and 70 (a long batch: strips + SGEMM). Q4_0/Q4_1/Q8_0
-            // meet 8-bit activations, so their reference rounds x as ggml's Q8_0/Q8_1 specify.
+            // Products for 1 token (dot kernels), 5 tokens and 70 (a long batch: strips + SGEMM), in the stored
+            // layout and packed. Integer kernels meet 8-bit activations, so their reference rounds x as ggml's
+            // Q8_0/Q8_1 (32-value types) or Q8_K (K-quants, below 64 tokens) specify.
             let x = (0..<(cols * 70)).map { _ in Float(rng.normal()) }
-            for tokens in [1, 5, 70] {
-                var y = [Float](repeating: 0, count: tokens * rows)
-                x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { m.multiply(xb.baseAddress!, tokens: tokens, into: $0.baseAddress!) } }
-                var want = [Double](repeating: 0, count: tokens * rows)
-                for t in 0..<tokens {
-                    let xt = Array(x[(t * cols)..<((t + 1) * cols)])
-                    let (xhat, s) = referenceQ8(xt)
-                    for r in 0..<rows {
-                        var sum = 0.0
-                        for b in 0..<(cols / 32) {
-                            if QuantBlocks.hasMin(type) {
-                                // Σ (w − m)·x̂ + m·s: Q8_1's s is the f16 of d·Σq, not Σ x̂.
-                                let mb = referenceHalf(bytes, (r * cols / 32 + b) * type.block.bytes + 2)
-                                for c in (32 * b)..<(32 * b + 32) { sum += (reference[r * cols + c] - mb) * xhat[c] }
-                                sum += mb * s[b]
-                            } else {
-                                let xs = QuantDotQ8.supports(type) ? xhat : xt.map(Double.init)
-                                for c in (32 * b)..<(32 * b + 32) { sum += reference[r * cols + c] * xs[c] }
+            let packed = stored.packedForDecode()
+            for m in packed.packed == nil ? [stored] : [stored, packed] {
+                for tokens in [1, 5, 70] {
+                    var y = [Float](repeating: 0, count: tokens * rows)
+                    x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { m.multiply(xb.baseAddress!, tokens: tokens, into: $0.baseAddress!) } }
+                    let roundsK = tokens < WeightMatrix.longBatch && (type == .q6_K || (type == .q4_K && m.packed != nil))
+                    var want = [Double](repeating: 0, count: tokens * rows)
+                    for t in 0..<tokens {
+                        let xt = Array(x[(t * cols)..<((t + 1) * cols)])
+                        let (xhat, s) = referenceQ8(xt)
+                        let xs = QuantDotQ8.supports(type) ? xhat : roundsK ? referenceQ8K(xt) : xt.map(Double.init)
+                        for r in 0..<rows {
+                            var sum = 0.0
+                            for b in 0..<(cols / 32) {
+                                if QuantBlocks.hasMin(type) {
+                                    // Σ (w − m)·x̂ + m·s: Q8_1's s is the f16 of d·Σq, not Σ x̂.
+                                    let mb = referenceHalf(bytes, (r * cols / 32 + b) * type.block.bytes + 2)
+                                    for c in (32 * b)..<(32 * b + 32) { sum += (reference[r * cols + c] - mb) * xhat[c] }
+                                    sum += mb * s[b]
+                                } else {
+                                    for c in (32 * b)..<(32 * b + 32) { sum += reference[r * cols + c] * xs[c] }
+                                }
                             }
+                            want[t * rows + r] = sum
                         }
-                        want[t * rows + r] = sum
                     }
+                    #expect(relativeError(y.map(Double.init), want) < 2e-5, "\(type)\(m.packed == nil ? "" : " packed"), \(tokens) tokens")
                 }
-                #expect(relativeError(y.map(Double.init), want) < 2e-5, "\(type), \(tokens) tokens")
             }
         }
+    }
+
+    /// 8-bit rounding of activations for the K-quants from its definition (ggml's quantize_row_q8_K_ref): per 256
+    /// values, M the first value of largest magnitude, q = x·(−127/M) rounded half to even (at most 127), x̂ = q/(−127/M).
+    func referenceQ8K(_ x: [Float]) -> [Double] {
+        var out: [Double] = []
+        for b in 0..<(x.count / 256) {
+            let blk = Array(x[(256 * b)..<(256 * b + 256)])
+            var amax: Float = 0, mx: Float = 0
+            for v in blk where abs(v) > amax { amax = abs(v); mx = v }
+            if amax == 0 { out += [Double](repeating: 0, count: 256); continue }
+            let iscale: Float = -127 / mx
+            let d = 1 / iscale
+            out += blk.map { Double(min(127, ($0 * iscale).rounded(.toNearestOrEven))) * Double(d) }
+        }
+        return out
     }
 
     /// The packed layout (eight rows regrouped per block) gives the stored layout's floats, bit for bit, for
