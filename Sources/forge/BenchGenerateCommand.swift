@@ -84,6 +84,10 @@ struct BenchKernels: ParsableCommand {
         let x = (0..<cols).map { _ in Float(rng.normal()) }
         var y = [Float](repeating: 0, count: rows)
         for type in [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q6_K] {
+            guard cols % type.block.elements == 0 else {
+                print("\(type): skipped, \(cols) columns is not a whole number of its \(type.block.elements)-value blocks")
+                continue
+            }
             let bytes = rows * cols / type.block.elements * type.block.bytes
             var raw = [UInt8](repeating: 0, count: bytes)
             for i in raw.indices { raw[i] = UInt8(truncatingIfNeeded: rng.next()) }
