@@ -1,4 +1,4 @@
-// Byte dot products and prefetch, the instructions Swift's SIMD types cannot express.
+// Byte dot products, bit-to-byte spreading and prefetch: what Swift's SIMD types cannot express.
 //
 // forge_dot_u8s8: for each group of 4 bytes, acc[i] += sum of a[4i+k] * b[4i+k], a unsigned, b signed
 // (AVX-512 VNNI vpdpbusd, or AVX2 vpmaddubsw + vpmaddwd, or a scalar loop elsewhere). Products of
