@@ -40,9 +40,7 @@ public enum PackedDot {
         let xv = UnsafeRawPointer(x.values)
         for b in 0..<(x.count / 32) {
             let p = g + b * gb, xb = xv + 32 * b
-            forge_prefetch(p + 4 * gb)
-            forge_prefetch(p + 4 * gb + 64)
-            forge_prefetch(p + 4 * gb + 128)
+            prefetchAhead(p, gb)
             let ddx = halves8(p) * SIMD8(repeating: x.scales[b])
             let ddxHigh = inPlace ? ddx * 0.0625 : ddx
             if hasMin { o.addProduct(halves8(p + 16), SIMD8(repeating: x.sums[b])) }
@@ -85,9 +83,7 @@ public enum PackedDot {
         let xv = UnsafeRawPointer(x.values)
         for b in 0..<(x.count / 32) {
             let p = g + b * gb, xb = xv + 32 * b
-            forge_prefetch(p + 4 * gb)
-            forge_prefetch(p + 4 * gb + 64)
-            forge_prefetch(p + 4 * gb + 128)
+            prefetchAhead(p, gb)
             // The stored nibbles are q + 8: the sum starts at −8·Σx̂ over the block.
             var low = SIMD8<Int32>(repeating: x.minus8LaneSums[b].wrappedSum()), high = SIMD8<Int32>()
             for j in 0..<4 {
@@ -123,6 +119,14 @@ public enum PackedDot {
         }
         return ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))
     }
+}
+
+/// Asks for the packed block four blocks after p (blocks of `gb` ≤ 192 bytes: three cache lines).
+@inlinable @inline(__always)
+func prefetchAhead(_ p: UnsafeRawPointer, _ gb: Int) {
+    forge_prefetch(p + 4 * gb)
+    forge_prefetch(p + 4 * gb + 64)
+    forge_prefetch(p + 4 * gb + 128)
 }
 
 /// Activation bytes 4j..4j+3 of a block in every 4-byte lane (vpbroadcastd).

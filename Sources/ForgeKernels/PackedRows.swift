@@ -22,19 +22,19 @@ final class PackedStorage: @unchecked Sendable {
 struct PackedLayout {
     let type: GGMLType
     /// Offset of the 8 minimums (Q4_1, Q5_1).
-    var mins: Int { 16 }
+    @inline(__always) var mins: Int { 16 }
     /// Offset of the 8 fifth-bit words (Q5_0, Q5_1).
-    var fifthBits: Int { QuantBlocks.hasMin(type) ? 32 : 16 }
+    @inline(__always) var fifthBits: Int { QuantBlocks.hasMin(type) ? 32 : 16 }
     /// Offset of the first quant vector.
-    var quants: Int { 16 + (QuantBlocks.hasMin(type) ? 16 : 0) + (isQ5 ? 32 : 0) }
+    @inline(__always) var quants: Int { 16 + (QuantBlocks.hasMin(type) ? 16 : 0) + (isQ5 ? 32 : 0) }
     /// Quant vectors per block: 4 (nibbles) or 8 (Q8_0 bytes).
-    var vectors: Int { type == .q8_0 ? 8 : 4 }
-    var isQ5: Bool { type == .q5_0 || type == .q5_1 }
+    @inline(__always) var vectors: Int { type == .q8_0 ? 8 : 4 }
+    @inline(__always) var isQ5: Bool { type == .q5_0 || type == .q5_1 }
     /// Where a stored block's quant bytes start, and (Q5) its fifth bits.
-    var storedQuants: Int { (QuantBlocks.hasMin(type) ? 4 : 2) + (isQ5 ? 4 : 0) }
-    var storedFifthBits: Int { QuantBlocks.hasMin(type) ? 4 : 2 }
+    @inline(__always) var storedQuants: Int { (QuantBlocks.hasMin(type) ? 4 : 2) + (isQ5 ? 4 : 0) }
+    @inline(__always) var storedFifthBits: Int { QuantBlocks.hasMin(type) ? 4 : 2 }
     /// Bytes of one packed block (8 stored blocks, rearranged).
-    var bytes: Int { WeightMatrix.packGroup * type.block.bytes }
+    @inline(__always) var bytes: Int { WeightMatrix.packGroup * type.block.bytes }
 }
 
 extension WeightMatrix {
