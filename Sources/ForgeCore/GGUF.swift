@@ -81,6 +81,7 @@ public final class GGUFFile: @unchecked Sendable {
     public let version: UInt32
     public let metadata: [String: GGUFValue]
     public let tensors: [GGUFTensorInfo]
+    let tensorIndex: [String: Int]
     public let alignment: Int
     public let data: Data
 
@@ -146,12 +147,13 @@ public final class GGUFFile: @unchecked Sendable {
             list.append(GGUFTensorInfo(name: name, dims: dims, type: type, fileOffset: dataStart + Int(offset), byteCount: bytes))
         }
         tensors = list
+        tensorIndex = Dictionary(list.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
     }
 
     public subscript(key: String) -> GGUFValue? { metadata[key] }
 
     /// The tensor called `name`.
-    public func tensor(_ name: String) -> GGUFTensorInfo? { tensors.first { $0.name == name } }
+    public func tensor(_ name: String) -> GGUFTensorInfo? { tensorIndex[name].map { tensors[$0] } }
 
     /// Calls `body` with the raw bytes of a tensor.
     public func withBytes<R>(of t: GGUFTensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

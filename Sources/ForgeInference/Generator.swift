@@ -4,6 +4,7 @@
 // of a stop string, so a stop string never reaches the caller. A prompt that extends what the session
 // already holds (a chat turn) reuses the cached prefix.
 import ForgeCore
+import ForgeModels
 import ForgeTokenizer
 import Foundation
 

@@ -21,7 +21,12 @@ public struct LoadedModel {
         if isDir.boolValue {
             let model = try ModelLoader.fromModelDir(path)
             let tokenizer = try ModelDir.loadTokenizer(from: path)
-            return LoadedModel(model: model, tokenizer: tokenizer, chatTemplate: try ChatTemplate.load(from: path))
+            var template: ChatTemplate?
+            if let source = ModelDir.chatTemplateSource(path) {
+                do { template = try ChatTemplate(source) }
+                catch let e as ChatTemplateError { throw ForgeError.file(path, "chat template: \(e.description)") }
+            }
+            return LoadedModel(model: model, tokenizer: tokenizer, chatTemplate: template)
         }
         let file = try GGUFFile(path: path)
         let model = try ModelLoader.fromGGUF(file)
@@ -32,7 +37,8 @@ public struct LoadedModel {
         return LoadedModel(model: model, tokenizer: tokenizer, chatTemplate: try ChatTemplate.fromGGUF(file))
     }
 
-    init(model: InferenceModel, tokenizer: TextTokenizer, chatTemplate: ChatTemplate?) {
+    /// A model already in memory (a trained one, for instance) with its tokenizer and template.
+    public init(model: InferenceModel, tokenizer: TextTokenizer, chatTemplate: ChatTemplate?) {
         self.model = model
         self.tokenizer = tokenizer
         self.chatTemplate = chatTemplate
@@ -84,8 +90,8 @@ public struct LoadedModel {
     public var chatStops: [String] { chatTemplate == nil ? ["\nUser:", "\nSystem:"] : [] }
 
     /// A generator over a fresh session of `contextLength` positions.
-    public func generator(contextLength: Int? = nil, cacheType: KVCacheType = .f16) throws -> Generator {
-        let session = try InferenceSession(model: model, contextLength: contextLength, cacheType: cacheType)
+    public func generator(contextLength: Int? = nil, cacheType: KVCacheType = .f16, cacheMemory: Int? = nil) throws -> Generator {
+        let session = try InferenceSession(model: model, contextLength: contextLength, cacheType: cacheType, cacheMemory: cacheMemory)
         return Generator(session: session, endTokens: endTokens) { [self] id in bytes(of: id) }
     }
 }

@@ -4,6 +4,7 @@
 // tokens; each window starts from an empty cache (its first token replaced by BOS when the model adds
 // one) and only the second half is scored: positions context/2 ..< context−1 predict the next token.
 import ForgeCore
+import ForgeModels
 import Foundation
 
 public struct PerplexityResult: Sendable {

@@ -4,6 +4,7 @@
 // surviving candidates, then temperature and a draw from a seeded generator. Temperature 0 is greedy
 // (after penalties). The same seed and inputs give the same tokens.
 import ForgeCore
+import ForgeModels
 import Foundation
 
 /// Every sampling setting, with llama.cpp-like defaults.

@@ -11,14 +11,19 @@ import ForgeCore
 public struct AttentionShape: Sendable, Equatable {
     public var batch, seq, heads, kvHeads, headDim: Int
     public var causal: Bool
+    /// Sliding window: a query at t sees keys t − window < j ≤ t (nil: all earlier keys).
+    public var window: Int?
+    /// Scale of the scores (default 1/√D).
+    public var scale: Float
     public init(batch: Int, seq: Int, heads: Int, kvHeads: Int, headDim: Int, causal: Bool = true) {
         precondition(heads % kvHeads == 0, "query heads must be a multiple of key/value heads")
         (self.batch, self.seq, self.heads, self.kvHeads, self.headDim, self.causal) = (batch, seq, heads, kvHeads, headDim, causal)
+        window = nil
+        scale = 1 / Float(headDim).squareRoot()
     }
     var qWidth: Int { heads * headDim }
     var kvWidth: Int { kvHeads * headDim }
     var group: Int { heads / kvHeads }
-    var scale: Float { 1 / Float(headDim).squareRoot() }
 }
 
 public enum Attention {
@@ -62,9 +67,12 @@ public enum Attention {
         for i in 0..<rows {
             let row = p + i * keys
             let visible = s.causal ? q0 + i + 1 : keys
-            if computeLSE { lse[q0 + i] = Softmax.logSumExp(row, visible) }
+            // With a sliding window, keys before `first` are masked too.
+            let first = s.window.map { max(0, q0 + i + 1 - $0) } ?? 0
+            if computeLSE { lse[q0 + i] = Softmax.logSumExp(row + first, visible - first) }
             let lv = F16x(repeating: lse[q0 + i])
-            map16(visible, row, row) { vexp($0 - lv) }
+            map16(visible - first, row + first, row + first) { vexp($0 - lv) }
+            if first > 0 { row.initialize(repeating: 0, count: first) }
             if visible < keys { (row + visible).initialize(repeating: 0, count: keys - visible) }
         }
     }

@@ -103,3 +103,32 @@ public enum LlamaCppMath {
         while i < cols { yr[i] = xr[i] * scale * weight[i]; i += 1 }
     }
 }
+
+extension LlamaCppMath {
+    /// ggml's GELU table (GGML_GELU_FP16): for every f16 value x, f16(0.5·x·(1 + tanhf(√(2/π)·x·(1 + 0.044715·x²))))
+    /// computed in Float32 with libm's tanhf, the inner 1 + a·x·x fused as the C compiler fuses it.
+    static let geluTable: [Float16] = (0..<65536).map { i in
+        let x = Float(Float16(bitPattern: UInt16(i)))
+        let a = Float(0.044715) * x
+        let poly = Float(1).addingProduct(a, x)  // fma(a·x, x, 1)
+        return Float16(0.5 * x * (1 + tanhf(Float(0.79788456080286535587989211986876) * x * poly)))
+    }
+
+    /// y = gelu(gate)·up as ggml_vec_geglu_f32 with its f16 GELU table: gate ≤ −10 gives 0, gate ≥ 10 gives
+    /// gate·up, otherwise table[f16(gate)]·up.
+    public static func geglu(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        geluTable.withUnsafeBufferPointer { table in
+            let t = table.baseAddress!
+            let chunks = (n + 4095) / 4096
+            let body: (Range<Int>) -> Void = { range in
+                for i in (range.lowerBound * 4096)..<min(n, range.upperBound * 4096) {
+                    let x = gate[i]
+                    if x <= -10 { y[i] = 0 } else if x >= 10 { y[i] = x * up[i] } else {
+                        y[i] = Float(t[Int(Float16(x).bitPattern)]) * up[i]
+                    }
+                }
+            }
+            if chunks < 4 { body(0..<chunks) } else { WorkerPool.shared.forEach(chunks, body) }
+        }
+    }
+}

@@ -111,3 +111,52 @@ extension RoPE {
         }
     }
 }
+
+/// Cosines and sines for the rows of one batch, each row at its own position, computed as llama.cpp's CPU
+/// backend computes its table (ggml_rope_cache_init): in Float32, each angle the previous one times
+/// powf(θ, −2/D), through libm's cosf and sinf. Nothing is sized by the context length.
+public struct RoPERows {
+    public let half: Int
+    public let cos: [Float]
+    public let sin: [Float]
+
+    public init(positions: [Int], headDim: Int, theta: Float) {
+        half = headDim / 2
+        let step = powf(theta, -2 / Float(headDim))
+        var c = [Float](repeating: 0, count: positions.count * half), s = c
+        for (r, p) in positions.enumerated() {
+            var angle = Float(p)
+            for i in 0..<half {
+                c[r * half + i] = cosf(angle)
+                s[r * half + i] = sinf(angle)
+                angle *= step
+            }
+        }
+        cos = c
+        sin = s
+    }
+}
+
+extension RoPE {
+    /// Rotates rows `rows` of `heads` heads in place with the angles of `table`'s same rows; `adjacent` pairs
+    /// channels (2i, 2i+1) (GGUF Llama), otherwise (i, i + D/2). Fused as llama.cpp's build fuses them.
+    public static func rotate(_ x: UnsafeMutablePointer<Float>, rows: Range<Int>, heads: Int, table: RoPERows, adjacent: Bool) {
+        let half = table.half, d = 2 * half
+        table.cos.withUnsafeBufferPointer { cosb in
+            table.sin.withUnsafeBufferPointer { sinb in
+                for r in rows {
+                    let c = cosb.baseAddress! + r * half, s = sinb.baseAddress! + r * half
+                    for h in 0..<heads {
+                        let v = x + (r * heads + h) * d
+                        for i in 0..<half {
+                            let (a, b) = adjacent ? (2 * i, 2 * i + 1) : (i, i + half)
+                            let x1 = v[a], x2 = v[b]
+                            v[a] = (-(x2 * s[i])).addingProduct(x1, c[i])
+                            v[b] = (x2 * c[i]).addingProduct(x1, s[i])
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -76,10 +76,11 @@ public enum CrossEntropy {
         }
     }
 
-    /// dlogits (+)= scale · (softmax(x) − onehot(target)) per counted row; ignored rows get 0.
+    /// dlogits (+)= scale · rowScale[row] · (softmax(x) − onehot(target)) per counted row; ignored rows get 0.
     public static func backward(
         logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, lse: UnsafePointer<Float>,
-        rows: Int, vocab: Int, scale: Float, dlogits: UnsafeMutablePointer<Float>, accumulate: Bool
+        rows: Int, vocab: Int, scale scale0: Float, rowScale: UnsafePointer<Float>? = nil,
+        dlogits: UnsafeMutablePointer<Float>, accumulate: Bool
     ) {
         Parallel.forEach(rows, grain: 4) { r in
             for row in r {
@@ -89,6 +90,7 @@ public enum CrossEntropy {
                     if !accumulate { dr.initialize(repeating: 0, count: vocab) }
                     continue
                 }
+                let scale = rowScale.map { scale0 * $0[row] } ?? scale0
                 let l = F16x(repeating: lse[row]), s = F16x(repeating: scale)
                 var i = 0
                 while i + 16 <= vocab {

@@ -58,18 +58,22 @@ public struct WeightMatrix: @unchecked Sendable {
         WeightMatrix.multiply([(self, y)], x, tokens: tokens, ldy: ldy.map { [$0] })
     }
 
+    /// Which kernels a product uses: by batch size (`auto`), or forced, so that a sequence decoded in a
+    /// batch with others gets the arithmetic it would get alone.
+    public enum Path: Sendable { case auto, short, long }
+
     /// Several matrices with the same input width applied to the same x in one parallel pass
     /// (for example Q, K and V, or gate and up), so a token pays one thread hand-off, not three.
     public static func multiply(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
-                                tokens: Int, ldy: [Int]? = nil) {
-        guard let first = parts.first else { return }
+                                tokens: Int, ldy: [Int]? = nil, path: Path = .auto) {
+        guard let first = parts.first, tokens > 0 else { return }
         let cols = first.0.cols
         precondition(parts.allSatisfy { $0.0.cols == cols }, "multiply: matrices differ in width")
         let lds = ldy ?? parts.map { $0.0.rows }
         let indexed = parts.indices.map { (parts[$0].0, parts[$0].1, lds[$0]) }
         let integer = indexed.filter { $0.0.hasIntegerKernel }
         var float = indexed.filter { !$0.0.hasIntegerKernel }
-        if tokens < longBatch {
+        if path == .short || (path == .auto && tokens < longBatch) {
             if !integer.isEmpty { multiplyInteger(integer, x, tokens: tokens) }
         } else {
             let rounded = integer.filter { QuantDotQ8.supports($0.0.type) }
@@ -77,7 +81,8 @@ public struct WeightMatrix: @unchecked Sendable {
             float += integer.filter { !QuantDotQ8.supports($0.0.type) }  // K-quants: Float32 activations by SGEMM
         }
         if float.isEmpty { return }
-        if tokens < 4 { multiplyDot(float, x, tokens: tokens) } else { multiplyStrips(float, x, tokens: tokens) }
+        // A forced short path dots row by row for any count, so each token's floats do not depend on its batch.
+        if tokens < 4 || path == .short { multiplyDot(float, x, tokens: tokens) } else { multiplyStrips(float, x, tokens: tokens) }
     }
 
     /// True when products of one token run in integers against 8-bit activations: the 32-value types, Q6_K,

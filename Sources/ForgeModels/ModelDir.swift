@@ -1,17 +1,13 @@
-// ModelDir: a model saved in the Hugging Face layout, readable by other tools:
-// config.json (HF field names), model.safetensors (HF tensor names and layouts), tokenizer.json,
-// generation_config.json. GPT-2's Conv1D matrices are stored [in, out] there, [out, in] in Forge.
+// ModelDir: a model saved in the Hugging Face layout, readable by other tools: config.json (the family's
+// field names), model.safetensors (Hugging Face tensor names and layouts), tokenizer.json,
+// tokenizer_config.json (special tokens and the chat template), generation_config.json. Reads the same
+// layout written by Hugging Face (F32, F16 or BF16 tensors, one file or shards with an index).
 import ForgeCore
 import ForgeTokenizer
 import Foundation
 
 /// Saving and loading model directories.
 public enum ModelDir {
-    /// GPT-2 parameters that Hugging Face stores transposed (Conv1D).
-    static func isConv1D(_ name: String, _ arch: TransformerConfig.Architecture) -> Bool {
-        arch == .gpt2 && name.hasSuffix(".weight") && (name.contains(".attn.c_") || name.contains(".mlp.c_"))
-    }
-
     static func transposed(_ t: Tensor) -> Tensor {
         let (r, c) = (t.shape[0], t.shape[1])
         let out = Tensor(shape: [c, r], zeroed: false)
@@ -21,52 +17,100 @@ public enum ModelDir {
 
     /// Tensors in Hugging Face layout for `model`.
     public static func huggingFaceTensors(_ model: Transformer) -> [(String, Tensor)] {
-        model.parameters.map { p in
-            (p.name, isConv1D(p.name, model.config.architecture) ? transposed(p.value) : p.value)
-        }
+        zip(model.specs, model.parameters).map { spec, p in (p.name, spec.huggingFaceTransposed ? transposed(p.value) : p.value) }
     }
 
-    /// Writes the model (and tokenizer) to `dir`; each file is replaced atomically.
-    public static func save(_ model: Transformer, tokenizer: TextTokenizer, to dir: String) throws {
+    /// Writes the model, its tokenizer and chat template to `dir`; each file is replaced atomically.
+    public static func save(_ model: Transformer, tokenizer: TextTokenizer, chatTemplate: String? = nil, to dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let c = model.config
         try SafeTensors(tensors: huggingFaceTensors(model), metadata: ["format": "pt"]).write(to: dir + "/model.safetensors")
-        try AtomicFile.write(dir + "/config.json", data: try encoder.encode(model.config))
+        try writeJSON(model.family.huggingFaceConfig(c), to: dir + "/config.json")
         var generation: [String: Any] = ["_from_model_config": true]
-        if let b = model.config.bosTokenId { generation["bos_token_id"] = b }
-        if let e = model.config.eosTokenId { generation["eos_token_id"] = e }
-        try AtomicFile.write(dir + "/generation_config.json",
-                             data: try JSONSerialization.data(withJSONObject: generation, options: [.prettyPrinted, .sortedKeys]))
+        generation["bos_token_id"] = c.bosTokenId
+        generation["eos_token_id"] = c.eosTokenId
+        try writeJSON(generation, to: dir + "/generation_config.json")
         try tokenizer.save(to: dir + "/tokenizer.json")
+        var tc: [String: Any] = ["tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": c.contextLength,
+                                 "clean_up_tokenization_spaces": false]
+        if let t = tokenizer as? BPETokenizer {
+            let text = { (id: Int32) in String(decoding: t.bytes(of: [id]), as: UTF8.self) }
+            tc["bos_token"] = t.bosId.map(text)
+            tc["eos_token"] = t.eosId.map(text)
+            tc["pad_token"] = t.padId.map(text)
+            tc["add_bos_token"] = t.bosId != nil && t.prefixIds.first == t.bosId
+        }
+        tc["chat_template"] = chatTemplate
+        try writeJSON(tc, to: dir + "/tokenizer_config.json")
     }
 
-    /// Reads config.json and model.safetensors from `dir`; errors name the file and the mismatch.
-    public static func loadModel(from dir: String) throws -> Transformer {
+    static func writeJSON(_ object: [String: Any], to path: String) throws {
+        try AtomicFile.write(path, data: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]))
+    }
+
+    /// The config of a model dir (config.json through its family's keys); errors name the file and the key.
+    public static func loadConfig(from dir: String) throws -> TransformerConfig {
         let configPath = dir + "/config.json"
         guard let data = FileManager.default.contents(atPath: configPath) else {
             throw ForgeError.file(configPath, FileManager.default.fileExists(atPath: dir) ? "no such file" : "model directory does not exist")
         }
-        let config: TransformerConfig
-        do { config = try JSONDecoder().decode(TransformerConfig.self, from: data) }
-        catch let e as ForgeError { throw ForgeError.file(configPath, e.description) }
-        catch { throw ForgeError.file(configPath, "invalid config: \(describe(error))") }
-        let weightsPath = dir + "/model.safetensors"
-        let file = try SafeTensors.read(from: weightsPath)
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ForgeError.file(configPath, "not a JSON object")
+        }
+        do {
+            var keys = ConfigKeys(json: json)
+            // Multimodal Gemma 3 configs keep the language model's keys under text_config.
+            if let text = json["text_config"] as? [String: Any] {
+                var merged = text
+                merged["model_type"] = text["model_type"] ?? json["model_type"]
+                keys = ConfigKeys(json: merged)
+            }
+            guard let type = try keys.string("model_type") else { throw ForgeError("missing field 'model_type'") }
+            let config = try Architectures.forModelType(type).config(huggingFace: keys)
+            try config.validate()
+            return config
+        } catch let e as ForgeError {
+            throw ForgeError.file(configPath, e.description)
+        }
+    }
+
+    /// Reads config.json and the safetensors weights of `dir`; errors name the file and the mismatch.
+    public static func loadModel(from dir: String) throws -> Transformer {
+        let config = try loadConfig(from: dir)
+        let specs = try config.family.parameters(config)
+        let transposedInHF = Set(specs.filter(\.huggingFaceTransposed).map(\.name))
+        let wanted = Set(specs.map(\.name))
         var weights: [String: Tensor] = [:]
-        for (name, t) in file.tensors {
-            let key = name.hasPrefix("transformer.") ? String(name.dropFirst("transformer.".count)) : name
-            if config.tiedEmbeddings && key == "lm_head.weight" { continue }
-            if key.hasSuffix(".attn.bias") || key.hasSuffix(".attn.masked_bias") { continue }  // old GPT-2 mask buffers
-            if isConv1D(key, config.architecture) {
-                guard t.shape.count == 2 else { throw ForgeError.file(weightsPath, "tensor '\(name)' is not a matrix: \(t.shape)") }
-                weights[key] = transposed(t)
-            } else {
-                weights[key] = t
+        let files = try weightFiles(dir)
+        for path in files {
+            let file = try SafeTensors.read(from: path)
+            for (name, t) in file.tensors {
+                var key = name
+                for prefix in ["transformer.", "language_model."] where key.hasPrefix(prefix) { key = String(key.dropFirst(prefix.count)) }
+                if !wanted.contains(key) && wanted.contains("model." + key) { key = "model." + key }
+                if config.tiedEmbeddings && key == "lm_head.weight" { continue }
+                if key.hasSuffix(".attn.bias") || key.hasSuffix(".attn.masked_bias") { continue }  // old GPT-2 mask buffers
+                if key.hasPrefix("vision_tower.") || key.hasPrefix("multi_modal_projector.") { continue }
+                if transposedInHF.contains(key) {
+                    guard t.shape.count == 2 else { throw ForgeError.file(path, "tensor '\(name)' is not a matrix: \(t.shape)") }
+                    weights[key] = transposed(t)
+                } else {
+                    weights[key] = t
+                }
             }
         }
         do { return try Transformer(config: config, weights: weights) }
-        catch let e as ForgeError { throw ForgeError("\(weightsPath) does not fit config.json: \(e.description)") }
+        catch let e as ForgeError { throw ForgeError("\(files.count == 1 ? files[0] : dir) does not fit config.json: \(e.description)") }
+    }
+
+    /// model.safetensors, or the shards listed by model.safetensors.index.json.
+    static func weightFiles(_ dir: String) throws -> [String] {
+        let single = dir + "/model.safetensors", index = dir + "/model.safetensors.index.json"
+        if FileManager.default.fileExists(atPath: single) { return [single] }
+        guard let data = FileManager.default.contents(atPath: index) else { throw ForgeError.file(single, "no such file") }
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let map = json["weight_map"] as? [String: String] else { throw ForgeError.file(index, "no weight_map") }
+        return Set(map.values).sorted().map { dir + "/" + $0 }
     }
 
     /// Reads the tokenizer of a model dir.
@@ -74,13 +118,12 @@ public enum ModelDir {
         try TokenizerJSON.load(from: dir + "/tokenizer.json")
     }
 
-    static func describe(_ error: Error) -> String {
-        switch error {
-        case DecodingError.keyNotFound(let key, _): return "missing field '\(key.stringValue)'"
-        case DecodingError.typeMismatch(_, let ctx), DecodingError.valueNotFound(_, let ctx):
-            return "bad value at '\(ctx.codingPath.map(\.stringValue).joined(separator: "."))'"
-        case DecodingError.dataCorrupted(let ctx): return "not valid JSON (\(ctx.debugDescription))"
-        default: return "\(error)"
+    /// The chat template text of a model dir (tokenizer_config.json or chat_template.jinja), if any.
+    public static func chatTemplateSource(_ dir: String) -> String? {
+        if let data = FileManager.default.contents(atPath: dir + "/tokenizer_config.json"),
+           let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let s = json["chat_template"] as? String {
+            return s
         }
+        return FileManager.default.contents(atPath: dir + "/chat_template.jinja").map { String(decoding: $0, as: UTF8.self) }
     }
 }

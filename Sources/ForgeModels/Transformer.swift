@@ -1,115 +1,139 @@
-// Transformer: a decoder-only language model, GPT-2 or Llama style, on the autograd ops.
+// Transformer: a trainable decoder-only model of any family: its parameters (Float32, Hugging Face names,
+// [out, in] matrices) and the seams post-training needs. The family's file (Architectures.all) holds the
+// forward; this class holds what every family shares:
+//   - trainability per parameter (`freeze`), so fine-tuning can train a subset;
+//   - `linear`, the one door every projection goes through, where adapters (LoRA) attach by weight name;
+//   - `block`, which runs a transformer block, recomputing it in the backward pass when `checkpointing` is on.
 //
-// Dimensions: B batch, T time (sequence), C width, H heads, G key/value heads, D = C/H head size,
-// F MLP width, V vocabulary, N = B·T rows. Activations are N×C matrices, row n = (b, t).
-// Parameters carry their Hugging Face names; matrices are stored [out, in] (PyTorch Linear).
-// GPT-2's Conv1D weights are transposed only when a model dir is written or read (ModelDir).
+// Dimensions: B batch, T time (sequence), C width, H heads, G key/value heads, D head size, F MLP width,
+// V vocabulary, N = B·T rows. Activations are N×C matrices, row n = (b, t).
 import ForgeAutograd
 import ForgeCore
 import ForgeKernels
 
+/// Something added to a projection's output (a LoRA adapter): y = x·Wᵀ + adapter(x).
+public protocol ProjectionAdapter: AnyObject {
+    /// The adapter's contribution for input x [N, in], added to the projection's output [N, out].
+    func delta(_ tape: Tape, _ x: Variable) -> Variable
+}
+
 /// A decoder-only transformer's parameters and its training forward pass.
 public final class Transformer {
     public let config: TransformerConfig
-    /// Every parameter, in a fixed order (the order of optimizer state and checkpoints).
+    public let family: any ModelArchitecture.Type
+    /// Every parameter, in the family's canonical order (the order of optimizer state and checkpoints).
     public let parameters: [Variable]
+    public let specs: [ParameterSpec]
     let byName: [String: Variable]
-    let rope: RoPETable?
+    /// Adapters by the name of the weight whose projection they add to.
+    public var adapters: [String: any ProjectionAdapter] = [:]
+    /// Recompute each block in the backward pass instead of keeping its activations.
+    public var checkpointing = false
+    var ropeTables: [Double: RoPETable] = [:]
 
     // MARK: - Construction
 
     /// A freshly initialized model: N(0, initStd) matrices and embeddings, residual projections scaled
-    /// by 1/√(2·layers) (GPT-2), zero biases, unit norm weights.
+    /// by 1/√(2·layers) (GPT-2), constant norms and biases.
     public convenience init(config: TransformerConfig, seed: UInt64) throws {
         try config.validate()
         var rng = RNG(seed: seed)
-        var tensors: [(String, Tensor)] = []
+        var tensors: [String: Tensor] = [:]
         let residualStd = config.initStd / Float(2 * config.layers).squareRoot()
-        for (name, shape) in Transformer.parameterShapes(config) {
-            let t = Tensor(shape: shape)
-            if name.hasSuffix("norm.weight") || name.contains("ln_") {
-                if name.hasSuffix(".weight") { t.fill(1) }
-            } else if name.hasSuffix(".bias") {
-                // zeros
-            } else {
-                let isResidual = name.hasSuffix("c_proj.weight") || name.hasSuffix("o_proj.weight") || name.hasSuffix("down_proj.weight")
-                let std = Double(isResidual ? residualStd : config.initStd)
+        for spec in try config.family.parameters(config) {
+            let t = Tensor(shape: spec.shape)
+            switch spec.initialization {
+            case .constant(let v): if v != 0 { t.fill(v) }
+            case .normal, .residual:
+                let std = Double(spec.initialization == .residual ? residualStd : config.initStd)
                 for i in 0..<t.count { t.data[i] = Float(rng.normal() * std) }
             }
-            tensors.append((name, t))
+            tensors[spec.name] = t
         }
-        try self.init(config: config, weights: Dictionary(uniqueKeysWithValues: tensors))
+        try self.init(config: config, weights: tensors)
     }
 
-    /// A model over existing weights (internal [out, in] layout), checked against the config.
+    /// A model over existing weights (Forge's layout, Hugging Face names), checked against the config.
     public init(config: TransformerConfig, weights: [String: Tensor]) throws {
         try config.validate()
         self.config = config
+        family = try config.family
+        specs = family.parameters(config)
         var params: [Variable] = []
-        for (name, shape) in Transformer.parameterShapes(config) {
-            guard let t = weights[name] else { throw ForgeError("weights lack tensor '\(name)' that the config requires") }
-            guard t.shape == shape else {
-                throw ForgeError("tensor '\(name)' has shape \(t.shape), the config requires \(shape)")
+        for spec in specs {
+            guard let t = weights[spec.name] else { throw ForgeError("weights lack tensor '\(spec.name)' that the config requires") }
+            guard t.shape == spec.shape else {
+                throw ForgeError("tensor '\(spec.name)' has shape \(t.shape), the config requires \(spec.shape)")
             }
-            params.append(Variable(t, requiresGrad: true, name: name))
+            params.append(Variable(t, requiresGrad: true, name: spec.name))
         }
-        let expected = Set(params.map(\.name))
+        let expected = Set(specs.map(\.name))
         if let extra = weights.keys.sorted().first(where: { !expected.contains($0) }) {
             throw ForgeError("weights have tensor '\(extra)' that the config does not use")
         }
-        self.parameters = params
-        self.byName = Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0) })
-        self.rope = config.architecture == .llama
-            ? RoPETable(headDim: config.headDim, positions: config.contextLength, theta: config.ropeTheta) : nil
-    }
-
-    /// Parameter names and shapes in internal layout, in canonical order.
-    public static func parameterShapes(_ c: TransformerConfig) -> [(String, [Int])] {
-        let C = c.width, F = c.ffnWidth, V = c.vocabSize, kvW = c.kvHeads * c.headDim
-        var out: [(String, [Int])] = []
-        switch c.architecture {
-        case .gpt2:
-            out += [("wte.weight", [V, C]), ("wpe.weight", [c.contextLength, C])]
-            for l in 0..<c.layers {
-                let p = "h.\(l)."
-                out += [(p + "ln_1.weight", [C]), (p + "ln_1.bias", [C]),
-                        (p + "attn.c_attn.weight", [3 * C, C]), (p + "attn.c_attn.bias", [3 * C]),
-                        (p + "attn.c_proj.weight", [C, C]), (p + "attn.c_proj.bias", [C]),
-                        (p + "ln_2.weight", [C]), (p + "ln_2.bias", [C]),
-                        (p + "mlp.c_fc.weight", [F, C]), (p + "mlp.c_fc.bias", [F]),
-                        (p + "mlp.c_proj.weight", [C, F]), (p + "mlp.c_proj.bias", [C])]
-            }
-            out += [("ln_f.weight", [C]), ("ln_f.bias", [C])]
-        case .llama:
-            out.append(("model.embed_tokens.weight", [V, C]))
-            for l in 0..<c.layers {
-                let p = "model.layers.\(l)."
-                out += [(p + "input_layernorm.weight", [C]),
-                        (p + "self_attn.q_proj.weight", [C, C]), (p + "self_attn.k_proj.weight", [kvW, C]),
-                        (p + "self_attn.v_proj.weight", [kvW, C]), (p + "self_attn.o_proj.weight", [C, C]),
-                        (p + "post_attention_layernorm.weight", [C]),
-                        (p + "mlp.gate_proj.weight", [F, C]), (p + "mlp.up_proj.weight", [F, C]),
-                        (p + "mlp.down_proj.weight", [C, F])]
-            }
-            out.append(("model.norm.weight", [C]))
-        }
-        if !c.tiedEmbeddings { out.append(("lm_head.weight", [V, C])) }
-        return out
+        parameters = params
+        byName = Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0) })
     }
 
     /// The parameter called `name`.
     public func parameter(_ name: String) -> Variable { byName[name]! }
 
-    /// Weights by name (shared storage, internal layout).
+    /// The parameter called `name`, if the model has one.
+    public func parameterIfPresent(_ name: String) -> Variable? { byName[name] }
+
+    /// Weights by name (shared storage, Forge's layout).
     public var weights: [String: Tensor] { Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, $0.value) }) }
 
-    /// AdamW groups: weight decay on matrices only, none on norms, biases and embeddings.
+    // MARK: - Trainability
+
+    /// Parameters that receive gradients.
+    public var trainableParameters: [Variable] { parameters.filter(\.requiresGrad) }
+
+    /// Stops (or, with `trainable: true`, restarts) training the parameters whose names match.
+    public func setTrainable(_ trainable: Bool, where matches: (String) -> Bool) {
+        for p in parameters where matches(p.name) { p.requiresGrad = trainable }
+    }
+
+    /// Freezes every parameter (adapters then train alone).
+    public func freezeAll() { setTrainable(false) { _ in true } }
+
+    /// AdamW groups over the trainable parameters: weight decay on matrices only.
     public func parameterGroups(weightDecay: Float) -> [ParameterGroup] {
-        let isEmbedding: (String) -> Bool = { ["wte.weight", "wpe.weight", "model.embed_tokens.weight"].contains($0) }
-        let decay = parameters.filter { $0.shape.count == 2 && !isEmbedding($0.name) }
-        let rest = parameters.filter { !($0.shape.count == 2 && !isEmbedding($0.name)) }
-        return [ParameterGroup(name: "decay", parameters: decay, weightDecay: weightDecay),
-                ParameterGroup(name: "no_decay", parameters: rest, weightDecay: 0)]
+        let decays = Dictionary(uniqueKeysWithValues: specs.map { ($0.name, $0.decays) })
+        let trainable = trainableParameters
+        return [ParameterGroup(name: "decay", parameters: trainable.filter { decays[$0.name] == true }, weightDecay: weightDecay),
+                ParameterGroup(name: "no_decay", parameters: trainable.filter { decays[$0.name] != true }, weightDecay: 0)]
+    }
+
+    // MARK: - Building blocks for the families' forwards
+
+    /// x·Wᵀ (+ b) for the weight called `weight`, plus any adapter attached to it: every projection of
+    /// every family goes through here.
+    public func linear(_ tape: Tape, _ x: Variable, _ weight: String, bias: String? = nil) -> Variable {
+        let y = tape.linear(x, parameter(weight), bias.map(parameter))
+        guard let adapter = adapters[weight] else { return y }
+        return tape.add(y, adapter.delta(tape, x))
+    }
+
+    /// Runs one transformer block; with `checkpointing`, its activations are recomputed in the backward pass.
+    public func block(_ tape: Tape, _ x: Variable, _ body: @escaping (Tape, Variable) -> Variable) -> Variable {
+        checkpointing ? tape.checkpoint(x, body) : body(tape, x)
+    }
+
+    /// The rotary table for base `theta`, long enough for `seq` positions (built once per base and length).
+    public func ropeTable(theta: Double, seq: Int) -> RoPETable {
+        if let t = ropeTables[theta], t.positions >= seq { return t }
+        let t = RoPETable(headDim: config.headDim, positions: seq, theta: theta)
+        ropeTables[theta] = t
+        return t
+    }
+
+    /// Attention sizes for a batch of `batch` sequences of `seq` tokens in layer `layer`.
+    public func attentionShape(batch: Int, seq: Int, layer: Int) -> AttentionShape {
+        var s = AttentionShape(batch: batch, seq: seq, heads: config.heads, kvHeads: config.kvHeads, headDim: config.headDim)
+        s.window = config.window(layer)
+        s.scale = config.scoreScale
+        return s
     }
 
     // MARK: - Forward
@@ -117,56 +141,18 @@ public final class Transformer {
     /// Logits [B·T, V] for `tokens` laid out as B rows of T (T ≤ contextLength).
     public func logits(_ tape: Tape, tokens: [Int32], batch: Int, seq: Int) -> Variable {
         let x = hidden(tape, tokens: tokens, batch: batch, seq: seq)
-        return tape.linear(x, config.tiedEmbeddings ? embeddingTable : parameter("lm_head.weight"))
+        return tape.linear(x, family.outputWeight(self))
     }
 
     /// Mean next-token cross-entropy of the logits against `targets` (negative targets are ignored).
     public func loss(_ tape: Tape, tokens: [Int32], targets: [Int32], batch: Int, seq: Int) -> Variable {
-        tape.crossEntropy(logits(tape, tokens: tokens, batch: batch, seq: seq), targets: targets)
-    }
-
-    var embeddingTable: Variable {
-        parameter(config.architecture == .gpt2 ? "wte.weight" : "model.embed_tokens.weight")
+        Losses.crossEntropy(tape, logits(tape, tokens: tokens, batch: batch, seq: seq), targets: targets)
     }
 
     /// Final hidden states [B·T, C] after the last norm.
     public func hidden(_ tape: Tape, tokens: [Int32], batch: Int, seq: Int) -> Variable {
         precondition(tokens.count == batch * seq, "expected \(batch)×\(seq) tokens, got \(tokens.count)")
         precondition(seq <= config.contextLength, "sequence \(seq) exceeds the context \(config.contextLength)")
-        let shape = AttentionShape(batch: batch, seq: seq, heads: config.heads, kvHeads: config.kvHeads, headDim: config.headDim)
-        switch config.architecture {
-        case .gpt2:
-            let positions = (0..<(batch * seq)).map { Int32($0 % seq) }
-            var x = tape.add(tape.embedding(parameter("wte.weight"), ids: tokens),
-                             tape.embedding(parameter("wpe.weight"), ids: positions))                       // N×C
-            for l in 0..<config.layers {
-                let p = "h.\(l)."
-                let h = tape.layerNorm(x, weight: parameter(p + "ln_1.weight"), bias: parameter(p + "ln_1.bias"), eps: config.normEps)
-                let qkv = tape.split(tape.linear(h, parameter(p + "attn.c_attn.weight"), parameter(p + "attn.c_attn.bias")),
-                                     [config.width, config.width, config.width])                           // 3 × N×C
-                let a = tape.attention(q: qkv[0], k: qkv[1], v: qkv[2], shape: shape)                     // N×C
-                x = tape.add(x, tape.linear(a, parameter(p + "attn.c_proj.weight"), parameter(p + "attn.c_proj.bias")))
-                let h2 = tape.layerNorm(x, weight: parameter(p + "ln_2.weight"), bias: parameter(p + "ln_2.bias"), eps: config.normEps)
-                let f = tape.gelu(tape.linear(h2, parameter(p + "mlp.c_fc.weight"), parameter(p + "mlp.c_fc.bias")))  // N×F
-                x = tape.add(x, tape.linear(f, parameter(p + "mlp.c_proj.weight"), parameter(p + "mlp.c_proj.bias")))
-            }
-            return tape.layerNorm(x, weight: parameter("ln_f.weight"), bias: parameter("ln_f.bias"), eps: config.normEps)
-        case .llama:
-            var x = tape.embedding(parameter("model.embed_tokens.weight"), ids: tokens)                     // N×C
-            for l in 0..<config.layers {
-                let p = "model.layers.\(l)."
-                let h = tape.rmsNorm(x, weight: parameter(p + "input_layernorm.weight"), eps: config.normEps)
-                let q = tape.rope(tape.linear(h, parameter(p + "self_attn.q_proj.weight")), seq: seq, heads: config.heads, table: rope!)
-                let k = tape.rope(tape.linear(h, parameter(p + "self_attn.k_proj.weight")), seq: seq, heads: config.kvHeads, table: rope!)
-                let v = tape.linear(h, parameter(p + "self_attn.v_proj.weight"))                            // N×(G·D)
-                let a = tape.attention(q: q, k: k, v: v, shape: shape)                                     // N×C
-                x = tape.add(x, tape.linear(a, parameter(p + "self_attn.o_proj.weight")))
-                let h2 = tape.rmsNorm(x, weight: parameter(p + "post_attention_layernorm.weight"), eps: config.normEps)
-                let g = tape.swiglu(gate: tape.linear(h2, parameter(p + "mlp.gate_proj.weight")),
-                                    up: tape.linear(h2, parameter(p + "mlp.up_proj.weight")))             // N×F
-                x = tape.add(x, tape.linear(g, parameter(p + "mlp.down_proj.weight")))
-            }
-            return tape.rmsNorm(x, weight: parameter("model.norm.weight"), eps: config.normEps)
-        }
+        return family.hidden(self, tape, tokens: tokens, batch: batch, seq: seq)
     }
 }

@@ -1,29 +1,36 @@
-// TransformerConfig: one description of GPT-2-style and Llama-style decoder-only models,
-// read and written as a Hugging Face `config.json` with that family's own field names.
+// TransformerConfig: the numbers that describe a decoder-only transformer of any family Forge knows.
+// Each family's file reads and writes its own Hugging Face and GGUF keys into this one struct; the
+// trainer, the engine and checkpoints see only this.
 import ForgeCore
 import Foundation
 
-/// Shape and choices of a decoder-only transformer.
-///
-/// `gpt2`: LayerNorm with bias, learned positions, GELU (tanh) MLP, biases, tied embeddings.
-/// `llama`: RMSNorm, RoPE, SwiGLU MLP, no biases, grouped-query attention, tied or untied head.
+/// Shape and choices of a decoder-only transformer (which family, sizes, norms, positions, attention).
 public struct TransformerConfig: Codable, Equatable, Sendable {
-    public enum Architecture: String, Codable, Sendable, CaseIterable { case gpt2, llama }
-
     public var architecture: Architecture
     public var vocabSize: Int
     /// Longest sequence (GPT-2 `n_positions`, Llama `max_position_embeddings`).
     public var contextLength: Int
-    /// Model width C (`n_embd` / `hidden_size`).
+    /// Model width C.
     public var width: Int
     public var layers: Int
     public var heads: Int
     /// Key/value heads (grouped-query attention); equal to `heads` for GPT-2.
     public var kvHeads: Int
-    /// Hidden width of the MLP (`n_inner` / `intermediate_size`).
+    /// Size of one head D (C/H unless the family says otherwise, as Gemma does).
+    public var headDim: Int
+    /// Hidden width of the MLP.
     public var ffnWidth: Int
     public var normEps: Float
+    /// RoPE base (of the global layers, when they differ).
     public var ropeTheta: Double
+    /// RoPE base of the sliding-window layers (Gemma 3: 10 000); nil: `ropeTheta`.
+    public var ropeLocalTheta: Double?
+    /// How far a sliding-window layer looks back: a query at p sees keys p − window < j ≤ p; nil: no window.
+    public var slidingWindow: Int?
+    /// With a window, every `slidingWindowPattern`-th layer is global (Gemma 3: 6); nil: every layer slides.
+    public var slidingWindowPattern: Int?
+    /// Scale of attention scores; nil: 1/√D (Gemma 3: query_pre_attn_scalar^−½).
+    public var attentionScale: Float?
     public var tiedEmbeddings: Bool
     /// Standard deviation of the normal initialization (`initializer_range`).
     public var initStd: Float
@@ -31,8 +38,10 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     public var eosTokenId: Int?
 
     public init(architecture: Architecture, vocabSize: Int, contextLength: Int, width: Int, layers: Int, heads: Int,
-                kvHeads: Int? = nil, ffnWidth: Int? = nil, normEps: Float? = nil, ropeTheta: Double = 10000,
-                tiedEmbeddings: Bool = true, initStd: Float = 0.02, bosTokenId: Int? = nil, eosTokenId: Int? = nil) {
+                kvHeads: Int? = nil, headDim: Int? = nil, ffnWidth: Int? = nil, normEps: Float? = nil, ropeTheta: Double = 10000,
+                ropeLocalTheta: Double? = nil, slidingWindow: Int? = nil, slidingWindowPattern: Int? = nil,
+                attentionScale: Float? = nil, tiedEmbeddings: Bool = true, initStd: Float = 0.02,
+                bosTokenId: Int? = nil, eosTokenId: Int? = nil) {
         self.architecture = architecture
         self.vocabSize = vocabSize
         self.contextLength = contextLength
@@ -40,9 +49,14 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
         self.layers = layers
         self.heads = heads
         self.kvHeads = kvHeads ?? heads
+        self.headDim = headDim ?? (heads > 0 ? width / heads : 0)
         self.ffnWidth = ffnWidth ?? (architecture == .gpt2 ? 4 * width : TransformerConfig.llamaFFN(width))
-        self.normEps = normEps ?? (architecture == .gpt2 ? 1e-5 : 1e-5)
+        self.normEps = normEps ?? (architecture == .gemma3 ? 1e-6 : 1e-5)
         self.ropeTheta = ropeTheta
+        self.ropeLocalTheta = ropeLocalTheta
+        self.slidingWindow = slidingWindow
+        self.slidingWindowPattern = slidingWindowPattern
+        self.attentionScale = attentionScale
         self.tiedEmbeddings = tiedEmbeddings
         self.initStd = initStd
         self.bosTokenId = bosTokenId
@@ -52,133 +66,70 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     /// Llama's MLP width: 8/3 of the model width rounded up to a multiple of 64.
     public static func llamaFFN(_ width: Int) -> Int { ((8 * width / 3) + 63) / 64 * 64 }
 
-    public var headDim: Int { width / heads }
+    /// The family's definition.
+    public var family: any ModelArchitecture.Type { get throws { try architecture.definition } }
 
-    /// Checks that the numbers describe a buildable model.
+    /// Width of the query projection (H·D) and of the key/value projections (G·D).
+    public var qWidth: Int { heads * headDim }
+    public var kvWidth: Int { kvHeads * headDim }
+
+    /// Whether layer `l` attends through a sliding window.
+    public func isSliding(_ l: Int) -> Bool {
+        guard slidingWindow != nil else { return false }
+        guard let p = slidingWindowPattern, p > 0 else { return true }
+        return (l + 1) % p != 0
+    }
+
+    /// The window of layer `l` (nil: the whole context).
+    public func window(_ l: Int) -> Int? { isSliding(l) ? slidingWindow : nil }
+
+    /// The RoPE base of layer `l`.
+    public func ropeBase(_ l: Int) -> Double { isSliding(l) ? (ropeLocalTheta ?? ropeTheta) : ropeTheta }
+
+    /// The scale applied to attention scores.
+    public var scoreScale: Float { attentionScale ?? 1 / Float(headDim).squareRoot() }
+
+    /// Checks that the numbers describe a model that can be built here; the error names the field.
     public func validate() throws {
         func need(_ ok: Bool, _ msg: String) throws { if !ok { throw ForgeError("config: \(msg)") } }
-        try need(vocabSize > 0 && contextLength > 0 && width > 0 && layers > 0 && heads > 0 && ffnWidth > 0,
-                 "sizes must be positive")
-        try need(width % heads == 0, "width \(width) is not a multiple of heads \(heads)")
-        try need(kvHeads > 0 && heads % kvHeads == 0, "heads \(heads) is not a multiple of kv heads \(kvHeads)")
-        try need(architecture == .gpt2 || headDim % 2 == 0, "RoPE needs an even head size, got \(headDim)")
-        try need(architecture == .llama || kvHeads == heads, "GPT-2 style models have no grouped-query heads")
+        let family = try self.family
+        for (name, value, range) in [("vocabSize", vocabSize, ConfigLimits.vocab), ("contextLength", contextLength, ConfigLimits.context),
+                                     ("width", width, ConfigLimits.width), ("layers", layers, ConfigLimits.layers),
+                                     ("heads", heads, ConfigLimits.heads), ("kvHeads", kvHeads, ConfigLimits.heads),
+                                     ("headDim", headDim, ConfigLimits.headDim), ("ffnWidth", ffnWidth, ConfigLimits.ffn)] {
+            try need(range.contains(value), "\(name) must be in \(range.lowerBound)...\(range.upperBound), got \(value)")
+        }
+        try need(heads % kvHeads == 0, "heads \(heads) is not a multiple of kvHeads \(kvHeads)")
+        try need(normEps > 0 && normEps.isFinite, "normEps must be positive, got \(normEps)")
+        try need(ropeTheta >= 1 && ropeTheta.isFinite, "ropeTheta must be ≥ 1, got \(ropeTheta)")
+        try need((ropeLocalTheta ?? 1) >= 1 && (ropeLocalTheta ?? 1).isFinite, "ropeLocalTheta must be ≥ 1")
+        try need((slidingWindow ?? 1) >= 1, "slidingWindow must be ≥ 1, got \(slidingWindow ?? 0)")
+        try need((slidingWindowPattern ?? 1) >= 1, "slidingWindowPattern must be ≥ 1")
+        try need(attentionScale.map { $0 > 0 && $0.isFinite } ?? true, "attentionScale must be positive")
+        try need(initStd >= 0 && initStd.isFinite, "initStd must be ≥ 0")
+        try need((bosTokenId ?? 0) >= 0 && (bosTokenId ?? 0) < vocabSize, "bosTokenId \(bosTokenId ?? 0) is outside the vocabulary")
+        try need((eosTokenId ?? 0) >= 0 && (eosTokenId ?? 0) < vocabSize, "eosTokenId \(eosTokenId ?? 0) is outside the vocabulary")
+        try family.validate(self)
+        // Refuse a model that could never fit in memory before anything is allocated.
+        let bytes = Double(parameterCount) * 4
+        let memory = Double(ProcessInfo.processInfo.physicalMemory)
+        try need(bytes <= memory, String(format: "%.3g parameters need %.1f GiB in Float32; this machine has %.1f GiB",
+                                         Double(parameterCount), bytes / 1073741824, memory / 1073741824))
     }
 
     /// Parameters in the model (tied embeddings counted once).
     public var parameterCount: Int {
-        let C = width, F = ffnWidth, kvW = kvHeads * headDim
-        var perLayer: Int
-        switch architecture {
-        case .gpt2: perLayer = 2 * 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + (C * F + F) + (F * C + C)
-        case .llama: perLayer = 2 * C + C * C + 2 * C * kvW + C * C + 3 * C * F
-        }
-        var n = layers * perLayer + vocabSize * C + (architecture == .gpt2 ? 2 * C + contextLength * C : C)
-        if !tiedEmbeddings { n += vocabSize * C }
-        return n
+        guard let family = try? family else { return 0 }
+        // Multiplied in Double so that absurd sizes report a large number instead of overflowing.
+        return Int(min(9e18, family.parameters(self).reduce(0.0) { $0 + $1.shape.reduce(1.0) { $0 * Double($1) } }))
     }
 
     /// Multiply-adds ×2 per token in the matrix products of the forward pass, plus attention at full context.
     public func forwardFLOPsPerToken(seq: Int) -> Double {
-        let C = Double(width), F = Double(ffnWidth), kvW = Double(kvHeads * headDim)
-        let proj = architecture == .gpt2 ? 4 * C * C + 2 * C * F : 2 * C * C + 2 * C * kvW + 3 * C * F
-        let matrices = Double(layers) * proj + Double(vocabSize) * C
-        let attention = Double(layers) * 2 * Double(seq) * C  // QKᵀ and PV, causal half of 2·T·C each
+        guard let family = try? family else { return 0 }
+        var matrices = family.parameters(self).filter(\.decays).reduce(0.0) { $0 + Double($1.elementCount) }
+        if tiedEmbeddings { matrices += Double(vocabSize * width) }
+        let attention = Double(layers) * 2 * Double(seq) * Double(qWidth)  // QKᵀ and PV, causal half of 2·T·H·D each
         return 2 * (matrices + attention)
-    }
-
-    // MARK: - Hugging Face config.json
-
-    enum Keys: String, CodingKey {
-        case model_type, architectures, vocab_size, n_positions, n_ctx, n_embd, n_layer, n_head, n_inner,
-             activation_function, layer_norm_epsilon, initializer_range, tie_word_embeddings, bos_token_id, eos_token_id,
-             hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads,
-             max_position_embeddings, rms_norm_eps, rope_theta, hidden_act, attention_bias, mlp_bias, head_dim,
-             torch_dtype
-    }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: Keys.self)
-        let type = try c.decode(String.self, forKey: .model_type)
-        guard let arch = Architecture(rawValue: type) else {
-            throw ForgeError("config: unsupported model_type '\(type)' (Forge trains gpt2 and llama)")
-        }
-        switch arch {
-        case .gpt2:
-            let width = try c.decode(Int.self, forKey: .n_embd)
-            self.init(architecture: .gpt2, vocabSize: try c.decode(Int.self, forKey: .vocab_size),
-                      contextLength: try c.decode(Int.self, forKey: .n_positions), width: width,
-                      layers: try c.decode(Int.self, forKey: .n_layer), heads: try c.decode(Int.self, forKey: .n_head),
-                      ffnWidth: try c.decodeIfPresent(Int.self, forKey: .n_inner) ?? 4 * width,
-                      normEps: try c.decodeIfPresent(Float.self, forKey: .layer_norm_epsilon) ?? 1e-5,
-                      tiedEmbeddings: try c.decodeIfPresent(Bool.self, forKey: .tie_word_embeddings) ?? true,
-                      initStd: try c.decodeIfPresent(Float.self, forKey: .initializer_range) ?? 0.02,
-                      bosTokenId: try c.decodeIfPresent(Int.self, forKey: .bos_token_id),
-                      eosTokenId: try c.decodeIfPresent(Int.self, forKey: .eos_token_id))
-            if let act = try c.decodeIfPresent(String.self, forKey: .activation_function), act != "gelu_new", act != "gelu_pytorch_tanh" {
-                throw ForgeError("config: activation_function '\(act)' is not supported (gelu_new)")
-            }
-        case .llama:
-            let heads = try c.decode(Int.self, forKey: .num_attention_heads)
-            self.init(architecture: .llama, vocabSize: try c.decode(Int.self, forKey: .vocab_size),
-                      contextLength: try c.decode(Int.self, forKey: .max_position_embeddings),
-                      width: try c.decode(Int.self, forKey: .hidden_size),
-                      layers: try c.decode(Int.self, forKey: .num_hidden_layers), heads: heads,
-                      kvHeads: try c.decodeIfPresent(Int.self, forKey: .num_key_value_heads) ?? heads,
-                      ffnWidth: try c.decode(Int.self, forKey: .intermediate_size),
-                      normEps: try c.decodeIfPresent(Float.self, forKey: .rms_norm_eps) ?? 1e-6,
-                      ropeTheta: try c.decodeIfPresent(Double.self, forKey: .rope_theta) ?? 10000,
-                      tiedEmbeddings: try c.decodeIfPresent(Bool.self, forKey: .tie_word_embeddings) ?? false,
-                      initStd: try c.decodeIfPresent(Float.self, forKey: .initializer_range) ?? 0.02,
-                      bosTokenId: try c.decodeIfPresent(Int.self, forKey: .bos_token_id),
-                      eosTokenId: try c.decodeIfPresent(Int.self, forKey: .eos_token_id))
-            if let act = try c.decodeIfPresent(String.self, forKey: .hidden_act), act != "silu" {
-                throw ForgeError("config: hidden_act '\(act)' is not supported (silu)")
-            }
-            if try c.decodeIfPresent(Bool.self, forKey: .attention_bias) == true || c.decodeIfPresent(Bool.self, forKey: .mlp_bias) == true {
-                throw ForgeError("config: attention_bias / mlp_bias are not supported")
-            }
-            if let hd = try c.decodeIfPresent(Int.self, forKey: .head_dim), hd != width / heads {
-                throw ForgeError("config: head_dim \(hd) differs from hidden_size / num_attention_heads")
-            }
-        }
-        try validate()
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(architecture.rawValue, forKey: .model_type)
-        try c.encode(vocabSize, forKey: .vocab_size)
-        try c.encode(initStd, forKey: .initializer_range)
-        try c.encode(tiedEmbeddings, forKey: .tie_word_embeddings)
-        try c.encodeIfPresent(bosTokenId, forKey: .bos_token_id)
-        try c.encodeIfPresent(eosTokenId, forKey: .eos_token_id)
-        try c.encode("float32", forKey: .torch_dtype)
-        switch architecture {
-        case .gpt2:
-            try c.encode(["GPT2LMHeadModel"], forKey: .architectures)
-            try c.encode(contextLength, forKey: .n_positions)
-            try c.encode(contextLength, forKey: .n_ctx)
-            try c.encode(width, forKey: .n_embd)
-            try c.encode(layers, forKey: .n_layer)
-            try c.encode(heads, forKey: .n_head)
-            try c.encode(ffnWidth, forKey: .n_inner)
-            try c.encode("gelu_new", forKey: .activation_function)
-            try c.encode(normEps, forKey: .layer_norm_epsilon)
-        case .llama:
-            try c.encode(["LlamaForCausalLM"], forKey: .architectures)
-            try c.encode(width, forKey: .hidden_size)
-            try c.encode(ffnWidth, forKey: .intermediate_size)
-            try c.encode(layers, forKey: .num_hidden_layers)
-            try c.encode(heads, forKey: .num_attention_heads)
-            try c.encode(kvHeads, forKey: .num_key_value_heads)
-            try c.encode(headDim, forKey: .head_dim)
-            try c.encode(contextLength, forKey: .max_position_embeddings)
-            try c.encode(normEps, forKey: .rms_norm_eps)
-            try c.encode(ropeTheta, forKey: .rope_theta)
-            try c.encode("silu", forKey: .hidden_act)
-            try c.encode(false, forKey: .attention_bias)
-            try c.encode(false, forKey: .mlp_bias)
-        }
     }
 }

@@ -28,7 +28,7 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         try threads.apply()
-        let arch = TransformerConfig.Architecture(rawValue: arch) ?? .gpt2
+        let arch = Architecture(rawValue: arch)
         let config = TransformerConfig(architecture: arch, vocabSize: 8192, contextLength: seq, width: 384, layers: 6, heads: 6)
         let model = try Transformer(config: config, seed: 1)
         let opt = AdamW(groups: model.parameterGroups(weightDecay: 0.1))

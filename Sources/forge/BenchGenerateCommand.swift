@@ -118,10 +118,8 @@ extension BenchKernels {
     /// One token's matrix-vector products over the model's real weights: the layers' matrices, then the output.
     func runModel(_ path: String) throws {
         let m = try LoadedModel.open(path).model
-        let groups: [(String, [WeightMatrix])] = [
-            ("layers", m.layers.flatMap { l in [l.q, l.k, l.v, l.o] + (l.gate.map { [$0] } ?? []) + [l.up, l.down] }),
-            ("output", [m.output]),
-        ]
+        let all = m.network.matrices
+        let groups: [(String, [WeightMatrix])] = [("layers", Array(all.dropLast())), ("output", [all.last!])]
         let width = max(m.config.width, m.config.ffnWidth)
         var rng = RNG(seed: 7)
         let x = (0..<width).map { _ in Float(rng.normal()) }

@@ -5,13 +5,19 @@ import ForgeCore
 import ForgeModels
 import ForgeTrain
 
-extension TransformerConfig.Architecture: ExpressibleByArgument {}
+extension Architecture: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard (try? Architectures.named(argument)) != nil else { return nil }
+        self.init(rawValue: argument)
+    }
+    public static var allValueStrings: [String] { Architectures.all.map { $0.name } }
+}
 extension LRSchedule.Decay: ExpressibleByArgument {}
 
 /// Shape of a new model.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Architecture: gpt2 (LayerNorm, learned positions, GELU) or llama (RMSNorm, RoPE, SwiGLU, GQA).")
-    var arch: TransformerConfig.Architecture = .gpt2
+    @Option(help: "Architecture: gpt2 (LayerNorm, learned positions, GELU), llama (RMSNorm, RoPE, SwiGLU, GQA) or gemma3 (QK norm, GeGLU, sliding window).")
+    var arch: Architecture = .gpt2
     @Option(help: "Layers.") var layers = 6
     @Option(help: "Model width.") var width = 384
     @Option(help: "Attention heads.") var heads = 6

@@ -20,7 +20,7 @@ struct SpeedrunCommand: ParsableCommand {
     @Option(help: "Run name (default: speedrun-DATE-TIME); the run goes to runs/NAME.") var name: String?
     @Option(help: "Training time budget in minutes.") var minutes = 10.0
     @Option(help: "Directory of *_gut.txt plays (default: located through python3).") var corpus: String?
-    @Option(help: "Architecture (gpt2 or llama; default: the speedrun's).") var arch: TransformerConfig.Architecture?
+    @Option(help: "Architecture (gpt2 or llama; default: the speedrun's).") var arch: Architecture?
     @Option(help: "Layers (default: the speedrun's).") var layers: Int?
     @Option(help: "Model width.") var width: Int?
     @Option(help: "Attention heads.") var heads: Int?

@@ -1,0 +1,227 @@
+// PagedAttention: causal attention of a batch's queries over key/value caches held in blocks of positions.
+//
+// Each sequence's keys and values live in fixed-size blocks (PagedRows finds position j's row); a batch holds
+// runs of rows of several sequences. A run of fewer than 64 queries goes query by query: over a Float16 cache
+// as llama.cpp's CPU flash attention computes it (query rounded to f16, online softmax with libm's expf,
+// value sum kept in f16), so that Forge and llama.cpp agree on the same GGUF; over a Float32 cache as plain
+// dot products, softmax and a weighted sum. A run of 64 or more widens its keys and values to Float32 and
+// computes S = Q·Kᵀ and O = P·V by SGEMM (llama.cpp also switches to Float32 tiles there). A query at
+// position p sees keys j ≤ p, and with a sliding window only p − window < j.
+import ForgeCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where one sequence's cached rows are for one layer: block base pointers in position order.
+public struct PagedRows: @unchecked Sendable {
+    public let blocks: UnsafePointer<UnsafeMutableRawPointer>
+    /// log2 of the positions per block.
+    public let shift: Int
+    /// Byte offsets of this layer's keys and values inside a block, and the bytes of one row (G·D elements).
+    public let keyOffset, valueOffset, rowBytes: Int
+
+    public init(blocks: UnsafePointer<UnsafeMutableRawPointer>, shift: Int, keyOffset: Int, valueOffset: Int, rowBytes: Int) {
+        (self.blocks, self.shift, self.keyOffset, self.valueOffset, self.rowBytes) = (blocks, shift, keyOffset, valueOffset, rowBytes)
+    }
+
+    @inline(__always) public func key(_ j: Int) -> UnsafeMutableRawPointer {
+        blocks[j &>> shift] + keyOffset + (j & ((1 << shift) - 1)) * rowBytes
+    }
+    @inline(__always) public func value(_ j: Int) -> UnsafeMutableRawPointer {
+        blocks[j &>> shift] + valueOffset + (j & ((1 << shift) - 1)) * rowBytes
+    }
+}
+
+/// A run of batch rows of one sequence: rows `rows` at positions `first`, `first + 1`, ...
+public struct PagedRun: @unchecked Sendable {
+    public let rows: Range<Int>
+    public let first: Int
+    public let cache: PagedRows
+    public init(rows: Range<Int>, first: Int, cache: PagedRows) { (self.rows, self.first, self.cache) = (rows, first, cache) }
+}
+
+public enum PagedAttention {
+    /// Queries in a run from which the cache is read in Float32 tiles (llama.cpp's threshold).
+    public static let tileThreshold = 64
+
+    /// out[r][h·D ..< (h+1)·D] = softmax(scale · q_r,h · K[visible]ᵀ) · V for every row r of every run.
+    public static func forward(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, runs: [PagedRun], half: Bool,
+                               heads: Int, kvHeads: Int, headDim d: Int, scale: Float, window: Int?) {
+        var short: [(run: Int, row: Int)] = []
+        for (i, run) in runs.enumerated() {
+            if run.rows.count >= tileThreshold {
+                tiles(q: q, out: out, run: run, half: half, heads: heads, kvHeads: kvHeads, headDim: d, scale: scale, window: window)
+            } else {
+                short += run.rows.map { (i, $0) }
+            }
+        }
+        guard !short.isEmpty else { return }
+        let width = heads * d, group = heads / kvHeads
+        let body: (Range<Int>) -> Void = { range in
+            let buffers = UnsafeMutableRawPointer.allocate(byteCount: 4 * d + 4 * 4096, alignment: 64)
+            defer { buffers.deallocate() }
+            for task in range {
+                let (i, r) = short[task / heads], h = task % heads, g = h / group
+                let run = runs[i]
+                let p = run.first + (r - run.rows.lowerBound)
+                let lo = window.map { max(0, p - $0 + 1) } ?? 0
+                let qr = q + r * width + h * d, o = out + r * width + h * d
+                if half {
+                    flashHalf(qr, run.cache, g * d, from: lo, through: p, o, d, scale, buffers)
+                } else {
+                    single(qr, run.cache, g * d, from: lo, through: p, o, d, scale)
+                }
+            }
+        }
+        let tasks = short.count * heads
+        let work = short.reduce(0) { $0 + runs[$1.run].first + $1.row - runs[$1.run].rows.lowerBound + 1 } * heads * d
+        if work < 1 << 13 { body(0..<tasks) } else { WorkerPool.shared.forEach(tasks, body) }
+    }
+
+    /// One query over a Float16 cache as llama.cpp's flash attention: f16 query, online softmax, f16 sum.
+    @inline(__always)
+    static func flashHalf(_ qr: UnsafePointer<Float>, _ cache: PagedRows, _ offset: Int, from lo: Int, through p: Int,
+                          _ o: UnsafeMutablePointer<Float>, _ d: Int, _ scale: Float, _ scratch: UnsafeMutableRawPointer) {
+        let q16 = scratch.assumingMemoryBound(to: Float16.self), acc = q16 + d
+        for i in 0..<d { q16[i] = Float16(qr[i]) }
+        acc.update(repeating: 0, count: d)
+        var m = -Float.infinity, sum: Float = 0
+        for j in lo...p {
+            let key = cache.key(j).assumingMemoryBound(to: Float16.self) + offset
+            let score = dotHalf(q16, key, d) * scale
+            var ms: Float = 1, vs: Float = 1
+            if score > m {
+                ms = expf(m - score)
+                m = score
+                scaleHalf(acc, ms, d)
+            } else {
+                vs = expf(score - m)
+            }
+            madHalf(acc, cache.value(j).assumingMemoryBound(to: Float16.self) + offset, vs, d)
+            sum = vs.addingProduct(sum, ms)
+        }
+        let inv = sum == 0 ? 0 : 1 / sum
+        for i in 0..<d { o[i] = Float(acc[i]) * inv }
+    }
+
+    /// One query over a Float32 cache: scores, softmax, weighted sum of the values.
+    @inline(__always)
+    static func single(_ qr: UnsafePointer<Float>, _ cache: PagedRows, _ offset: Int, from lo: Int, through p: Int,
+                       _ o: UnsafeMutablePointer<Float>, _ d: Int, _ scale: Float) {
+        let n = p - lo + 1
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { scores.deallocate() }
+        for j in lo...p { scores[j - lo] = QuantDot.f32(qr, cache.key(j).assumingMemoryBound(to: Float.self) + offset, d) * scale }
+        softmaxInPlace(scores, n)
+        o.update(repeating: 0, count: d)
+        for j in lo...p { axpy(scores[j - lo], cache.value(j).assumingMemoryBound(to: Float.self) + offset, o, d) }
+    }
+
+    /// A run of 64+ queries: each key/value head widened to Float32 once, then S = Q·Kᵀ and O = P·V by SGEMM.
+    static func tiles(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, run: PagedRun, half: Bool,
+                      heads: Int, kvHeads: Int, headDim d: Int, scale: Float, window: Int?) {
+        let width = heads * d, group = heads / kvHeads
+        let tokens = run.rows.count, total = run.first + tokens
+        let q0 = q + run.rows.lowerBound * width, o0 = out + run.rows.lowerBound * width
+        WorkerPool.shared.forEach(heads) { range in
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: tokens * total + 2 * total * d)
+            defer { s.deallocate() }
+            let k32 = s + tokens * total, v32 = k32 + total * d
+            var widened = -1
+            for h in range {
+                let g = h / group
+                if g != widened {
+                    for j in 0..<total {
+                        if half {
+                            widen(run.cache.key(j).assumingMemoryBound(to: Float16.self) + g * d, k32 + j * d, d)
+                            widen(run.cache.value(j).assumingMemoryBound(to: Float16.self) + g * d, v32 + j * d, d)
+                        } else {
+                            (k32 + j * d).update(from: run.cache.key(j).assumingMemoryBound(to: Float.self) + g * d, count: d)
+                            (v32 + j * d).update(from: run.cache.value(j).assumingMemoryBound(to: Float.self) + g * d, count: d)
+                        }
+                    }
+                    widened = g
+                }
+                BLAS.sgemm(transA: false, transB: true, m: tokens, n: total, k: d, alpha: scale,
+                           a: q0 + h * d, lda: width, b: k32, ldb: d, beta: 0, c: s, ldc: total)
+                for t in 0..<tokens {
+                    let row = s + t * total, p = run.first + t
+                    let lo = window.map { max(0, p - $0 + 1) } ?? 0
+                    softmaxInPlace(row + lo, p + 1 - lo)
+                    if lo > 0 { row.update(repeating: 0, count: lo) }
+                    (row + p + 1).update(repeating: 0, count: total - p - 1)
+                }
+                BLAS.sgemm(transA: false, transB: false, m: tokens, n: d, k: total,
+                           a: s, lda: total, b: v32, ldb: d, beta: 0, c: o0 + h * d, ldc: width)
+            }
+        }
+    }
+
+    /// Σ a[i]·b[i] of two Float16 vectors as ggml_vec_dot_f16 (AVX-512): four 16-lane accumulators over
+    /// steps of 64, folded (0+2, 1+3, then 0+1) and summed across lanes; a tail in Float64.
+    @inline(__always) static func dotHalf(_ a: UnsafePointer<Float16>, _ b: UnsafePointer<Float16>, _ n: Int) -> Float {
+        var s0 = F16x(), s1 = F16x(), s2 = F16x(), s3 = F16x()
+        var i = 0
+        while i + 64 <= n {
+            s0.addProduct(loadHalf16(a, i), loadHalf16(b, i))
+            s1.addProduct(loadHalf16(a, i + 16), loadHalf16(b, i + 16))
+            s2.addProduct(loadHalf16(a, i + 32), loadHalf16(b, i + 32))
+            s3.addProduct(loadHalf16(a, i + 48), loadHalf16(b, i + 48))
+            i += 64
+        }
+        var sum = Double(hsum((s0 + s2) + (s1 + s3)))
+        while i < n { sum += Double(Float(a[i]) * Float(b[i])); i += 1 }
+        return Float(sum)
+    }
+
+    /// acc = f16(acc · a).
+    @inline(__always) static func scaleHalf(_ acc: UnsafeMutablePointer<Float16>, _ a: Float, _ n: Int) {
+        let av = F16x(repeating: a)
+        var i = 0
+        while i + 16 <= n { storeHalf16(loadHalf16(acc, i) * av, acc, i); i += 16 }
+        while i < n { acc[i] = Float16(Float(acc[i]) * a); i += 1 }
+    }
+
+    /// acc = f16(acc + v·a), fused in Float32.
+    @inline(__always) static func madHalf(_ acc: UnsafeMutablePointer<Float16>, _ v: UnsafePointer<Float16>, _ a: Float, _ n: Int) {
+        let av = F16x(repeating: a)
+        var i = 0
+        while i + 16 <= n {
+            var y = loadHalf16(acc, i)
+            y.addProduct(loadHalf16(v, i), av)
+            storeHalf16(y, acc, i)
+            i += 16
+        }
+        while i < n { acc[i] = Float16(Float(acc[i]).addingProduct(Float(v[i]), a)); i += 1 }
+    }
+
+    /// Float16 → Float32 for `n` values.
+    @inline(__always) static func widen(_ x: UnsafePointer<Float16>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 16 <= n { store16(loadHalf16(x, i), y, i); i += 16 }
+        while i < n { y[i] = Float(x[i]); i += 1 }
+    }
+
+    /// Float32 → Float16 for `n` values (the cache's rounding).
+    @inline(__always) public static func narrow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float16>, _ n: Int) {
+        var i = 0
+        while i + 16 <= n { storeHalf16(load16(x, i), y, i); i += 16 }
+        while i < n { y[i] = Float16(x[i]); i += 1 }
+    }
+
+    /// x[0..<n] = softmax(x[0..<n]).
+    @inline(__always) static func softmaxInPlace(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        let lse = F16x(repeating: Softmax.logSumExp(x, n))
+        map16(n, x, x) { vexp($0 - lse) }
+    }
+
+    /// y += a·x over n floats.
+    @inline(__always) static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let av = F16x(repeating: a)
+        var i = 0
+        while i + 16 <= n { var v = load16(y, i); v.addProduct(av, load16(x, i)); store16(v, y, i); i += 16 }
+        while i < n { y[i] += a * x[i]; i += 1 }
+    }
+}
