@@ -159,7 +159,8 @@ def main():
         if v:
             print(f"mean KL({k.replace('||', ' || ')}) per position: {np.mean(v):.5f}")
     if a.write_fixture:
-        path = os.path.join(root, "bench", "fixtures", "smollm2_llama_cpp_greedy.json")
+        stem = "smollm2" if a.model is None else os.path.basename(gguf).split(".")[0].replace("-", "_")
+        path = os.path.join(root, "bench", "fixtures", f"{stem}_llama_cpp_greedy.json")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
             flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "").split()

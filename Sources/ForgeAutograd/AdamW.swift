@@ -76,7 +76,7 @@ public final class AdamW {
             }
         }
         self.step = step
-        self.moments = newMoments
+        self.moments = Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, newMoments[$0.name]!) })
     }
 }
 

@@ -15,6 +15,8 @@ import ForgeKernels
 public protocol ProjectionAdapter: AnyObject {
     /// The adapter's contribution for input x [N, in], added to the projection's output [N, out].
     func delta(_ tape: Tape, _ x: Variable) -> Variable
+    /// Its trainable parameters (uniquely named, e.g. "base_model.model.<weight>.lora_A.weight").
+    var parameters: [Variable] { get }
 }
 
 /// A decoder-only transformer's parameters and its training forward pass.
@@ -86,8 +88,11 @@ public final class Transformer {
 
     // MARK: - Trainability
 
-    /// Parameters that receive gradients.
-    public var trainableParameters: [Variable] { parameters.filter(\.requiresGrad) }
+    /// Parameters of the attached adapters, in a fixed order (by weight name).
+    public var adapterParameters: [Variable] { adapters.keys.sorted().flatMap { adapters[$0]!.parameters } }
+
+    /// Parameters that receive gradients: the model's unfrozen ones, then the adapters'.
+    public var trainableParameters: [Variable] { parameters.filter(\.requiresGrad) + adapterParameters.filter(\.requiresGrad) }
 
     /// Stops (or, with `trainable: true`, restarts) training the parameters whose names match.
     public func setTrainable(_ trainable: Bool, where matches: (String) -> Bool) {
@@ -101,8 +106,10 @@ public final class Transformer {
     public func parameterGroups(weightDecay: Float) -> [ParameterGroup] {
         let decays = Dictionary(uniqueKeysWithValues: specs.map { ($0.name, $0.decays) })
         let trainable = trainableParameters
-        return [ParameterGroup(name: "decay", parameters: trainable.filter { decays[$0.name] == true }, weightDecay: weightDecay),
-                ParameterGroup(name: "no_decay", parameters: trainable.filter { decays[$0.name] != true }, weightDecay: 0)]
+        // Adapter matrices (not among the specs) decay like the model's matrices.
+        let decayed = { (p: Variable) in decays[p.name] ?? (p.shape.count == 2) }
+        return [ParameterGroup(name: "decay", parameters: trainable.filter(decayed), weightDecay: weightDecay),
+                ParameterGroup(name: "no_decay", parameters: trainable.filter { !decayed($0) }, weightDecay: 0)]
     }
 
     // MARK: - Building blocks for the families' forwards

@@ -14,7 +14,7 @@ public struct TokenBatch {
 }
 
 /// Draws training batches; its whole state is `rng` (saved in checkpoints).
-public struct BatchSampler {
+public struct BatchSampler: BatchSource {
     public let dataset: TokenDataset
     public let batch: Int
     public let seq: Int
@@ -28,6 +28,11 @@ public struct BatchSampler {
         self.batch = batch
         self.seq = seq
         self.rng = RNG(seed: seed)
+    }
+
+    public var state: SamplerState {
+        get { SamplerState(rng: rng) }
+        set { rng = newValue.rng }
     }
 
     /// The next random batch.

@@ -11,38 +11,50 @@ import Foundation
 public struct CheckpointState: Codable, Equatable, Sendable {
     public var step: Int
     public var optimizerStep: Int
-    public var samplerRNG: RNG
+    public var sampler: SamplerState
     public var tokensSeen: Int
     public var config: TransformerConfig
     public var options: TrainingOptions
 
-    public init(step: Int, optimizerStep: Int, samplerRNG: RNG, tokensSeen: Int, config: TransformerConfig, options: TrainingOptions) {
-        (self.step, self.optimizerStep, self.samplerRNG, self.tokensSeen) = (step, optimizerStep, samplerRNG, tokensSeen)
+    public init(step: Int, optimizerStep: Int, sampler: SamplerState, tokensSeen: Int, config: TransformerConfig, options: TrainingOptions) {
+        (self.step, self.optimizerStep, self.sampler, self.tokensSeen) = (step, optimizerStep, sampler, tokensSeen)
         (self.config, self.options) = (config, options)
     }
+}
+
+/// What a checkpoint file holds.
+public struct LoadedCheckpoint {
+    public var state: CheckpointState
+    public var weights: [String: Tensor]
+    public var moments: [String: (m: Tensor, v: Tensor)]
 }
 
 /// Saving and loading training checkpoints.
 public enum Checkpoint {
     static let stateKey = "forge.checkpoint"
 
-    /// Writes weights, optimizer moments and state to `path`, replacing any old file atomically.
-    /// Refuses (and leaves the old file) when a weight is not finite.
-    public static func save(model: Transformer, optimizer: AdamW, state: CheckpointState, to path: String) throws {
+    /// Writes `parameters`, the optimizer moments of those it trains, and the state to `path`, replacing any old
+    /// file atomically. Refuses (and leaves the old file) when a weight is not finite.
+    public static func save(parameters: [Variable], optimizer: AdamW, state: CheckpointState, to path: String) throws {
         var tensors: [(String, Tensor)] = []
-        for p in model.parameters {
+        for p in parameters {
             for i in 0..<p.value.count where !p.value.data[i].isFinite {
                 throw ForgeError.file(path, "not written: parameter '\(p.name)' is not finite (training diverged); the previous checkpoint is kept")
             }
-            let (m, v) = optimizer.moments[p.name]!
-            tensors += [("model/" + p.name, p.value), ("adam_m/" + p.name, m), ("adam_v/" + p.name, v)]
+            tensors.append(("model/" + p.name, p.value))
+            if let (m, v) = optimizer.moments[p.name] { tensors += [("adam_m/" + p.name, m), ("adam_v/" + p.name, v)] }
         }
         let json = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
         try SafeTensors(tensors: tensors, metadata: [stateKey: json]).write(to: path)
     }
 
+    /// Writes a model's parameters (and its adapters'), moments and state.
+    public static func save(model: Transformer, optimizer: AdamW, state: CheckpointState, to path: String) throws {
+        try save(parameters: model.parameters + model.adapterParameters, optimizer: optimizer, state: state, to: path)
+    }
+
     /// Reads a checkpoint; errors name the file and the problem (missing, truncated, corrupt, mismatched).
-    public static func load(from path: String) throws -> (state: CheckpointState, weights: [String: Tensor], moments: [String: (m: Tensor, v: Tensor)]) {
+    public static func load(from path: String) throws -> LoadedCheckpoint {
         let file = try SafeTensors.read(from: path)
         guard let json = file.metadata[stateKey] else { throw ForgeError.file(path, "not a Forge checkpoint (no training state)") }
         let state: CheckpointState
@@ -51,12 +63,11 @@ public enum Checkpoint {
         var weights: [String: Tensor] = [:]
         var moments: [String: (m: Tensor, v: Tensor)] = [:]
         for (name, t) in file.tensors where name.hasPrefix("model/") { weights[String(name.dropFirst(6))] = t }
-        for (name, _) in weights {
-            guard let m = file.tensors["adam_m/" + name], let v = file.tensors["adam_v/" + name] else {
-                throw ForgeError.file(path, "corrupt: optimizer moments for '\(name)' are missing")
-            }
-            moments[name] = (m, v)
+        for (name, m) in file.tensors where name.hasPrefix("adam_m/") {
+            let key = String(name.dropFirst(7))
+            guard let v = file.tensors["adam_v/" + key] else { throw ForgeError.file(path, "corrupt: optimizer moments for '\(key)' are incomplete") }
+            moments[key] = (m, v)
         }
-        return (state, weights, moments)
+        return LoadedCheckpoint(state: state, weights: weights, moments: moments)
     }
 }

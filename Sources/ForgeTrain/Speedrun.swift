@@ -101,7 +101,7 @@ public enum Speedrun {
             let steps = Int(o.minutes * 60 / (stepSeconds * (1 + evalFraction) * 1.02))
             o.training.steps = max(20, steps)
             o.training.warmupSteps = min(100, o.training.steps / 10)
-            progress.line(String(format: "calibration: %.3f s per step of %d tokens → %d steps for %.1f minutes",
+            progress.line(String(format: "calibration: %.3f s per step of %d tokens → %d steps for %.1f minutes (re-planned as it trains)",
                                  stepSeconds, o.training.tokensPerStep, o.training.steps, o.minutes))
         }
 
@@ -111,12 +111,22 @@ public enum Speedrun {
         let trainer = try Trainer(config: o.config, options: o.training, train: train, validation: val,
                                   runDir: o.runDir, tokenizer: tokenizer, resume: false)
         trainer.progress = progress
+        if o.minutes > 0 {
+            // Calibration can run while the machine is busy (or idle); re-plan from the speed measured while training
+            // so the run uses its budget: every 25 steps, total steps = budget / mean seconds per step so far.
+            let budget = o.minutes * 60
+            trainer.replan = { step, elapsed in
+                guard step % 25 == 0 else { return nil }
+                return max(step + 1, Int(budget / (elapsed / Double(step))))
+            }
+        }
         let summary = try trainer.run()
         if summary.interrupted { throw ForgeError("interrupted at step \(summary.steps); checkpoint saved in \(trainer.checkpointPath)") }
 
-        // 4. Samples from the saved model dir through the inference engine (proves it loads back and serves).
+        // 4. Samples through the inference engine, from the trained model in memory (its tensors, no copy); the
+        //    saved model dir must load back too.
         let model = try ModelDir.loadModel(from: trainer.modelDir)
-        let served = try LoadedModel.open(trainer.modelDir)
+        let served = LoadedModel(model: try InferenceModel(trainer.model, name: trainer.modelDir), tokenizer: tokenizer, chatTemplate: nil)
         let generator = try served.generator()
         var samples: [(String, String)] = []
         for (i, prompt) in o.prompts.enumerated() {

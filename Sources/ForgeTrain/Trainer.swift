@@ -1,7 +1,9 @@
-// Trainer: the pretraining loop. Samples batches, accumulates gradients, clips, steps AdamW on the
-// schedule, evaluates on fixed validation batches, logs JSONL metrics and a live progress line, and
-// checkpoints atomically every N steps, on interrupt and at the end. A run resumed from its
-// checkpoint continues with exactly the losses it would have had (same machine and threads).
+// Trainer: the training loop, generic over a batch source and an objective. It samples batches, accumulates
+// gradients, clips, steps AdamW on the schedule (over the trainable parameters only: frozen ones keep their
+// values), evaluates on fixed validation batches, logs JSONL metrics and a live progress line, and checkpoints
+// atomically every N steps, on interrupt and at the end. A run resumed from its checkpoint continues with
+// exactly the losses it would have had (same machine and threads). Pretraining is
+// `Trainer<TokenBatch>` with the next-token objective (the convenience initializer below).
 import ForgeAutograd
 import ForgeCore
 import ForgeModels
@@ -16,100 +18,86 @@ public struct TrainingSummary: Sendable {
     public var finalTrainLoss: Double
     public var finalValLoss: Double?
     public var interrupted: Bool
+    /// True when the run had already reached its step count (a resumed finished run: nothing was done).
+    public var alreadyComplete = false
     public var tokensPerSecond: Double { seconds > 0 ? Double(tokens) / seconds : 0 }
 }
 
-/// A pretraining run in a run directory: `checkpoint.safetensors`, `metrics.jsonl`, `model/`.
-public final class Trainer {
+/// A training run in a run directory: `checkpoint.safetensors`, `metrics.jsonl`, `model/`.
+public final class Trainer<Batch> {
     public let model: Transformer
-    public let options: TrainingOptions
+    public private(set) var options: TrainingOptions
     public let optimizer: AdamW
+    public let objective: Objective<Batch>
     public let runDir: String
     public let tokenizer: TextTokenizer
+    /// Written into the model dir's tokenizer_config.json.
+    public var chatTemplate: String?
     public private(set) var step = 0
     public private(set) var tokensSeen = 0
     public let metrics: MetricsLog
     /// Where progress goes; nil keeps the run silent (tests).
     public var progress: ProgressLine? = ProgressLine()
-    var sampler: BatchSampler
-    let validation: [TokenBatch]
+    /// Called after every step with (step, seconds so far); a returned count replaces the planned total steps
+    /// (the speedrun re-plans its budget from the speed it measures).
+    public var replan: ((Int, Double) -> Int?)?
+    var source: any BatchSource<Batch>
+    let validation: [Batch]
 
     public var checkpointPath: String { runDir + "/checkpoint.safetensors" }
     public var modelDir: String { runDir + "/model" }
 
-    /// Prepares a run. With `resume` it continues from `runDir`'s checkpoint (its config and options win
-    /// over the arguments except `steps`, which may be raised); without it, a run dir that already holds a
+    /// Prepares a run of `model` (whose trainable parameters and adapters are already set). With `checkpoint` the
+    /// run continues from it (weights, moments, data position, step); without one, a run dir that already holds a
     /// checkpoint is refused so that nothing is overwritten by accident.
-    public init(config: TransformerConfig, options: TrainingOptions, train: TokenDataset, validation val: TokenDataset?,
-                runDir: String, tokenizer: TextTokenizer, resume: Bool) throws {
-        let checkpoint = runDir + "/checkpoint.safetensors"
-        let exists = FileManager.default.fileExists(atPath: checkpoint)
-        var options = options
-        let model: Transformer
-        let optimizer: AdamW
-        var restored: CheckpointState?
-        if resume {
-            guard exists else { throw ForgeError.file(checkpoint, "no checkpoint to resume from") }
-            let (state, weights, moments) = try Checkpoint.load(from: checkpoint)
-            do { model = try Transformer(config: state.config, weights: weights) }
-            catch let e as ForgeError { throw ForgeError.file(checkpoint, "corrupt: \(e.description)") }
-            let steps = max(options.steps, state.options.steps)
-            options = state.options
-            options.steps = steps
-            optimizer = AdamW(groups: model.parameterGroups(weightDecay: options.weightDecay),
-                              beta1: options.beta1, beta2: options.beta2, eps: options.eps)
-            do { try optimizer.restore(step: state.optimizerStep, moments: moments) }
-            catch let e as ForgeError { throw ForgeError.file(checkpoint, "corrupt: \(e.description)") }
-            restored = state
-        } else {
-            if exists {
-                throw ForgeError.file(checkpoint, "a checkpoint already exists: pass --resume to continue it, or choose another run directory")
-            }
-            model = try Transformer(config: config, seed: options.seed)
-            optimizer = AdamW(groups: model.parameterGroups(weightDecay: options.weightDecay),
-                              beta1: options.beta1, beta2: options.beta2, eps: options.eps)
-        }
-        guard options.seq <= model.config.contextLength else {
-            throw ForgeError("sequence length \(options.seq) exceeds the model context \(model.config.contextLength)")
-        }
+    public init(model: Transformer, options: TrainingOptions, source: any BatchSource<Batch>, objective: Objective<Batch>,
+                validation: [Batch], runDir: String, tokenizer: TextTokenizer, checkpoint: LoadedCheckpoint? = nil) throws {
+        let checkpointPath = runDir + "/checkpoint.safetensors"
         guard tokenizer.vocabSize <= model.config.vocabSize else {
             throw ForgeError("the tokenizer has \(tokenizer.vocabSize) tokens, more than the model's vocabulary of \(model.config.vocabSize)")
         }
-        try train.validate(vocabSize: model.config.vocabSize)
-        try val?.validate(vocabSize: model.config.vocabSize)
+        guard !model.trainableParameters.isEmpty else { throw ForgeError("every parameter is frozen: nothing to train") }
+        optimizer = AdamW(groups: model.parameterGroups(weightDecay: options.weightDecay),
+                          beta1: options.beta1, beta2: options.beta2, eps: options.eps)
+        var source = source
+        if let checkpoint {
+            let byName = Dictionary(uniqueKeysWithValues: (model.parameters + model.adapterParameters).map { ($0.name, $0) })
+            for (name, t) in checkpoint.weights {
+                guard let p = byName[name], p.shape == t.shape else {
+                    throw ForgeError.file(checkpointPath, "corrupt: tensor '\(name)' \(t.shape) does not fit the model")
+                }
+                p.value.data.update(from: t.data, count: t.count)
+            }
+            do { try optimizer.restore(step: checkpoint.state.optimizerStep, moments: checkpoint.moments) }
+            catch let e as ForgeError { throw ForgeError.file(checkpointPath, "corrupt: \(e.description)") }
+            source.state = checkpoint.state.sampler
+            step = checkpoint.state.step
+            tokensSeen = checkpoint.state.tokensSeen
+        } else if FileManager.default.fileExists(atPath: checkpointPath) {
+            throw ForgeError.file(checkpointPath, "a checkpoint already exists: pass --resume to continue it, or choose another run directory")
+        }
         self.model = model
         self.options = options
-        self.optimizer = optimizer
+        self.source = source
+        self.objective = objective
+        self.validation = validation
         self.runDir = runDir
         self.tokenizer = tokenizer
-        self.sampler = try BatchSampler(dataset: train, batch: options.batch, seq: options.seq, seed: options.seed)
-        if let val, val.count > options.seq {
-            validation = BatchSampler.evaluationBatches(val, batch: options.batch, seq: options.seq, maxBatches: options.evalBatches)
-        } else {
-            validation = []
-        }
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
-        if let restored {
-            step = restored.step
-            tokensSeen = restored.tokensSeen
-            sampler.rng = restored.samplerRNG
-            metrics = try MetricsLog(path: runDir + "/metrics.jsonl", keepUpTo: restored.step)
-        } else {
-            metrics = try MetricsLog(path: runDir + "/metrics.jsonl")
-        }
+        metrics = try MetricsLog(path: runDir + "/metrics.jsonl", keepUpTo: checkpoint == nil ? nil : step)
     }
 
-    /// Mean loss over the fixed validation batches (nil without validation data).
+    /// Mean loss over the fixed validation batches, weighted by their tokens (nil without validation data).
     public func evaluate() -> Double? {
         guard !validation.isEmpty else { return nil }
         var total = 0.0, count = 0
         for b in validation {
-            let tape = Tape(recording: false)
-            let loss = model.loss(tape, tokens: b.inputs, targets: b.targets, batch: b.batch, seq: b.seq)
-            total += Double(loss.value.data[0]) * Double(b.batch * b.seq)
-            count += b.batch * b.seq
+            let loss = objective.loss(Tape(recording: false), model, b)
+            let n = objective.tokens(b)
+            total += Double(loss.value.data[0]) * Double(n)
+            count += n
         }
-        return total / Double(count)
+        return count > 0 ? total / Double(count) : nil
     }
 
     /// One optimizer step over `gradAccumulation` micro-batches; returns (mean loss, gradient norm, lr).
@@ -117,22 +105,22 @@ public final class Trainer {
         var lossSum = 0.0
         let micro = options.gradAccumulation
         for _ in 0..<micro {
-            let b = sampler.next()
+            let b = source.next()
             let tape = Tape()
-            let loss = model.loss(tape, tokens: b.inputs, targets: b.targets, batch: b.batch, seq: b.seq)
+            let loss = objective.loss(tape, model, b)
             tape.backward(loss, seed: 1 / Float(micro))
             lossSum += Double(loss.value.data[0])
+            tokensSeen += objective.tokens(b)
         }
         let lr = options.schedule.rate(at: step)
         let norm = optimizer.update(lr: Float(lr), clipNorm: options.clipNorm > 0 ? options.clipNorm : nil)
         step += 1
-        tokensSeen += options.tokensPerStep
         return (lossSum / Double(micro), norm, lr)
     }
 
     /// Saves the checkpoint (atomically; a diverged model is refused and the old file kept).
     public func saveCheckpoint() throws {
-        let state = CheckpointState(step: step, optimizerStep: optimizer.step, samplerRNG: sampler.rng,
+        let state = CheckpointState(step: step, optimizerStep: optimizer.step, sampler: source.state,
                                     tokensSeen: tokensSeen, config: model.config, options: options)
         try Checkpoint.save(model: model, optimizer: optimizer, state: state, to: checkpointPath)
     }
@@ -140,7 +128,15 @@ public final class Trainer {
     /// Trains until `options.steps` or an interrupt (or `stopAt`, which acts like an interrupt after that
     /// step); checkpoints, and writes the model dir when the run is complete.
     public func run(stopAt: Int? = nil) throws -> TrainingSummary {
-        let startStep = step
+        if step >= options.steps {
+            progress?.line("the run in \(runDir) is already complete at step \(step) of \(options.steps): nothing to do "
+                           + "(raise --steps to train further; the model is in \(modelDir))")
+            var s = TrainingSummary(steps: step, tokens: 0, seconds: 0, finalTrainLoss: .nan,
+                                    finalValLoss: metrics.records.last(where: { $0.kind == "val" })?.values["val_loss"], interrupted: false)
+            s.alreadyComplete = true
+            return s
+        }
+        let startStep = step, startTokens = tokensSeen
         let start = Date()
         var lastLoss = Double.nan
         var lastVal: Double?
@@ -158,8 +154,9 @@ public final class Trainer {
             }
             lastLoss = loss
             let elapsed = Date().timeIntervalSince(start)
+            if let replan, let steps = replan(step, elapsed), steps != options.steps { options.steps = max(step, steps) }
             let done = step - startStep
-            let tps = Double(done * options.tokensPerStep) / max(elapsed, 1e-9)
+            let tps = Double(tokensSeen - startTokens) / max(elapsed, 1e-9)
             let eta = elapsed / Double(done) * Double(options.steps - step)
             metrics.append(MetricRecord(kind: "train", step: step, values: [
                 "loss": loss, "lr": lr, "grad_norm": norm, "tokens": Double(tokensSeen),
@@ -183,14 +180,50 @@ public final class Trainer {
             lastVal = v
         }
         try saveCheckpoint()
-        if !interrupted { try ModelDir.save(model, tokenizer: tokenizer, to: modelDir) }
+        if !interrupted { try ModelDir.save(model, tokenizer: tokenizer, chatTemplate: chatTemplate, to: modelDir) }
         let seconds = Date().timeIntervalSince(start)
-        let summary = TrainingSummary(steps: step, tokens: (step - startStep) * options.tokensPerStep, seconds: seconds,
+        let summary = TrainingSummary(steps: step, tokens: tokensSeen - startTokens, seconds: seconds,
                                       finalTrainLoss: lastLoss, finalValLoss: lastVal, interrupted: interrupted)
         progress?.line(String(format: "%@ at step %d: train loss %.4f%@, %.0f tokens/s, %@",
                               interrupted ? "interrupted" : "done", step, lastLoss,
                               lastVal.map { String(format: ", val loss %.4f", $0) } ?? "",
                               summary.tokensPerSecond, ProgressLine.duration(seconds)))
         return summary
+    }
+}
+
+extension Trainer where Batch == TokenBatch {
+    /// A pretraining run on token shards. With `resume` it continues from `runDir`'s checkpoint (its config and
+    /// options win over the arguments except `steps`, which may be raised).
+    public convenience init(config: TransformerConfig, options: TrainingOptions, train: TokenDataset, validation val: TokenDataset?,
+                            runDir: String, tokenizer: TextTokenizer, resume: Bool) throws {
+        let path = runDir + "/checkpoint.safetensors"
+        var options = options
+        var checkpoint: LoadedCheckpoint?
+        let model: Transformer
+        if resume {
+            guard FileManager.default.fileExists(atPath: path) else { throw ForgeError.file(path, "no checkpoint to resume from") }
+            let loaded = try Checkpoint.load(from: path)
+            do { model = try Transformer(config: loaded.state.config, weights: loaded.weights) }
+            catch let e as ForgeError { throw ForgeError.file(path, "corrupt: \(e.description)") }
+            let steps = max(options.steps, loaded.state.options.steps)
+            options = loaded.state.options
+            options.steps = steps
+            checkpoint = loaded
+        } else {
+            model = try Transformer(config: config, seed: options.seed)
+        }
+        guard options.seq <= model.config.contextLength else {
+            throw ForgeError("sequence length \(options.seq) exceeds the model context \(model.config.contextLength)")
+        }
+        try train.validate(vocabSize: model.config.vocabSize)
+        try val?.validate(vocabSize: model.config.vocabSize)
+        let sampler = try BatchSampler(dataset: train, batch: options.batch, seq: options.seq, seed: options.seed)
+        var batches: [TokenBatch] = []
+        if let val, val.count > options.seq {
+            batches = BatchSampler.evaluationBatches(val, batch: options.batch, seq: options.seq, maxBatches: options.evalBatches)
+        }
+        try self.init(model: model, options: options, source: sampler, objective: .nextToken, validation: batches, runDir: runDir,
+                      tokenizer: tokenizer, checkpoint: checkpoint)
     }
 }

@@ -158,7 +158,7 @@ struct BenchLogits: ParsableCommand {
 
     func run() throws {
         try threads.apply()
-        let loaded = try LoadedModel.open(model)
+        let m = try ModelLoader.load(model)
         guard let data = FileManager.default.contents(atPath: input) else { throw ForgeError.file(input, "cannot be read") }
         var out = Data()
         var offset = 0
@@ -169,11 +169,11 @@ struct BenchLogits: ParsableCommand {
         }
         while offset < data.count {
             let n = try int32(), gen = try int32(), vocab = try int32()
-            guard n > 0, gen > 0, vocab == loaded.model.config.vocabSize else { throw ForgeError.file(input, "bad header \(n) \(gen) \(vocab)") }
+            guard n > 0, gen > 0, vocab == m.config.vocabSize else { throw ForgeError.file(input, "bad header \(n) \(gen) \(vocab)") }
             let tokens = try (0..<(n + gen)).map { _ in Int32(try int32()) }
             offset += 4 * gen * vocab
             // As llama_logits.c runs llama.cpp: the prompt as one batch, then each given token alone.
-            let session = try InferenceSession(model: loaded.model, contextLength: n + gen)
+            let session = try InferenceSession(model: m, contextLength: n + gen)
             var logits = try session.forward(Array(tokens.prefix(n)), logits: .last)
             for i in n..<(n + gen - 1) { logits += try session.forward([tokens[i]], logits: .last) }
             for v in [Int32(n), Int32(gen), Int32(vocab)] + tokens { withUnsafeBytes(of: v) { out.append(contentsOf: $0) } }

@@ -48,6 +48,7 @@ struct PretrainCommand: ParsableCommand {
         trainer.progress?.line("\(resume ? "resuming at step \(trainer.step)" : "training"): \(c.architecture.rawValue) \(c.layers)×\(c.width), "
                                + "\(c.parameterCount) parameters, \(trainSet.count) training tokens, \(Parallel.threads) threads")
         let summary = try trainer.run()
+        if summary.alreadyComplete { return }
         if summary.interrupted {
             trainer.progress?.line("checkpoint saved: \(trainer.checkpointPath) (continue with --resume)")
             throw ExitCode(130)

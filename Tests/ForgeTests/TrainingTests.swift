@@ -150,9 +150,10 @@ let tinyLlama = TransformerConfig(architecture: .llama, vocabSize: 256, contextL
         opt.update(lr: 1e-3, clipNorm: 1)
         var rng = RNG(seed: 8)
         _ = rng.next()
-        let state = CheckpointState(step: 1, optimizerStep: 1, samplerRNG: rng, tokensSeen: 16, config: tinyLlama, options: tinyOptions(steps: 3))
+        let state = CheckpointState(step: 1, optimizerStep: 1, sampler: SamplerState(rng: rng), tokensSeen: 16, config: tinyLlama, options: tinyOptions(steps: 3))
         try Checkpoint.save(model: model, optimizer: opt, state: state, to: dir + "/c.safetensors")
-        let (loaded, weights, moments) = try Checkpoint.load(from: dir + "/c.safetensors")
+        let c = try Checkpoint.load(from: dir + "/c.safetensors")
+        let (loaded, weights, moments) = (c.state, c.weights, c.moments)
         #expect(loaded == state)
         for p in model.parameters {
             #expect(weights[p.name]!.array == p.value.array)
@@ -185,7 +186,7 @@ let tinyLlama = TransformerConfig(architecture: .llama, vocabSize: 256, contextL
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let model = try Transformer(config: tinyGPT, seed: 1)
         let opt = AdamW(groups: model.parameterGroups(weightDecay: 0))
-        let state = CheckpointState(step: 1, optimizerStep: 0, samplerRNG: RNG(seed: 1), tokensSeen: 0, config: tinyGPT, options: tinyOptions(steps: 2))
+        let state = CheckpointState(step: 1, optimizerStep: 0, sampler: SamplerState(rng: RNG(seed: 1)), tokensSeen: 0, config: tinyGPT, options: tinyOptions(steps: 2))
         let path = dir + "/checkpoint.safetensors"
         try Checkpoint.save(model: model, optimizer: opt, state: state, to: path)
         let before = FileManager.default.contents(atPath: path)
