@@ -44,6 +44,24 @@ PROMPTS = [
 ]
 
 
+def gemma_turns(p):
+    """A ChatML prompt in Gemma's turn markers (system text joins the user turn, as Gemma's template does)."""
+    if "<|im_start|>" not in p:
+        return p
+    out, system = "", ""
+    for part in p.split("<|im_start|>")[1:]:
+        role, _, text = part.partition("\n")
+        text = text.replace("<|im_end|>\n", "").replace("<|im_end|>", "")
+        if role == "system":
+            system = text + "\n\n"
+        elif role == "user":
+            out += f"<start_of_turn>user\n{system}{text}<end_of_turn>\n"
+            system = ""
+        elif role == "assistant":
+            out += "<start_of_turn>model\n" + text
+    return out
+
+
 def read_dump(path):
     out = []
     with open(path, "rb") as f:
@@ -93,6 +111,9 @@ def main():
         forge = os.path.join(root, ".build", "release", "forge")
     tmp = tempfile.mkdtemp()
     lc_path, fg_path = os.path.join(tmp, "llama.bin"), os.path.join(tmp, "forge.bin")
+    # Chat prompts in the model's own turn markers (ChatML for SmolLM2, Gemma's start_of_turn for Gemma).
+    is_gemma = "gemma" in os.path.basename(gguf).lower()
+    PROMPTS[:] = [gemma_turns(p) if is_gemma else p for p in PROMPTS]
     prompts = "".join(p.replace("\\", "\\\\").replace("\n", "\\n") + "\n" for p in PROMPTS)
     subprocess.run([tool, gguf, str(a.gen), lc_path], input=prompts.encode(), check=True, stderr=subprocess.DEVNULL)
     subprocess.check_call([forge, "bench", "logits", "--model", gguf, "--input", lc_path, "--output", fg_path])

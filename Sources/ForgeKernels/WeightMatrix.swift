@@ -64,8 +64,11 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Several matrices with the same input width applied to the same x in one parallel pass
     /// (for example Q, K and V, or gate and up), so a token pays one thread hand-off, not three.
+    /// `segments` (token counts summing to `tokens`) says which tokens belong to one sequence: the K-quant kernels
+    /// pick their float order per sequence as llama.cpp does per batch, so a sequence gets the same floats alone
+    /// or batched with others (default: all tokens are one sequence).
     public static func multiply(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
-                                tokens: Int, ldy: [Int]? = nil, path: Path = .auto) {
+                                tokens: Int, ldy: [Int]? = nil, path: Path = .auto, segments: [Int]? = nil) {
         guard let first = parts.first, tokens > 0 else { return }
         let cols = first.0.cols
         precondition(parts.allSatisfy { $0.0.cols == cols }, "multiply: matrices differ in width")
@@ -74,7 +77,7 @@ public struct WeightMatrix: @unchecked Sendable {
         let integer = indexed.filter { $0.0.hasIntegerKernel }
         var float = indexed.filter { !$0.0.hasIntegerKernel }
         if path == .short || (path == .auto && tokens < longBatch) {
-            if !integer.isEmpty { multiplyInteger(integer, x, tokens: tokens) }
+            if !integer.isEmpty { multiplyInteger(integer, x, tokens: tokens, segments: segments ?? [tokens]) }
         } else {
             let rounded = integer.filter { QuantDotQ8.supports($0.0.type) }
             if !rounded.isEmpty { multiplyRounded(rounded, x, tokens: tokens) }
@@ -92,7 +95,17 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Integer-kernel types: every token's activations rounded to 8 bits, then each group of rows against every
     /// token by the integer kernels (rows stay in cache across tokens). Short prompts and single tokens take
     /// the same arithmetic, in llama.cpp's order, so both give llama.cpp's floats.
-    static func multiplyInteger(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
+    static func multiplyInteger(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int,
+                                segments: [Int]) {
+        // Per token, the K-quant kernel variant llama.cpp would use for its sequence: Q4_K's gemm takes a sequence's
+        // tokens four at a time (the rest one by one); Q6_K switches to its tiled form for sequences of 8+ tokens.
+        var inFours = [Bool](repeating: false, count: tokens), tiled = inFours
+        var start = 0
+        for n in segments {
+            for i in 0..<n { inFours[start + i] = i < n / 4 * 4; tiled[start + i] = n >= 8 }
+            start += n
+        }
+        precondition(start == tokens, "segments of \(start) tokens for \(tokens)")
         let cols = parts[0].0.cols
         // Q8_0/Q8_1 rounding (32 values) for the 32-value types, Q8_K (256 values) for the K-quants.
         let needQ8 = parts.contains { QuantDotQ8.supports($0.0.type) }, needK = parts.contains { QuantDotK.supports($0.0.type) }
@@ -119,7 +132,7 @@ public struct WeightMatrix: @unchecked Sendable {
                     let g = m.group(r)
                     for t in 0..<tokens {
                         // llama.cpp takes tokens four at a time through its Q4_K gemm, the rest one by one.
-                        let v = m.type == .q4_K ? QuantDotK.q4KPacked(g, k![t], pairs: t < tokens / 4 * 4)
+                        let v = m.type == .q4_K ? QuantDotK.q4KPacked(g, k![t], pairs: inFours[t])
                                                 : PackedDot.dot8(m.type, g, a![t])
                         UnsafeMutableRawPointer(out + t * ld + r).storeBytes(of: v, as: SIMD8<Float>.self)
                     }
@@ -127,7 +140,7 @@ public struct WeightMatrix: @unchecked Sendable {
                 }
                 if m.type == .q6_K {
                     for t in 0..<tokens {
-                        let v = QuantDotK.q6K(m.row(r), stride: m.rowBytes, k![t], rows: n, batch: tokens >= 8)
+                        let v = QuantDotK.q6K(m.row(r), stride: m.rowBytes, k![t], rows: n, batch: tiled[t])
                         for i in 0..<n { out[t * ld + r + i] = v[i] }
                     }
                     return

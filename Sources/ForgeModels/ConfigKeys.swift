@@ -98,12 +98,14 @@ public struct ConfigKeys {
 
     /// A token id: an integer, or the first of a list (Hugging Face allows several end tokens).
     public func tokenId(_ key: String, vocab: Int) throws -> Int? {
-        guard let v = raw(key) else { return nil }
+        guard var v = raw(key) else { return nil }
         if let a = v as? [Any] {
             guard let first = a.first else { return nil }
-            return try ConfigKeys(json: [key: first]).optionalInt(key, 0...max(0, vocab - 1))
+            v = first
         }
-        return try optionalInt(key, 0...max(0, vocab - 1))
+        let id = try ConfigKeys(json: [key: v]).optionalInt(key, 0...Int.max)
+        if let id, id >= vocab { throw ForgeError("\(prefix + key) \(id) is outside the vocabulary (vocab_size \(vocab))") }
+        return id
     }
 
     /// Refuses a key whose value is set and is not one of `allowed`.

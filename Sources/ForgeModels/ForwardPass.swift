@@ -84,7 +84,7 @@ public final class ForwardPass {
     /// Rows the pass carries now: the whole batch, or after `keepLogitRows` only the rows whose logits are wanted.
     public private(set) var rows: Int
     /// Row groups multiplied separately: a sequence with 64+ rows alone (SGEMM), the others together (integer kernels).
-    var groups: [(start: Int, count: Int, long: Bool)] = []
+    var groups: [(start: Int, count: Int, long: Bool, segments: [Int])] = []
     var scratch: [UnsafeMutableRawPointer] = []
     var ropeRows: [Float: RoPERows] = [:]
     /// Logits of the rows that asked for them, in row order (vocabulary-sized rows).
@@ -102,12 +102,17 @@ public final class ForwardPass {
     deinit { for p in scratch { p.deallocate() } }
 
     /// Consecutive short segments form one group; a segment of 64+ rows is a group of its own.
-    static func groups(_ counts: [Int]) -> [(start: Int, count: Int, long: Bool)] {
-        var out: [(start: Int, count: Int, long: Bool)] = []
+    static func groups(_ counts: [Int]) -> [(start: Int, count: Int, long: Bool, segments: [Int])] {
+        var out: [(start: Int, count: Int, long: Bool, segments: [Int])] = []
         var start = 0
         for n in counts where n > 0 {
             let long = n >= WeightMatrix.longBatch
-            if !long, let last = out.last, !last.long { out[out.count - 1].count += n } else { out.append((start, n, long)) }
+            if !long, let last = out.last, !last.long {
+                out[out.count - 1].count += n
+                out[out.count - 1].segments.append(n)
+            } else {
+                out.append((start, n, long, [n]))
+            }
             start += n
         }
         return out
@@ -145,7 +150,7 @@ public final class ForwardPass {
         let cols = parts[0].0.matrix.cols
         for g in groups {
             let p = parts.map { ($0.0.matrix, $0.1 + g.start * $0.0.matrix.rows) }
-            WeightMatrix.multiply(p, x + g.start * cols, tokens: g.count, path: g.long ? .long : .short)
+            WeightMatrix.multiply(p, x + g.start * cols, tokens: g.count, path: g.long ? .long : .short, segments: g.segments)
         }
         for (proj, out) in parts {
             adapters[proj.name]?.add(x, rows: rows, cols: cols, into: out, ldy: proj.matrix.rows)

@@ -112,7 +112,8 @@ public enum Ref {
 
     /// Multi-head attention over q [(B·T), H·D], k and v [(B·T), G·D]; full T×T scores per head.
     public static func attention(q: [Double], k: [Double], v: [Double], batch: Int, seq: Int, heads: Int,
-                                 kvHeads: Int, headDim: Int, causal: Bool) -> [Double] {
+                                 kvHeads: Int, headDim: Int, causal: Bool, window: Int? = nil, scale: Double? = nil) -> [Double] {
+        let scale = scale ?? 1 / Double(headDim).squareRoot()
         var out = [Double](repeating: 0, count: q.count)
         let qw = heads * headDim, kw = kvHeads * headDim, group = heads / kvHeads
         for b in 0..<batch {
@@ -120,10 +121,10 @@ public enum Ref {
                 let g = h / group
                 for i in 0..<seq {
                     var scores = [Double](repeating: -Double.infinity, count: seq)
-                    for j in 0..<seq where !causal || j <= i {
+                    for j in 0..<seq where (!causal || j <= i) && (window.map { i - j < $0 } ?? true) {
                         var s = 0.0
                         for d in 0..<headDim { s += q[(b * seq + i) * qw + h * headDim + d] * k[(b * seq + j) * kw + g * headDim + d] }
-                        scores[j] = s / Double(headDim).squareRoot()
+                        scores[j] = s * scale
                     }
                     let p = softmax(scores, rows: 1, cols: seq)
                     for d in 0..<headDim {

@@ -9,6 +9,13 @@ public struct RefConfig {
     public var eps: Double
     public var ropeTheta: Double
     public var tied: Bool
+    /// Gemma 3: head size, sliding window, every `pattern`-th layer global, local RoPE base, score scale.
+    public var gemma = false
+    public var headDim: Int?
+    public var window: Int?
+    public var pattern = 6
+    public var localTheta = 10000.0
+    public var scale: Double?
     public init(llama: Bool, vocab: Int, context: Int, width: Int, layers: Int, heads: Int, kvHeads: Int, ffn: Int,
                 eps: Double, ropeTheta: Double, tied: Bool) {
         (self.llama, self.vocab, self.context, self.width, self.layers, self.heads, self.kvHeads, self.ffn) =
@@ -39,6 +46,7 @@ public struct ReferenceTransformer {
             Ref.linear(x, rows: N, inF: inF, weight: w(name + ".weight"), bias: bias ? w(name + ".bias") : nil, outF: outF)
         }
         var x: [Double]
+        if c.gemma { return gemmaLogits(tokens: tokens, batch: batch, seq: seq) }
         if c.llama {
             x = Ref.embedding(w("model.embed_tokens.weight"), cols: C, ids: tokens)
             for l in 0..<c.layers {
@@ -77,6 +85,38 @@ public struct ReferenceTransformer {
             x = Ref.layerNorm(x, rows: N, cols: C, weight: w("ln_f.weight"), bias: w("ln_f.bias"), eps: c.eps)
         }
         let head = c.tied ? w(c.llama ? "model.embed_tokens.weight" : "wte.weight") : w("lm_head.weight")
+        return Ref.linear(x, rows: N, inF: C, weight: head, bias: nil, outF: c.vocab)
+    }
+
+    /// Gemma 3 from its definition: √C-scaled embeddings, (1 + w) RMSNorms around attention and MLP, per-head
+    /// Q/K norms, local/global RoPE bases and windows, GELU-tanh gated MLP.
+    func gemmaLogits(tokens: [Int], batch: Int, seq: Int) -> [Double] {
+        let c = config, C = c.width, N = batch * seq, D = c.headDim ?? C / c.heads, qW = c.heads * D, kvW = c.kvHeads * D
+        func lin(_ x: [Double], _ inF: Int, _ name: String, _ outF: Int) -> [Double] {
+            Ref.linear(x, rows: N, inF: inF, weight: w(name), bias: nil, outF: outF)
+        }
+        func norm(_ x: [Double], _ name: String, cols: Int) -> [Double] {
+            Ref.rmsNorm(x, rows: x.count / cols, cols: cols, weight: w(name).map { 1 + $0 }, eps: c.eps)
+        }
+        var x = Ref.embedding(w("model.embed_tokens.weight"), cols: C, ids: tokens).map { $0 * Double(Float(C).squareRoot()) }
+        for l in 0..<c.layers {
+            let p = "model.layers.\(l).", global = (l + 1) % c.pattern == 0
+            let theta = global ? c.ropeTheta : c.localTheta
+            let h = norm(x, p + "input_layernorm.weight", cols: C)
+            let q = Ref.rope(norm(lin(h, C, p + "self_attn.q_proj.weight", qW), p + "self_attn.q_norm.weight", cols: D),
+                             rows: N, seq: seq, heads: c.heads, headDim: D, theta: theta)
+            let k = Ref.rope(norm(lin(h, C, p + "self_attn.k_proj.weight", kvW), p + "self_attn.k_norm.weight", cols: D),
+                             rows: N, seq: seq, heads: c.kvHeads, headDim: D, theta: theta)
+            let v = lin(h, C, p + "self_attn.v_proj.weight", kvW)
+            let a = Ref.attention(q: q, k: k, v: v, batch: batch, seq: seq, heads: c.heads, kvHeads: c.kvHeads, headDim: D, causal: true,
+                                  window: global ? nil : c.window, scale: c.scale)
+            x = zip(x, norm(lin(a, qW, p + "self_attn.o_proj.weight", C), p + "post_attention_layernorm.weight", cols: C)).map(+)
+            let h2 = norm(x, p + "pre_feedforward_layernorm.weight", cols: C)
+            let g = zip(Ref.gelu(lin(h2, C, p + "mlp.gate_proj.weight", c.ffn)), lin(h2, C, p + "mlp.up_proj.weight", c.ffn)).map(*)
+            x = zip(x, norm(lin(g, c.ffn, p + "mlp.down_proj.weight", C), p + "post_feedforward_layernorm.weight", cols: C)).map(+)
+        }
+        x = norm(x, "model.norm.weight", cols: C)
+        let head = c.tied ? w("model.embed_tokens.weight") : w("lm_head.weight")
         return Ref.linear(x, rows: N, inF: C, weight: head, bias: nil, outF: c.vocab)
     }
 

@@ -252,7 +252,7 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
 
 @Suite struct InferenceEngineTests {
     /// The engine on a Forge model dir gives the training model's logits, by prefill and token by token.
-    @Test(arguments: [tinyGPT, tinyLlama])
+    @Test(arguments: [tinyGPT, tinyLlama, tinyGemma])
     func modelDirMatchesTrainingModel(config: TransformerConfig) throws {
         let dir = temporaryDirectory("engine")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -290,32 +290,7 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
     /// is llama.cpp's (near-ties, p1 − p2 < 0.02, would be excused; there are none to excuse: the floats are
     /// llama.cpp's), and its two best probabilities are llama.cpp's to the fixture's 5 decimals.
     @Test func smolLM2AgreesWithLlamaCpp() throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("bench/fixtures/smollm2_llama_cpp_greedy.json")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-        let model = try ModelLoader.load(smolLM2Path)
-        var positions = 0, same = 0, nearTies = 0
-        for seq in json["sequences"] as! [[String: Any]] {
-            let tokens = (seq["tokens"] as! [Int]).map(Int32.init), n = seq["prompt_tokens"] as! Int
-            let top2 = seq["llama_cpp_top2"] as! [[Double]]
-            let session = try InferenceSession(model: model, contextLength: tokens.count)
-            var logits = try session.forward(Array(tokens.prefix(n)), logits: .last)
-            for (j, t2) in top2.enumerated() {
-                if j > 0 { logits = try session.forward([tokens[n + j - 1]], logits: .last) }
-                let mine = Sampler.argmax(logits)
-                let top = Double(logits.max()!)
-                let z = logits.reduce(0.0) { $0 + exp(Double($1) - top) }
-                let p = { (i: Int) in exp(Double(logits[i]) - top) / z }
-                positions += 1
-                if t2[1] - t2[3] < 0.02 && mine != Int(t2[0]) { nearTies += 1; continue }
-                #expect(mine == Int(t2[0]), "position \(j) of '\(seq["prompt"]!)': Forge \(mine), llama.cpp \(Int(t2[0])) p=\(t2[1]) over p=\(t2[3])")
-                if mine == Int(t2[0]) { same += 1 }
-                #expect(abs(p(Int(t2[0])) - t2[1]) < 1e-4 && abs(p(Int(t2[2])) - t2[3]) < 1e-4,
-                        "position \(j) of '\(seq["prompt"]!)': p \(p(Int(t2[0]))), \(p(Int(t2[2]))) vs llama.cpp \(t2[1]), \(t2[3])")
-            }
-        }
-        #expect(positions == 640)
-        #expect(same + nearTies == positions, "\(same) of \(positions) top-1 equal to llama.cpp (\(nearTies) near-ties)")
+        try agreesWithLlamaCpp(smolLM2Path, fixture: "smollm2_llama_cpp_greedy.json")
     }
 
     /// llama-perplexity gives 35.4452 on this text at -c 512 (bench/perplexity.py); Forge must be within 1%.
@@ -332,6 +307,36 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
         #expect(r.windows == 61 && r.scoredTokens == 61 * 255)
         #expect(abs(r.perplexity - 35.4452) / 35.4452 < 0.01, "perplexity \(r.perplexity)")
     }
+}
+
+/// Teacher-forced check of a GGUF against a fixture made by bench/parity_llama_cpp.py --write-fixture.
+func agreesWithLlamaCpp(_ path: String, fixture: String) throws {
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("bench/fixtures/" + fixture)
+    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    let model = try ModelLoader.load(path)
+    var positions = 0, same = 0, nearTies = 0
+    for seq in json["sequences"] as! [[String: Any]] {
+        let tokens = (seq["tokens"] as! [Int]).map(Int32.init), n = seq["prompt_tokens"] as! Int
+        let top2 = seq["llama_cpp_top2"] as! [[Double]]
+        let session = try InferenceSession(model: model, contextLength: tokens.count)
+        var logits = try session.forward(Array(tokens.prefix(n)), logits: .last)
+        for (j, t2) in top2.enumerated() {
+            if j > 0 { logits = try session.forward([tokens[n + j - 1]], logits: .last) }
+            let mine = Sampler.argmax(logits)
+            let top = Double(logits.max()!)
+            let z = logits.reduce(0.0) { $0 + exp(Double($1) - top) }
+            let p = { (i: Int) in exp(Double(logits[i]) - top) / z }
+            positions += 1
+            if t2[1] - t2[3] < 0.02 && mine != Int(t2[0]) { nearTies += 1; continue }
+            #expect(mine == Int(t2[0]), "position \(j) of '\(seq["prompt"]!)': Forge \(mine), llama.cpp \(Int(t2[0])) p=\(t2[1]) over p=\(t2[3])")
+            if mine == Int(t2[0]) { same += 1 }
+            #expect(abs(p(Int(t2[0])) - t2[1]) < 1e-4 && abs(p(Int(t2[2])) - t2[3]) < 1e-4,
+                    "position \(j) of '\(seq["prompt"]!)': p \(p(Int(t2[0]))), \(p(Int(t2[2]))) vs llama.cpp \(t2[1]), \(t2[3])")
+        }
+    }
+    #expect(positions == 640)
+    #expect(same + nearTies == positions, "\(same) of \(positions) top-1 equal to llama.cpp (\(nearTies) near-ties)")
 }
 
 extension Transformer {

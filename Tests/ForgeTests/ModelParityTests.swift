@@ -8,9 +8,17 @@ import Testing
 
 func referenceModel(_ model: Transformer) -> ReferenceTransformer {
     let c = model.config
-    let rc = RefConfig(llama: c.architecture == .llama, vocab: c.vocabSize, context: c.contextLength, width: c.width,
+    var rc = RefConfig(llama: c.architecture == .llama, vocab: c.vocabSize, context: c.contextLength, width: c.width,
                        layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, ffn: c.ffnWidth, eps: Double(c.normEps),
                        ropeTheta: c.ropeTheta, tied: c.tiedEmbeddings)
+    if c.architecture == .gemma3 {
+        rc.gemma = true
+        rc.headDim = c.headDim
+        rc.window = c.slidingWindow
+        rc.pattern = c.slidingWindowPattern ?? (c.layers + 1)
+        rc.localTheta = c.ropeLocalTheta ?? c.ropeTheta
+        rc.scale = Double(c.scoreScale)
+    }
     return ReferenceTransformer(config: rc, weights: model.weights.mapValues(doubles))
 }
 
@@ -32,7 +40,13 @@ func perturbAll(_ model: Transformer, seed: UInt64) {
                           kvHeads: 2, ffnWidth: 24, tiedEmbeddings: false),
         TransformerConfig(architecture: .llama, vocabSize: 23, contextLength: 12, width: 16, layers: 1, heads: 2,
                           kvHeads: 2, ffnWidth: 20, ropeTheta: 500, tiedEmbeddings: true),
+        tinyGemmaParity,
     ]
+    /// Gemma 3 with a head size of its own, one key/value head, a window shorter than the sequence in its local
+    /// layer (layer 0; layer 1 is global) and a score scale that is not 1/√D.
+    static let tinyGemmaParity = TransformerConfig(architecture: .gemma3, vocabSize: 23, contextLength: 12, width: 16, layers: 2, heads: 2,
+                                                   kvHeads: 1, headDim: 12, ffnWidth: 20, ropeTheta: 800, ropeLocalTheta: 50,
+                                                   slidingWindow: 4, slidingWindowPattern: 2, attentionScale: 0.2)
 
     @Test(arguments: configs)
     func logitsAndGradientsMatchReference(config: TransformerConfig) throws {

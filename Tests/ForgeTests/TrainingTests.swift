@@ -37,9 +37,12 @@ func tinyOptions(steps: Int) -> TrainingOptions {
 let tinyGPT = TransformerConfig(architecture: .gpt2, vocabSize: 256, contextLength: 16, width: 32, layers: 2, heads: 4)
 let tinyLlama = TransformerConfig(architecture: .llama, vocabSize: 256, contextLength: 16, width: 32, layers: 2, heads: 4,
                                   kvHeads: 2, tiedEmbeddings: false)
+let tinyGemma = TransformerConfig(architecture: .gemma3, vocabSize: 256, contextLength: 32, width: 32, layers: 3, heads: 2,
+                                  kvHeads: 1, headDim: 16, ffnWidth: 48, ropeTheta: 10000, ropeLocalTheta: 100,
+                                  slidingWindow: 6, slidingWindowPattern: 3)
 
 @Suite struct TrainingTests {
-    @Test(arguments: [tinyGPT, tinyLlama])
+    @Test(arguments: [tinyGPT, tinyLlama, tinyGemma])
     func overfitsOneBatch(config: TransformerConfig) throws {
         let model = try Transformer(config: config, seed: 1)
         let opt = AdamW(groups: model.parameterGroups(weightDecay: 0))
