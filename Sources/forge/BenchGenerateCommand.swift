@@ -20,8 +20,7 @@ struct BenchGenerate: ParsableCommand {
 
     func run() throws {
         try threads.apply()
-        let loaded = try LoadedModel.open(model)
-        let m = loaded.model
+        let m = try ModelLoader.load(model)
         let session = try InferenceSession(model: m, contextLength: max(promptTokens, genTokens) + 1)
         var rng = RNG(seed: 1)
         let vocab = m.config.vocabSize
@@ -117,7 +116,7 @@ struct BenchKernels: ParsableCommand {
 extension BenchKernels {
     /// One token's matrix-vector products over the model's real weights: the layers' matrices, then the output.
     func runModel(_ path: String) throws {
-        let m = try LoadedModel.open(path).model
+        let m = try ModelLoader.load(path)
         let all = m.network.matrices
         let groups: [(String, [WeightMatrix])] = [("layers", Array(all.dropLast())), ("output", [all.last!])]
         let width = max(m.config.width, m.config.ffnWidth)
