@@ -28,7 +28,9 @@ let package = Package(
     name: "Forge",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "forge", targets: ["forge"]),
+        .executable(name: "forge", targets: ["ForgeCommand"]),
+        .library(name: "Forge", targets: ["Forge"]),
+        .executable(name: "forge-example", targets: ["ForgeExample"]),
         .library(name: "ForgeCore", targets: ["ForgeCore"]),
         .library(name: "ForgeModels", targets: ["ForgeModels"]),
         .library(name: "ForgeTrain", targets: ["ForgeTrain"]),
@@ -53,17 +55,22 @@ let package = Package(
         .target(name: "ForgeInference", dependencies: ["ForgeCore", "ForgeKernels", "ForgeModels", "ForgeTokenizer"],
                 swiftSettings: fastFlags),
         .target(name: "ForgeReference", dependencies: [], swiftSettings: fastFlags),
+        // The small public API for Swift programs (load, generate, stream, chat); the CLI is written on it.
+        .target(name: "Forge", dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference"], swiftSettings: fastFlags),
         .executableTarget(
-            name: "forge",
+            name: "ForgeCommand",
             dependencies: [
-                "ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData",
+                "Forge", "ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData",
                 "ForgeInference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            path: "Sources/forge",
             swiftSettings: fastFlags),
+        // The README's example program: swift run forge-example MODEL "prompt"
+        .executableTarget(name: "ForgeExample", dependencies: ["Forge"], path: "Examples/Generate", swiftSettings: fastFlags),
         .testTarget(
             name: "ForgeTests",
             dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer",
-                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "forge"],
+                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeCommand"],
             exclude: ["Fixtures"],
             swiftSettings: fastFlags),
     ],

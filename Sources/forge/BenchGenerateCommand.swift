@@ -153,6 +153,7 @@ struct BenchLogits: ParsableCommand {
     @Option(help: "A .gguf file or a model directory.") var model: String
     @Option(help: "Input: per sequence int32 n_prompt, n_gen, n_vocab and n_prompt + n_gen token ids (logits are ignored).") var input: String
     @Option(help: "Output: the same layout with Forge's logits at the n_gen positions.") var output: String
+    @Option(help: "Key/value cache type: f16 (llama.cpp's) or f32 (for Float32 references).") var cacheType: KVCacheType = .f16
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -172,7 +173,7 @@ struct BenchLogits: ParsableCommand {
             let tokens = try (0..<(n + gen)).map { _ in Int32(try int32()) }
             offset += 4 * gen * vocab
             // As llama_logits.c runs llama.cpp: the prompt as one batch, then each given token alone.
-            let session = try InferenceSession(model: m, contextLength: n + gen)
+            let session = try InferenceSession(model: m, contextLength: n + gen, cacheType: cacheType)
             var logits = try session.forward(Array(tokens.prefix(n)), logits: .last)
             for i in n..<(n + gen - 1) { logits += try session.forward([tokens[i]], logits: .last) }
             for v in [Int32(n), Int32(gen), Int32(vocab)] + tokens { withUnsafeBytes(of: v) { out.append(contentsOf: $0) } }

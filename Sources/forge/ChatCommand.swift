@@ -1,5 +1,6 @@
 // forge chat: an interactive terminal chat with the model's own chat template.
 import ArgumentParser
+import Forge
 import ForgeCore
 import ForgeInference
 import ForgeTokenizer
@@ -25,15 +26,13 @@ struct ChatCommand: ParsableCommand {
 
     func run() throws {
         try threads.apply()
-        let loaded = try LoadedModel.open(model)
-        let generator = try loaded.generator(contextLength: context ?? min(loaded.model.config.contextLength, 4096), cacheType: cacheType)
-        let capacity = generator.session.capacity
-        var systemMessage = system
-        var history: [ChatMessage] = []
+        let loaded = try LoadedModel.open(self.model)
+        let model = try LanguageModel(loaded, contextLength: context ?? min(loaded.model.config.contextLength, 4096), cacheType: cacheType)
+        let chat = model.chat(system: system)
         let interactive = isatty(0) != 0
         let err = FileHandle.standardError, out = FileHandle.standardOutput
-        err.write(Data("\(loaded.model.summary), context \(capacity) tokens. /reset, /system TEXT, /exit.\n".utf8))
-        if loaded.chatTemplate == nil {
+        err.write(Data("\(model.summary), context \(model.contextLength) tokens. /reset, /system TEXT, /exit.\n".utf8))
+        if model.loaded.chatTemplate == nil {
             err.write(Data("[no chat template in this model: using a plain 'User: / Assistant:' transcript]\n".utf8))
         }
         while true {
@@ -42,42 +41,25 @@ struct ChatCommand: ParsableCommand {
             let input = line.trimmingCharacters(in: .whitespaces)
             if input.isEmpty { continue }
             if input == "/exit" || input == "/quit" { break }
-            if input == "/reset" { history.removeAll(); err.write(Data("[conversation reset]\n".utf8)); continue }
+            if input == "/reset" { chat.reset(); err.write(Data("[conversation reset]\n".utf8)); continue }
             if input.hasPrefix("/system") {
-                systemMessage = String(input.dropFirst("/system".count)).trimmingCharacters(in: .whitespaces)
-                if systemMessage!.isEmpty { systemMessage = nil }
-                history.removeAll()
+                let text = String(input.dropFirst("/system".count)).trimmingCharacters(in: .whitespaces)
+                chat.system = text.isEmpty ? nil : text
                 err.write(Data("[system message set; conversation reset]\n".utf8))
                 continue
             }
             if input.hasPrefix("/") { err.write(Data("[unknown command \(input); try /reset, /system TEXT, /exit]\n".utf8)); continue }
-            history.append(ChatMessage(role: "user", content: input))
-            // Context policy: drop the oldest turns until the prompt leaves room for the reply.
-            var prompt: [Int32] = []
-            var dropped = 0
-            while true {
-                let messages = (systemMessage.map { [ChatMessage(role: "system", content: $0)] } ?? []) + history
-                prompt = loaded.encode(try loaded.chatPrompt(messages), special: true, addBOS: true)
-                let room = min(sampling.maxTokens, capacity / 2)
-                if prompt.count + room <= capacity || history.count <= 1 { break }
-                history.removeFirst(min(2, history.count - 1))
-                dropped += 1
-            }
-            if dropped > 0 { err.write(Data("[dropped the \(dropped) oldest turn(s) to fit the context]\n".utf8)) }
-            if prompt.count >= capacity {
-                err.write(Data("[this message alone needs \(prompt.count) tokens; the context holds \(capacity)]\n".utf8))
-                history.removeLast()
+            do {
+                try chat.send(input, settings: sampling.settings) { piece in
+                    out.write(Data(piece.utf8))
+                    return true
+                }
+            } catch let e as ForgeError {
+                err.write(Data("[\(e.description)]\n".utf8))
                 continue
             }
-            var settings = sampling.settings
-            settings.maxTokens = min(settings.maxTokens, capacity - prompt.count)
-            settings.stop += loaded.chatStops
-            let result = try generator.generate(prompt: prompt, settings: settings) { piece in
-                out.write(Data(piece.utf8))
-                return true
-            }
+            if chat.droppedTurns > 0 { err.write(Data("\n[dropped the \(chat.droppedTurns) oldest turn(s) to fit the context]".utf8)) }
             out.write(Data("\n".utf8))
-            history.append(ChatMessage(role: "assistant", content: result.text.trimmingCharacters(in: .whitespaces)))
         }
     }
 }

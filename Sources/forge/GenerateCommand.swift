@@ -1,5 +1,6 @@
 // forge generate: one prompt, streamed to stdout, from a GGUF file or a model dir.
 import ArgumentParser
+import Forge
 import ForgeCore
 import ForgeInference
 import Foundation
@@ -74,14 +75,12 @@ struct GenerateCommand: ParsableCommand {
             guard let s = String(data: data, encoding: .utf8) else { throw ForgeError.file(promptFile, "is not valid UTF-8") }
             text = s
         }
-        let loaded = try LoadedModel.open(model)
-        if chat { text = try loaded.chatPrompt([.init(role: "user", content: text)]) }
-        let ids = loaded.encode(text, special: !noSpecial || chat)
-        let generator = try loaded.generator(contextLength: context, cacheType: cacheType)
+        let lm = try LanguageModel.load(model, contextLength: context, cacheType: cacheType)
+        if chat { text = try lm.loaded.chatPrompt([.init(role: "user", content: text)]) }
         if !chat { FileHandle.standardOutput.write(Data(text.utf8)) }
         var settings = sampling.settings
-        if chat { settings.stop += loaded.chatStops }
-        let result = try generator.generate(prompt: ids, settings: settings) { piece in
+        if chat { settings.stop += lm.loaded.chatStops }
+        let result = try lm.generate(text, settings: settings, special: !noSpecial || chat) { piece in
             FileHandle.standardOutput.write(Data(piece.utf8))
             return true
         }

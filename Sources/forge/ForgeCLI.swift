@@ -1,0 +1,12 @@
+// The forge command line: one subcommand per stage; each parses options and calls a library.
+import ArgumentParser
+
+@main
+struct ForgeCLI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forge",
+        abstract: "Forge: data to served model, in one Swift program.",
+        subcommands: [SpeedrunCommand.self, DataCommand.self, TokenizerCommand.self, TokenizeCommand.self, PretrainCommand.self,
+                      ConvertCommand.self, GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, PlotCommand.self,
+                      BenchCommand.self])
+}
