@@ -65,12 +65,14 @@ struct TokenizerEncode: ParsableCommand {
     @Option(help: "tokenizer.json, GGUF file, or model directory.") var tokenizer: String
     @Option(help: "Text to encode (default: standard input).") var text: String?
     @Flag(help: "Recognise special tokens written in the text.") var special = false
+    @Flag(help: "Add the tokenizer's own special tokens (a leading BOS, ...), as Hugging Face's add_special_tokens.")
+    var addSpecial = false
     @Flag(help: "Show each token's text too.") var verbose = false
 
     func run() throws {
         let tok = try TokenizerLoader.load(tokenizer)
         let input = text ?? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-        let ids = tok.encode(input, allowSpecial: special)
+        let ids = tok.encode(input, allowSpecial: special, addSpecialTokens: addSpecial)
         if verbose {
             for id in ids { print(id, String(reflecting: tok.decode([id]))) }
         } else {
