@@ -1,4 +1,4 @@
-// forge tokenizer: train, and inspect, byte-level BPE tokenizers.
+// forge tokenizer: train byte-level BPE tokenizers; inspect and convert any tokenizer Forge reads.
 import ArgumentParser
 import ForgeCore
 import ForgeTokenizer
@@ -107,7 +107,7 @@ struct TokenizerConvert: ParsableCommand {
     func run() throws {
         let tok = try TokenizerLoader.load(tokenizer)
         try tok.save(to: output)
-        print("\(output): vocabulary \(tok.vocabSize), \(tok.model.merges.count) merges, \(tok.addedTokens.count) added tokens")
+        print("\(output): vocabulary \(tok.vocabSize)")
     }
 }
 

@@ -1,0 +1,137 @@
+// ExactJSON: JSON objects whose keys must stay byte-exact. Swift strings compare by canonical equivalence,
+// so a dictionary merges "e\u{301}" and "\u{E9}" into one key, and Foundation's JSONSerialization does the
+// same when it reads; SentencePiece vocabularies (Gemma's) hold such pairs as distinct tokens. Here: the
+// writer of a string → integer object given as ordered pairs, and a scanner that reads one as written.
+import Foundation
+
+enum ExactJSON {
+    /// `{"key":value,...}` in the order given, no key merged with another.
+    static func object(_ pairs: [(String, Int)]) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        for (k, (key, value)) in pairs.enumerated() {
+            if k > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            for b in key.utf8 {
+                switch b {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), b]
+                case 0x0A: out += Array("\\n".utf8)
+                case 0x0D: out += Array("\\r".utf8)
+                case 0x09: out += Array("\\t".utf8)
+                case ..<0x20: out += Array("\\u00".utf8) + [hexDigit(b >> 4), hexDigit(b & 15)]
+                default: out.append(b)
+                }
+            }
+            out += Array("\":\(value)".utf8)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    private static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x61 + v - 10 }
+
+    /// The members of the string → integer object at `path` (keys of nested objects from the top), keys exactly
+    /// as written, or nil when the path is not there or the object holds something else.
+    static func members(_ data: Data, path: [String]) -> [(String, Int)]? {
+        data.withUnsafeBytes { raw in
+            var s = Scanner(b: raw.bindMemory(to: UInt8.self))
+            return s.members(path)
+        }
+    }
+
+    /// A recursive-descent reader over UTF-8 JSON that skips what it does not need.
+    struct Scanner {
+        let b: UnsafeBufferPointer<UInt8>
+        var i = 0
+
+        mutating func space() { while i < b.count, [0x20, 0x09, 0x0A, 0x0D].contains(b[i]) { i += 1 } }
+
+        mutating func members(_ path: [String]) -> [(String, Int)]? {
+            space()
+            guard i < b.count, b[i] == UInt8(ascii: "{") else { return nil }
+            i += 1
+            var out: [(String, Int)] = []
+            while true {
+                space()
+                if i < b.count && b[i] == UInt8(ascii: "}") { return path.isEmpty ? out : nil }
+                guard let key = string() else { return nil }
+                space()
+                guard i < b.count, b[i] == UInt8(ascii: ":") else { return nil }
+                i += 1
+                space()
+                if let first = path.first {
+                    if key == first { return members(Array(path.dropFirst())) }
+                    guard skip() else { return nil }
+                } else {
+                    let start = i
+                    while i < b.count, b[i] == UInt8(ascii: "-") || (0x30...0x39).contains(b[i]) { i += 1 }
+                    guard let v = Int(String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)) else { return nil }
+                    out.append((key, v))
+                }
+                space()
+                guard i < b.count else { return nil }
+                if b[i] == UInt8(ascii: ",") { i += 1 }
+            }
+        }
+
+        /// A string value, escapes decoded (surrogate pairs joined).
+        mutating func string() -> String? {
+            guard i < b.count, b[i] == UInt8(ascii: "\"") else { return nil }
+            i += 1
+            var out: [UInt8] = []
+            while i < b.count {
+                let c = b[i]
+                i += 1
+                if c == UInt8(ascii: "\"") { return String(decoding: out, as: UTF8.self) }
+                guard c == UInt8(ascii: "\\") else { out.append(c); continue }
+                guard i < b.count else { return nil }
+                let e = b[i]
+                i += 1
+                switch e {
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "u"):
+                    guard var v = hex4() else { return nil }
+                    if (0xD800..<0xDC00).contains(v), i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") {
+                        i += 2
+                        guard let low = hex4() else { return nil }
+                        v = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    out += Array(String(Unicode.Scalar(v) ?? "\u{FFFD}").utf8)
+                default: out.append(e)
+                }
+            }
+            return nil
+        }
+
+        mutating func hex4() -> UInt32? {
+            guard i + 4 <= b.count, let v = UInt32(String(decoding: UnsafeBufferPointer(rebasing: b[i..<(i + 4)]), as: UTF8.self), radix: 16)
+            else { return nil }
+            i += 4
+            return v
+        }
+
+        /// Steps over one value of any kind.
+        mutating func skip() -> Bool {
+            guard i < b.count else { return false }
+            switch b[i] {
+            case UInt8(ascii: "\""): return string() != nil
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                let close = b[i] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                i += 1
+                while true {
+                    space()
+                    guard i < b.count else { return false }
+                    if b[i] == close { i += 1; return true }
+                    if b[i] == UInt8(ascii: ",") || b[i] == UInt8(ascii: ":") { i += 1; continue }
+                    guard skip() else { return false }
+                }
+            default:
+                while i < b.count, !",}] \t\r\n".utf8.contains(b[i]) { i += 1 }
+                return true
+            }
+        }
+    }
+}
