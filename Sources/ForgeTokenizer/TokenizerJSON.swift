@@ -83,9 +83,11 @@ public enum TokenizerJSON {
         }
         var prefix: [Int32] = [], suffix: [Int32] = []
         if let post = json["post_processor"] as? [String: Any] { try parsePostProcessor(post, prefix: &prefix, suffix: &suffix) }
-        return BPETokenizer(model: bpe, preTokenizer: PreTokenizer(steps: steps), preTokenizerJSON: preJSON,
-                            normalizer: normalizer, addedTokens: added, prefixIds: prefix, suffixIds: suffix,
-                            decodeStripsSpaces: strip, origin: origin)
+        let t = BPETokenizer(model: bpe, preTokenizer: PreTokenizer(steps: steps), preTokenizerJSON: preJSON,
+                             normalizer: normalizer, addedTokens: added, prefixIds: prefix, suffixIds: suffix,
+                             decodeStripsSpaces: strip, origin: origin)
+        t.bosId = prefix.first   // the template's leading special token is the BOS it adds
+        return t
     }
 
     /// Decoders Forge reproduces: ByteLevel, and SentencePiece's Replace("▁", " "), ByteFallback, Fuse and Strip(" ", n, 0).
