@@ -30,11 +30,45 @@ enum ExactJSON {
     private static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x61 + v - 10 }
 
     /// The members of the string → integer object at `path` (keys of nested objects from the top), keys exactly
-    /// as written, or nil when the path is not there or the object holds something else.
+    /// as written; nil when the path is not there or the object holds something else.
     static func members(_ data: Data, path: [String]) -> [(String, Int)]? {
+        scan(data) { s in
+            guard s.find(path), s.take("{") else { return nil }
+            var out: [(String, Int)] = []
+            while !s.take("}") {
+                guard let key = s.string(), s.take(":"), let v = s.integer() else { return nil }
+                out.append((key, v))
+                _ = s.take(",")
+            }
+            return out
+        }
+    }
+
+    /// The merges at `path`: an array of "a b" strings (split at the first space) or of [a, b] pairs.
+    static func merges(_ data: Data, path: [String]) -> [(String, String)]? {
+        scan(data) { s in
+            guard s.find(path), s.take("[") else { return nil }
+            var out: [(String, String)] = []
+            while !s.take("]") {
+                if s.take("[") {
+                    guard let a = s.string(), s.take(","), let b = s.string(), s.take("]") else { return nil }
+                    out.append((a, b))
+                } else {
+                    guard let m = s.string() else { return nil }
+                    let parts = m.unicodeScalars.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+                    guard parts.count == 2 else { return nil }
+                    out.append((String(String.UnicodeScalarView(parts[0])), String(String.UnicodeScalarView(parts[1]))))
+                }
+                _ = s.take(",")
+            }
+            return out
+        }
+    }
+
+    static func scan<R>(_ data: Data, _ body: (inout Scanner) -> R?) -> R? {
         data.withUnsafeBytes { raw in
             var s = Scanner(b: raw.bindMemory(to: UInt8.self))
-            return s.members(path)
+            return body(&s)
         }
     }
 
@@ -45,32 +79,34 @@ enum ExactJSON {
 
         mutating func space() { while i < b.count, [0x20, 0x09, 0x0A, 0x0D].contains(b[i]) { i += 1 } }
 
-        mutating func members(_ path: [String]) -> [(String, Int)]? {
+        /// Steps over `c` (after whitespace) if it is next.
+        mutating func take(_ c: Unicode.Scalar) -> Bool {
             space()
-            guard i < b.count, b[i] == UInt8(ascii: "{") else { return nil }
+            guard i < b.count, b[i] == UInt8(ascii: c) else { return false }
             i += 1
-            var out: [(String, Int)] = []
-            while true {
-                space()
-                if i < b.count && b[i] == UInt8(ascii: "}") { return path.isEmpty ? out : nil }
-                guard let key = string() else { return nil }
-                space()
-                guard i < b.count, b[i] == UInt8(ascii: ":") else { return nil }
-                i += 1
-                space()
-                if let first = path.first {
-                    if key == first { return members(Array(path.dropFirst())) }
-                    guard skip() else { return nil }
-                } else {
-                    let start = i
-                    while i < b.count, b[i] == UInt8(ascii: "-") || (0x30...0x39).contains(b[i]) { i += 1 }
-                    guard let v = Int(String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self)) else { return nil }
-                    out.append((key, v))
+            space()
+            return true
+        }
+
+        /// Moves to the value at `path` (member names of nested objects).
+        mutating func find(_ path: [String]) -> Bool {
+            for name in path {
+                guard take("{") else { return false }
+                while true {
+                    guard let key = string(), take(":") else { return false }
+                    if key == name { break }
+                    guard skip() else { return false }
+                    guard take(",") else { return false }
                 }
-                space()
-                guard i < b.count else { return nil }
-                if b[i] == UInt8(ascii: ",") { i += 1 }
             }
+            return true
+        }
+
+        mutating func integer() -> Int? {
+            space()
+            let start = i
+            while i < b.count, b[i] == UInt8(ascii: "-") || (0x30...0x39).contains(b[i]) { i += 1 }
+            return Int(String(decoding: UnsafeBufferPointer(rebasing: b[start..<i]), as: UTF8.self))
         }
 
         /// A string value, escapes decoded (surrogate pairs joined).

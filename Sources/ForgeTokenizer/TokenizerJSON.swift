@@ -19,14 +19,20 @@ public enum TokenizerJSON {
         do { obj = try JSONSerialization.jsonObject(with: data) }
         catch { throw ForgeError.file(path, "not valid JSON (truncated or damaged tokenizer.json)") }
         guard let json = obj as? [String: Any] else { throw ForgeError.file(path, "not a tokenizer.json object") }
-        // A byte-fallback vocabulary is read again as written: JSONSerialization merges canonically equal keys.
-        let exact = ((json["model"] as? [String: Any])?["byte_fallback"] as? Bool ?? false) ? ExactJSON.members(data, path: ["model", "vocab"]) : nil
-        do { return try parse(json, origin: path, exactVocab: exact) }
+        // A byte-fallback vocabulary and its merges are read again as written: JSONSerialization merges
+        // canonically equal keys and drops U+FEFF from strings.
+        let exact = (json["model"] as? [String: Any])?["byte_fallback"] as? Bool ?? false
+        do {
+            return try parse(json, origin: path, exactVocab: exact ? ExactJSON.members(data, path: ["model", "vocab"]) : nil,
+                             exactMerges: exact ? ExactJSON.merges(data, path: ["model", "merges"]) : nil)
+        }
         catch let e as ForgeError { throw ForgeError.file(path, e.description) }
     }
 
-    /// Builds a tokenizer from the parsed JSON object; `exactVocab`, when given, replaces its model.vocab.
-    public static func parse(_ json: [String: Any], origin: String, exactVocab: [(String, Int)]? = nil) throws -> BPETokenizer {
+    /// Builds a tokenizer from the parsed JSON object; `exactVocab` and `exactMerges`, when given, replace its
+    /// model.vocab and model.merges.
+    public static func parse(_ json: [String: Any], origin: String, exactVocab: [(String, Int)]? = nil,
+                             exactMerges: [(String, String)]? = nil) throws -> BPETokenizer {
         guard let model = json["model"] as? [String: Any] else { throw ForgeError("no 'model' section") }
         let type = model["type"] as? String ?? "BPE"
         guard type == "BPE" else { throw ForgeError("model type '\(type)' is not supported (BPE only)") }
@@ -44,8 +50,8 @@ public enum TokenizerJSON {
                 vocab.append((k, id))
             }
         }
-        var merges: [(String, String)] = []
-        for m in model["merges"] as? [Any] ?? [] {
+        var merges: [(String, String)] = exactMerges ?? []
+        for m in exactMerges == nil ? model["merges"] as? [Any] ?? [] : [] {
             if let s = m as? String {
                 // Split on the space scalar: as Characters, a space and a following combining mark are one.
                 let parts = s.unicodeScalars.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
