@@ -43,6 +43,7 @@ public struct SentencePieceModel: Sendable {
     let byteToken: [Int32]
     /// Characters that precede "▁" inside some token: a "▁" after one of them is not a cut.
     let beforeMeta: Set<UInt32>
+    let asciiBeforeMeta: [Bool]
 
     /// Builds the lookup tables; `scores` has one value per token, and the texts must differ byte for byte.
     init(tokens: [String], scores: [Float], unkId: Int32?) throws {
@@ -66,6 +67,7 @@ public struct SentencePieceModel: Sendable {
         }
         byText = map
         beforeMeta = before
+        asciiBeforeMeta = (0..<128).map { before.contains(UInt32($0)) }
         byteToken = (0..<256).map { b in
             map.find(Array(ByteFallback.name(b).utf8)) ?? (b < 0x80 ? map.find([UInt8(b)]) : nil) ?? unkId ?? -1
         }
@@ -81,18 +83,17 @@ public struct SentencePieceModel: Sendable {
         text.withUnsafeBufferPointer { buf in
             guard let p = buf.baseAddress, buf.count > 0 else { return }
             let n = buf.count
-            var partStart = 0, prevStart = -1, i = 0
-            while i < n {
-                let w = min(n - i, UTF8Decoding.width(p[i]))
-                if w == 3 && p[i] == 0xE2 && p[i + 1] == 0x96 && p[i + 2] == 0x81 && prevStart >= 0 {
-                    let prev = UTF8Decoding.decode(buf, prevStart, i).0
-                    if prev != 0x2581 && !beforeMeta.contains(prev) {
-                        encodePart(p + partStart, i - partStart, scratch: &scratch, into: &out)
-                        partStart = i
-                    }
+            var partStart = 0, i = 1
+            while i + 2 < n {
+                guard p[i] == 0xE2 && p[i + 1] == 0x96 && p[i + 2] == 0x81 else { i += 1; continue }
+                var prevStart = i - 1
+                while prevStart > 0 && p[prevStart] & 0xC0 == 0x80 { prevStart -= 1 }
+                let prev = p[prevStart] < 0x80 ? UInt32(p[prevStart]) : UTF8Decoding.decode(buf, prevStart, i).0
+                if prev < 0x80 ? !asciiBeforeMeta[Int(prev)] : prev != 0x2581 && !beforeMeta.contains(prev) {
+                    encodePart(p + partStart, i - partStart, scratch: &scratch, into: &out)
+                    partStart = i
                 }
-                prevStart = i
-                i += w
+                i += 3
             }
             encodePart(p + partStart, n - partStart, scratch: &scratch, into: &out)
         }

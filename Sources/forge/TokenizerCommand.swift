@@ -72,7 +72,7 @@ struct TokenizerEncode: ParsableCommand {
         let input = text ?? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         let ids = tok.encode(input, allowSpecial: special)
         if verbose {
-            for id in ids { print(id, String(reflecting: tok.decode([id]))) }
+            for id in ids { print(id, String(reflecting: String(decoding: tok.bytes(of: [id], skipSpecial: false), as: UTF8.self))) }
         } else {
             print(ids.map(String.init).joined(separator: " "))
         }
