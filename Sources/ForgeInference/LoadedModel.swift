@@ -42,7 +42,9 @@ public struct LoadedModel {
             if let id = tokenizer.id(of: marker) { ends.insert(id) }
         }
         endTokens = ends
-        let text = { (id: Int32?) in id.map { String(decoding: tokenizer.bytes(of: [$0], skipSpecial: false), as: UTF8.self) } ?? "" }
+        let text = { (id: Int32?) in
+            id.map { String(decoding: tokenizer.bytes(of: [$0], skipSpecial: false), as: UTF8.self) } ?? ""
+        }
         bosText = text(tokenizer.bosId)
         eosText = text(tokenizer.eosId)
     }

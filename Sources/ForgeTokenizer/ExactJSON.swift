@@ -130,9 +130,10 @@ enum ExactJSON {
                 case UInt8(ascii: "f"): out.append(0x0C)
                 case UInt8(ascii: "u"):
                     guard var v = hex4() else { return nil }
-                    if (0xD800..<0xDC00).contains(v), i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") {
+                    let lowFollows = i + 1 < b.count && b[i] == UInt8(ascii: "\\") && b[i + 1] == UInt8(ascii: "u")
+                    if (0xD800..<0xDC00).contains(v) && lowFollows {
                         i += 2
-                        guard let low = hex4() else { return nil }
+                        guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
                         v = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00)
                     }
                     out += Array(String(Unicode.Scalar(v) ?? "\u{FFFD}").utf8)
@@ -143,8 +144,9 @@ enum ExactJSON {
         }
 
         mutating func hex4() -> UInt32? {
-            guard i + 4 <= b.count, let v = UInt32(String(decoding: UnsafeBufferPointer(rebasing: b[i..<(i + 4)]), as: UTF8.self), radix: 16)
-            else { return nil }
+            guard i + 4 <= b.count else { return nil }
+            let digits = String(decoding: UnsafeBufferPointer(rebasing: b[i..<(i + 4)]), as: UTF8.self)
+            guard let v = UInt32(digits, radix: 16) else { return nil }
             i += 4
             return v
         }

@@ -146,12 +146,12 @@ public enum GGUFVocab {
     ]
     /// Fill-in-the-middle texts: when its id key is missing, llama.cpp makes the first one found a control token.
     static let fillInTheMiddleTexts: [(keys: [String], texts: [String])] = [
-        (["fim_pre", "prefix"], ["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\u{FF5C}fim\u{2581}begin\u{FF5C}>", "<PRE>", "\u{2581}<PRE>",
-                                 "<|code_prefix|>", "<|prefix|>"]),
-        (["fim_suf", "suffix"], ["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\u{FF5C}fim\u{2581}hole\u{FF5C}>", "<SUF>", "\u{2581}<SUF>",
-                                 "<|code_suffix|>", "<|suffix|>"]),
-        (["fim_mid", "middle"], ["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\u{FF5C}fim\u{2581}end\u{FF5C}>", "<MID>", "\u{2581}<MID>",
-                                 "<|code_middle|>", "<|middle|>"]),
+        (["fim_pre", "prefix"], ["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\u{FF5C}fim\u{2581}begin\u{FF5C}>", "<PRE>",
+                                 "\u{2581}<PRE>", "<|code_prefix|>", "<|prefix|>"]),
+        (["fim_suf", "suffix"], ["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\u{FF5C}fim\u{2581}hole\u{FF5C}>", "<SUF>",
+                                 "\u{2581}<SUF>", "<|code_suffix|>", "<|suffix|>"]),
+        (["fim_mid", "middle"], ["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\u{FF5C}fim\u{2581}end\u{FF5C}>", "<MID>",
+                                 "\u{2581}<MID>", "<|code_middle|>", "<|middle|>"]),
         (["fim_pad"], ["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"]),
         (["fim_rep"], ["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"]),
         (["fim_sep"], ["<|file_sep|>"]),
@@ -176,7 +176,9 @@ public enum GGUFVocab {
         var attributes = [TokenAttributes](repeating: .normal, count: n)
         if let typeValues = file["tokenizer.ggml.token_type"]?.array {
             let types = typeValues.compactMap(\.int)
-            guard types.count == typeValues.count else { throw bad("tokenizer.ggml.token_type", "holds values that are not integers") }
+            guard types.count == typeValues.count else {
+                throw bad("tokenizer.ggml.token_type", "holds values that are not integers")
+            }
             guard types.count >= n else { throw bad("tokenizer.ggml.token_type", "has \(types.count) values for \(n) tokens") }
             for i in 0..<n { attributes[i] = TokenAttributes(ggufType: types[i]) }
         }
@@ -206,13 +208,21 @@ public enum GGUFVocab {
         for (keys, texts) in fillInTheMiddleTexts where !keys.contains(where: { file["tokenizer.ggml.\($0)_token_id"] != nil }) {
             if let id = texts.compactMap(idOf).min() { a[Int(id)].insert(.control) }
         }
-        for (id, text) in model.tokens.enumerated() where a[id].contains(.control) && text.contains("unused") { a[id].insert(.unused) }
+        for (id, text) in model.tokens.enumerated() where a[id].contains(.control) && text.contains("unused") {
+            a[id].insert(.unused)
+        }
         for text in endOfGenerationTexts { if let id = idOf(text) { a[Int(id)].insert(.control) } }
-        for text in ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"] { if let id = idOf(text) { a[Int(id)] = .userDefined } }
+        for text in ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"] {
+            if let id = idOf(text) { a[Int(id)] = .userDefined }
+        }
         let has = { (t: String) in idOf(t) != nil }
-        if let end = idOf("<|end|>"), has("<|return|>") && has("<|call|>") || has("<|calls|>") && has("<|flush|>") { a[Int(end)] = .userDefined }
+        if let end = idOf("<|end|>"), has("<|return|>") && has("<|call|>") || has("<|calls|>") && has("<|flush|>") {
+            a[Int(end)] = .userDefined
+        }
         let eos = file["tokenizer.ggml.eos_token_id"]?.int
-        if let s = idOf("</s>"), has("<|tool_response>") || (eos != nil && idOf("<|plamo:eos|>").map(Int.init) == eos) { a[Int(s)] = .normal }
+        if let s = idOf("</s>"), has("<|tool_response>") || (eos != nil && idOf("<|plamo:eos|>").map(Int.init) == eos) {
+            a[Int(s)] = .normal
+        }
         let name = (file["general.name"]?.string ?? "").lowercased()
         if name.contains("phi-3") || name.contains("phi3") {
             for i in a.indices where !a[i].isDisjoint(with: [.control, .userDefined, .unknown]) { a[i].insert(.rstrip) }

@@ -103,7 +103,9 @@ public struct SentencePieceModel: Sendable {
     func encodePart(_ p: UnsafePointer<UInt8>, _ n: Int, scratch: inout SentencePieceScratch, into out: inout [Int32]) {
         if let hit = scratch.cache.map.find(p, n) {
             let r = scratch.cache.ranges[Int(hit)]
-            scratch.cache.tokens.withUnsafeBufferPointer { t in out.append(contentsOf: UnsafeBufferPointer(rebasing: t[Int(r.0)..<Int(r.0 + r.1)])) }
+            scratch.cache.tokens.withUnsafeBufferPointer { t in
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: t[Int(r.0)..<Int(r.0 + r.1)]))
+            }
             return
         }
         let start = out.count

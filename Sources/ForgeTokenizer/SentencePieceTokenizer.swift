@@ -56,7 +56,8 @@ public final class SentencePieceTokenizer: TextTokenizer, Sendable {
         for (i, t) in model.tokens.enumerated() {
             let a = attributes[i], text = Array(t.utf8)
             if !a.isDisjoint(with: [.control, .userDefined, .unknown]) {
-                specialTokens.append((Int32(i), text, a.isDisjoint(with: [.control, .unknown]), a.contains(.lstrip), a.contains(.rstrip)))
+                let alwaysParsed = a.isDisjoint(with: [.control, .unknown])
+                specialTokens.append((Int32(i), text, alwaysParsed, a.contains(.lstrip), a.contains(.rstrip)))
                 pieces += text
             } else if a.contains(.normal) {
                 pieces += SentencePiece.unescape(text)
@@ -105,7 +106,8 @@ public final class SentencePieceTokenizer: TextTokenizer, Sendable {
     }
 
     /// llama.cpp's llama_vocab::tokenize for SPM vocabularies.
-    func encode(_ bytes: [UInt8], allowSpecial: Bool, addSpecialTokens: Bool, scratch: inout SentencePieceScratch, into out: inout [Int32]) {
+    func encode(_ bytes: [UInt8], allowSpecial: Bool, addSpecialTokens: Bool, scratch: inout SentencePieceScratch,
+                into out: inout [Int32]) {
         if addSpecialTokens && addBOS, let b = bosId { out.append(b) }
         var escaped: [UInt8] = []
         var afterSpecial = true
@@ -141,7 +143,9 @@ public final class SentencePieceTokenizer: TextTokenizer, Sendable {
     /// llama.cpp's detokenize: with add_space_prefix, the first token loses one leading space.
     public func decode(_ ids: [Int32], skipSpecial: Bool) -> String {
         var b = bytes(of: ids, skipSpecial: skipSpecial)
-        if addSpacePrefix, let first = ids.first, b.first == 32, bytes(of: [first], skipSpecial: skipSpecial).first == 32 { b.removeFirst() }
+        if addSpacePrefix, let first = ids.first, b.first == 32, bytes(of: [first], skipSpecial: skipSpecial).first == 32 {
+            b.removeFirst()
+        }
         return String(decoding: b, as: UTF8.self)
     }
 
