@@ -147,6 +147,7 @@ public struct SentencePieceModel: Sendable {
             tryAdd(s.prev[l], b.left, &s)
             tryAdd(b.left, s.next[l], &s)
         }
+        // llama.cpp's resegment: a merged symbol is always a token; a lone character may not be, and then its bytes are.
         var k: Int32 = 0
         while k >= 0 {
             let start = Int(s.start[Int(k)]), len = Int(s.length[Int(k)])

@@ -45,8 +45,6 @@ struct SpecialTokenPartition: Sendable {
         self.root = root
     }
 
-    var isEmpty: Bool { entries.isEmpty }
-
     /// Splits `bytes` into text and special tokens, in order.
     func split(_ bytes: [UInt8], parseSpecial: Bool) -> [Segment] {
         let n = bytes.count

@@ -75,6 +75,10 @@ func compareWithHF(_ tok: any TextTokenizer, path: String, texts: [String], dir:
             if roundTrips(text) && back.decode(back.encode(text)) != text { Issue.record("read back: round trip \(String(reflecting: text))") }
         }
         #expect(differ == 0, "\(differ) of \(texts.count * 2) encodings differ once read back from tokenizer.json")
+        // The same vocabulary as transformers assembles Gemma's (Split pre-tokenizer, no Prepend, no Strip),
+        // written by tokenizers itself: Forge reads it and encodes as tokenizers does.
+        _ = try hfTokenizers(["gemma-style", dir + "/hf.json", dir + "/tokenizer.json"])
+        try compareWithHF(try TokenizerJSON.load(from: dir + "/hf.json"), path: dir + "/hf.json", texts: texts, dir: dir)
     }
 
     @Test func llamaSentencePieceFormEncodesTheSameInHFAndForge() throws {
