@@ -10,7 +10,7 @@
 import ForgeCore
 
 /// Spaces as SentencePiece writes them.
-public enum SentencePiece {
+enum SentencePiece {
     /// "▁" (U+2581) in UTF-8.
     static let meta: [UInt8] = [0xE2, 0x96, 0x81]
 
