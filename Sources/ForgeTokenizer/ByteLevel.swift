@@ -1,5 +1,6 @@
 // ByteLevel: GPT-2's reversible map between the 256 byte values and printable code points, used by
-// byte-level BPE vocabularies ("Ġ" is the space byte 0x20, "Ċ" is 0x0A, ...).
+// byte-level BPE vocabularies ("Ġ" is the space byte 0x20, "Ċ" is 0x0A, ...); and ByteFallback, the
+// <0xXX> tokens SentencePiece vocabularies spell bytes with.
 
 public enum ByteLevel {
     /// Code point standing for each byte.
@@ -40,5 +41,20 @@ public enum ByteLevel {
             out.append(UInt8(scalarToByte[Int(u.value)]))
         }
         return out
+    }
+}
+
+public enum ByteFallback {
+    /// The token that stands for byte `b`: "<0x0A>".
+    public static func name(_ b: Int) -> String {
+        let hex = Array("0123456789ABCDEF")
+        return "<0x" + String(hex[b >> 4]) + String(hex[b & 15]) + ">"
+    }
+
+    /// The byte a "<0xXX>" token stands for, or nil for any other string.
+    public static func byte(_ token: String) -> UInt8? {
+        let u = Array(token.utf8)
+        guard u.count == 6, u[0] == 0x3C, u[1] == 0x30, u[2] == 0x78, u[5] == 0x3E else { return nil }
+        return UInt8(String(decoding: u[3...4], as: UTF8.self), radix: 16)
     }
 }

@@ -3,15 +3,6 @@
 import ForgeCore
 import Foundation
 
-/// What the models need from a tokenizer.
-public protocol TextTokenizer: Sendable {
-    var vocabSize: Int { get }
-    func encode(_ text: String) -> [Int32]
-    func decode(_ ids: [Int32]) -> String
-    /// Writes `tokenizer.json` (Hugging Face format) to `path`.
-    func save(to path: String) throws
-}
-
 /// Bytes as tokens: id = byte value.
 public struct ByteTokenizer: TextTokenizer {
     public init() {}
@@ -23,6 +14,9 @@ public struct ByteTokenizer: TextTokenizer {
     public func decode(_ ids: [Int32]) -> String {
         String(decoding: ids.map { UInt8(truncatingIfNeeded: $0) }, as: UTF8.self)
     }
+
+    /// The bytes themselves (one id may be part of a longer character).
+    public func bytes(of ids: [Int32], skipSpecial: Bool) -> [UInt8] { ids.map { UInt8(truncatingIfNeeded: $0) } }
 
     public func save(to path: String) throws {
         var vocab: [String: Int] = [:]

@@ -1,6 +1,7 @@
-// GGUFVocab: the byte-level BPE tokenizer stored in a GGUF file's `tokenizer.ggml.*` keys, with the
-// pre-tokenizer that llama.cpp associates with `tokenizer.ggml.pre` (each name fixes a list of
-// regexes applied in turn, and whether whole-word vocabulary hits skip the merges).
+// GGUFVocab: the tokenizer stored in a GGUF file's `tokenizer.ggml.*` keys. Byte-level BPE ("gpt2") gets
+// the pre-tokenizer that llama.cpp associates with `tokenizer.ggml.pre` (each name fixes a list of
+// regexes applied in turn, and whether whole-word vocabulary hits skip the merges); SentencePiece
+// ("llama") gets scores, token types and llama.cpp's defaults and name-based fixes of token types.
 import ForgeCore
 
 public enum GGUFVocab {
@@ -78,14 +79,23 @@ public enum GGUFVocab {
     }
 
     /// Reads the tokenizer of an opened GGUF file.
-    public static func load(_ file: GGUFFile) throws -> BPETokenizer {
+    public static func load(_ file: GGUFFile) throws -> any TextTokenizer {
         let path = file.path
         guard let kind = file["tokenizer.ggml.model"]?.string else {
             throw ForgeError.file(path, "has no tokenizer (tokenizer.ggml.model is missing)")
         }
-        guard kind == "gpt2" else {
-            throw ForgeError.file(path, "tokenizer model '\(kind)' is not byte-level BPE ('gpt2'); it is not supported yet")
+        switch kind {
+        case "gpt2": return try loadByteLevel(file)
+        case "llama": return try loadSentencePiece(file)
+        default: throw ForgeError.file(path, "tokenizer model '\(kind)' is neither byte-level BPE ('gpt2') nor SentencePiece ('llama'); it is not supported yet")
         }
+    }
+
+    /// Reads the tokenizer of the GGUF file at `path`.
+    public static func load(path: String) throws -> any TextTokenizer { try load(GGUFFile(path: path)) }
+
+    static func loadByteLevel(_ file: GGUFFile) throws -> BPETokenizer {
+        let path = file.path
         guard let tokens = file["tokenizer.ggml.tokens"]?.strings, !tokens.isEmpty else {
             throw ForgeError.file(path, "tokenizer.ggml.tokens is missing or empty")
         }
@@ -126,6 +136,98 @@ public enum GGUFVocab {
         return t
     }
 
-    /// Reads the tokenizer of the GGUF file at `path`.
-    public static func load(path: String) throws -> BPETokenizer { try load(GGUFFile(path: path)) }
+    // MARK: - SentencePiece
+
+    /// Texts llama.cpp makes control tokens wherever they occur (its end-of-generation list).
+    static let endOfGenerationTexts: Set<String> = [
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>", "<|endoftext|>",
+        "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>",
+        "<|tool_response>", "<\u{FF5C}end\u{2581}of\u{2581}sentence\u{FF5C}>", "[e~[",
+    ]
+    /// Fill-in-the-middle texts: when its id key is missing, llama.cpp makes the first one found a control token.
+    static let fillInTheMiddleTexts: [(keys: [String], texts: [String])] = [
+        (["fim_pre", "prefix"], ["<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\u{FF5C}fim\u{2581}begin\u{FF5C}>", "<PRE>",
+                                 "\u{2581}<PRE>", "<|code_prefix|>", "<|prefix|>"]),
+        (["fim_suf", "suffix"], ["<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\u{FF5C}fim\u{2581}hole\u{FF5C}>", "<SUF>",
+                                 "\u{2581}<SUF>", "<|code_suffix|>", "<|suffix|>"]),
+        (["fim_mid", "middle"], ["<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\u{FF5C}fim\u{2581}end\u{FF5C}>", "<MID>",
+                                 "\u{2581}<MID>", "<|code_middle|>", "<|middle|>"]),
+        (["fim_pad"], ["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"]),
+        (["fim_rep"], ["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"]),
+        (["fim_sep"], ["<|file_sep|>"]),
+    ]
+
+    /// Reads a SentencePiece vocabulary as llama.cpp's llama_vocab::load does for `tokenizer.ggml.model` "llama".
+    static func loadSentencePiece(_ file: GGUFFile) throws -> SentencePieceTokenizer {
+        let path = file.path
+        func bad(_ key: String, _ problem: String) -> ForgeError { ForgeError.file(path, "\(key) \(problem)") }
+        guard let tokenValues = file["tokenizer.ggml.tokens"]?.array, !tokenValues.isEmpty else {
+            throw bad("tokenizer.ggml.tokens", "is missing or empty")
+        }
+        var tokens = tokenValues.compactMap(\.string)
+        guard tokens.count == tokenValues.count else { throw bad("tokenizer.ggml.tokens", "holds values that are not strings") }
+        let n = tokens.count
+        guard let scoreValues = file["tokenizer.ggml.scores"]?.array else {
+            throw bad("tokenizer.ggml.scores", "is missing (a SentencePiece vocabulary needs a score per token)")
+        }
+        let scores = scoreValues.compactMap { $0.double.map(Float.init) }
+        guard scores.count == scoreValues.count else { throw bad("tokenizer.ggml.scores", "holds values that are not numbers") }
+        guard scores.count >= n else { throw bad("tokenizer.ggml.scores", "has \(scores.count) values for \(n) tokens") }
+        var attributes = [TokenAttributes](repeating: .normal, count: n)
+        if let typeValues = file["tokenizer.ggml.token_type"]?.array {
+            let types = typeValues.compactMap(\.int)
+            guard types.count == typeValues.count else {
+                throw bad("tokenizer.ggml.token_type", "holds values that are not integers")
+            }
+            guard types.count >= n else { throw bad("tokenizer.ggml.token_type", "has \(types.count) values for \(n) tokens") }
+            for i in 0..<n { attributes[i] = TokenAttributes(ggufType: types[i]) }
+        }
+        for i in 0..<n where tokens[i].isEmpty { tokens[i] = "[EMPTY_\(i)]" }
+        // Special ids: llama.cpp's SPM defaults (BOS 1, EOS 2, unknown 0) unless a key names one inside the vocabulary.
+        func special(_ key: String, _ fallback: Int32?) -> Int32? {
+            let valid = { (id: Int32?) in id.flatMap { $0 >= 0 && Int($0) < n ? $0 : nil } }
+            return valid(file["tokenizer.ggml.\(key)_token_id"]?.int.map(Int32.init)) ?? valid(fallback)
+        }
+        let unk = special("unknown", 0)
+        let model: SentencePieceModel
+        do { model = try SentencePieceModel(tokens: tokens, scores: Array(scores.prefix(n)), unkId: unk) }
+        catch let e as ForgeError { throw bad("tokenizer.ggml.tokens", e.description) }
+        fixAttributes(&attributes, model: model, file: file)
+        return SentencePieceTokenizer(
+            model: model, attributes: attributes,
+            bosId: special("bos", 1), eosId: special("eos", 2), unkId: unk, padId: special("padding", nil),
+            addBOS: file["tokenizer.ggml.add_bos_token"]?.bool ?? true, addEOS: file["tokenizer.ggml.add_eos_token"]?.bool ?? false,
+            addSpacePrefix: file["tokenizer.ggml.add_space_prefix"]?.bool ?? true, origin: "\(path) (SentencePiece)")
+    }
+
+    /// llama.cpp's corrections of token types by text: end-of-generation and fill-in-the-middle markers become
+    /// control tokens, control tokens named "unused" unused, a few model-specific markers ordinary, and every
+    /// special token of a Phi-3 strips the whitespace after it.
+    static func fixAttributes(_ a: inout [TokenAttributes], model: SentencePieceModel, file: GGUFFile) {
+        let idOf = { (t: String) in model.id(of: t) }
+        for (keys, texts) in fillInTheMiddleTexts where !keys.contains(where: { file["tokenizer.ggml.\($0)_token_id"] != nil }) {
+            if let id = texts.compactMap(idOf).min() { a[Int(id)].insert(.control) }
+        }
+        for (id, text) in model.tokens.enumerated() where a[id].contains(.control) && text.contains("unused") {
+            a[id].insert(.unused)
+        }
+        for text in endOfGenerationTexts { if let id = idOf(text) { a[Int(id)].insert(.control) } }
+        for text in ["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"] {
+            if let id = idOf(text) { a[Int(id)] = .userDefined }
+        }
+        let has = { (t: String) in idOf(t) != nil }
+        if let end = idOf("<|end|>"), has("<|return|>") && has("<|call|>") || has("<|calls|>") && has("<|flush|>") {
+            a[Int(end)] = .userDefined
+        }
+        let eos = file["tokenizer.ggml.eos_token_id"]?.int
+        if let s = idOf("</s>"), has("<|tool_response>") || (eos != nil && idOf("<|plamo:eos|>").map(Int.init) == eos) {
+            a[Int(s)] = .normal
+        }
+        let name = (file["general.name"]?.string ?? "").lowercased()
+        if name.contains("phi-3") || name.contains("phi3") {
+            for i in a.indices where !a[i].isDisjoint(with: [.control, .userDefined, .unknown]) { a[i].insert(.rstrip) }
+            if let id = idOf("</s>") { a[Int(id)].insert(.rstrip) }
+            for t in ["<unk>", "<s>", "<|endoftext|>"] { if let id = idOf(t) { a[Int(id)].remove(.rstrip) } }
+        }
+    }
 }

@@ -16,9 +16,24 @@ public indirect enum Normalizer: Sendable, Equatable {
         case .nfkd: return s.decomposedStringWithCompatibilityMapping
         case .lowercase: return s.lowercased()
         case .prepend(let p): return s.isEmpty ? s : p + s
-        case .replace(let pattern, let content): return s.replacingOccurrences(of: pattern, with: content)
+        case .replace(let pattern, let content): return Self.replace(pattern, with: content, in: s)
         case .sequence(let list): return list.reduce(s) { $1.apply($0) }
         }
+    }
+
+    /// Every occurrence of `pattern` as code points, as Hugging Face matches (Foundation matches whole
+    /// characters, and would miss the space in a space + combining mark).
+    static func replace(_ pattern: String, with content: String, in s: String) -> String {
+        let p = Array(pattern.utf8), c = Array(content.utf8), b = Array(s.utf8)
+        guard let first = p.first else { return s }
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count + b.count / 4)
+        var i = 0
+        while i < b.count {
+            if b[i] == first && i + p.count <= b.count && b[i..<(i + p.count)].elementsEqual(p) { out += c; i += p.count }
+            else { out.append(b[i]); i += 1 }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The Hugging Face JSON form.

@@ -63,6 +63,11 @@ public struct PatternMatcher: @unchecked Sendable {
 
 /// UTF-8 decoding that never traps: malformed bytes decode one at a time as U+FFFD.
 enum UTF8Decoding {
+    /// Length of the sequence a lead byte announces, as llama.cpp's unicode_len_utf8 reads it (1 for a stray continuation byte).
+    @inline(__always) static func width(_ lead: UInt8) -> Int {
+        lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
+    }
+
     @inline(__always)
     static func decode(_ b: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int) -> (UInt32, Int) {
         let b0 = b[i]

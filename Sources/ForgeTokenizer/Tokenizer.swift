@@ -1,6 +1,7 @@
-// Tokenizer: a byte-level BPE tokenizer pipeline — added tokens, normalizer, pre-tokenizer, BPE,
-// optional template of special tokens — and its decoders. Loaded from a Hugging Face tokenizer.json
-// (TokenizerJSON.swift), a GGUF file (GGUFVocab.swift), or trained (BPETrainer.swift).
+// Tokenizer: a BPE tokenizer pipeline — added tokens, normalizer, pre-tokenizer, BPE, optional template
+// of special tokens — and its decoders (byte-level, or SentencePiece's ▁ and <0xXX> byte fallback).
+// Loaded from a Hugging Face tokenizer.json (TokenizerJSON.swift), a GGUF file (GGUFVocab.swift), or
+// trained (BPETrainer.swift).
 import ForgeCore
 import Foundation
 import Synchronization
@@ -13,7 +14,7 @@ public enum InvalidUTF8Policy: String, Sendable, CaseIterable {
     case error
 }
 
-/// A byte-level BPE tokenizer.
+/// A BPE tokenizer (byte-level, or byte-fallback as Hugging Face writes SentencePiece vocabularies).
 public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
     public let model: BPEModel
     public let preTokenizer: PreTokenizer
@@ -26,6 +27,8 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
     public var bosId: Int32?
     public var eosId: Int32?
     public var padId: Int32?
+    /// Whether the template puts BOS first.
+    public var addsBOS: Bool { bosId != nil && prefixIds.first == bosId }
     /// The Hugging Face JSON of the pre-tokenizer (kept to write tokenizer.json faithfully).
     let preTokenizerJSON: Any
     /// Where the tokenizer came from, for messages ("tokenizer.json", "GGUF pre-tokenizer smollm", ...).
@@ -34,9 +37,12 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
     let idBytes: [[UInt8]]
     let specialIds: Set<Int32>
     let hasNonSpecialAdded: Bool
+    /// Leading spaces `decode` removes (a Hugging Face `Strip` decoder, written with a `Prepend("▁")` normalizer).
+    public let decodeStripsSpaces: Int
 
     public init(model: BPEModel, preTokenizer: PreTokenizer, preTokenizerJSON: Any, normalizer: Normalizer?,
-                addedTokens: [AddedToken], prefixIds: [Int32] = [], suffixIds: [Int32] = [], origin: String) {
+                addedTokens: [AddedToken], prefixIds: [Int32] = [], suffixIds: [Int32] = [], decodeStripsSpaces: Int = 0,
+                origin: String) {
         self.model = model
         self.preTokenizer = preTokenizer
         self.preTokenizerJSON = preTokenizerJSON
@@ -46,7 +52,9 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
         self.prefixIds = prefixIds
         self.suffixIds = suffixIds
         self.origin = origin
-        var table = model.tokenBytes
+        self.decodeStripsSpaces = decodeStripsSpaces
+        // Byte fallback decodes as Hugging Face's Replace("▁", " ") + ByteFallback decoders.
+        var table = model.byteFallback ? model.tokenStrings.map(Self.sentencePieceBytes) : model.tokenBytes
         let size = max(model.vocabSize, Int(addedTokens.map(\.id).max() ?? -1) + 1)
         if table.count < size { table += [[UInt8]](repeating: [], count: size - table.count) }
         for a in addedTokens { table[Int(a.id)] = Array(a.content.utf8) }
@@ -60,7 +68,7 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
     /// The id of a token by its vocabulary string or added-token content.
     public func id(of token: String) -> Int32? {
         if let a = addedTokens.first(where: { $0.content == token }) { return a.id }
-        return model.id(ofBytes: ByteLevel.decode(token) ?? Array(token.utf8))
+        return model.id(ofBytes: model.byteFallback ? Array(token.utf8) : ByteLevel.decode(token) ?? Array(token.utf8))
     }
 
     // MARK: - Encoding
@@ -70,7 +78,7 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
 
     /// Text to ids. `allowSpecial` recognises special tokens written in the text; `addSpecialTokens`
     /// applies the template (e.g. a leading BOS).
-    public func encode(_ text: String, allowSpecial: Bool, addSpecialTokens: Bool = false) -> [Int32] {
+    public func encode(_ text: String, allowSpecial: Bool, addSpecialTokens: Bool) -> [Int32] {
         var cache = PieceCache()
         var out: [Int32] = []
         encode(Array(text.utf8), allowSpecial: allowSpecial, addSpecialTokens: addSpecialTokens, cache: &cache, into: &out)
@@ -78,7 +86,7 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
     }
 
     /// Raw bytes to ids, with a policy for invalid UTF-8 (errors give the byte offset).
-    public func encode(utf8 bytes: [UInt8], invalid: InvalidUTF8Policy, allowSpecial: Bool = false) throws -> [Int32] {
+    public func encode(utf8 bytes: [UInt8], invalid: InvalidUTF8Policy, allowSpecial: Bool) throws -> [Int32] {
         var text = bytes
         if let bad = Self.firstInvalidUTF8(bytes) {
             if invalid == .error { throw ForgeError("invalid UTF-8 at byte \(bad)") }
@@ -91,7 +99,7 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
     }
 
     /// Encodes many texts on all workers (each takes the next text, largest first); results are in input order.
-    public func encodeBatch(_ texts: [String], allowSpecial: Bool = false) -> [[Int32]] {
+    public func encodeBatch(_ texts: [String], allowSpecial: Bool) -> [[Int32]] {
         var results = [[Int32]](repeating: [], count: texts.count)
         let order = texts.indices.sorted { texts[$0].utf8.count > texts[$1].utf8.count }
         let next = Atomic<Int>(0)
@@ -158,11 +166,20 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
     public func decode(_ ids: [Int32]) -> String { decode(ids, skipSpecial: false) }
 
     public func decode(_ ids: [Int32], skipSpecial: Bool) -> String {
-        String(decoding: bytes(of: ids, skipSpecial: skipSpecial), as: UTF8.self)
+        var b = bytes(of: ids, skipSpecial: skipSpecial)
+        let strip = b.prefix(decodeStripsSpaces).prefix { $0 == 32 }.count
+        if strip > 0 { b.removeFirst(strip) }
+        return String(decoding: b, as: UTF8.self)
+    }
+
+    /// Bytes of a SentencePiece-style token: "<0xXX>" is that byte, "▁" a space.
+    static func sentencePieceBytes(_ token: String) -> [UInt8] {
+        if let b = ByteFallback.byte(token) { return [b] }
+        return SentencePiece.unescape(Array(token.utf8))
     }
 
     /// Raw bytes of ids.
-    public func bytes(of ids: [Int32], skipSpecial: Bool = false) -> [UInt8] {
+    public func bytes(of ids: [Int32], skipSpecial: Bool) -> [UInt8] {
         var out: [UInt8] = []
         for id in ids where id >= 0 && Int(id) < idBytes.count {
             if skipSpecial && specialIds.contains(id) { continue }
@@ -172,11 +189,6 @@ public final class BPETokenizer: TextTokenizer, @unchecked Sendable {
     }
 
     public func isSpecial(_ id: Int32) -> Bool { specialIds.contains(id) }
-
-    /// A decoder for streaming: feed ids, get only complete UTF-8 characters back.
-    public func streamDecoder(skipSpecial: Bool = false) -> StreamDecoder {
-        StreamDecoder { [self] id in bytes(of: [id], skipSpecial: skipSpecial) }
-    }
 
     // MARK: - Saving
 

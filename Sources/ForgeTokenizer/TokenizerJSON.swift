@@ -1,10 +1,11 @@
-// TokenizerJSON: Hugging Face `tokenizer.json` for byte-level BPE tokenizers, read and written.
+// TokenizerJSON: Hugging Face `tokenizer.json` for BPE tokenizers, read and written: byte-level ones, and
+// byte-fallback ones (the form of SentencePiece vocabularies such as Gemma's and Llama 2's).
 //
-// Read: model BPE (vocab, merges as "a b" strings or [a, b] pairs, ignore_merges, unk_token),
-// added_tokens, normalizer (NFC/NFKC/NFD/NFKD/Lowercase/Prepend/Replace/Sequence), pre_tokenizer
-// (ByteLevel, Split, Digits, Sequence), post_processor (TemplateProcessing, ByteLevel, Sequence),
-// decoder ByteLevel. Anything else is an error naming it, rather than a tokenizer that silently
-// encodes differently from the reference.
+// Read: model BPE (vocab, merges as "a b" strings or [a, b] pairs, ignore_merges, unk_token, byte_fallback,
+// fuse_unk), added_tokens, normalizer (NFC/NFKC/NFD/NFKD/Lowercase/Prepend/Replace/Sequence), pre_tokenizer
+// (ByteLevel, Split, Digits, Sequence), post_processor (TemplateProcessing, ByteLevel, Sequence), decoder
+// ByteLevel, or Replace("▁", " ")/ByteFallback/Fuse/Strip(" ", n, 0). Anything else is an error naming it,
+// rather than a tokenizer that silently encodes differently from the reference.
 import ForgeCore
 import Foundation
 
@@ -18,31 +19,44 @@ public enum TokenizerJSON {
         do { obj = try JSONSerialization.jsonObject(with: data) }
         catch { throw ForgeError.file(path, "not valid JSON (truncated or damaged tokenizer.json)") }
         guard let json = obj as? [String: Any] else { throw ForgeError.file(path, "not a tokenizer.json object") }
-        do { return try parse(json, origin: path) }
+        // A byte-fallback vocabulary and its merges are read again as written: JSONSerialization merges
+        // canonically equal keys and drops U+FEFF from strings.
+        let exact = (json["model"] as? [String: Any])?["byte_fallback"] as? Bool ?? false
+        do {
+            return try parse(json, origin: path, exactVocab: exact ? ExactJSON.members(data, path: ["model", "vocab"]) : nil,
+                             exactMerges: exact ? ExactJSON.merges(data, path: ["model", "merges"]) : nil)
+        }
         catch let e as ForgeError { throw ForgeError.file(path, e.description) }
     }
 
-    /// Builds a tokenizer from the parsed JSON object.
-    public static func parse(_ json: [String: Any], origin: String) throws -> BPETokenizer {
+    /// Builds a tokenizer from the parsed JSON object; `exactVocab` and `exactMerges`, when given, replace its
+    /// model.vocab and model.merges.
+    public static func parse(_ json: [String: Any], origin: String, exactVocab: [(String, Int)]? = nil,
+                             exactMerges: [(String, String)]? = nil) throws -> BPETokenizer {
         guard let model = json["model"] as? [String: Any] else { throw ForgeError("no 'model' section") }
         let type = model["type"] as? String ?? "BPE"
-        guard type == "BPE" else { throw ForgeError("model type '\(type)' is not supported (byte-level BPE only)") }
-        if model["byte_fallback"] as? Bool == true { throw ForgeError("byte_fallback BPE (SentencePiece style) is not supported") }
+        guard type == "BPE" else { throw ForgeError("model type '\(type)' is not supported (BPE only)") }
+        let byteFallback = model["byte_fallback"] as? Bool ?? false
         if let p = model["continuing_subword_prefix"] as? String, !p.isEmpty { throw ForgeError("continuing_subword_prefix is not supported") }
         if let p = model["end_of_word_suffix"] as? String, !p.isEmpty { throw ForgeError("end_of_word_suffix is not supported") }
         guard let vocabObj = model["vocab"] as? [String: Any] else { throw ForgeError("model.vocab is missing") }
         var vocab: [(String, Int32)] = []
         vocab.reserveCapacity(vocabObj.count)
-        for (k, v) in vocabObj {
-            guard let id = (v as? NSNumber)?.int32Value else { throw ForgeError("vocab entry \(String(reflecting: k)) has no integer id") }
-            vocab.append((k, id))
+        if let exactVocab {
+            vocab = exactVocab.map { ($0.0, Int32(truncatingIfNeeded: $0.1)) }
+        } else {
+            for (k, v) in vocabObj {
+                guard let id = (v as? NSNumber)?.int32Value else { throw ForgeError("vocab entry \(String(reflecting: k)) has no integer id") }
+                vocab.append((k, id))
+            }
         }
-        var merges: [(String, String)] = []
-        for m in model["merges"] as? [Any] ?? [] {
+        var merges: [(String, String)] = exactMerges ?? []
+        for m in exactMerges == nil ? model["merges"] as? [Any] ?? [] : [] {
             if let s = m as? String {
-                let parts = s.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+                // Split on the space scalar: as Characters, a space and a following combining mark are one.
+                let parts = s.unicodeScalars.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
                 guard parts.count == 2 else { throw ForgeError("merge \(String(reflecting: s)) is not two tokens") }
-                merges.append((String(parts[0]), String(parts[1])))
+                merges.append((String(String.UnicodeScalarView(parts[0])), String(String.UnicodeScalarView(parts[1]))))
             } else if let pair = m as? [String], pair.count == 2 {
                 merges.append((pair[0], pair[1]))
             } else {
@@ -50,7 +64,7 @@ public enum TokenizerJSON {
             }
         }
         let bpe = try BPEModel(vocab: vocab, merges: merges, ignoreMerges: model["ignore_merges"] as? Bool ?? false,
-                               unkToken: model["unk_token"] as? String)
+                               unkToken: model["unk_token"] as? String, byteFallback: byteFallback, fuseUnk: model["fuse_unk"] as? Bool ?? false)
 
         var added: [AddedToken] = []
         for a in json["added_tokens"] as? [[String: Any]] ?? [] {
@@ -68,19 +82,31 @@ public enum TokenizerJSON {
         var steps: [PreTokenizerStep] = []
         var byteLevel = false
         if let pre = preJSON as? [String: Any] { steps = try parsePreTokenizer(pre, byteLevel: &byteLevel) }
-        if let dec = json["decoder"] as? [String: Any], containsType(dec, "ByteLevel", key: "decoders") { byteLevel = true }
-        guard byteLevel else {
-            throw ForgeError("not a byte-level BPE tokenizer (no ByteLevel pre-tokenizer or decoder); only byte-level BPE is supported")
+        var strip = 0
+        if let dec = json["decoder"] as? [String: Any] { try parseDecoder(dec, byteLevel: &byteLevel, strip: &strip) }
+        guard byteLevel || byteFallback else {
+            throw ForgeError("neither byte-level (no ByteLevel pre-tokenizer or decoder) nor byte_fallback BPE; only those are supported")
         }
         var prefix: [Int32] = [], suffix: [Int32] = []
         if let post = json["post_processor"] as? [String: Any] { try parsePostProcessor(post, prefix: &prefix, suffix: &suffix) }
-        return BPETokenizer(model: bpe, preTokenizer: PreTokenizer(steps: steps), preTokenizerJSON: preJSON,
-                            normalizer: normalizer, addedTokens: added, prefixIds: prefix, suffixIds: suffix, origin: origin)
+        let t = BPETokenizer(model: bpe, preTokenizer: PreTokenizer(steps: steps), preTokenizerJSON: preJSON,
+                             normalizer: normalizer, addedTokens: added, prefixIds: prefix, suffixIds: suffix,
+                             decodeStripsSpaces: strip, origin: origin)
+        t.bosId = prefix.first   // the template's leading special token is the BOS it adds
+        return t
     }
 
-    static func containsType(_ j: [String: Any], _ type: String, key: String) -> Bool {
-        if j["type"] as? String == type { return true }
-        return (j[key] as? [[String: Any]] ?? []).contains { containsType($0, type, key: key) }
+    /// Decoders Forge reproduces: ByteLevel, and SentencePiece's Replace("▁", " "), ByteFallback, Fuse and Strip(" ", n, 0).
+    static func parseDecoder(_ j: [String: Any], byteLevel: inout Bool, strip: inout Int) throws {
+        let type = j["type"] as? String ?? "?"
+        switch type {
+        case "Sequence": for d in j["decoders"] as? [[String: Any]] ?? [] { try parseDecoder(d, byteLevel: &byteLevel, strip: &strip) }
+        case "ByteLevel": byteLevel = true
+        case "ByteFallback", "Fuse": return
+        case "Replace" where (j["pattern"] as? [String: Any])?["String"] as? String == "\u{2581}" && j["content"] as? String == " ": return
+        case "Strip" where j["content"] as? String == " " && (j["stop"] as? Int ?? 0) == 0: strip = j["start"] as? Int ?? 0
+        default: throw ForgeError("decoder \(type) \(type == "Replace" || type == "Strip" ? "with these settings " : "")is not supported")
+        }
     }
 
     static func parsePreTokenizer(_ j: [String: Any], byteLevel: inout Bool) throws -> [PreTokenizerStep] {
@@ -135,10 +161,25 @@ public enum TokenizerJSON {
 
     /// Writes `t` as a tokenizer.json that Hugging Face `tokenizers` loads, atomically.
     public static func write(_ t: BPETokenizer, to path: String) throws {
-        var vocab: [String: Int] = [:]
-        for (id, s) in t.model.tokenStrings.enumerated() where !s.isEmpty || id == 0 { vocab[s] = id }
-        for a in t.addedTokens { vocab[a.content] = Int(a.id) }
-        let merges = t.model.merges.map { t.model.tokenStrings[Int($0.0)] + " " + t.model.tokenStrings[Int($0.1)] }
+        // The vocabulary, one entry per id (added tokens by their content), written exactly (ExactJSON).
+        var strings = t.model.tokenStrings
+        for a in t.addedTokens {
+            if Int(a.id) >= strings.count { strings += [String](repeating: "", count: Int(a.id) + 1 - strings.count) }
+            strings[Int(a.id)] = a.content
+        }
+        let vocab = strings.enumerated().filter { !$0.1.isEmpty || $0.0 == 0 }.map { ($0.1, $0.0) }
+        let vocabMark = "@@forge-vocab@@"
+        // Byte-fallback vocabularies can hold tokens with spaces: their merges are written as pairs.
+        let merges: [Any] = t.model.merges.map { m -> Any in
+            let (a, b) = (t.model.tokenStrings[Int(m.0)], t.model.tokenStrings[Int(m.1)])
+            return t.model.byteFallback ? [a, b] : a + " " + b
+        }
+        let meta = "\u{2581}"
+        let decoder: [String: Any] = !t.model.byteFallback
+            ? ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true]
+            : ["type": "Sequence", "decoders": [["type": "Replace", "pattern": ["String": meta], "content": " "],
+                                                ["type": "ByteFallback"], ["type": "Fuse"]]
+                + (t.decodeStripsSpaces > 0 ? [["type": "Strip", "content": " ", "start": t.decodeStripsSpaces, "stop": 0]] : [])]
         var json: [String: Any] = [
             "version": "1.0", "truncation": NSNull(), "padding": NSNull(),
             "added_tokens": t.addedTokens.map { a in
@@ -147,10 +188,10 @@ public enum TokenizerJSON {
             },
             "normalizer": t.normalizer?.json ?? NSNull(),
             "pre_tokenizer": t.preTokenizerJSON,
-            "decoder": ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true],
+            "decoder": decoder,
             "model": ["type": "BPE", "dropout": NSNull(), "unk_token": t.model.unkId.map { t.model.tokenStrings[Int($0)] } ?? NSNull(),
-                      "continuing_subword_prefix": NSNull(), "end_of_word_suffix": NSNull(), "fuse_unk": false,
-                      "byte_fallback": false, "ignore_merges": t.model.ignoreMerges, "vocab": vocab, "merges": merges] as [String: Any],
+                      "continuing_subword_prefix": NSNull(), "end_of_word_suffix": NSNull(), "fuse_unk": t.model.fuseUnk,
+                      "byte_fallback": t.model.byteFallback, "ignore_merges": t.model.ignoreMerges, "vocab": vocabMark, "merges": merges] as [String: Any],
         ]
         if t.prefixIds.isEmpty && t.suffixIds.isEmpty {
             json["post_processor"] = NSNull()
@@ -163,7 +204,9 @@ public enum TokenizerJSON {
             for id in t.prefixIds + t.suffixIds { specials[name(id)] = ["id": name(id), "ids": [Int(id)], "tokens": [name(id)]] }
             json["post_processor"] = ["type": "TemplateProcessing", "single": single, "pair": single, "special_tokens": specials]
         }
-        let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+        var data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+        guard let mark = data.range(of: Data(#""vocab":"\#(vocabMark)""#.utf8)) else { throw ForgeError("tokenizer.json: vocabulary slot not found") }
+        data.replaceSubrange(mark, with: Data(#""vocab":"#.utf8) + ExactJSON.object(vocab))
         try AtomicFile.write(path, data: data)
     }
 }

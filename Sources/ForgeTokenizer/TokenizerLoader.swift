@@ -4,7 +4,7 @@ import ForgeCore
 import Foundation
 
 public enum TokenizerLoader {
-    public static func load(_ path: String) throws -> BPETokenizer {
+    public static func load(_ path: String) throws -> any TextTokenizer {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ForgeError.file(path, "no such file or directory") }
         if isDir.boolValue { return try TokenizerJSON.load(from: path + "/tokenizer.json") }

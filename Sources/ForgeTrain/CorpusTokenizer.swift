@@ -17,7 +17,7 @@ public struct TokenizeSummary: Codable, Sendable {
 
 public enum CorpusTokenizer {
     /// Tokenizes `files` into `outDir`; every `validationEvery`-th document (0: none) is held out.
-    public static func run(files: inout TextFiles, tokenizer: BPETokenizer, outDir: String, validationEvery: Int,
+    public static func run(files: inout TextFiles, tokenizer: any TextTokenizer, outDir: String, validationEvery: Int,
                            shardTokens: Int = 50_000_000, progress: ProgressLine? = nil) throws -> TokenizeSummary {
         try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
         var summary = TokenizeSummary()

@@ -103,7 +103,10 @@ struct BenchTokenizer: ParsableCommand {
             return t
         }
         if let tokenizer {
+            let t0 = DispatchTime.now().uptimeNanoseconds
             let tok = try TokenizerLoader.load(tokenizer)
+            let load = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            print(String(format: #"{"what": "load", "seconds": %.4f, "vocab": %d}"#, load, tok.vocabSize))
             var count = 0
             let single = best { count = tok.encode(whole).count }
             print(String(format: #"{"what": "encode-single", "threads": 1, "mb": %.3f, "seconds": %.4f, "mb_per_s": %.2f, "tokens": %d}"#, mb, single, mb / single, count))

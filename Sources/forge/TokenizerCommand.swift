@@ -1,4 +1,4 @@
-// forge tokenizer: train, and inspect, byte-level BPE tokenizers.
+// forge tokenizer: train byte-level BPE tokenizers; inspect and convert any tokenizer Forge reads.
 import ArgumentParser
 import ForgeCore
 import ForgeTokenizer
@@ -74,7 +74,7 @@ struct TokenizerEncode: ParsableCommand {
         let input = text ?? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         let ids = tok.encode(input, allowSpecial: special, addSpecialTokens: addSpecial)
         if verbose {
-            for id in ids { print(id, String(reflecting: tok.decode([id]))) }
+            for id in ids { print(id, String(reflecting: String(decoding: tok.bytes(of: [id], skipSpecial: false), as: UTF8.self))) }
         } else {
             print(ids.map(String.init).joined(separator: " "))
         }
@@ -109,7 +109,7 @@ struct TokenizerConvert: ParsableCommand {
     func run() throws {
         let tok = try TokenizerLoader.load(tokenizer)
         try tok.save(to: output)
-        print("\(output): vocabulary \(tok.vocabSize), \(tok.model.merges.count) merges, \(tok.addedTokens.count) added tokens")
+        print("\(output): vocabulary \(tok.vocabSize)")
     }
 }
 

@@ -38,11 +38,14 @@ func writeGGUF(_ path: String, _ kv: [(String, GGUFTestValue)]) throws {
         case .string(let s): u32(8); str(s)
         case .strings(let a): u32(9); u32(8); u64(UInt64(a.count)); a.forEach(str)
         case .ints(let a): u32(9); u32(5); u64(UInt64(a.count)); a.forEach { u32(UInt32(bitPattern: $0)) }
+        case .floats(let a): u32(9); u32(6); u64(UInt64(a.count)); a.forEach { u32($0.bitPattern) }
+        case .bool(let b): u32(7); d.append(b ? 1 : 0)
+        case .uint(let v): u32(4); u32(v)
         }
     }
     try d.write(to: URL(fileURLWithPath: path))
 }
-enum GGUFTestValue { case string(String), strings([String]), ints([Int32]) }
+enum GGUFTestValue { case string(String), strings([String]), ints([Int32]), floats([Float]), bool(Bool), uint(UInt32) }
 
 @Suite struct TokenizerTests {
     @Test(arguments: [

@@ -6,10 +6,13 @@
                                                  recognised, otherwise they are encoded as text
   train OUT_JSON VOCAB TEXT_FILE...              trains a byte-level BPE (GPT-2 pre-tokenizer, bytes
                                                  alphabet, <|endoftext|> special) and saves it
+  gemma-style OUT_JSON SPM_JSON                  rebuilds a SentencePiece tokenizer.json (vocab, merges, added
+                                                 tokens) the way transformers' GemmaConverter assembles one, and
+                                                 saves it with tokenizers' own writer
 Prints JSON on stdout.
 """
 import json, sys
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 cmd = sys.argv[1]
 if cmd == "encode":
@@ -25,6 +28,17 @@ elif cmd == "train":
     trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<|endoftext|>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train(files, trainer)
+    tok.save(out)
+    print(json.dumps({"vocab": tok.get_vocab_size()}))
+elif cmd == "gemma-style":
+    out, src = sys.argv[2], json.load(open(sys.argv[3], encoding="utf-8"))
+    m = src["model"]
+    tok = Tokenizer(models.BPE(m["vocab"], [tuple(x) for x in m["merges"]], unk_token=m["unk_token"], fuse_unk=True,
+                               byte_fallback=True, dropout=None))
+    tok.normalizer = normalizers.Replace(" ", "\u2581")
+    tok.pre_tokenizer = pre_tokenizers.Split(" ", "merged_with_previous")
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tok.add_tokens([AddedToken(a["content"], normalized=False, special=a["special"]) for a in src["added_tokens"]])
     tok.save(out)
     print(json.dumps({"vocab": tok.get_vocab_size()}))
 else:
