@@ -90,15 +90,22 @@ public final class InferenceEngine {
         var out = [[Float]](repeating: [], count: requests.count)
         while !pending.isEmpty {
             var batch = ForwardBatch()
-            var taken: [(index: Int, count: Int, logits: LogitRows)] = []
+            var taken: [(index: Int, count: Int, rows: Int)] = []
             for j in pending.indices {
                 let chunk = pending[j].chunks[0]
                 guard batch.count == 0 || batch.count + chunk.count <= Self.maxBatch else { continue }
                 let r = requests[pending[j].index]
-                let final = pending[j].chunks.count == 1
-                let want: LogitRows = r.logits == .all ? .all : (r.logits == .last && final ? .last : .none)
+                // The request's logit rows, seen from this chunk (whose first row is request row chunk.startIndex).
+                let offset = chunk.startIndex, n = r.tokens.count
+                let want: LogitRows
+                switch r.logits {
+                case .none: want = .none
+                case .all: want = .all
+                case .last: want = offset + chunk.count == n ? .last : .none
+                case .from(let k): want = .from(max(0, k - offset))
+                }
                 batch.append(sequence: r.sequence, tokens: Array(chunk), at: cache.length(r.sequence), logits: want)
-                taken.append((pending[j].index, chunk.count, want))
+                taken.append((pending[j].index, chunk.count, chunk.indices.filter { want.wants($0 - offset, of: chunk.count) }.count))
                 pending[j].chunks.removeFirst()
             }
             pending.removeAll { $0.chunks.isEmpty }
@@ -109,9 +116,8 @@ public final class InferenceEngine {
                 let seq = requests[t.index].sequence
                 cache.advance(seq, by: t.count)
                 history[seq]! += batch.tokens[segment.start..<(segment.start + segment.count)]
-                let rows = t.logits == .all ? t.count : (t.logits == .last ? 1 : 0)
-                out[t.index] += logits[(at * c.vocabSize)..<((at + rows) * c.vocabSize)]
-                at += rows
+                out[t.index] += logits[(at * c.vocabSize)..<((at + t.rows) * c.vocabSize)]
+                at += t.rows
             }
         }
         return out

@@ -4,6 +4,7 @@
 // tokens; each window starts from an empty cache (its first token replaced by BOS when the model adds
 // one) and only the second half is scored: positions context/2 ..< context−1 predict the next token.
 import ForgeCore
+import ForgeKernels
 import ForgeModels
 import Foundation
 
@@ -30,19 +31,26 @@ public enum Perplexity {
         let V = model.config.vocabSize, first = context / 2
         var nll = 0.0, nll2 = 0.0, count = 0
         let clock = ContinuousClock.now
+        let scored = context - 1 - first
+        var lp = [Double](repeating: 0, count: scored)
         for w in 0..<windows {
             var window = Array(tokens[(w * context)..<((w + 1) * context)])
             if let bos { window[0] = bos }
             session.reset()
-            let logits = try session.forward(window, logits: .all)
-            for j in first..<(context - 1) {
-                let row = logits[(j * V)..<((j + 1) * V)]
-                let target = Int(window[j + 1])
-                let lp = logProbability(row, target)
-                nll -= lp
-                nll2 += lp * lp
-                count += 1
+            // Logits only for the scored half (rows first ..< context), as llama-perplexity asks for them.
+            let logits = try session.forward(window, logits: .from(first))
+            logits.withUnsafeBufferPointer { l in
+                lp.withUnsafeMutableBufferPointer { out in
+                    Parallel.forEach(scored) { range in
+                        for j in range {
+                            let row = l.baseAddress! + j * V
+                            out[j] = Double(row[Int(window[first + j + 1])]) - Double(Softmax.logSumExp(row, V))
+                        }
+                    }
+                }
             }
+            for v in lp { nll -= v; nll2 += v * v }
+            count += scored
             progress(w + 1, windows, exp(nll / Double(count)))
         }
         let mean = nll / Double(count)
@@ -54,11 +62,4 @@ public enum Perplexity {
                                 windows: windows, scoredTokens: count, tokensPerSecond: Double(windows * context) / secs)
     }
 
-    /// log softmax(row)[target] in Float64.
-    static func logProbability(_ row: ArraySlice<Float>, _ target: Int) -> Double {
-        let m = row.max()!
-        var s = 0.0
-        for v in row { s += exp(Double(v - m)) }
-        return Double(row[row.startIndex + target] - m) - log(s)
-    }
 }

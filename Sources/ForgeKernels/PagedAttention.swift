@@ -126,9 +126,9 @@ public enum PagedAttention {
         let tokens = run.rows.count, total = run.first + tokens
         let q0 = q + run.rows.lowerBound * width, o0 = out + run.rows.lowerBound * width
         WorkerPool.shared.forEach(heads) { range in
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: tokens * total + 2 * total * d)
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: tileThreshold * total + 2 * total * d)
             defer { s.deallocate() }
-            let k32 = s + tokens * total, v32 = k32 + total * d
+            let k32 = s + tileThreshold * total, v32 = k32 + total * d
             var widened = -1
             for h in range {
                 let g = h / group
@@ -144,17 +144,24 @@ public enum PagedAttention {
                     }
                     widened = g
                 }
-                BLAS.sgemm(transA: false, transB: true, m: tokens, n: total, k: d, alpha: scale,
-                           a: q0 + h * d, lda: width, b: k32, ldb: d, beta: 0, c: s, ldc: total)
-                for t in 0..<tokens {
-                    let row = s + t * total, p = run.first + t
-                    let lo = window.map { max(0, p - $0 + 1) } ?? 0
-                    softmaxInPlace(row + lo, p + 1 - lo)
-                    if lo > 0 { row.update(repeating: 0, count: lo) }
-                    (row + p + 1).update(repeating: 0, count: total - p - 1)
+                // Queries in tiles of 64, each against only the keys some query of the tile may see.
+                var t0 = 0
+                while t0 < tokens {
+                    let rows = min(tileThreshold, tokens - t0), last = run.first + t0 + rows - 1
+                    let first = window.map { max(0, run.first + t0 - $0 + 1) } ?? 0, n = last + 1 - first
+                    BLAS.sgemm(transA: false, transB: true, m: rows, n: n, k: d, alpha: scale,
+                               a: q0 + t0 * width + h * d, lda: width, b: k32 + first * d, ldb: d, beta: 0, c: s, ldc: n)
+                    for t in 0..<rows {
+                        let row = s + t * n, p = run.first + t0 + t
+                        let lo = (window.map { max(0, p - $0 + 1) } ?? 0) - first
+                        softmaxInPlace(row + lo, p - first + 1 - lo)
+                        if lo > 0 { row.update(repeating: 0, count: lo) }
+                        (row + p - first + 1).update(repeating: 0, count: n - (p - first) - 1)
+                    }
+                    BLAS.sgemm(transA: false, transB: false, m: rows, n: d, k: n,
+                               a: s, lda: n, b: v32 + first * d, ldb: d, beta: 0, c: o0 + t0 * width + h * d, ldc: width)
+                    t0 += rows
                 }
-                BLAS.sgemm(transA: false, transB: false, m: tokens, n: d, k: total,
-                           a: s, lda: total, b: v32, ldb: d, beta: 0, c: o0 + h * d, ldc: width)
             }
         }
     }

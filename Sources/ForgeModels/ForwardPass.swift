@@ -10,7 +10,21 @@ import ForgeCore
 import ForgeKernels
 
 /// Which of the new positions need logits.
-public enum LogitRows: Sendable, Equatable { case none, last, all }
+public enum LogitRows: Sendable, Equatable {
+    case none, last, all
+    /// The rows from this index of the request on (a perplexity window scores its second half).
+    case from(Int)
+
+    /// Whether row `i` of `count` new rows wants logits.
+    public func wants(_ i: Int, of count: Int) -> Bool {
+        switch self {
+        case .none: return false
+        case .last: return i == count - 1
+        case .all: return true
+        case .from(let k): return i >= k
+        }
+    }
+}
 
 /// A run of consecutive rows of one sequence in a batch.
 public struct BatchSegment: Sendable, Equatable {
@@ -36,7 +50,7 @@ public struct ForwardBatch: Sendable {
         segments.append(BatchSegment(sequence: sequence, start: tokens.count, count: new.count))
         tokens += new
         positions += position..<(position + new.count)
-        wantsLogits += new.indices.map { logits == .all || (logits == .last && $0 == new.count - 1) }
+        wantsLogits += new.indices.map { logits.wants($0, of: new.count) }
     }
 
     /// Rows whose logits are wanted, in order.
