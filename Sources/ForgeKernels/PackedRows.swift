@@ -146,40 +146,67 @@ extension WeightMatrix {
     }
 
     /// One packed group's 8 rows, decoded as `decodeRows` does (the arithmetic of QuantBlocks: d·q for types
-    /// with a minimum, −8d + q·d fused for Q4_0, (q − 16)·d for Q5_0, q·d for Q8_0).
+    /// with a minimum, −8d + q·d fused for Q4_0, (q − 16)·d for Q5_0, q·d for Q8_0), 16 values at a time.
     private func decodeGroup(_ r: Int, into out: UnsafeMutablePointer<Float>, mins: UnsafeMutablePointer<Float>) {
         let layout = PackedLayout(type: type)
-        let blocks = cols / 32, g = view.group(r)
+        let blocks = cols / 32, g = view.group(r), hasMin = QuantBlocks.hasMin(type)
+        /// Lane 4j + e of row i's bytes in quant vectors j0 ..< j0+4 (vector j holds 4 bytes of each of the 8 rows).
+        @inline(__always) func bytes(_ p: UnsafeRawPointer, _ i: Int, _ j0: Int) -> SIMD16<UInt8> {
+            unsafeBitCast(SIMD4<UInt32>(p.loadUnaligned(fromByteOffset: layout.quants + 32 * j0 + 4 * i, as: UInt32.self),
+                                        p.loadUnaligned(fromByteOffset: layout.quants + 32 * (j0 + 1) + 4 * i, as: UInt32.self),
+                                        p.loadUnaligned(fromByteOffset: layout.quants + 32 * (j0 + 2) + 4 * i, as: UInt32.self),
+                                        p.loadUnaligned(fromByteOffset: layout.quants + 32 * (j0 + 3) + 4 * i, as: UInt32.self)),
+                          to: SIMD16<UInt8>.self)
+        }
+        /// Row i's fifth bits of the low (offset 0) or high (16) halves, as 0 or 16 per lane 4j + e.
+        @inline(__always) func fifth(_ p: UnsafeRawPointer, _ i: Int, _ half: Int) -> SIMD16<UInt8> {
+            var words = SIMD4<UInt32>()
+            for j in 0..<4 { words[j] = (p.loadUnaligned(fromByteOffset: layout.fifthBits + half + 4 * j, as: UInt32.self) &>> UInt32(4 * i)) & 0xF }
+            let spread = unsafeBitCast(words &* 0x0101_0101, to: SIMD16<UInt8>.self)
+            return ((spread &>> SIMD16<UInt8>(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3)) & 1) &<< 4
+        }
+        @inline(__always) func floats(_ v: SIMD16<UInt8>) -> SIMD16<Float> {
+            var f = SIMD16<Float>()
+            for l in 0..<16 { f[l] = Float(v[l]) }
+            return f
+        }
         for b in 0..<blocks {
             let p = g + b * layout.bytes
             for i in 0..<Self.packGroup {
-                let d = QuantBlocks.half(p, 2 * i)
+                let d = QuantBlocks.half(p, 2 * i), dv = SIMD16<Float>(repeating: d)
                 let y = out + i * cols + 32 * b
                 if type == .q8_0 {
-                    for k in 0..<32 { y[k] = Float(p.load(fromByteOffset: layout.quants + 32 * (k / 4) + 4 * i + k % 4, as: Int8.self)) * d }
+                    for (half, j0) in [(0, 0), (16, 4)] {
+                        let v = unsafeBitCast(bytes(p, i, j0), to: SIMD16<Int8>.self)
+                        var f = SIMD16<Float>()
+                        for l in 0..<16 { f[l] = Float(v[l]) }
+                        store16(f * dv, y, half)
+                    }
                     continue
                 }
-                for k in 0..<16 {
-                    let byte = p.load(fromByteOffset: layout.quants + 32 * (k / 4) + 4 * i + k % 4, as: UInt8.self)
-                    var lo = byte & 0xF, hi = byte >> 4
-                    if layout.isQ5 {
-                        let bit = 4 * i + k % 4
-                        lo |= UInt8((p.loadUnaligned(fromByteOffset: layout.fifthBits + 4 * (k / 4), as: UInt32.self) >> bit) & 1) << 4
-                        hi |= UInt8((p.loadUnaligned(fromByteOffset: layout.fifthBits + 16 + 4 * (k / 4), as: UInt32.self) >> bit) & 1) << 4
-                    }
-                    switch type {
-                    case .q4_0:
-                        y[k] = (-8 * d).addingProduct(Float(lo), d)
-                        y[k + 16] = (-8 * d).addingProduct(Float(hi), d)
-                    case .q5_0:
-                        y[k] = (Float(lo) - 16) * d
-                        y[k + 16] = (Float(hi) - 16) * d
-                    default:
-                        y[k] = Float(lo) * d
-                        y[k + 16] = Float(hi) * d
-                    }
+                let q = bytes(p, i, 0)
+                var lo = q & 0xF, hi = q &>> 4
+                if layout.isQ5 {
+                    lo |= fifth(p, i, 0)
+                    hi |= fifth(p, i, 16)
                 }
-                if QuantBlocks.hasMin(type) { mins[i * blocks + b] = QuantBlocks.half(p, layout.mins + 2 * i) }
+                let fl = floats(lo), fh = floats(hi)
+                switch type {
+                case .q4_0:
+                    let base = SIMD16<Float>(repeating: -8 * d)
+                    var a = base, c = base
+                    a.addProduct(fl, dv)
+                    c.addProduct(fh, dv)
+                    store16(a, y, 0)
+                    store16(c, y, 16)
+                case .q5_0:
+                    store16((fl - 16) * dv, y, 0)
+                    store16((fh - 16) * dv, y, 16)
+                default:
+                    store16(fl * dv, y, 0)
+                    store16(fh * dv, y, 16)
+                }
+                if hasMin { mins[i * blocks + b] = QuantBlocks.half(p, layout.mins + 2 * i) }
             }
         }
     }
