@@ -23,6 +23,7 @@ def main():
         import datatrove
     except ImportError:
         subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "datatrove==0.10.1", "xxhash==3.5.0", "spacy==3.8.18"])
+        import datatrove  # bound here too: the report prints its version
     from datatrove.data import Document
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature

@@ -42,6 +42,9 @@ public final class LanguageModel {
         generator = try loaded.generator(contextLength: self.contextLength, cacheType: cacheType)
     }
 
+    /// Memory the key/value cache holds now (blocks are allocated as the conversation grows).
+    public var cacheUsage: KVCacheUsage { generator.session.engine.cache.usage }
+
     /// "SmolLM2-135M-Instruct.Q4_1.gguf (llama, 30 layers, Q4_1/Q8_0)".
     public var summary: String { loaded.model.summary }
 

@@ -11,6 +11,10 @@ public struct TokenBatch {
     public var targets: [Int32]
     public let batch: Int
     public let seq: Int
+    public init(inputs: [Int32], targets: [Int32], batch: Int, seq: Int) {
+        precondition(inputs.count == batch * seq && targets.count == batch * seq, "a batch of \(batch)×\(seq) tokens")
+        (self.inputs, self.targets, self.batch, self.seq) = (inputs, targets, batch, seq)
+    }
 }
 
 /// Draws training batches; its whole state is `rng` (saved in checkpoints).

@@ -76,6 +76,7 @@ public final class Trainer<Batch> {
         } else if FileManager.default.fileExists(atPath: checkpointPath) {
             throw ForgeError.file(checkpointPath, "a checkpoint already exists: pass --resume to continue it, or choose another run directory")
         }
+        model.checkpointing = options.activationCheckpointing
         self.model = model
         self.options = options
         self.source = source

@@ -26,6 +26,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Checkpoint every N steps (0: only at the end and on interrupt).
     public var checkpointEvery = 200
     public var seed: UInt64 = 1337
+    /// Recompute each block's activations in the backward pass instead of keeping them (less memory, ~1/3 more compute).
+    public var activationCheckpointing = false
 
     public init() {}
 

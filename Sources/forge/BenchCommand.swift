@@ -24,6 +24,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "gpt2 or llama.") var arch = "gpt2"
     @Option(help: "Batch size.") var batch = 8
     @Option(help: "Sequence length.") var seq = 256
+    @Flag(help: "Recompute each block in the backward pass (activation checkpointing).") var checkpointActivations = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -31,7 +32,9 @@ struct BenchTrain: ParsableCommand {
         let arch = Architecture(rawValue: arch)
         let config = TransformerConfig(architecture: arch, vocabSize: 8192, contextLength: seq, width: 384, layers: 6, heads: 6)
         let model = try Transformer(config: config, seed: 1)
+        model.checkpointing = checkpointActivations
         let opt = AdamW(groups: model.parameterGroups(weightDecay: 0.1))
+        BufferPool.shared.resetPeak()
         var rng = RNG(seed: 7)
         let tokens = (0..<(batch * seq)).map { _ in Int32(rng.below(config.vocabSize)) }
         let targets = (0..<(batch * seq)).map { _ in Int32(rng.below(config.vocabSize)) }
@@ -53,7 +56,9 @@ struct BenchTrain: ParsableCommand {
         let gemm = measureSGEMM()
         print(String(format: "parameters %d   training FLOPs/token %.1f M   threads %d   BLAS kernels %@",
                      config.parameterCount, flopsPerToken / 1e6, Parallel.threads, BLAS.coreName))
-        print(String(format: "tokens/s  median %.0f  best %.0f", tokensPerStep / median, tokensPerStep / best))
+        print(String(format: "tokens/s  median %.0f  best %.0f   peak tensor memory %.0f MB%@", tokensPerStep / median,
+                     tokensPerStep / best, Double(BufferPool.shared.peakLiveBytes) / 1e6,
+                     checkpointActivations ? " (activation checkpointing)" : ""))
         print(String(format: "model GFLOP/s median %.1f   SGEMM GFLOP/s (2048x384x1536, same run) %.1f   ratio %.2f",
                      tokensPerStep / median * flopsPerToken / 1e9, gemm, tokensPerStep / median * flopsPerToken / 1e9 / gemm))
     }

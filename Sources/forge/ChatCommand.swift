@@ -11,9 +11,10 @@ struct ChatCommand: ParsableCommand {
         commandName: "chat",
         abstract: "Chat with a model in the terminal (its chat template, history, streaming replies).",
         discussion: """
-            Type a message and press Enter. Commands: /reset (forget the conversation), /system TEXT (set the
-            system message and reset), /exit. When the conversation outgrows the context window, the oldest
+            Type a message and press Enter. Commands: /reset (forget the conversation), /system TEXT (set the \
+            system message and reset), /exit. When the conversation outgrows the context window, the oldest \
             turns are dropped (the system message stays).
+
             Example: forge chat --model SmolLM2-135M-Instruct.Q4_1.gguf --temperature 0.3
             """)
 

@@ -10,7 +10,7 @@ struct DataCommand: ParsableCommand {
         commandName: "data",
         abstract: "Run the data pipeline described by a pipeline file (JSON).",
         discussion: """
-        Writes OUTPUT/train_*.jsonl and val_*.jsonl, manifest.jsonl (one line per input document: kept, or the stage
+        Writes OUTPUT/train_*.jsonl and val_*.jsonl, manifest.jsonl (one line per input document: kept, or the stage \
         and reason that removed it), clusters.jsonl (near-duplicate groups), summary.json and summary.md.
 
         Example: forge data --config pipeline.json

@@ -59,7 +59,8 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Treat marker tokens written in the prompt (such as <|im_start|>) as plain text.") var noSpecial = false
     @Option(help: "Context window in tokens (default: the model's).") var context: Int?
     @Option(help: "Key/value cache type: f16 (llama.cpp's default and arithmetic) or f32.") var cacheType: KVCacheType = .f16
-    @Flag(help: "Print timings (prompt and generation tokens/s) to stderr.") var stats = false
+    @Flag(help: "Print timings (prompt and generation tokens/s) and the cache's memory to stderr.") var stats = false
+    @Flag(help: "Print the generated token ids (space-separated) instead of the text.") var ids = false
     @OptionGroup var sampling: SamplingFlags
     @OptionGroup var threads: ThreadOptions
 
@@ -77,19 +78,21 @@ struct GenerateCommand: ParsableCommand {
         }
         let lm = try LanguageModel.load(model, contextLength: context, cacheType: cacheType)
         if chat { text = try lm.loaded.chatPrompt([.init(role: "user", content: text)]) }
-        if !chat { FileHandle.standardOutput.write(Data(text.utf8)) }
+        if !chat && !ids { FileHandle.standardOutput.write(Data(text.utf8)) }
         var settings = sampling.settings
         if chat { settings.stop += lm.loaded.chatStops }
         let result = try lm.generate(text, settings: settings, special: !noSpecial || chat) { piece in
-            FileHandle.standardOutput.write(Data(piece.utf8))
+            if !ids { FileHandle.standardOutput.write(Data(piece.utf8)) }
             return true
         }
+        if ids { FileHandle.standardOutput.write(Data(result.tokens.map(String.init).joined(separator: " ").utf8)) }
         FileHandle.standardOutput.write(Data("\n".utf8))
         if stats {
             let pp = Double(result.promptTokensComputed) / max(result.prefillSeconds, 1e-9)
             let tg = Double(result.tokens.count) / max(result.decodeSeconds, 1e-9)
             let line = "prompt: \(result.promptTokens) tokens, \(String(format: "%.1f", pp)) tokens/s · generated: "
-                + "\(result.tokens.count) tokens, \(String(format: "%.1f", tg)) tokens/s · finish: \(result.finishReason.rawValue)\n"
+                + "\(result.tokens.count) tokens, \(String(format: "%.1f", tg)) tokens/s · finish: \(result.finishReason.rawValue) · "
+                + String(format: "key/value cache: %.1f MiB in %d blocks\n", Double(lm.cacheUsage.bytes) / 1048576, lm.cacheUsage.blocks)
             FileHandle.standardError.write(Data(line.utf8))
         }
     }

@@ -53,6 +53,8 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Validation batches.") var evalBatches = 8
     @Option(help: "Checkpoint every N steps (0: at the end and on Ctrl-C only).") var checkpointEvery = 200
     @Option(help: "Random seed (initialization and batch sampling).") var seed: UInt64 = 1337
+    @Flag(help: "Recompute each block's activations in the backward pass (less memory, about a third more compute).")
+    var checkpointActivations = false
 
     func validate() throws {
         guard batch > 0, seq > 0, accum > 0, steps > 0 else { throw ValidationError("--batch, --seq, --accum and --steps must be positive") }
@@ -67,7 +69,7 @@ struct TrainingFlags: ParsableArguments {
         o.batch = batch; o.seq = seq; o.gradAccumulation = accum; o.steps = steps
         o.learningRate = lr; o.minLRFraction = minLrFraction; o.warmupSteps = warmup; o.decay = decay
         o.weightDecay = weightDecay; o.clipNorm = clip; o.evalEvery = evalEvery; o.evalBatches = evalBatches
-        o.checkpointEvery = checkpointEvery; o.seed = seed
+        o.checkpointEvery = checkpointEvery; o.seed = seed; o.activationCheckpointing = checkpointActivations
         return o
     }
 }

