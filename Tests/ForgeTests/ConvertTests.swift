@@ -12,18 +12,28 @@ import Testing
     /// `forge convert` on SmolLM2: a full model dir (with the chat template); Forge's Float32 logits on it equal the logits
     /// transformers computed on the same dir (bench/parity_convert.py --write-fixture) within 1e-4.
     @Test func convertedSmolLM2MatchesTransformers() throws {
+        try convertedModelMatchesTransformers(smolLM2Path, fixture: "smollm2_convert_transformers.json", template: true)
+    }
+
+    /// The same for Gemma 3 (Gemma3ForCausalLM in transformers: norms as w, local and global RoPE bases, its
+    /// byte-fallback tokenizer.json).
+    @Test(.enabled(if: gemma3Path != nil, gemma3Missing)) func convertedGemma3MatchesTransformers() throws {
+        try convertedModelMatchesTransformers(gemma3Path!, fixture: "gemma_3_270m_q4_k_m_convert_transformers.json", template: false)
+    }
+
+    func convertedModelMatchesTransformers(_ gguf: String, fixture: String, template: Bool) throws {
         let dir = temporaryDirectory("convert")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let out = dir + "/smollm2"
-        let r = try runForge(["convert", "--model", smolLM2Path, "--output", out])
+        let out = dir + "/model"
+        let r = try runForge(["convert", "--model", gguf, "--output", out])
         #expect(r.status == 0, "\(r.stderr)")
         for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
             #expect(FileManager.default.fileExists(atPath: out + "/" + f), "\(f) missing")
         }
         let loaded = try LoadedModel.open(out)
-        #expect(loaded.chatTemplate != nil, "the chat template is kept")
+        #expect((loaded.chatTemplate != nil) == template, "the chat template is kept")
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("bench/fixtures/smollm2_convert_transformers.json")
+            .appendingPathComponent("bench/fixtures/" + fixture)
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
         var worst = 0.0, checked = 0
         for seq in json["sequences"] as! [[String: Any]] {
