@@ -295,18 +295,24 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
 
     /// llama-perplexity gives 35.4452 on this text at -c 512 (bench/perplexity.py); Forge must be within 1%.
     @Test func smolLM2PerplexityMatchesLlamaPerplexity() throws {
-        let texts = try ShakespeareCorpus.locate()
-        var bytes: [UInt8] = []
-        for name in ["hamlet_gut.txt", "macbeth_gut.txt"] {
-            let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: texts + "/" + name)).prefix(50 * 1024))
-            bytes += data[...data.lastIndex(of: 10)!]
-        }
-        let loaded = try LoadedModel.open(smolLM2Path)
-        let tokens = loaded.encode(String(decoding: bytes, as: UTF8.self), special: false, addBOS: true)
-        let r = try Perplexity.evaluate(loaded.model, tokens: tokens, context: 512, bos: loaded.addsBOS ? loaded.bosId : nil)
+        let r = try perplexityOfHamletAndMacbeth(smolLM2Path, kib: 50)
         #expect(r.windows == 61 && r.scoredTokens == 61 * 255)
         #expect(abs(r.perplexity - 35.4452) / 35.4452 < 0.01, "perplexity \(r.perplexity)")
     }
+}
+
+/// Forge's perplexity at -c 512 on the first `kib` KiB of Hamlet and of Macbeth (cut back to a line end), as
+/// bench/perplexity.py --kib feeds llama-perplexity.
+func perplexityOfHamletAndMacbeth(_ path: String, kib: Int) throws -> PerplexityResult {
+    let texts = try ShakespeareCorpus.locate()
+    var bytes: [UInt8] = []
+    for name in ["hamlet_gut.txt", "macbeth_gut.txt"] {
+        let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: texts + "/" + name)).prefix(kib * 1024))
+        bytes += data[...data.lastIndex(of: 10)!]
+    }
+    let loaded = try LoadedModel.open(path)
+    let tokens = loaded.encode(String(decoding: bytes, as: UTF8.self), special: false, addBOS: true)
+    return try Perplexity.evaluate(loaded.model, tokens: tokens, context: 512, bos: loaded.addsBOS ? loaded.bosId : nil)
 }
 
 /// Teacher-forced check of a GGUF against a fixture made by bench/parity_llama_cpp.py --write-fixture.
