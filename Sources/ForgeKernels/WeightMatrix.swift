@@ -79,7 +79,9 @@ public struct WeightMatrix: @unchecked Sendable {
         if path == .short || (path == .auto && tokens < longBatch) {
             if !integer.isEmpty { multiplyInteger(integer, x, tokens: tokens, segments: segments ?? [tokens]) }
         } else {
-            let rounded = integer.filter { QuantDotQ8.supports($0.0.type) }
+            let tiled = integer.filter { QuantDotQ8.supports($0.0.type) && $0.0.packed != nil }
+            let rounded = integer.filter { QuantDotQ8.supports($0.0.type) && $0.0.packed == nil }
+            if !tiled.isEmpty { multiplyTiles(tiled, x, tokens: tokens) }
             if !rounded.isEmpty { multiplyRounded(rounded, x, tokens: tokens) }
             float += integer.filter { !QuantDotQ8.supports($0.0.type) }  // K-quants: Float32 activations by SGEMM
         }
@@ -157,6 +159,35 @@ public struct WeightMatrix: @unchecked Sendable {
                 }
             }
         } }
+    }
+
+    /// Packed 32-value types, long batches: tiles of 8 rows × 4 tokens in integers (PackedGEMM); rows outside the
+    /// packed groups as the short path computes them.
+    static func multiplyTiles(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
+        let cols = parts[0].0.cols
+        let q8Bytes = (Q8Activations.scratchBytes(count: cols) + 63) / 64 * 64
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: tokens * q8Bytes, alignment: 64)
+        defer { scratch.deallocate() }
+        let acts = (0..<tokens).map { t in Q8Activations(count: cols, in: scratch + t * q8Bytes) }
+        acts.withUnsafeBufferPointer { ab in
+            let a = ab.baseAddress!
+            WorkerPool.shared.forEach(tokens) { r in for t in r { a[t].quantize(x + t * cols) } }
+            forEachRowGroup(parts, grain: 1) { m, out, ld, r, n in
+                if n == packGroup && r < m.packedRows {
+                    let g = m.group(r)
+                    var t0 = 0
+                    while t0 < tokens {
+                        let k = min(PackedGEMM.tile, tokens - t0)
+                        PackedGEMM.tile(m.type, g, a, from: t0, count: k, out: out + r, ld: ld)
+                        t0 += k
+                    }
+                    return
+                }
+                for t in 0..<tokens {
+                    for i in 0..<n { out[t * ld + r + i] = QuantDotQ8.dot(m.type, m.row(r + i), a[t]) }
+                }
+            }
+        }
     }
 
     /// Integer-kernel types, long batches: the same rounded activations (q·d) and the same two terms as the
