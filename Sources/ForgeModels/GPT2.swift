@@ -45,7 +45,7 @@ public enum GPT2: ModelArchitecture {
 
     public static func config(gguf k: ConfigKeys, vocabSize: Int) throws -> TransformerConfig {
         let width = try k.int("embedding_length", ConfigLimits.width), heads = try k.int("attention.head_count", ConfigLimits.heads)
-        guard width % heads == 0 else { throw ForgeError("\(k.prefix)embedding_length \(width) is not a multiple of the head count \(heads)") }
+        guard width % heads == 0 else { throw ForgeError("\(k.prefix)embedding_length \(width) is not a multiple of \(k.prefix)attention.head_count \(heads)") }
         return TransformerConfig(
             architecture: .gpt2, vocabSize: vocabSize, contextLength: try k.int("context_length", ConfigLimits.context), width: width,
             layers: try k.int("block_count", ConfigLimits.layers), heads: heads,

@@ -96,7 +96,7 @@ public enum Gemma3: ModelArchitecture {
         try k.refuse("final_logit_softcapping", "final logit soft-capping is not supported yet")
         let width = try k.int("embedding_length", ConfigLimits.width), heads = try k.int("attention.head_count", ConfigLimits.heads)
         let kvHeads = try k.int("attention.head_count_kv", ConfigLimits.heads, default: heads)
-        guard heads % kvHeads == 0 else { throw ForgeError("\(k.prefix)attention.head_count \(heads) is not a multiple of head_count_kv \(kvHeads)") }
+        guard heads % kvHeads == 0 else { throw ForgeError("\(k.prefix)attention.head_count \(heads) is not a multiple of \(k.prefix)attention.head_count_kv \(kvHeads)") }
         let headDim = try k.int("attention.key_length", ConfigLimits.headDim, default: 256)
         let valueDim = try k.int("attention.value_length", ConfigLimits.headDim, default: headDim)
         guard valueDim == headDim else { throw ForgeError("\(k.prefix)attention.value_length \(valueDim) differs from key_length \(headDim)") }

@@ -56,7 +56,7 @@ public enum Llama: ModelArchitecture {
     public static func config(gguf k: ConfigKeys, vocabSize: Int) throws -> TransformerConfig {
         let width = try k.int("embedding_length", ConfigLimits.width), heads = try k.int("attention.head_count", ConfigLimits.heads)
         let kvHeads = try k.int("attention.head_count_kv", ConfigLimits.heads, default: heads)
-        guard heads % kvHeads == 0 else { throw ForgeError("\(k.prefix)attention.head_count \(heads) is not a multiple of head_count_kv \(kvHeads)") }
+        guard heads % kvHeads == 0 else { throw ForgeError("\(k.prefix)attention.head_count \(heads) is not a multiple of \(k.prefix)attention.head_count_kv \(kvHeads)") }
         let headDim = try k.int("attention.key_length", ConfigLimits.headDim, default: width / heads)
         if let rotary = try k.optionalInt("rope.dimension_count", ConfigLimits.headDim), rotary != headDim {
             throw ForgeError("partial rotary embedding (\(rotary) of \(headDim) channels) is not supported")

@@ -44,6 +44,11 @@ struct PretrainCommand: ParsableCommand {
         Interrupt.install()
         let trainer = try Trainer(config: config, options: training.options, train: trainSet, validation: valSet,
                                   runDir: runDir, tokenizer: tok, resume: resume)
+        // A tokenizer taken from a model (GGUF or model dir) brings its chat template to the model dir written.
+        if let tokenizer {
+            trainer.chatTemplate = tokenizer.hasSuffix(".gguf") ? try GGUFFile(path: tokenizer)["tokenizer.chat_template"]?.string
+                                                                 : ModelDir.chatTemplateSource(tokenizer)
+        }
         let c = trainer.model.config
         trainer.progress?.line("\(resume ? "resuming at step \(trainer.step)" : "training"): \(c.architecture.rawValue) \(c.layers)×\(c.width), "
                                + "\(c.parameterCount) parameters, \(trainSet.count) training tokens, \(Parallel.threads) threads")

@@ -57,6 +57,46 @@ import Testing
         #expect(refused > 200)
     }
 
+    /// The same for GGUF metadata: 600 sets of each family's keys with random values never crash the config reader,
+    /// and every refusal names a key it changed.
+    @Test func randomGGUFMetadataNeverCrashesTheLoader() {
+        var rng = RNG(seed: 78)
+        let values: [GGUFValue] = [.uint(0), .int(-1), .int(-3), .uint(7), .uint(1 << 40), .uint(UInt64.max), .float(1e30), .float(0.5),
+                                   .float(-.infinity), .float(.nan), .string("x"), .bool(true), .array([.uint(1)])]
+        let families: [(String, [String: GGUFValue])] = [
+            ("llama", ["embedding_length": .uint(8), "block_count": .uint(1), "attention.head_count": .uint(2),
+                       "attention.head_count_kv": .uint(1), "feed_forward_length": .uint(16), "context_length": .uint(32),
+                       "attention.layer_norm_rms_epsilon": .float(1e-5), "rope.freq_base": .float(10000), "rope.dimension_count": .uint(4)]),
+            ("gemma3", ["embedding_length": .uint(8), "block_count": .uint(2), "attention.head_count": .uint(2),
+                        "attention.head_count_kv": .uint(1), "attention.key_length": .uint(4), "attention.value_length": .uint(4),
+                        "feed_forward_length": .uint(16), "context_length": .uint(32), "attention.sliding_window": .uint(4),
+                        "attention.layer_norm_rms_epsilon": .float(1e-6), "rope.freq_base": .float(1e6)]),
+            ("gpt2", ["embedding_length": .uint(8), "block_count": .uint(1), "attention.head_count": .uint(2),
+                      "feed_forward_length": .uint(16), "context_length": .uint(32), "attention.layer_norm_epsilon": .float(1e-5)]),
+        ]
+        for trial in 0..<600 {
+            let (name, base) = families[trial % families.count]
+            var meta = base
+            let keys = base.keys.sorted()
+            var changed: [String] = []
+            for _ in 0..<(1 + rng.below(3)) {
+                let k = keys[rng.below(keys.count)]
+                meta[k] = values[rng.below(values.count)]
+                changed.append(k)
+            }
+            let metadata = Dictionary(uniqueKeysWithValues: meta.map { (name + "." + $0.key, $0.value) })
+            do {
+                let family = try Architectures.forGGUF(name)
+                try family.config(gguf: ConfigKeys(gguf: metadata, architecture: name), vocabSize: 50).validate()
+            } catch let e as ForgeError {
+                #expect(changed.contains { e.description.contains($0) } || e.description.contains("rotary")
+                        || e.description.contains("parameters need"), "\(name) with \(changed): \(e)")
+            } catch {
+                Issue.record("\(name): unexpected error \(error)")
+            }
+        }
+    }
+
     /// The cases a new user hit: a zero head count (was a division by zero) and a context of 10^12 positions (was an
     /// allocation failure) are one-line errors naming the key, through the CLI too.
     @Test func zeroHeadsAndAbsurdContextAreClearErrors() throws {
