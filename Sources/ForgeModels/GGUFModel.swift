@@ -38,6 +38,7 @@ public enum GGUFModel {
     /// The training model of a GGUF file: every parameter dequantized to Float32, in Hugging Face's convention.
     public static func transformer(_ file: GGUFFile) throws -> Transformer {
         let c = try config(file)
+        do { try c.checkFitsInMemory() } catch let e as ForgeError { throw ForgeError.file(file.path, e.description) }
         var weights: [String: Tensor] = [:]
         for spec in try c.family.parameters(c) {
             guard let gguf = spec.gguf, let t = file.tensor(gguf) else {

@@ -33,13 +33,11 @@ public enum ModelDir {
         try tokenizer.save(to: dir + "/tokenizer.json")
         var tc: [String: Any] = ["tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": c.contextLength,
                                  "clean_up_tokenization_spaces": false]
-        if let t = tokenizer as? BPETokenizer {
-            let text = { (id: Int32) in String(decoding: t.bytes(of: [id]), as: UTF8.self) }
-            tc["bos_token"] = t.bosId.map(text)
-            tc["eos_token"] = t.eosId.map(text)
-            tc["pad_token"] = t.padId.map(text)
-            tc["add_bos_token"] = t.bosId != nil && t.prefixIds.first == t.bosId
-        }
+        let text = { (id: Int32) in String(decoding: tokenizer.bytes(of: [id]), as: UTF8.self) }
+        tc["bos_token"] = tokenizer.bosId.map(text)
+        tc["eos_token"] = tokenizer.eosId.map(text)
+        tc["pad_token"] = (tokenizer as? BPETokenizer)?.padId.map(text)
+        tc["add_bos_token"] = tokenizer.addsBOS
         tc["chat_template"] = chatTemplate
         try writeJSON(tc, to: dir + "/tokenizer_config.json")
     }
@@ -68,6 +66,7 @@ public enum ModelDir {
             guard let type = try keys.string("model_type") else { throw ForgeError("missing field 'model_type'") }
             let config = try Architectures.forModelType(type).config(huggingFace: keys)
             try config.validate()
+            try config.checkFitsInMemory()  // a model dir is read in Float32
             return config
         } catch let e as ForgeError {
             throw ForgeError.file(configPath, e.description)

@@ -39,6 +39,7 @@ public final class Transformer {
     /// by 1/√(2·layers) (GPT-2), constant norms and biases.
     public convenience init(config: TransformerConfig, seed: UInt64) throws {
         try config.validate()
+        try config.checkFitsInMemory()
         var rng = RNG(seed: seed)
         var tensors: [String: Tensor] = [:]
         let residualStd = config.initStd / Float(2 * config.layers).squareRoot()

@@ -110,11 +110,17 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
         try need((bosTokenId ?? 0) >= 0 && (bosTokenId ?? 0) < vocabSize, "bosTokenId \(bosTokenId ?? 0) is outside the vocabulary")
         try need((eosTokenId ?? 0) >= 0 && (eosTokenId ?? 0) < vocabSize, "eosTokenId \(eosTokenId ?? 0) is outside the vocabulary")
         try family.validate(self)
-        // Refuse a model that could never fit in memory before anything is allocated.
+    }
+
+    /// Refuses, before anything is allocated, a model whose Float32 parameters could not fit in this machine's memory
+    /// (a training model, or a model dir read in Float32; a quantized GGUF runs in its stored size).
+    public func checkFitsInMemory() throws {
         let bytes = Double(parameterCount) * 4
         let memory = Double(ProcessInfo.processInfo.physicalMemory)
-        try need(bytes <= memory, String(format: "%.3g parameters need %.1f GiB in Float32; this machine has %.1f GiB",
-                                         Double(parameterCount), bytes / 1073741824, memory / 1073741824))
+        guard bytes <= memory else {
+            throw ForgeError(String(format: "config: %.3g parameters need %.1f GiB in Float32; this machine has %.1f GiB",
+                                    Double(parameterCount), bytes / 1073741824, memory / 1073741824))
+        }
     }
 
     /// Parameters in the model (tied embeddings counted once).
