@@ -30,26 +30,6 @@ public struct RoPETable: Sendable {
         self.cos = c
         self.sin = s
     }
-
-    /// The table as llama.cpp's CPU backend computes it (ggml_rope_cache_init): in Float32, each angle
-    /// the previous one times powf(θ, −2/D), through libm's cosf and sinf.
-    public init(ggmlHeadDim headDim: Int, positions: Int, theta: Float) {
-        self.headDim = headDim
-        self.positions = positions
-        let half = headDim / 2
-        let step = powf(theta, -2 / Float(headDim))
-        var c = [Float](repeating: 0, count: positions * half), s = c
-        for p in 0..<positions {
-            var angle = Float(p)
-            for i in 0..<half {
-                c[p * half + i] = cosf(angle)
-                s[p * half + i] = sinf(angle)
-                angle *= step
-            }
-        }
-        self.cos = c
-        self.sin = s
-    }
 }
 
 public enum RoPE {
@@ -76,34 +56,6 @@ public enum RoPE {
                                 let y1 = x1 * c[i] - x2 * sn, y2 = x2 * c[i] + x1 * sn
                                 if accumulate { yo[i] += y1; yo[i + half] += y2 } else { yo[i] = y1; yo[i + half] = y2 }
                             }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-extension RoPE {
-    /// Rotates `rows` rows of `heads` heads in place, row r at position `start + r`; `adjacent` pairs
-    /// channels (2i, 2i+1) as GGUF Llama files expect, otherwise (i, i + D/2). x1·cos − x2·sin and
-    /// x1·sin + x2·cos are each one fused multiply-add, as in llama.cpp's build.
-    public static func applyInPlace(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, table: RoPETable,
-                                    start: Int, adjacent: Bool) {
-        let d = table.headDim, half = d / 2
-        precondition(start + rows <= table.positions, "RoPE table too short")
-        table.cos.withUnsafeBufferPointer { cosb in
-            table.sin.withUnsafeBufferPointer { sinb in
-                for r in 0..<rows {
-                    let c = cosb.baseAddress! + (start + r) * half, s = sinb.baseAddress! + (start + r) * half
-                    for h in 0..<heads {
-                        let v = x + (r * heads + h) * d
-                        for i in 0..<half {
-                            let (a, b) = adjacent ? (2 * i, 2 * i + 1) : (i, i + half)
-                            let x1 = v[a], x2 = v[b]
-                            // Fused as llama.cpp's build fuses them, so both give the same floats.
-                            v[a] = (-(x2 * s[i])).addingProduct(x1, c[i])
-                            v[b] = (x2 * c[i]).addingProduct(x1, s[i])
                         }
                     }
                 }
