@@ -74,10 +74,7 @@ public final class Generator {
         clock = .now
 
         var sampler = Sampler(settings.sampling)
-        var decoder = StreamDecoder(bytesOf: bytesOf)
-        var pending = ""   // decoded text not yet handed out (could begin a stop string)
-        let longestStop = settings.stop.map(\.count).max() ?? 0
-        var stoppedByString = false
+        var text = TextStream(stops: settings.stop, bytesOf: bytesOf)
         func emit(_ s: String) -> Bool {
             guard !s.isEmpty else { return true }
             result.text += s
@@ -88,43 +85,15 @@ public final class Generator {
             let next = sampler.sample(logits, history: session.tokens)
             if endTokens.contains(next) { result.finishReason = .stop; break }
             result.tokens.append(next)
-            pending += decoder.push(next)
-            if let cut = Self.firstStop(in: pending, settings.stop) {
-                _ = emit(String(pending[..<cut]))
-                pending = ""
-                result.finishReason = .stop
-                stoppedByString = true
-                break
-            }
-            // Hand out all but a tail that could still grow into a stop string.
-            let hold = Self.heldBack(pending, settings.stop, longest: longestStop)
-            let ready = String(pending.dropLast(hold))
-            pending = String(pending.suffix(hold))
+            let ready = text.push(next)
+            if text.stopped { _ = emit(ready); result.finishReason = .stop; break }
             if !emit(ready) { result.finishReason = .cancelled; break }
             if session.position >= session.capacity { result.finishReason = .length; break }
             logits = try session.forward([next], logits: .last)
         }
-        if !stoppedByString {
-            let rest = pending + decoder.finish()
-            if let cut = Self.firstStop(in: rest, settings.stop) { _ = emit(String(rest[..<cut])) } else { _ = emit(rest) }
-        }
+        if result.finishReason != .cancelled { _ = emit(text.finish()) }
         result.decodeSeconds = seconds(since: clock)
         return result
-    }
-
-    /// Where the earliest stop string begins in `text`, if any.
-    static func firstStop(in text: String, _ stops: [String]) -> String.Index? {
-        stops.compactMap { $0.isEmpty ? nil : text.range(of: $0)?.lowerBound }.min()
-    }
-
-    /// Characters at the end of `text` that are a proper prefix of some stop string.
-    static func heldBack(_ text: String, _ stops: [String], longest: Int) -> Int {
-        guard longest > 0 else { return 0 }
-        for n in stride(from: min(longest - 1, text.count), through: 1, by: -1) {
-            let tail = text.suffix(n)
-            if stops.contains(where: { $0.count > n && $0.hasPrefix(tail) }) { return n }
-        }
-        return 0
     }
 
     func seconds(since t: ContinuousClock.Instant) -> Double {
