@@ -37,6 +37,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         blasTarget, simdTarget, zlibTarget, zstdTarget,
@@ -55,13 +59,20 @@ let package = Package(
         .target(name: "ForgeInference", dependencies: ["ForgeCore", "ForgeKernels", "ForgeModels", "ForgeTokenizer"],
                 swiftSettings: fastFlags),
         .target(name: "ForgeReference", dependencies: [], swiftSettings: fastFlags),
+        // The OpenAI-compatible server: Hummingbird 2, swift-log, swift-prometheus.
+        .target(name: "ForgeServer",
+                dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference",
+                               .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+                               .product(name: "Prometheus", package: "swift-prometheus"),
+                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+                swiftSettings: fastFlags),
         // The small public API for Swift programs (load, generate, stream, chat); the CLI is written on it.
         .target(name: "Forge", dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference"], swiftSettings: fastFlags),
         .executableTarget(
             name: "ForgeCommand",
             dependencies: [
                 "Forge", "ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData",
-                "ForgeInference", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ForgeInference", "ForgeServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/forge",
             swiftSettings: fastFlags),
@@ -70,7 +81,7 @@ let package = Package(
         .testTarget(
             name: "ForgeTests",
             dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer",
-                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeCommand"],
+                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeCommand"],
             exclude: ["Fixtures"],
             swiftSettings: fastFlags),
     ],

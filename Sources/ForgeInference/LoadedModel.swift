@@ -4,7 +4,7 @@ import ForgeModels
 import ForgeTokenizer
 import Foundation
 
-public struct LoadedModel {
+public struct LoadedModel: Sendable {
     public let model: InferenceModel
     public let tokenizer: TextTokenizer
     /// The model's own chat template (GGUF `tokenizer.chat_template`, tokenizer_config.json), if any.

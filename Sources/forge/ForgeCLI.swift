@@ -2,11 +2,11 @@
 import ArgumentParser
 
 @main
-struct ForgeCLI: ParsableCommand {
+struct ForgeCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forge",
         abstract: "Forge: data to served model, in one Swift program.",
         subcommands: [SpeedrunCommand.self, DataCommand.self, TokenizerCommand.self, TokenizeCommand.self, PretrainCommand.self,
                       ConvertCommand.self, GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, PlotCommand.self,
-                      BenchCommand.self])
+                      ServeCommand.self, BenchCommand.self])
 }

@@ -1,0 +1,194 @@
+// ChatPage: the page `GET /` serves: one self-contained HTML document (no external scripts, fonts or CDNs) that
+// chats with the server's own /v1/chat/completions: streamed replies, a stop button, system prompt and temperature,
+// the conversation kept in the browser (localStorage), code blocks and simple markdown, and the API key asked for
+// when the server answers 401.
+enum ChatPage {
+    static func html(model: String) -> String {
+        page.replacingOccurrences(of: "__MODEL__", with: model.replacingOccurrences(of: "\"", with: ""))
+    }
+
+    static let page = #"""
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Forge chat</title>
+<style>
+  :root { --fg: #1d232a; --muted: #6b7480; --bg: #f6f7f9; --card: #fff; --accent: #2f6fde; --border: #d9dde3; }
+  * { box-sizing: border-box; }
+  body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg);
+         display: flex; flex-direction: column; height: 100vh; }
+  header { padding: 10px 16px; border-bottom: 1px solid var(--border); background: var(--card); display: flex; gap: 12px;
+           align-items: center; flex-wrap: wrap; }
+  header h1 { font-size: 16px; margin: 0 8px 0 0; }
+  header label { color: var(--muted); font-size: 13px; display: flex; gap: 6px; align-items: center; }
+  header input[type=text] { width: 320px; }
+  input, textarea, button { font: inherit; }
+  #log { flex: 1; overflow-y: auto; padding: 16px; display: flex; flex-direction: column; gap: 12px; }
+  .msg { max-width: 820px; padding: 10px 14px; border-radius: 10px; background: var(--card); border: 1px solid var(--border);
+         white-space: normal; overflow-wrap: anywhere; }
+  .user { align-self: flex-end; background: #e8f0fe; }
+  .assistant { align-self: flex-start; }
+  .error { align-self: center; color: #b3261e; background: #fdecea; }
+  pre { background: #1f2430; color: #e6e6e6; padding: 10px; border-radius: 6px; overflow-x: auto; }
+  code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 13px; }
+  p { margin: 0 0 6px 0; }
+  form { display: flex; gap: 8px; padding: 12px 16px; border-top: 1px solid var(--border); background: var(--card); }
+  textarea { flex: 1; resize: vertical; min-height: 44px; max-height: 200px; padding: 8px; border-radius: 8px; border: 1px solid var(--border); }
+  button { padding: 8px 16px; border-radius: 8px; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; }
+  button.secondary { background: var(--card); color: var(--accent); }
+  button:disabled { opacity: .5; cursor: default; }
+</style>
+</head>
+<body>
+<header>
+  <h1>Forge · <span id="model">__MODEL__</span></h1>
+  <label>System <input id="system" type="text" placeholder="optional system prompt"></label>
+  <label>Temperature <input id="temperature" type="number" min="0" max="2" step="0.1" value="0.7" style="width:70px"></label>
+  <button id="clear" class="secondary" type="button">New chat</button>
+</header>
+<div id="log" aria-live="polite"></div>
+<form id="form">
+  <textarea id="input" placeholder="Message (Enter to send, Shift+Enter for a new line)"></textarea>
+  <button id="send" type="submit">Send</button>
+  <button id="stop" type="button" class="secondary" disabled>Stop</button>
+</form>
+<script>
+"use strict";
+const model = document.getElementById("model").textContent;
+const log = document.getElementById("log"), input = document.getElementById("input");
+const sendButton = document.getElementById("send"), stopButton = document.getElementById("stop");
+const systemInput = document.getElementById("system"), temperatureInput = document.getElementById("temperature");
+let messages = JSON.parse(localStorage.getItem("forge.messages") || "[]");
+systemInput.value = localStorage.getItem("forge.system") || "";
+temperatureInput.value = localStorage.getItem("forge.temperature") || "0.7";
+let controller = null;
+
+function escapeHTML(s) {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+// Simple markdown: fenced code blocks, inline code, bold, italic, paragraphs and line breaks.
+function render(text) {
+  const parts = text.split(/```/);
+  let html = "";
+  parts.forEach((part, i) => {
+    if (i % 2 === 1) {
+      const newline = part.indexOf("\n");
+      const code = newline >= 0 ? part.slice(newline + 1) : part;
+      html += "<pre><code>" + escapeHTML(code) + "</code></pre>";
+    } else {
+      let t = escapeHTML(part);
+      t = t.replace(/`([^`\n]+)`/g, "<code>$1</code>");
+      t = t.replace(/\*\*([^*\n]+)\*\*/g, "<strong>$1</strong>");
+      t = t.replace(/(^|[^*])\*([^*\n]+)\*/g, "$1<em>$2</em>");
+      html += t.split(/\n{2,}/).map(p => p.trim() ? "<p>" + p.replace(/\n/g, "<br>") + "</p>" : "").join("");
+    }
+  });
+  return html;
+}
+function add(role, text) {
+  const div = document.createElement("div");
+  div.className = "msg " + role;
+  div.innerHTML = role === "error" ? escapeHTML(text) : render(text);
+  log.appendChild(div);
+  log.scrollTop = log.scrollHeight;
+  return div;
+}
+function save() {
+  localStorage.setItem("forge.messages", JSON.stringify(messages));
+  localStorage.setItem("forge.system", systemInput.value);
+  localStorage.setItem("forge.temperature", temperatureInput.value);
+}
+function redraw() {
+  log.innerHTML = "";
+  for (const m of messages) add(m.role, m.content);
+}
+function busy(on) {
+  sendButton.disabled = on;
+  stopButton.disabled = !on;
+}
+
+async function send(text) {
+  messages.push({ role: "user", content: text });
+  add("user", text);
+  save();
+  const body = { model: model, stream: true, temperature: parseFloat(temperatureInput.value) || 0,
+                 messages: (systemInput.value.trim() ? [{ role: "system", content: systemInput.value.trim() }] : []).concat(messages) };
+  const div = add("assistant", "");
+  let reply = "", finish = null;
+  controller = new AbortController();
+  busy(true);
+  try {
+    const headers = { "Content-Type": "application/json" };
+    const key = localStorage.getItem("forge.key");
+    if (key) headers["Authorization"] = "Bearer " + key;
+    const response = await fetch("/v1/chat/completions", { method: "POST", headers, body: JSON.stringify(body), signal: controller.signal });
+    if (response.status === 401) {
+      const entered = prompt("This server needs an API key:");
+      div.remove();
+      messages.pop();
+      log.lastChild && log.lastChild.remove();
+      busy(false);
+      if (entered) { localStorage.setItem("forge.key", entered.trim()); return send(text); }
+      add("error", "No API key: the server refused the request (401).");
+      return;
+    }
+    if (!response.ok) {
+      let message = response.statusText;
+      try { message = (await response.json()).error.message; } catch (e) {}
+      throw new Error(response.status + ": " + message);
+    }
+    const reader = response.body.getReader(), decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const event = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        if (!event.startsWith("data: ")) continue;
+        const data = event.slice(6);
+        if (data === "[DONE]") continue;
+        const chunk = JSON.parse(data);
+        if (chunk.error) throw new Error(chunk.error.message);
+        for (const c of chunk.choices || []) {
+          if (c.delta && c.delta.content) { reply += c.delta.content; div.innerHTML = render(reply); log.scrollTop = log.scrollHeight; }
+          if (c.finish_reason) finish = c.finish_reason;
+        }
+      }
+    }
+    if (finish === "content_filter") add("error", "The reply was stopped by the content filter.");
+  } catch (e) {
+    if (e.name !== "AbortError") add("error", String(e.message || e));
+  } finally {
+    messages.push({ role: "assistant", content: reply });
+    div.setAttribute("data-done", finish || "stopped");
+    save();
+    busy(false);
+    controller = null;
+  }
+}
+
+document.getElementById("form").addEventListener("submit", e => {
+  e.preventDefault();
+  const text = input.value.trim();
+  if (!text || controller) return;
+  input.value = "";
+  send(text);
+});
+input.addEventListener("keydown", e => {
+  if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); document.getElementById("form").requestSubmit(); }
+});
+stopButton.addEventListener("click", () => { if (controller) controller.abort(); });
+document.getElementById("clear").addEventListener("click", () => { messages = []; save(); redraw(); });
+systemInput.addEventListener("change", save);
+temperatureInput.addEventListener("change", save);
+redraw();
+</script>
+</body>
+</html>
+"""#
+}

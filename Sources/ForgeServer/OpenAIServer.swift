@@ -1,0 +1,228 @@
+// OpenAIServer: `forge serve`, the OpenAI-compatible HTTP server (Hummingbird 2). Routes: POST /v1/chat/completions,
+// POST /v1/completions (JSON or server-sent events), GET /v1/models, GET /openapi.json, GET /health, GET /metrics and
+// the chat page at GET /. Every response is logged (JSON lines with a request id, timings and token counts; prompt text
+// only when asked) and counted. SIGTERM drains: no new requests, running ones finish within the deadline.
+import ForgeCore
+import ForgeInference
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// How the server runs.
+public struct ServerOptions: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// The model's name for clients.
+    public var modelName = "forge"
+    public var keys = APIKeys([])
+    public var requestsPerMinute: Int?
+    public var tokensPerMinute: Int?
+    /// Largest request body.
+    public var maxBodyBytes = 1 << 20
+    public var limits = RequestLimits()
+    /// Log prompt and reply text (off: only counts and timings).
+    public var logText = false
+    /// Seconds running requests get to finish after SIGTERM.
+    public var drainSeconds = 30
+    public init() {}
+}
+
+public final class OpenAIServer: Sendable {
+    public let service: CompletionService
+    public let options: ServerOptions
+    public let metrics = ServerMetrics()
+    let limiter: RateLimiter
+    let logger: Logger
+    let ready = Mutex<Bool>(false)
+    let draining = Mutex<Bool>(false)
+
+    public init(service: CompletionService, options: ServerOptions) {
+        self.service = service
+        self.options = options
+        limiter = RateLimiter(requestsPerMinute: options.requestsPerMinute, tokensPerMinute: options.tokensPerMinute)
+        logger = Logger(label: "forge.serve") { JSONLogHandler(label: $0) }
+    }
+
+    // MARK: - Routes
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: AccessLog(server: self))
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: ChatPage.html(model: self.service.modelName))))
+        }
+        router.get("/health") { _, _ in
+            let ok = self.ready.withLock { $0 } && !self.draining.withLock { $0 }
+            return Self.json(ok ? ["status": "ok", "model": self.service.modelName] : ["status": "unavailable"], status: ok ? .ok : .serviceUnavailable)
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(self.service.scheduler.snapshot))))
+        }
+        router.get("/openapi.json") { _, _ in Self.json(OpenAPIDocument.json(model: self.service.modelName)) }
+        router.get("/v1/models") { request, _ in
+            do throws(APIError) {
+                _ = try self.options.keys.authorize(request.headers[.authorization])
+                return Self.json(["object": "list", "data": [["id": self.service.modelName, "object": "model",
+                                                              "created": self.service.created, "owned_by": "forge"]]])
+            } catch { return Self.error(error) }
+        }
+        router.post("/v1/chat/completions") { request, context in try await self.completion(request, context, kind: .chat) }
+        router.post("/v1/completions") { request, context in try await self.completion(request, context, kind: .text) }
+        return router
+    }
+
+    /// A completion request: key, rate, body, parse, queue; then the whole answer or a stream of events.
+    func completion(_ request: Request, _ context: BasicRequestContext, kind: CompletionRequest.Kind) async throws -> Response {
+        var request = request
+        let running: CompletionService.Running, client: String
+        do throws(APIError) {
+            guard !draining.withLock({ $0 }) else {
+                throw APIError(status: 503, "The server is shutting down.", type: "server_error", code: "unavailable", retryAfter: 5)
+            }
+            client = try options.keys.authorize(request.headers[.authorization])
+            try limiter.admit(client)
+            let body: ByteBuffer
+            do { body = try await request.collectBody(upTo: options.maxBodyBytes) } catch {
+                throw APIError(status: 413, "The request body is larger than this server's limit of \(options.maxBodyBytes) bytes.",
+                               code: "request_too_large")
+            }
+            let parsed = try CompletionRequest.parse(Data(buffer: body), kind: kind)
+            if options.logText {
+                logger.info("request text", metadata: ["request_id": .string(context.id),
+                                                       "text": .string(String(buffer: body))])
+            }
+            running = try service.begin(parsed)
+        } catch {
+            return Self.error(error)
+        }
+        let started = ContinuousClock.now
+        if !running.stream {
+            var record = CompletionRecord()
+            do throws(APIError) {
+                let answer = try await service.complete(running, record: &record)
+                finished(record, client: client, context: context, started: started, text: answer)
+                return Self.json(answer)
+            } catch {
+                finished(record, client: client, context: context, started: started, text: nil)
+                return Self.error(error)
+            }
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                        body: ResponseBody { writer in
+            var record = CompletionRecord()
+            await self.service.stream(running, record: &record) { event in
+                try await writer.write(ByteBuffer(string: event))
+            }
+            self.finished(record, client: client, context: context, started: started, text: nil)
+            try await writer.finish(nil)
+        })
+    }
+
+    /// Counts, charges and logs a finished completion.
+    func finished(_ record: CompletionRecord, client: String, context: BasicRequestContext, started: ContinuousClock.Instant,
+                  text: [String: Any]?) {
+        metrics.completion(record)
+        limiter.charge(client, tokens: record.promptTokens + record.completionTokens)
+        var meta: Logger.Metadata = ["request_id": .string(context.id), "client": .string(client),
+                                     "prompt_tokens": .stringConvertible(record.promptTokens),
+                                     "cached_tokens": .stringConvertible(record.cachedTokens),
+                                     "completion_tokens": .stringConvertible(record.completionTokens),
+                                     "finish_reasons": .string(record.finishReasons.joined(separator: ",")),
+                                     "seconds": .string(String(format: "%.3f", Self.seconds(ContinuousClock.now - started)))]
+        if let t = record.firstTokenSeconds { meta["first_token_seconds"] = .string(String(format: "%.3f", t)) }
+        if options.logText, let text { meta["response"] = .string(CompletionService.json(text)) }
+        logger.info("completion", metadata: meta)
+    }
+
+    // MARK: - Running
+
+    /// Serves until SIGTERM/SIGINT, then drains. `onStarted` gets the bound port (useful with port 0).
+    public func run(onStarted: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let app = Application(
+            router: router(),
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "forge"),
+            onServerRunning: { channel in
+                self.ready.withLock { $0 = true }
+                await onStarted(channel.localAddress?.port ?? self.options.port)
+            },
+            logger: Logger(label: "forge.http") { var h = JSONLogHandler(label: $0); h.logLevel = .warning; return h })
+        let drain = Drain(server: self)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup),
+                       .init(service: drain, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// Marks the server draining (new requests get 503) and waits for the running ones, up to the deadline.
+    func drain() async {
+        draining.withLock { $0 = true }
+        logger.info("draining", metadata: ["deadline_seconds": .stringConvertible(options.drainSeconds)])
+        let deadline = ContinuousClock.now + .seconds(options.drainSeconds)
+        while ContinuousClock.now < deadline {
+            let s = service.scheduler.snapshot
+            if s.queued == 0 && s.activeSequences == 0 { break }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        service.scheduler.shutdown()
+    }
+
+    // MARK: - Responses
+
+    static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var h = headers
+        h[.contentType] = "application/json"
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(string: CompletionService.json(object))))
+    }
+
+    static func error(_ e: APIError) -> Response {
+        var headers: HTTPFields = [:]
+        if let after = e.retryAfter { headers[.retryAfter] = String(after) }
+        if e.status == 401 { headers[.wwwAuthenticate] = "Bearer" }
+        return json(e.json, status: HTTPResponse.Status(code: e.status), headers: headers)
+    }
+
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
+}
+
+/// Logs and counts every HTTP request (route, status, time), with the request id.
+struct AccessLog: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let server: OpenAIServer
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let route = context.endpointPath ?? request.uri.path
+        do {
+            let response = try await next(request, context)
+            let seconds = OpenAIServer.seconds(ContinuousClock.now - started)
+            server.metrics.request(route: route, status: Int(response.status.code), seconds: seconds)
+            if route != "/metrics" && route != "/health" {
+                server.logger.info("http", metadata: ["request_id": .string(context.id), "method": .string(request.method.rawValue),
+                                                      "route": .string(route), "status": .stringConvertible(response.status.code),
+                                                      "seconds": .string(String(format: "%.3f", seconds))])
+            }
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            server.metrics.request(route: route, status: status, seconds: OpenAIServer.seconds(ContinuousClock.now - started))
+            let e = APIError(status: status, status == 404 ? "Not found: \(request.method.rawValue) \(request.uri.path)" : "\(error)",
+                             type: status >= 500 ? "server_error" : "invalid_request_error")
+            return OpenAIServer.error(e)
+        }
+    }
+}
+
+/// A service that waits for graceful shutdown, then drains the server before the group stops.
+struct Drain: Service {
+    let server: OpenAIServer
+    func run() async throws {
+        try? await gracefulShutdown()
+        await server.drain()
+    }
+}

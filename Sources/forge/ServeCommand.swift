@@ -1,0 +1,89 @@
+// forge serve: the OpenAI-compatible server (chat page at /).
+import ArgumentParser
+import Forge
+import ForgeCore
+import ForgeInference
+import ForgeServer
+import Foundation
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve a model over the OpenAI API (chat and text completions, streaming) with a chat page.",
+        discussion: """
+        Requests decode together (continuous batching); prompt prefixes are reused across requests. With API keys \
+        (--api-key-file, or FORGE_API_KEYS=key1,key2) every /v1 route needs `Authorization: Bearer KEY`. Binds \
+        127.0.0.1 unless --host says otherwise. SIGTERM drains: running requests finish, new ones get 503.
+
+        Examples:
+          forge serve --model SmolLM2-135M-Instruct.Q4_1.gguf          # then open http://127.0.0.1:8080/
+          curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \\
+            -d '{"model": "SmolLM2-135M-Instruct", "messages": [{"role": "user", "content": "Hi"}]}'
+        """)
+
+    @Option(help: "A .gguf file or a model directory.") var model: String
+    @Option(help: "The model's name for clients (default: the file or directory name).") var name: String?
+    @Option(help: "Address to bind (0.0.0.0 for every interface).") var host = "127.0.0.1"
+    @Option(help: "Port (0: any free port).") var port = 8080
+    @Option(help: "File of API keys, one per line (also FORGE_API_KEYS, comma-separated).") var apiKeyFile: String?
+    @Option(help: "Requests per minute per key (default: unlimited).") var requestsPerMinute: Int?
+    @Option(help: "Prompt and generated tokens per minute per key (default: unlimited).") var tokensPerMinute: Int?
+    @Option(help: "Largest request body in bytes.") var maxBodyBytes = 1 << 20
+    @Option(help: "Most prompt tokens per request.") var maxPromptTokens = 8192
+    @Option(help: "Most generated tokens per choice (max_tokens above it is refused).") var maxTokens = 2048
+    @Option(help: "Sequences decoding at once.") var maxSequences = 16
+    @Option(help: "Requests waiting for a place before 429.") var maxQueue = 64
+    @Option(help: "Seconds a request may run.") var timeout = 300
+    @Option(help: "Seconds running requests get to finish after SIGTERM.") var drainSeconds = 30
+    @Option(help: "Context window per sequence (default: the model's, at most 8192).") var context: Int?
+    @Option(help: "Key/value cache type: f16 or f32.") var cacheType: KVCacheType = .f16
+    @Option(help: "Moderation rules file: one blocked word per line, or /regex/.") var moderation: String?
+    @Flag(help: "Log prompt and reply text (default: only counts and timings).") var logText = false
+    @OptionGroup var threads: ThreadOptions
+
+    func run() async throws {
+        try threads.apply()
+        let loaded = try LoadedModel.open(model)
+        let ctx = context ?? min(loaded.model.config.contextLength, 8192)
+        var schedulerOptions = Scheduler.Options()
+        schedulerOptions.maxSequences = maxSequences
+        schedulerOptions.maxQueue = maxQueue
+        let engine = try InferenceEngine(model: loaded.model, contextLength: ctx, cacheType: cacheType)
+        let scheduler = Scheduler(engine: engine, endTokens: loaded.endTokens, options: schedulerOptions) { [loaded] in loaded.bytes(of: $0) }
+        var options = ServerOptions()
+        options.host = host
+        options.port = port
+        options.modelName = name ?? Self.defaultName(model)
+        do { options.keys = try APIKeys.load(file: apiKeyFile) } catch { throw ForgeError(error.message) }
+        options.requestsPerMinute = requestsPerMinute
+        options.tokensPerMinute = tokensPerMinute
+        options.maxBodyBytes = maxBodyBytes
+        options.limits.maxPromptTokens = maxPromptTokens
+        options.limits.maxTokens = maxTokens
+        options.limits.timeLimit = .seconds(timeout)
+        options.logText = logText
+        options.drainSeconds = drainSeconds
+        let moderator: any Moderator
+        do { moderator = try moderation.map { try WordRules(file: $0) } ?? AllowAll() } catch let e as APIError { throw ForgeError(e.message) }
+        let service = CompletionService(loaded: loaded, scheduler: scheduler, modelName: options.modelName, limits: options.limits,
+                                        moderator: moderator)
+        let server = OpenAIServer(service: service, options: options)
+        let summary = loaded.model.summary, keyed = options.keys.required, modelName = options.modelName
+        try await server.run { port in
+            let line = "forge serve: http://\(host):\(port)/ · model \(modelName) · \(summary) · context \(ctx) · "
+                + (keyed ? "API keys required" : "no API key") + "\n"
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+    }
+
+    /// "SmolLM2-135M-Instruct" for ".../SmolLM2-135M-Instruct.Q4_1.gguf", the last path component of a dir.
+    static func defaultName(_ path: String) -> String {
+        let last = (path as NSString).lastPathComponent
+        guard last.hasSuffix(".gguf") else { return last }
+        let stem = String(last.dropLast(5))
+        if let dot = stem.lastIndex(of: "."), stem[stem.index(after: dot)...].uppercased().hasPrefix("Q") || stem.hasSuffix(".F16") {
+            return String(stem[..<dot])
+        }
+        return stem
+    }
+}
