@@ -3,24 +3,52 @@
 import Foundation
 import Synchronization
 
-/// The server's API keys (none: no key needed).
+/// The server's API keys (none: no key needed), each with optional limits of its own.
 public struct APIKeys: Sendable {
+    public struct Limits: Sendable, Equatable {
+        public var requestsPerMinute: Int?
+        public var tokensPerMinute: Int?
+        public init(requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil) {
+            (self.requestsPerMinute, self.tokensPerMinute) = (requestsPerMinute, tokensPerMinute)
+        }
+    }
     let keys: [[UInt8]]
+    let limits: [Limits]
 
-    public init(_ keys: [String]) { self.keys = keys.filter { !$0.isEmpty }.map { Array($0.utf8) } }
+    public init(_ keys: [String], limits: [Limits]? = nil) {
+        let kept = keys.indices.filter { !keys[$0].isEmpty }
+        self.keys = kept.map { Array(keys[$0].utf8) }
+        self.limits = kept.map { limits?[$0] ?? Limits() }
+    }
 
-    /// Keys from a file (one per line; `#` comments) and/or a comma-separated environment variable.
+    /// Keys from a file and/or a comma-separated environment variable. A file line is `KEY [rpm=N] [tpm=N]`
+    /// (requests and tokens per minute for that key); `#` starts a comment.
     public static func load(file: String?, environment variable: String = "FORGE_API_KEYS") throws(APIError) -> APIKeys {
-        var keys: [String] = []
+        var keys: [String] = [], limits: [Limits] = []
         if let file {
             guard let data = FileManager.default.contents(atPath: file) else { throw APIError(status: 500, "\(file): cannot be read") }
-            keys += String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
-                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            for (n, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let fields = raw.split(separator: " ").map(String.init).filter { !$0.isEmpty }
+                guard let key = fields.first, !key.hasPrefix("#") else { continue }
+                var l = Limits()
+                for f in fields.dropFirst() {
+                    let parts = f.split(separator: "=")
+                    guard parts.count == 2, let v = Int(parts[1]), v > 0, parts[0] == "rpm" || parts[0] == "tpm" else {
+                        throw APIError(status: 500, "\(file):\(n + 1): '\(f)' is not rpm=N or tpm=N")
+                    }
+                    if parts[0] == "rpm" { l.requestsPerMinute = v } else { l.tokensPerMinute = v }
+                }
+                keys.append(key)
+                limits.append(l)
+            }
         }
         if let env = ProcessInfo.processInfo.environment[variable] {
-            keys += env.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            for k in env.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !k.isEmpty {
+                keys.append(k)
+                limits.append(Limits())
+            }
         }
-        return APIKeys(keys)
+        return APIKeys(keys, limits: limits)
     }
 
     public var required: Bool { !keys.isEmpty }
@@ -40,59 +68,56 @@ public struct APIKeys: Sendable {
         return diff == 0
     }
 
-    /// The key of an `Authorization: Bearer KEY` header, or a 401 in OpenAI's words.
-    public func authorize(_ header: String?) throws(APIError) -> String {
-        guard required else { return "anonymous" }
+    /// The client of an `Authorization: Bearer KEY` header and that key's own limits, or a 401 in OpenAI's words.
+    public func authorize(_ header: String?) throws(APIError) -> (client: String, limits: Limits) {
+        guard required else { return ("anonymous", Limits()) }
         guard let header, header.lowercased().hasPrefix("bearer ") else {
             throw APIError(status: 401, "You didn't provide an API key. Provide it in an Authorization header: Bearer YOUR_KEY.",
                            code: "invalid_api_key")
         }
         let key = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         guard let i = match(key) else { throw APIError(status: 401, "Incorrect API key provided.", code: "invalid_api_key") }
-        return "key\(i)"
+        return ("key\(i)", limits[i])
     }
 }
 
-/// Per-client requests and tokens per minute, as token buckets refilled continuously.
+/// Per-client requests and tokens per minute, as token buckets refilled continuously. A key's own limits override
+/// the server's.
 public final class RateLimiter: Sendable {
-    let requestsPerMinute: Double?
-    let tokensPerMinute: Double?
+    let defaults: APIKeys.Limits
     struct Bucket { var requests: Double; var tokens: Double; var at: ContinuousClock.Instant }
     let buckets = Mutex<[String: Bucket]>([:])
 
     public init(requestsPerMinute: Int?, tokensPerMinute: Int?) {
-        self.requestsPerMinute = requestsPerMinute.map(Double.init)
-        self.tokensPerMinute = tokensPerMinute.map(Double.init)
+        defaults = APIKeys.Limits(requestsPerMinute: requestsPerMinute, tokensPerMinute: tokensPerMinute)
     }
 
-    func refilled(_ b: Bucket, now: ContinuousClock.Instant) -> Bucket {
+    func refilled(_ b: Bucket, _ rpm: Double, _ tpm: Double, now: ContinuousClock.Instant) -> Bucket {
         let d = now - b.at
         let minutes = (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) / 60
-        return Bucket(requests: min(requestsPerMinute ?? 0, b.requests + minutes * (requestsPerMinute ?? 0)),
-                      tokens: min(tokensPerMinute ?? 0, b.tokens + minutes * (tokensPerMinute ?? 0)), at: now)
+        return Bucket(requests: min(rpm, b.requests + minutes * rpm), tokens: min(tpm, b.tokens + minutes * tpm), at: now)
     }
 
     /// Takes one request for `client`, or a 429 with the seconds until one is available.
-    public func admit(_ client: String) throws(APIError) {
-        guard requestsPerMinute != nil || tokensPerMinute != nil else { return }
+    public func admit(_ client: String, limits: APIKeys.Limits = APIKeys.Limits()) throws(APIError) {
+        let rpm = (limits.requestsPerMinute ?? defaults.requestsPerMinute).map(Double.init)
+        let tpm = (limits.tokensPerMinute ?? defaults.tokensPerMinute).map(Double.init)
+        guard rpm != nil || tpm != nil else { return }
         let now = ContinuousClock.now
         let refusal: APIError? = buckets.withLock { all in
-            var b = all[client].map { refilled($0, now: now) }
-                ?? Bucket(requests: requestsPerMinute ?? 0, tokens: tokensPerMinute ?? 0, at: now)
-            if let rpm = requestsPerMinute {
+            var b = all[client].map { refilled($0, rpm ?? 0, tpm ?? 0, now: now) } ?? Bucket(requests: rpm ?? 0, tokens: tpm ?? 0, at: now)
+            defer { all[client] = b }
+            if let rpm {
                 guard b.requests >= 1 else {
-                    all[client] = b
                     return APIError(status: 429, "Rate limit reached: \(Int(rpm)) requests per minute.", type: "requests",
-                                    code: "rate_limit_exceeded", retryAfter: Int(((1 - b.requests) / rpm * 60).rounded(.up)))
+                                    code: "rate_limit_exceeded", retryAfter: max(1, Int(((1 - b.requests) / rpm * 60).rounded(.up))))
                 }
                 b.requests -= 1
             }
-            if let tpm = tokensPerMinute, b.tokens <= 0 {
-                all[client] = b
+            if let tpm, b.tokens <= 0 {
                 return APIError(status: 429, "Rate limit reached: \(Int(tpm)) tokens per minute.", type: "tokens",
-                                code: "rate_limit_exceeded", retryAfter: Int((-b.tokens / tpm * 60).rounded(.up)) + 1)
+                                code: "rate_limit_exceeded", retryAfter: max(1, Int((-b.tokens / tpm * 60).rounded(.up))))
             }
-            all[client] = b
             return nil
         }
         if let refusal { throw refusal }
@@ -100,12 +125,6 @@ public final class RateLimiter: Sendable {
 
     /// Charges the tokens a request used (prompt and generated) to `client`.
     public func charge(_ client: String, tokens: Int) {
-        guard tokensPerMinute != nil else { return }
-        let now = ContinuousClock.now
-        buckets.withLock { all in
-            guard var b = all[client].map({ refilled($0, now: now) }) else { return }
-            b.tokens -= Double(tokens)
-            all[client] = b
-        }
+        buckets.withLock { all in all[client]?.tokens -= Double(tokens) }
     }
 }

@@ -84,8 +84,9 @@ public final class OpenAIServer: Sendable {
             guard !draining.withLock({ $0 }) else {
                 throw APIError(status: 503, "The server is shutting down.", type: "server_error", code: "unavailable", retryAfter: 5)
             }
-            client = try options.keys.authorize(request.headers[.authorization])
-            try limiter.admit(client)
+            let access = try options.keys.authorize(request.headers[.authorization])
+            client = access.client
+            try limiter.admit(client, limits: access.limits)
             let body: ByteBuffer
             do { body = try await request.collectBody(upTo: options.maxBodyBytes) } catch {
                 throw APIError(status: 413, "The request body is larger than this server's limit of \(options.maxBodyBytes) bytes.",

@@ -1,0 +1,133 @@
+// forge serve through real clients over loopback: the official openai Python client, and plain HTTP for what it
+// cannot send; SIGTERM drains.
+import ForgeCore
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// A `forge serve` process on a free port.
+final class ServerProcess: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    let stderr = UncheckedBox(Data())
+    let lock = NSLock()
+
+    /// Starts `forge serve --port 0 ARGS` and waits for the line that gives its port.
+    init(_ args: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: forgeBinary)
+        process.arguments = ["serve", "--port", "0", "--threads", "2"] + args
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        let box = stderr, lock = lock
+        err.fileHandleForReading.readabilityHandler = { h in
+            let d = h.availableData
+            lock.lock(); box.value.append(d); lock.unlock()
+        }
+        try process.run()
+        var found: Int?
+        var text = ""
+        let deadline = Date().addingTimeInterval(120)
+        while found == nil && Date() < deadline && process.isRunning {
+            Thread.sleep(forTimeInterval: 0.1)
+            lock.lock()
+            text = String(decoding: box.value, as: UTF8.self)
+            lock.unlock()
+            if let r = text.range(of: #"forge serve: http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression) {
+                found = Int(text[r].split(separator: ":").last!.dropLast())
+            }
+        }
+        guard let found else { process.terminate(); throw ForgeError("forge serve did not start: \(text)") }
+        port = found
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    var log: String { lock.lock(); defer { lock.unlock() }; return String(decoding: stderr.value, as: UTF8.self) }
+
+    /// SIGTERM, then the exit status (the server drains first).
+    func stop(timeout: TimeInterval = 60) -> Int32? {
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { process.terminate(); return nil }
+        return process.terminationStatus
+    }
+}
+
+/// A plain HTTP request over loopback: (status, headers, body).
+func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: String] = [:]) async throws -> (Int, [String: String], Data) {
+    var request = URLRequest(url: URL(string: url)!)
+    request.httpMethod = method
+    request.httpBody = body
+    for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
+    let (data, response) = try await URLSession.shared.data(for: request)
+    let r = response as! HTTPURLResponse
+    var h: [String: String] = [:]
+    for (k, v) in r.allHeaderFields { h[String(describing: k).lowercased()] = String(describing: v) }
+    return (r.statusCode, h, data)
+}
+
+@Suite(.serialized) struct ServerTests {
+    /// The openai client: chat and completions, streamed and whole (equal at temperature 0), usage, stop, seed, n,
+    /// logprobs, models, a wrong key, an unknown model, malformed JSON, a negative max_tokens, the content filter,
+    /// a body too large and a key's rate limit.
+    @Test func openAIClientAgainstTheServer() throws {
+        let dir = temporaryDirectory("serve")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "test-key\nlimited-key rpm=2\n".write(toFile: dir + "/keys", atomically: true, encoding: .utf8)
+        try "# blocked words\nforbiddenword\n".write(toFile: dir + "/rules", atomically: true, encoding: .utf8)
+        let server = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--api-key-file", dir + "/keys",
+                                        "--moderation", dir + "/rules", "--max-body-bytes", "65536", "--context", "2048"])
+        let out = try runPythonJSON("openai_client.py", [server.base, "test-key", "smollm2", "limited-key"])
+        let failures = out["failures"] as? [String] ?? ["no output"]
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+        #expect((out["checks"] as? [String])?.count == 14)
+        #expect(server.stop() == 0, "exit after SIGTERM")
+        #expect(!server.log.contains("Name three primary colors"), "prompt text is not logged unless asked")
+    }
+
+    /// Health, metrics, the OpenAPI document and the chat page; a client that leaves mid-stream frees its sequence;
+    /// SIGTERM lets a running request finish and refuses new ones.
+    @Test func operationsAndDrain() async throws {
+        let server = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--context", "1024", "--drain-seconds", "20"])
+        let (hs, _, hb) = try await http("GET", server.base + "/health")
+        #expect(hs == 200 && String(decoding: hb, as: UTF8.self).contains("ok"))
+        let (ps, ph, page) = try await http("GET", server.base + "/")
+        let html = String(decoding: page, as: UTF8.self)
+        #expect(ps == 200 && ph["content-type"]?.hasPrefix("text/html") == true && html.contains("/v1/chat/completions"))
+        #expect(!html.contains("http://") && !html.contains("https://") && !html.contains("<script src"), "self-contained page")
+        let (os, _, doc) = try await http("GET", server.base + "/openapi.json")
+        let openapi = try JSONSerialization.jsonObject(with: doc) as! [String: Any]
+        #expect(os == 200 && (openapi["paths"] as! [String: Any]).keys.contains("/v1/chat/completions"))
+
+        // A stream the client abandons after a second (curl --max-time).
+        let curl = Process()
+        curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        curl.arguments = ["curl", "-sN", "--max-time", "1", server.base + "/v1/chat/completions", "-H", "Content-Type: application/json",
+                          "-d", #"{"model": "smollm2", "stream": true, "max_tokens": 400, "messages": [{"role": "user", "content": "Tell a long story."}]}"#]
+        curl.standardOutput = FileHandle.nullDevice
+        curl.standardError = FileHandle.nullDevice
+        try curl.run()
+        curl.waitUntilExit()
+        try await Task.sleep(for: .milliseconds(500))
+        let (_, _, m) = try await http("GET", server.base + "/metrics")
+        let metrics = String(decoding: m, as: UTF8.self)
+        #expect(metrics.contains("forge_active_sequences 0.0") || metrics.contains("forge_active_sequences 0\n"), "\(metrics)")
+        #expect(metrics.contains("forge_http_requests_total{route=\"/health\",status=\"200\"} 1"))
+        #expect(metrics.contains("forge_time_to_first_token_seconds_bucket"))
+
+        // Drain: a running request finishes after SIGTERM; the server then exits 0.
+        async let running = http("POST", server.base + "/v1/completions",
+                                 body: Data(#"{"model": "smollm2", "prompt": "Once upon a time", "max_tokens": 64, "temperature": 0}"#.utf8))
+        try await Task.sleep(for: .milliseconds(150))
+        let status = server.stop()
+        let (rs, _, rb) = try await running
+        #expect(rs == 200, "\(String(decoding: rb, as: UTF8.self))")
+        let answer = try JSONSerialization.jsonObject(with: rb) as! [String: Any]
+        #expect(((answer["usage"] as! [String: Any])["completion_tokens"] as! Int) == 64)
+        #expect(status == 0)
+    }
+}
