@@ -19,6 +19,8 @@ public struct JobRequest: Sendable {
     public var topLogprobs: Int?
     /// The job fails once it has run this long.
     public var timeLimit: Duration?
+    /// Keep generating past end tokens until max tokens (for benchmarks: every request does the same work).
+    public var ignoreEndTokens = false
 
     public init(prompt: [Int32], settings: GenerationSettings, choices: Int = 1, topLogprobs: Int? = nil, timeLimit: Duration? = nil) {
         (self.prompt, self.settings, self.choices, self.topLogprobs, self.timeLimit) = (prompt, settings, choices, topLogprobs, timeLimit)
@@ -253,7 +255,7 @@ public final class Scheduler: @unchecked Sendable {
         var c = job.choiceStates[i]
         let token = c.sampler.sample(logits, history: engine.tokens(of: c.sequence))
         let max = job.request.settings.maxTokens
-        if endTokens.contains(token) {
+        if endTokens.contains(token) && !job.request.ignoreEndTokens {
             finish(job, i, &c, .stop)
         } else {
             c.generated += 1

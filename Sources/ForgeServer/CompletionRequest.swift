@@ -26,6 +26,8 @@ public struct CompletionRequest: Sendable {
     /// Log-probabilities asked for, and how many alternatives per token (nil: none).
     public var topLogprobs: Int?
     public var user: String?
+    /// llama.cpp's and vLLM's extension: generate max_tokens whatever the model says (benchmarks).
+    public var ignoreEOS = false
 
     /// Reads a JSON body; errors are OpenAI's 400s, naming the parameter.
     public static func parse(_ body: Data, kind: Kind) throws(APIError) -> CompletionRequest {
@@ -73,6 +75,7 @@ public struct CompletionRequest: Sendable {
         r.presencePenalty = Float(try f.number("presence_penalty", -2...2) ?? 0)
         r.frequencyPenalty = Float(try f.number("frequency_penalty", -2...2) ?? 0)
         r.user = try f.string("user")
+        r.ignoreEOS = try f.bool("ignore_eos") ?? false
         switch kind {
         case .chat:
             let wants = try f.bool("logprobs") ?? false

@@ -106,8 +106,9 @@ public final class CompletionService: Sendable {
                 throw APIError(status: 400, "This model's maximum context length is \(scheduler.engine.contextLength) tokens; "
                                + "the prompt has \(tokens.count).", param: "messages", code: "context_length_exceeded")
             }
-            prepared.append(Prepared(tokens: tokens, request: JobRequest(prompt: tokens, settings: settings, choices: r.n,
-                                                                         topLogprobs: r.topLogprobs, timeLimit: limits.timeLimit)))
+            var job = JobRequest(prompt: tokens, settings: settings, choices: r.n, topLogprobs: r.topLogprobs, timeLimit: limits.timeLimit)
+            job.ignoreEndTokens = r.ignoreEOS
+            prepared.append(Prepared(tokens: tokens, request: job))
         }
         return prepared
     }

@@ -102,24 +102,33 @@ public final class OpenAIServer: Sendable {
             return Self.error(error)
         }
         let started = ContinuousClock.now
+        // A client that closes its connection cancels its jobs at once (not at the next write). Watching the connection
+        // takes it over, so these responses say `Connection: close`.
+        let body = request.body
         if !running.stream {
-            var record = CompletionRecord()
-            do throws(APIError) {
-                let answer = try await service.complete(running, record: &record)
-                finished(record, client: client, context: context, started: started, text: answer)
-                return Self.json(answer)
-            } catch {
-                finished(record, client: client, context: context, started: started, text: nil)
-                return Self.error(error)
-            }
+            var response = try await body.consumeWithInboundCloseHandler({ _ in
+                var record = CompletionRecord()
+                do throws(APIError) {
+                    let answer = try await self.service.complete(running, record: &record)
+                    self.finished(record, client: client, context: context, started: started, text: answer)
+                    return Self.json(answer)
+                } catch {
+                    self.finished(record, client: client, context: context, started: started, text: nil)
+                    return Self.error(error)
+                }
+            }, onInboundClosed: { running.cancel() })
+            response.headers[.connection] = "close"
+            return response
         }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "close"],
                         body: ResponseBody { writer in
-            var record = CompletionRecord()
-            await self.service.stream(running, record: &record) { event in
-                try await writer.write(ByteBuffer(string: event))
-            }
-            self.finished(record, client: client, context: context, started: started, text: nil)
+            try await body.consumeWithInboundCloseHandler({ _ in
+                var record = CompletionRecord()
+                await self.service.stream(running, record: &record) { event in
+                    try await writer.write(ByteBuffer(string: event))
+                }
+                self.finished(record, client: client, context: context, started: started, text: nil)
+            }, onInboundClosed: { running.cancel() })
             try await writer.finish(nil)
         })
     }

@@ -28,13 +28,14 @@ enum OpenAPIDocument {
             "max_tokens": ["type": "integer", "minimum": 1, "nullable": true],
             "temperature": ["type": "number", "minimum": 0, "maximum": 2, "nullable": true],
             "top_p": ["type": "number", "minimum": 0, "maximum": 1, "nullable": true],
-            "n": ["type": "integer", "minimum": 1, "maximum": 16, "nullable": true],
+            "n": ["type": "integer", "minimum": 1, "maximum": 128, "nullable": true],
             "stream": ["type": "boolean", "nullable": true],
             "stop": ["nullable": true, "oneOf": [["type": "string"], ["type": "array", "items": ["type": "string"], "maxItems": 4]]],
             "seed": ["type": "integer", "nullable": true],
             "presence_penalty": ["type": "number", "minimum": -2, "maximum": 2, "nullable": true],
             "frequency_penalty": ["type": "number", "minimum": -2, "maximum": 2, "nullable": true],
             "user": ["type": "string", "nullable": true],
+            "ignore_eos": ["type": "boolean", "nullable": true, "description": "Generate max_tokens tokens whatever the model says (an extension, as in llama.cpp and vLLM)."],
         ]
         var chat = sampling
         chat["messages"] = ["type": "array", "minItems": 1, "items": ref("Message")]

@@ -103,19 +103,25 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
         let openapi = try JSONSerialization.jsonObject(with: doc) as! [String: Any]
         #expect(os == 200 && (openapi["paths"] as! [String: Any]).keys.contains("/v1/chat/completions"))
 
-        // A stream the client abandons after a second (curl --max-time).
-        let curl = Process()
-        curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        curl.arguments = ["curl", "-sN", "--max-time", "1", server.base + "/v1/chat/completions", "-H", "Content-Type: application/json",
-                          "-d", #"{"model": "smollm2", "stream": true, "max_tokens": 400, "messages": [{"role": "user", "content": "Tell a long story."}]}"#]
-        curl.standardOutput = FileHandle.nullDevice
-        curl.standardError = FileHandle.nullDevice
-        try curl.run()
-        curl.waitUntilExit()
-        try await Task.sleep(for: .milliseconds(500))
+        // Clients that leave after half a second (curl --max-time), streamed and not, while generating 2000 tokens
+        // (minutes in a debug build): their sequences are gone at once.
+        for stream in [true, false] {
+            let curl = Process()
+            curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            curl.arguments = ["curl", "-sN", "--max-time", "0.5", server.base + "/v1/chat/completions", "-H", "Content-Type: application/json",
+                              "-d", #"{"model": "smollm2", "stream": \#(stream), "max_tokens": 2000, "ignore_eos": true, "messages": [{"role": "user", "content": "Tell a long story."}]}"#]
+            curl.standardOutput = FileHandle.nullDevice
+            curl.standardError = FileHandle.nullDevice
+            try curl.run()
+            curl.waitUntilExit()
+            try await Task.sleep(for: .milliseconds(300))
+            let (_, _, m) = try await http("GET", server.base + "/metrics")
+            let metrics = String(decoding: m, as: UTF8.self)
+            #expect(metrics.contains("forge_active_sequences 0.0") || metrics.contains("forge_active_sequences 0\n"),
+                    "stream \(stream): \(metrics)")
+        }
         let (_, _, m) = try await http("GET", server.base + "/metrics")
         let metrics = String(decoding: m, as: UTF8.self)
-        #expect(metrics.contains("forge_active_sequences 0.0") || metrics.contains("forge_active_sequences 0\n"), "\(metrics)")
         #expect(metrics.contains("forge_http_requests_total{route=\"/health\",status=\"200\"} 1"))
         #expect(metrics.contains("forge_time_to_first_token_seconds_bucket"))
 
