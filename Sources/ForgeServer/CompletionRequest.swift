@@ -13,7 +13,9 @@ public struct CompletionRequest: Sendable {
     public var messages: [ChatMessage] = []
     /// Text: one or more prompts (each becomes `n` choices).
     public var prompts: [String] = []
+    /// The generation limit: max_completion_tokens, else max_tokens (each as given, checked against the server's).
     public var maxTokens: Int?
+    public var maxTokensGiven: [String: Int] = [:]
     public var temperature: Float = 1
     public var topP: Float = 1
     public var n = 1
@@ -50,11 +52,13 @@ public struct CompletionRequest: Sendable {
             case nil: throw .invalid("Missing required parameter: 'prompt'.", param: "prompt")
             default: throw .invalid("Invalid type for 'prompt': expected a string or an array of strings.", param: "prompt")
             }
-            if json["echo"] as? Bool == true { throw .invalid("'echo' is not supported.", param: "echo") }
+            if try f.bool("echo") == true { throw .invalid("'echo' is not supported.", param: "echo") }
             if json["suffix"] != nil && !(json["suffix"] is NSNull) { throw .invalid("'suffix' is not supported.", param: "suffix") }
         }
-        r.maxTokens = try f.int("max_completion_tokens", 1...Int(Int32.max))
-        if r.maxTokens == nil { r.maxTokens = try f.int("max_tokens", 1...Int(Int32.max)) }
+        for key in ["max_tokens", "max_completion_tokens"] {
+            if let m = try f.int(key, 1...Int(Int32.max)) { r.maxTokensGiven[key] = m }
+        }
+        r.maxTokens = r.maxTokensGiven["max_completion_tokens"] ?? r.maxTokensGiven["max_tokens"]
         r.temperature = Float(try f.number("temperature", 0...2) ?? 1)
         r.topP = Float(try f.number("top_p", 0...1) ?? 1)
         if r.topP == 0 { r.topP = Float.leastNormalMagnitude }
@@ -90,8 +94,8 @@ public struct CompletionRequest: Sendable {
 
     static func message(_ m: Any, _ i: Int) throws(APIError) -> ChatMessage {
         guard let d = m as? [String: Any] else { throw .invalid("Invalid 'messages[\(i)]': expected an object.", param: "messages[\(i)]") }
-        guard let role = d["role"] as? String, ["system", "developer", "user", "assistant", "tool"].contains(role) else {
-            throw .invalid("Invalid 'messages[\(i)].role': expected one of system, developer, user, assistant, tool.",
+        guard let role = d["role"] as? String, ["system", "developer", "user", "assistant"].contains(role) else {
+            throw .invalid("Invalid 'messages[\(i)].role': expected one of system, developer, user, assistant (no tools).",
                            param: "messages[\(i)].role")
         }
         var text = ""
@@ -104,7 +108,8 @@ public struct CompletionRequest: Sendable {
                 }
                 text += t
             }
-        case nil, is NSNull: text = ""
+        case nil, is NSNull:
+            throw .invalid("Missing required parameter: 'messages[\(i)].content'.", param: "messages[\(i)].content")
         default: throw .invalid("Invalid type for 'messages[\(i)].content': expected a string or an array of text parts.",
                                 param: "messages[\(i)].content")
         }
@@ -148,9 +153,16 @@ struct Fields {
         return s
     }
 
+    /// JSONSerialization gives numbers and booleans alike as NSNumber (`0 as? Bool` succeeds): booleans are the ones
+    /// of type "c".
+    static func isBool(_ v: Any) -> Bool {
+        guard let n = v as? NSNumber else { return false }
+        return String(cString: n.objCType) == "c"
+    }
+
     func bool(_ key: String) throws(APIError) -> Bool? {
         guard let v = value(key) else { return nil }
-        guard let b = v as? Bool, type(of: v) != Int.self else {
+        guard Self.isBool(v), let b = v as? Bool else {
             throw .invalid("Invalid type for '\(prefix + key)': expected a boolean.", param: prefix + key)
         }
         return b
@@ -159,7 +171,7 @@ struct Fields {
     func int(_ key: String, _ range: ClosedRange<Int>) throws(APIError) -> Int? {
         guard let v = value(key) else { return nil }
         let n: Int
-        if v is Bool && !(v is Int) { throw .invalid("Invalid type for '\(prefix + key)': expected an integer.", param: prefix + key) }
+        if Self.isBool(v) { throw .invalid("Invalid type for '\(prefix + key)': expected an integer.", param: prefix + key) }
         if let i = v as? Int { n = i } else if let d = v as? Double, d == d.rounded(), abs(d) < 9e18 { n = Int(d) } else {
             throw .invalid("Invalid type for '\(prefix + key)': expected an integer.", param: prefix + key)
         }
@@ -173,7 +185,8 @@ struct Fields {
     func number(_ key: String, _ range: ClosedRange<Double>) throws(APIError) -> Double? {
         guard let v = value(key) else { return nil }
         let d: Double
-        if let i = v as? Int, !(v is Bool) { d = Double(i) } else if let x = v as? Double { d = x } else {
+        if Self.isBool(v) { throw .invalid("Invalid type for '\(prefix + key)': expected a number.", param: prefix + key) }
+        if let i = v as? Int { d = Double(i) } else if let x = v as? Double { d = x } else {
             throw .invalid("Invalid type for '\(prefix + key)': expected a number.", param: prefix + key)
         }
         guard d.isFinite, range.contains(d) else {

@@ -72,11 +72,11 @@ public final class CompletionService: Sendable {
             throw APIError(status: 404, "The model `\(r.model)` does not exist or you do not have access to it.", param: "model",
                            code: "model_not_found")
         }
-        let maxTokens = r.maxTokens ?? limits.maxTokens
-        guard maxTokens <= limits.maxTokens else {
-            throw .invalid("Invalid 'max_tokens': \(maxTokens) is above this server's limit of \(limits.maxTokens).", param: "max_tokens",
+        for (key, value) in r.maxTokensGiven.sorted(by: { $0.key < $1.key }) where value > limits.maxTokens {
+            throw .invalid("Invalid '\(key)': \(value) is above this server's limit of \(limits.maxTokens).", param: key,
                            code: "integer_above_max_value")
         }
+        let maxTokens = r.maxTokens ?? limits.maxTokens
         let texts: [String]
         do {
             texts = r.kind == .chat ? [try loaded.chatPrompt(r.messages)] : r.prompts

@@ -63,7 +63,7 @@ public final class OpenAIServer: Sendable {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(self.service.scheduler.snapshot))))
         }
-        router.get("/openapi.json") { _, _ in Self.json(OpenAPIDocument.json(model: self.service.modelName)) }
+        router.get("/openapi.json") { _, _ in Self.json(OpenAPIDocument.json(model: self.service.modelName, limits: self.service.limits)) }
         router.get("/v1/models") { request, _ in
             do throws(APIError) {
                 _ = try self.options.keys.authorize(request.headers[.authorization])
@@ -204,6 +204,9 @@ public final class OpenAIServer: Sendable {
 struct AccessLog: RouterMiddleware {
     typealias Context = BasicRequestContext
     let server: OpenAIServer
+    /// The methods each route answers (a known route with another method is a 405).
+    static let methods = ["/": "GET", "/health": "GET", "/metrics": "GET", "/openapi.json": "GET", "/v1/models": "GET",
+                          "/v1/chat/completions": "POST", "/v1/completions": "POST"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
@@ -219,11 +222,19 @@ struct AccessLog: RouterMiddleware {
             }
             return response
         } catch {
-            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            var status = (error as? any HTTPResponseError)?.status.code ?? 500
+            let allowed = status == 404 ? Self.methods[request.uri.path] : nil
+            if allowed != nil { status = 405 }
             server.metrics.request(route: route, status: status, seconds: OpenAIServer.seconds(ContinuousClock.now - started))
-            let e = APIError(status: status, status == 404 ? "Not found: \(request.method.rawValue) \(request.uri.path)" : "\(error)",
-                             type: status >= 500 ? "server_error" : "invalid_request_error")
-            return OpenAIServer.error(e)
+            let message = allowed.map { "\(request.method.rawValue) is not allowed on \(request.uri.path); use \($0)." }
+                ?? (status == 404 ? "Not found: \(request.method.rawValue) \(request.uri.path)" : "\(error)")
+            var response = OpenAIServer.error(APIError(status: status, message, type: status >= 500 ? "server_error" : "invalid_request_error"))
+            if let allowed { response.headers[.allow] = allowed }
+            server.logger.log(level: status >= 500 ? .error : .info, "http",
+                              metadata: ["request_id": .string(context.id), "method": .string(request.method.rawValue),
+                                         "route": .string(route), "status": .stringConvertible(status),
+                                         "error": .string(status >= 500 ? "\(error)" : message)])
+            return response
         }
     }
 }

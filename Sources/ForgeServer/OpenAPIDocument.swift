@@ -3,8 +3,13 @@
 import Foundation
 
 enum OpenAPIDocument {
-    static func json(model: String) -> [String: Any] {
+    /// The document for `model` with this server's limits as the schema's bounds.
+    static func json(model: String, limits: RequestLimits = RequestLimits()) -> [String: Any] {
         func ref(_ name: String) -> [String: Any] { ["$ref": "#/components/schemas/\(name)"] }
+        /// `field` may be present only when `flag` is true.
+        func only(_ field: String, with flag: String) -> [String: Any] {
+            ["anyOf": [["required": [flag], "properties": [flag: ["enum": [true]]]], ["not": ["required": [field]]]]]
+        }
         func response(_ description: String, _ schema: [String: Any]? = nil, type: String = "application/json") -> [String: Any] {
             var r: [String: Any] = ["description": description]
             if let schema { r["content"] = [type: ["schema": schema]] }
@@ -21,14 +26,14 @@ enum OpenAPIDocument {
                       "requestBody": ["required": true, "content": ["application/json": ["schema": ref(body)]]],
                       "responses": errors.merging(["200": ["description": "The completion (JSON), or server-sent events when stream is true",
                                                            "content": ["application/json": ["schema": ref(result)],
-                                                                       "text/event-stream": ["schema": ["type": "string"]]]]]) { a, _ in a }]]
+                                                                       "text/event-stream": ["schema": ["type": "object", "properties": ["data": ["type": "string"]]]]]]]) { a, _ in a }]]
         }
         let sampling: [String: Any] = [
             "model": ["type": "string", "example": model],
-            "max_tokens": ["type": "integer", "minimum": 1, "nullable": true],
+            "max_tokens": ["type": "integer", "minimum": 1, "maximum": limits.maxTokens, "nullable": true],
             "temperature": ["type": "number", "minimum": 0, "maximum": 2, "nullable": true],
             "top_p": ["type": "number", "minimum": 0, "maximum": 1, "nullable": true],
-            "n": ["type": "integer", "minimum": 1, "maximum": 128, "nullable": true],
+            "n": ["type": "integer", "minimum": 1, "maximum": min(128, limits.maxChoices), "nullable": true],
             "stream": ["type": "boolean", "nullable": true],
             "stop": ["nullable": true, "oneOf": [["type": "string"], ["type": "array", "items": ["type": "string"], "maxItems": 4]]],
             "seed": ["type": "integer", "nullable": true],
@@ -39,12 +44,13 @@ enum OpenAPIDocument {
         ]
         var chat = sampling
         chat["messages"] = ["type": "array", "minItems": 1, "items": ref("Message")]
-        chat["max_completion_tokens"] = ["type": "integer", "minimum": 1, "nullable": true]
+        chat["max_completion_tokens"] = ["type": "integer", "minimum": 1, "maximum": limits.maxTokens, "nullable": true]
         chat["logprobs"] = ["type": "boolean", "nullable": true]
         chat["top_logprobs"] = ["type": "integer", "minimum": 0, "maximum": 20, "nullable": true]
-        chat["stream_options"] = ["type": "object", "nullable": true, "properties": ["include_usage": ["type": "boolean"]]]
+        chat["stream_options"] = ["type": "object", "nullable": true, "properties": ["include_usage": ["type": "boolean", "nullable": true]]]
         var text = sampling
-        text["prompt"] = ["oneOf": [["type": "string"], ["type": "array", "minItems": 1, "items": ["type": "string"]]]]
+        text["stream_options"] = chat["stream_options"]
+        text["prompt"] = ["oneOf": [["type": "string", "minLength": 1], ["type": "array", "minItems": 1, "maxItems": limits.maxChoices, "items": ["type": "string", "minLength": 1]]]]
         text["logprobs"] = ["type": "integer", "minimum": 0, "maximum": 5, "nullable": true]
         let usage: [String: Any] = ["type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
                                     "properties": ["prompt_tokens": ["type": "integer"], "completion_tokens": ["type": "integer"],
@@ -52,9 +58,15 @@ enum OpenAPIDocument {
         let schemas: [String: Any] = [
             "Message": ["type": "object", "required": ["role", "content"],
                         "properties": ["role": ["type": "string", "enum": ["system", "developer", "user", "assistant"]],
-                                       "content": ["type": "string"]]],
-            "ChatCompletionRequest": ["type": "object", "required": ["model", "messages"], "properties": chat],
-            "CompletionRequest": ["type": "object", "required": ["model", "prompt"], "properties": text],
+                                       "content": ["oneOf": [["type": "string"],
+                                                             ["type": "array", "items": ["type": "object", "required": ["type", "text"],
+                                                                                         "properties": ["type": ["type": "string", "enum": ["text"]],
+                                                                                                        "text": ["type": "string"]]]]]]]],
+            // As OpenAI has it: top_logprobs only with logprobs: true, stream_options only with stream: true.
+            "ChatCompletionRequest": ["type": "object", "required": ["model", "messages"], "properties": chat,
+                                      "allOf": [only("top_logprobs", with: "logprobs"), only("stream_options", with: "stream")]],
+            "CompletionRequest": ["type": "object", "required": ["model", "prompt"], "properties": text,
+                                  "allOf": [only("stream_options", with: "stream")]],
             "Usage": usage,
             "ChatCompletion": ["type": "object", "required": ["id", "object", "created", "model", "choices"],
                                "properties": ["id": ["type": "string"], "object": ["type": "string"], "created": ["type": "integer"],

@@ -154,4 +154,26 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
         #expect(server.log.contains(#""finish_reasons":"cancelled""#), "the stopped reply was cancelled on the server")
         #expect(FileManager.default.fileExists(atPath: shot))
     }
+
+    /// schemathesis on /openapi.json with a keyed server: no 5xx, documented statuses and shapes, invalid input refused,
+    /// 401 without the key, 405 for other methods.
+    @Test func schemathesisOnTheOpenAPIDocument() throws {
+        let server = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--context", "1024", "--max-tokens", "16"],
+                                       environment: ["FORGE_API_KEYS": "fuzz-key"])
+        let out = try runPythonJSON("schemathesis_check.py", [server.base, "fuzz-key", "60"])
+        #expect(out["status"] as? Int == 0, "\(out["output"] as? String ?? "")")
+        #expect(server.stop() == 0)
+        #expect(!server.log.contains("\"status\":\"5"), "no 5xx logged")
+    }
+
+    /// Three rounds of 64 requests from 16 clients (half streamed, one in eight abandoned mid-stream): no errors,
+    /// complete replies, metrics that match the traffic, memory flat across rounds.
+    @Test func boundedLoad() throws {
+        let server = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--context", "1024"])
+        let out = try runPythonJSON("load_test.py", [server.base, "smollm2", String(server.process.processIdentifier), "3"])
+        let failures = out["failures"] as? [String] ?? ["no output"]
+        #expect(failures.isEmpty, "\(failures.prefix(10).joined(separator: "\n"))")
+        #expect((out["checks"] as? [String])?.count == 7, "\(out["checks"] ?? [])")
+        #expect(server.stop() == 0)
+    }
 }
