@@ -107,17 +107,15 @@ public final class RateLimiter: Sendable {
         let refusal: APIError? = buckets.withLock { all in
             var b = all[client].map { refilled($0, rpm ?? 0, tpm ?? 0, now: now) } ?? Bucket(requests: rpm ?? 0, tokens: tpm ?? 0, at: now)
             defer { all[client] = b }
-            if let rpm {
-                guard b.requests >= 1 else {
-                    return APIError(status: 429, "Rate limit reached: \(Int(rpm)) requests per minute.", type: "requests",
-                                    code: "rate_limit_exceeded", retryAfter: max(1, Int(((1 - b.requests) / rpm * 60).rounded(.up))))
-                }
-                b.requests -= 1
+            if let rpm, b.requests < 1 {
+                return APIError(status: 429, "Rate limit reached: \(Int(rpm)) requests per minute.", type: "requests",
+                                code: "rate_limit_exceeded", retryAfter: max(1, Int(((1 - b.requests) / rpm * 60).rounded(.up))))
             }
             if let tpm, b.tokens <= 0 {
                 return APIError(status: 429, "Rate limit reached: \(Int(tpm)) tokens per minute.", type: "tokens",
                                 code: "rate_limit_exceeded", retryAfter: max(1, Int((-b.tokens / tpm * 60).rounded(.up))))
             }
+            if rpm != nil { b.requests -= 1 }
             return nil
         }
         if let refusal { throw refusal }
