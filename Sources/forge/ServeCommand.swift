@@ -33,7 +33,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most generated tokens per choice (max_tokens above it is refused).") var maxTokens = 2048
     @Option(help: "Sequences decoding at once.") var maxSequences = 16
     @Option(help: "Requests waiting for a place before 429.") var maxQueue = 64
-    @Option(help: "Seconds a request may run.") var timeout = 300
+    @Option(help: "Seconds a request may take from its arrival, time in the queue included (then 408).") var timeout = 300
     @Option(help: "Seconds running requests get to finish after SIGTERM.") var drainSeconds = 30
     @Option(help: "Context window per sequence (default: the model's, at most 8192).") var context: Int?
     @Option(help: "Key/value cache type: f16 or f32.") var cacheType: KVCacheType = .f16

@@ -140,6 +140,55 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
         #expect(status == 0)
     }
 
+    /// The server's own limits over HTTP: a prompt over --max-prompt-tokens (400 context_length_exceeded), a reply the
+    /// output filter stops (finish_reason content_filter, streamed and whole, the blocked text never sent), a full queue
+    /// (429 with Retry-After) and a request past its time limit (408).
+    @Test func limitsOverHTTP() async throws {
+        let dir = temporaryDirectory("serve-limits")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "# no nines\n/\\b9\\b/\n".write(toFile: dir + "/rules", atomically: true, encoding: .utf8)
+        let server = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--context", "4096", "--max-sequences", "1",
+                                        "--max-queue", "1", "--timeout", "4", "--max-prompt-tokens", "200", "--moderation", dir + "/rules"])
+        let url = server.base + "/v1/completions"
+        func object(_ d: Data) -> [String: Any] { (try? JSONSerialization.jsonObject(with: d)) as? [String: Any] ?? [:] }
+        func error(_ d: Data) -> [String: Any] { object(d)["error"] as? [String: Any] ?? [:] }
+
+        let long = String(repeating: "All the world's a stage. ", count: 60)
+        let (ls, _, lb) = try await http("POST", url, body: Data(#"{"model": "smollm2", "prompt": "\#(long)", "max_tokens": 4}"#.utf8))
+        #expect(ls == 400 && error(lb)["code"] as? String == "context_length_exceeded" && error(lb)["param"] as? String == "prompt",
+                "\(String(decoding: lb, as: UTF8.self))")
+        #expect((error(lb)["message"] as? String)?.contains("at most 200") == true)
+
+        // Counting on: the model continues the numbers, reaches 9, and the reply stops just before it.
+        let counting = #"{"model": "smollm2", "prompt": "1, 2, 3, 4, 5,", "max_tokens": 24, "temperature": 0, "ignore_eos": true"#
+        let (ws, _, wb) = try await http("POST", url, body: Data((counting + "}").utf8))
+        let whole = (object(wb)["choices"] as? [[String: Any]])?.first ?? [:]
+        #expect(ws == 200 && whole["finish_reason"] as? String == "content_filter", "\(String(decoding: wb, as: UTF8.self))")
+        let wholeText = whole["text"] as? String ?? "?"
+        #expect(wholeText.contains("8") && !wholeText.contains("9"), "\(wholeText)")
+        let (ss, _, sb) = try await http("POST", url, body: Data((counting + #", "stream": true}"#).utf8))
+        let events = String(decoding: sb, as: UTF8.self).components(separatedBy: "\n\n").filter { $0.hasPrefix("data: {") }
+        let choices = events.compactMap { (object(Data($0.dropFirst(6).utf8))["choices"] as? [[String: Any]])?.first }
+        #expect(ss == 200 && choices.last?["finish_reason"] as? String == "content_filter" && String(decoding: sb, as: UTF8.self).hasSuffix("data: [DONE]\n\n"))
+        #expect(choices.compactMap { $0["text"] as? String }.joined() == wholeText, "streamed text equals the whole reply")
+
+        // One sequence and a queue of one: a long request runs, a second waits, a third is refused. The first runs past
+        // its 4 s limit.
+        let endless = Data(#"{"model": "smollm2", "prompt": "Once upon a time", "max_tokens": 2000, "ignore_eos": true}"#.utf8)
+        async let first = http("POST", url, body: endless)
+        try await Task.sleep(for: .milliseconds(700))
+        async let second = http("POST", url, body: endless)
+        try await Task.sleep(for: .milliseconds(700))
+        let (qs, qh, qb) = try await http("POST", url, body: endless)
+        #expect(qs == 429 && error(qb)["code"] as? String == "queue_full" && Int(qh["retry-after"] ?? "") ?? 0 >= 1,
+                "\(qs) \(qh) \(String(decoding: qb, as: UTF8.self))")
+        let (ts, _, tb) = try await first
+        #expect(ts == 408 && error(tb)["code"] as? String == "timeout", "\(ts) \(String(decoding: tb, as: UTF8.self))")
+        let (s2, _, _) = try await second
+        #expect(s2 == 408, "the second: its limit counts its time in the queue")
+        #expect(server.stop() == 0)
+    }
+
     /// Headless Chromium on the chat page of a server that needs a key: it asks for the key, streams a reply, stops
     /// another mid-stream, keeps the conversation over a reload; a screenshot goes to .build/artifacts/chat-page.png.
     @Test func chatPageInChromium() throws {
