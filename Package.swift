@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "ForgeModels", dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeTokenizer"],
                 swiftSettings: fastFlags),
         .target(name: "ForgeTrain", dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeData",
-                                             "ForgeInference"],
+                                             "ForgeInference", "ForgeEval"],
                 swiftSettings: fastFlags),
         .target(name: "ForgeData", dependencies: ["ForgeCore", "ForgeTokenizer", "CZlib", "CZstd"], swiftSettings: fastFlags),
         .target(name: "ForgeInference", dependencies: ["ForgeCore", "ForgeKernels", "ForgeModels", "ForgeTokenizer"],

@@ -61,6 +61,7 @@ if args.task == "mmlu":
         with open(path, "w") as f:
             for d in docs:
                 f.write(json.dumps(d) + "\n")
+        description = json.dumps(f"The following are multiple choice questions (with answers) about {subject}." + "\n\n")
         with open(os.path.join(tasks_dir, name + ".yaml"), "w") as f:
             f.write(f"""task: {name}
 dataset_path: json
@@ -72,7 +73,7 @@ fewshot_split: test
 fewshot_config:
   sampler: first_n
 output_type: multiple_choice
-description: {json.dumps(f"The following are multiple choice questions (with answers) about {subject}.\n\n")}
+description: {description}
 doc_to_text: "{{{{question.strip()}}}}\\nA. {{{{choices[0]}}}}\\nB. {{{{choices[1]}}}}\\nC. {{{{choices[2]}}}}\\nD. {{{{choices[3]}}}}\\nAnswer:"
 doc_to_choice: ["A", "B", "C", "D"]
 doc_to_target: answer

@@ -111,6 +111,15 @@ public final class Evaluator {
         }
     }
 
+    /// Runs a multiple-choice or perplexity task without the scheduler (callers that are not async).
+    public func score(_ spec: TaskSpec, progress: @escaping (EvalProgress) -> Void = { _ in }) throws -> TaskResult {
+        switch spec.kind {
+        case .multipleChoice: return try multipleChoice(spec, progress: progress)
+        case .perplexity: return try perplexity(spec, progress: progress)
+        case .generate, .code: throw ForgeError("task \(spec.name): \(spec.kind.rawValue) tasks run through run(_:), which is async")
+        }
+    }
+
     func settings(_ spec: TaskSpec, shots: Int, total: Int) -> [String: Any] {
         var s: [String: Any] = ["shots": shots, "chat": options.chat, "multiturn": options.multiturn, "fewshot_sampler": spec.fewshotSampler,
                                 "fewshot_seed": Int(spec.fewshotSeed), "context_length": contextLength, "cache_type": options.cacheType.rawValue,

@@ -68,6 +68,7 @@ public struct TaskSpec: Sendable {
 
     public init(name: String, kind: TaskKind, data: String, format: String = "jsonl") {
         (self.name, self.kind, self.data, self.format) = (name, kind, data, format)
+        if kind == .perplexity { metrics = ["bits_per_byte", "word_perplexity", "byte_perplexity"] }
     }
 
     static let knownKeys: Set<String> = [

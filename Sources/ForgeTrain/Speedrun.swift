@@ -8,6 +8,7 @@ import ForgeAutograd
 import ForgeCore
 import ForgeInference
 import ForgeData
+import ForgeEval
 import ForgeModels
 import ForgeTokenizer
 import Foundation
@@ -140,7 +141,26 @@ public enum Speedrun {
             progress.line("--- sample \(i + 1) (\(String(format: "%.0f", Double(result.tokens.count) / max(result.decodeSeconds, 1e-9))) tokens/s) ---\n\(text)\n")
         }
 
-        // 5. Report.
+        // 5. Evaluation (forge eval's engine): bits per byte on the held-out plays, and the next-line task built from them.
+        let evalDir = o.runDir + "/eval", heldOut = evalDir + "/heldout"
+        try FileManager.default.createDirectory(atPath: heldOut, withIntermediateDirectories: true)
+        for (i, d) in valDocs.enumerated() { try AtomicFile.write(heldOut + String(format: "/%03d.txt", i), string: d) }
+        var evalOptions = EvalOptions()
+        evalOptions.cacheType = .f32
+        let evaluator = try Evaluator(model: served, options: evalOptions)
+        let modelHash = try ModelFingerprint.sha256(trainer.modelDir)
+        var evals: [TaskResult] = []
+        for spec in [TaskSpec(name: "heldout", kind: .perplexity, data: heldOut, format: "text"),
+                     try TaskSpec.load(try NextLineTask.write(documents: valDocs, to: evalDir))] {
+            let r = try evaluator.score(spec)
+            try EvalReport.write(r, to: evalDir, model: trainer.modelDir, modelSHA256: modelHash)
+            evals.append(r)
+            progress.line("eval \(r.task): " + r.metrics.map { String(format: "%@ %.4f", $0.name, $0.value) }.joined(separator: ", ")
+                          + String(format: " (%d items, %.1f s)", r.n, r.seconds))
+        }
+        let evalTable = EvalReport.markdown(evals, model: "model/")
+
+        // 6. Report.
         var results: [(String, String)] = []
         if let v = summary.finalValLoss {
             let bpb = v * Double(valTokens.count) / Double(valBytes) / log(2.0)
@@ -158,9 +178,14 @@ public enum Speedrun {
                                                        trainTokens.count, Double(trainBytes) / Double(trainTokens.count))),
                                       ("validation set", "\(valDocs.count) documents, \(valBytes) bytes, \(valTokens.count) tokens")],
                                results: results, totalSeconds: Date().timeIntervalSince(started),
-                               sections: [("Data pipeline", dataSummary.table + "\nRemoved documents:\n\n" + removedLines.map { "- " + $0 }.joined(separator: "\n") + "\n")])
+                               sections: [("Data pipeline", dataSummary.table + "\nRemoved documents:\n\n" + removedLines.map { "- " + $0 }.joined(separator: "\n") + "\n"),
+                                          ("Evaluation", "`forge eval` on the held-out plays (bits per byte in lm-evaluation-harness's rolling windows) and the "
+                                           + "next-line task built from them (`eval/nextline.json`: which of four lines follows four lines of a play; chance 0.25). "
+                                           + "Per-item records in `eval/*.samples.jsonl`.\n\n" + evalTable)])
         let path = try report.write()
         progress.line("report: \(path)")
+        let card = try RunCard(runDir: o.runDir).write(to: o.runDir)
+        progress.line("report card: \(card.html)")
         return path
     }
 

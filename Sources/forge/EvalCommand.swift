@@ -55,7 +55,7 @@ struct EvalCommand: AsyncParsableCommand {
         }
         if let text {
             let path = text.hasPrefix("/") ? text : FileManager.default.currentDirectoryPath + "/" + text
-            specs.append(TaskSpec(name: "text", kind: .perplexity, data: path, format: "text").withPerplexityMetrics())
+            specs.append(TaskSpec(name: "text", kind: .perplexity, data: path, format: "text"))
         }
         guard !specs.isEmpty else { throw ValidationError("name --tasks or --text") }
         if let s = shots, s < 0 { throw ValidationError("--shots must be 0 or more") }
@@ -102,11 +102,3 @@ struct EvalCommand: AsyncParsableCommand {
     }
 }
 
-extension TaskSpec {
-    /// A perplexity task's default metrics.
-    func withPerplexityMetrics() -> TaskSpec {
-        var s = self
-        s.metrics = ["bits_per_byte", "word_perplexity", "byte_perplexity"]
-        return s
-    }
-}

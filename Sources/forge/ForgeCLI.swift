@@ -8,5 +8,5 @@ struct ForgeCLI: AsyncParsableCommand {
         abstract: "Forge: data to served model, in one Swift program.",
         subcommands: [SpeedrunCommand.self, DataCommand.self, TokenizerCommand.self, TokenizeCommand.self, PretrainCommand.self,
                       ConvertCommand.self, GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, PlotCommand.self,
-                      ServeCommand.self, EvalCommand.self, BenchCommand.self])
+                      ServeCommand.self, EvalCommand.self, ReportCommand.self, BenchCommand.self])
 }

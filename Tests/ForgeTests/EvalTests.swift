@@ -273,3 +273,45 @@ func writeTask(_ dir: String, _ spec: [String: Any], rows: [[String: Any]]) thro
         }.count
     }
 }
+
+@Suite(.serialized) struct EvalCommandTests {
+    /// `forge eval` end to end on SmolLM2: a spec file with a few items, results and samples written, the markdown
+    /// table printed; bad input (a spec with a missing field, an empty task, a model that cannot load) gives a clear
+    /// error and a non-zero exit.
+    @Test func evalEndToEndAndBadInput() throws {
+        let dir = temporaryDirectory("eval-cli")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let rows: [[String: Any]] = (0..<8).map { i in
+            ["q": "What is \(i) + \(i)?", "choices": ["\(2 * i)", "\(2 * i + 1)", "\(3 * i + 7)"], "gold": 0, "kind": i < 4 ? "small" : "big"]
+        }
+        let spec = try writeTask(dir, ["name": "sums", "kind": "multiple_choice", "prompt": "Question: {{ q }}\nAnswer:", "group": "kind",
+                                       "choices_field": "choices", "answer": "{{ gold }}", "shots": 1], rows: rows)
+        let r = try runForge(["eval", "--model", smolLM2Path, "--tasks", spec, "--output", dir + "/out", "--limit", "6"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("| sums | acc |") && r.stdout.contains("| sums | acc_norm |"), "\(r.stdout)")
+        let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/out/sums.json"))) as! [String: Any]
+        #expect(result["n"] as? Int == 6 && (result["model"] as? [String: Any])?["sha256"] as? String != nil)
+        #expect(((result["settings"] as? [String: Any])?["shots"] as? Int) == 1 && result["forge_version"] as? String != nil)
+        let samples = try String(contentsOfFile: dir + "/out/sums.samples.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(samples.count == 6)
+        #expect(FileManager.default.fileExists(atPath: dir + "/out/results.md"))
+        #expect(r.stderr.contains("[sums] 6/6"), "a progress line: \(r.stderr)")
+
+        try JSONSerialization.data(withJSONObject: ["name": "x", "kind": "multiple_choice", "data": "data.jsonl", "choices": ["A"]])
+            .write(to: URL(fileURLWithPath: dir + "/bad.json"))
+        let bad = try runForge(["eval", "--model", smolLM2Path, "--tasks", dir + "/bad.json"])
+        #expect(bad.status != 0 && bad.stderr.contains("bad.json") && bad.stderr.contains("missing field 'prompt'"), "\(bad.stderr)")
+        try "".write(toFile: dir + "/empty.jsonl", atomically: true, encoding: .utf8)
+        try JSONSerialization.data(withJSONObject: ["name": "e", "kind": "multiple_choice", "data": "empty.jsonl", "prompt": "{{ q }}",
+                                                    "choices": ["A", "B"], "answer": "0"]).write(to: URL(fileURLWithPath: dir + "/empty.json"))
+        let empty = try runForge(["eval", "--model", smolLM2Path, "--tasks", dir + "/empty.json"])
+        #expect(empty.status != 0 && empty.stderr.contains("no rows"), "\(empty.stderr)")
+        try "not a model".write(toFile: dir + "/broken.gguf", atomically: true, encoding: .utf8)
+        let broken = try runForge(["eval", "--model", dir + "/broken.gguf", "--tasks", spec])
+        #expect(broken.status != 0 && broken.stderr.contains("broken.gguf"), "\(broken.stderr)")
+        let unknown = try runForge(["eval", "--model", smolLM2Path, "--tasks", "no_such_task"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("unknown task 'no_such_task'"))
+        let nothing = try runForge(["report", "--run", dir])
+        #expect(nothing.status != 0 && nothing.stderr.contains("holds none of a run's files"), "\(nothing.stderr)")
+    }
+}

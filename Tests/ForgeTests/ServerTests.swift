@@ -235,6 +235,14 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
         let server = try ServerProcess([], command: ["speedrun", "--minutes", "0.05", "--name", "tiny", "--layers", "1", "--width", "32",
                                                      "--heads", "2", "--vocab", "300", "--threads", "2", "--serve", "--port", "0"], cwd: dir)
         #expect(FileManager.default.fileExists(atPath: dir + "/runs/tiny/report.md"))
+        // The speedrun evaluated its model (held-out bits per byte, the next-line task) and wrote its report card.
+        for f in ["eval/heldout.json", "eval/nextline.json", "eval/nextline.samples.jsonl", "card.md", "card.html"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/runs/tiny/" + f), "\(f)")
+        }
+        let report = (try? String(contentsOfFile: dir + "/runs/tiny/report.md", encoding: .utf8)) ?? ""
+        #expect(report.contains("## Evaluation") && report.contains("| heldout | bits_per_byte |") && report.contains("| nextline | acc |"))
+        let card = (try? String(contentsOfFile: dir + "/runs/tiny/card.html", encoding: .utf8)) ?? ""
+        #expect(card.contains("<svg") && card.contains("Evaluation") && card.contains("Tokenizer") && !card.contains("<script"))
         let (ps, _, page) = try await http("GET", server.base + "/")
         #expect(ps == 200 && String(decoding: page, as: UTF8.self).contains("tiny"))
         let (cs, _, cb) = try await http("POST", server.base + "/v1/chat/completions", body: Data(
