@@ -20,6 +20,8 @@ ap.add_argument("--shots", type=int, default=None)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--forge", default=os.environ.get("FORGE_BIN", ".build/release/forge"))
 ap.add_argument("--batch-size", default="8")
+ap.add_argument("--fixture", help="write lm-eval's per-item results of the first --fixture-items items here (JSON)")
+ap.add_argument("--fixture-items", type=int, default=48)
 args = ap.parse_args()
 shots = args.shots if args.shots is not None else (0 if args.task == "mmlu" else 5)
 
@@ -158,6 +160,14 @@ if args.task == "mmlu":
         over += diff > 1e-3
         same += max(range(4), key=lambda i: (lls[i], -i)) == max(range(4), key=lambda i: (rec["loglikelihoods"][i], -i))
         n += 1
+    if args.fixture:
+        keep = sorted(forge, key=lambda r: r["index"])[: args.fixture_items]
+        items = [{"index": r["index"], "loglikelihoods": theirs[(names[position[r["index"]][0]], position[r["index"]][1])]} for r in keep]
+        with open(args.fixture, "w") as f:
+            json.dump({"producer": "lm-evaluation-harness " + __import__("lm_eval").__version__ + " hf backend, float32, transformers "
+                       + __import__("transformers").__version__, "model": "forge convert of SmolLM2-135M-Instruct.Q4_1.gguf",
+                       "task": "mmlu", "shots": shots, "items": items}, f, indent=1)
+        print("fixture:", args.fixture)
     print(f"\n{n} MMLU items ({shots}-shot): largest |log-likelihood difference| {worst:.2e}; {over} items over 1e-3; "
           f"same predicted answer on {same}/{n} ({100 * same / n:.2f}%)")
 else:

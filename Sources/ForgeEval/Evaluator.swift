@@ -17,6 +17,8 @@ public struct EvalOptions: Sendable {
     public var limit: Int?
     /// Seed of the --limit sample.
     public var seed: UInt64 = 1234
+    /// Evaluate exactly these rows (indices in the task's data), e.g. to compare with a fixture.
+    public var only: Set<Int>?
     /// Most positions a sequence holds (nil: the model's, at most 8192).
     public var contextLength: Int?
     /// Float32 by default: scores should not carry the cache's rounding.
@@ -25,6 +27,8 @@ public struct EvalOptions: Sendable {
     public var maxSequences = 16
     /// Samples per problem for code tasks (nil: the task's).
     public var samples: Int?
+    /// Given completions per item index (generation and code tasks): scored as they are, nothing generated.
+    public var completions: [Int: [String]]?
     public init() {}
 }
 
@@ -140,7 +144,7 @@ public final class Evaluator {
         let all = try TaskData.load(spec)
         let shots = options.shots ?? spec.shots
         let fewshot = try FewShot(spec: spec, items: all, mode: PromptMode(shots: shots, chat: options.chat, multiturn: options.multiturn))
-        let items = Self.select(all, limit: options.limit, seed: options.seed)
+        let items = options.only.map { only in all.filter { only.contains($0.index) } } ?? Self.select(all, limit: options.limit, seed: options.seed)
         let render = chatRenderer()
         var requests: [ScoreRequest] = []
         for item in items {
@@ -213,9 +217,10 @@ public final class Evaluator {
         let all = try TaskData.load(spec)
         let shots = options.shots ?? spec.shots
         let fewshot = try FewShot(spec: spec, items: all, mode: PromptMode(shots: shots, chat: options.chat, multiturn: options.multiturn))
-        let items = Self.select(all, limit: options.limit, seed: options.seed)
+        let only = options.only ?? options.completions.map { Set($0.keys) }
+        let items = only.map { only in all.filter { only.contains($0.index) } } ?? Self.select(all, limit: options.limit, seed: options.seed)
         let render = chatRenderer()
-        let samples = spec.kind == .code ? (options.samples ?? spec.samples) : 1
+        let samples = spec.kind == .code ? (options.samples ?? options.completions?.values.first?.count ?? spec.samples) : 1
         var settingsBase = GenerationSettings()
         settingsBase.maxTokens = spec.maxTokens
         settingsBase.stop = spec.until
@@ -305,6 +310,16 @@ public final class Evaluator {
             perItem[i] = r
         }
 
+        if let given = options.completions {
+            // Completions from elsewhere (another model, a file): scored as they are.
+            for (i, item) in items.enumerated() {
+                guard let texts = given[item.index], !texts.isEmpty else { throw ForgeError("no completion given for item \(item.index)") }
+                finish(i, texts)
+                done += 1
+                progress(EvalProgress(task: spec.name, done: done, total: items.count, metric: metricName, score: score / Double(done),
+                                      seconds: Self.seconds(since: start)))
+            }
+        } else {
         // The first item alone, so that the shared few-shot prefix is in the cache before the rest arrive.
         try await withThrowingTaskGroup(of: (Int, [String], Int).self) { group in
             var next = 0
@@ -327,6 +342,7 @@ public final class Evaluator {
                 progress(EvalProgress(task: spec.name, done: done, total: items.count, metric: metricName, score: score / Double(done),
                                       seconds: Self.seconds(since: start)))
             }
+        }
         }
         var metrics: [(String, Double, Double)] = []
         let names = spec.kind == .code ? spec.metrics : (spec.extract.isEmpty ? ["none"] : spec.extract.map(\.name)).map { "exact_match," + $0 }

@@ -28,6 +28,8 @@ struct EvalCommand: AsyncParsableCommand {
     @Flag(help: "Render prompts with the model's chat template.") var chat = false
     @Flag(help: "With --chat: each shot as its own user and assistant turns.") var multiturn = false
     @Option(help: "Samples per problem for code tasks (pass@k needs k ≤ samples).") var samples: Int?
+    @Option(help: "JSONL of given completions ({\"index\": N, \"completions\": [...]} per item) to score instead of generating.")
+    var completions: String?
     @Option(help: "Context window (default: the model's, at most 8192).") var context: Int?
     @Option(help: "Key/value cache type: f32 (default) or f16.") var cacheType: KVCacheType = .f32
     @Option(help: "Directory for results (default: runs/eval).") var output = "runs/eval"
@@ -73,6 +75,18 @@ struct EvalCommand: AsyncParsableCommand {
         options.contextLength = context
         options.cacheType = cacheType
         options.samples = samples
+        if let path = completions {
+            guard let data = FileManager.default.contents(atPath: path) else { throw ForgeError.file(path, "cannot be read") }
+            var given: [Int: [String]] = [:]
+            for (n, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() {
+                guard let o = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any], let i = o["index"] as? Int,
+                      let c = (o["completions"] as? [String]) ?? (o["response"] as? String).map({ [$0] }) else {
+                    throw ForgeError.file(path, "line \(n + 1) needs an \"index\" and \"completions\" (a list of strings)")
+                }
+                given[i] = c
+            }
+            options.completions = given
+        }
         let evaluator = try Evaluator(model: loaded, options: options)
         var results: [TaskResult] = []
         for spec in specs {

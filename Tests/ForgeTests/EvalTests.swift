@@ -315,3 +315,33 @@ func writeTask(_ dir: String, _ spec: [String: Any], rows: [[String: Any]]) thro
         #expect(nothing.status != 0 && nothing.stderr.contains("holds none of a run's files"), "\(nothing.stderr)")
     }
 }
+
+@Suite(.serialized) struct EvalParityTests {
+    /// MMLU items scored by Forge on `forge convert`'s Float32 SmolLM2 dir give the per-choice log-likelihoods
+    /// lm-evaluation-harness computed on the same dir, items and 5-shot prompts (its hf backend, transformers;
+    /// `python3 bench/eval_parity.py --fixture ...` wrote the fixture) within 1e-3, and the same predicted answers.
+    @Test func mmluLogLikelihoodsMatchLmEvaluationHarness() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("bench/fixtures/smollm2_lm_eval_mmlu.json")
+        let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        let items = fixture["items"] as! [[String: Any]]
+        let dir = temporaryDirectory("eval-parity")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try runForge(["convert", "--model", smolLM2Path, "--output", dir + "/model"])
+        #expect(r.status == 0, "\(r.stderr)")
+        var options = EvalOptions()
+        options.shots = fixture["shots"] as? Int
+        options.only = Set(items.map { $0["index"] as! Int })
+        let result = try Evaluator(model: try LoadedModel.open(dir + "/model"), options: options).score(try BuiltinTasks.spec("mmlu"))
+        #expect(result.n == items.count)
+        var worst = 0.0, same = 0
+        for (record, expected) in zip(result.records, items.sorted { ($0["index"] as! Int) < ($1["index"] as! Int) }) {
+            #expect(record["index"] as? Int == expected["index"] as? Int)
+            let ours = record["loglikelihoods"] as! [Double], theirs = expected["loglikelihoods"] as! [Double]
+            worst = max(worst, zip(ours, theirs).map { abs($0 - $1) }.max()!)
+            if Metrics.argmax(ours) == Metrics.argmax(theirs) { same += 1 }
+        }
+        #expect(worst < 1e-3, "largest log-likelihood difference from lm-eval: \(worst)")
+        #expect(same == items.count)
+    }
+}
