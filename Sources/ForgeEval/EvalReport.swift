@@ -45,7 +45,7 @@ public enum EvalReport {
         for r in results {
             let shots = (r.settings["shots"] as? Int).map(String.init) ?? "—"
             for m in r.metrics {
-                let value = m.name.contains("perplexity") ? String(format: "%.4f", m.value) : String(format: "%.4f", m.value)
+                let value = String(format: "%.4f", m.value)
                 let err = m.stderr > 0 ? String(format: "%.4f", m.stderr) : "—"
                 s += "| \(r.task) | \(m.name) | \(value) | \(err) | \(r.n) | \(shots) | \(String(format: "%.2f", r.itemsPerSecond)) |\n"
             }

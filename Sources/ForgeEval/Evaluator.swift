@@ -148,7 +148,9 @@ public final class Evaluator {
         let render = chatRenderer()
         var requests: [ScoreRequest] = []
         for item in items {
-            var (context, delimiter) = try fewshot.context(for: item, template: render)
+            let built = try fewshot.context(for: item, template: render)
+            var context = built.text
+            let delimiter = built.delimiter
             let key = item.description + "\u{1}" + fewshot.shots(for: item).map { String($0.index) }.joined(separator: ",")
             // lm-eval's split: trailing whitespace of the context belongs to the continuation.
             var moved = ""
@@ -260,7 +262,6 @@ public final class Evaluator {
             }
             return (texts, cached)
         }
-        var outputs = [[String]](repeating: [], count: items.count)
         var reused = 0
         var done = 0, score = 0.0
         let sandbox = spec.kind == .code ? Sandbox() : nil
@@ -332,13 +333,13 @@ public final class Evaluator {
                 return true
             }
             if try submit(), let (i, t, c) = try await group.next() {
-                outputs[i] = t; reused += c; finish(i, t); done += 1
+                reused += c; finish(i, t); done += 1
             }
             let window = options.maxSequences * 2
             while group.isEmpty == false || next < items.count {
                 while next < items.count && next - done < window { _ = try submit() }
                 guard let (i, t, c) = try await group.next() else { break }
-                outputs[i] = t; reused += c; finish(i, t); done += 1
+                reused += c; finish(i, t); done += 1
                 progress(EvalProgress(task: spec.name, done: done, total: items.count, metric: metricName, score: score / Double(done),
                                       seconds: Self.seconds(since: start)))
             }
@@ -354,7 +355,7 @@ public final class Evaluator {
                                 settings: settings(spec, shots: shots, total: all.count), seconds: Self.seconds(since: start))
         result.settings["max_tokens"] = spec.maxTokens
         result.settings["until"] = spec.until
-        result.settings["prompt_tokens"] = prompts.reduce(0) { $0 + $1.count } * 1
+        result.settings["prompt_tokens"] = prompts.reduce(0) { $0 + $1.count }
         result.settings["prompt_tokens_reused"] = reused
         if spec.kind == .code {
             result.settings["samples"] = samples
