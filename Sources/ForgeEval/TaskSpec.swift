@@ -238,20 +238,8 @@ public enum DataLocator {
     /// FORGE_DATA_PATH (colon-separated), then Python's site-packages directories.
     static func searchPath() -> [String] {
         var dirs = (ProcessInfo.processInfo.environment["FORGE_DATA_PATH"] ?? "").split(separator: ":").map(String.init)
-        dirs += pythonSitePackages
+        dirs += PythonPackages.searchPath
         return dirs
     }
 
-    static let pythonSitePackages: [String] = {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import site, sys; print('\\n'.join(site.getsitepackages() + [site.getusersitepackages()] + sys.path))"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return [] }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
-    }()
 }

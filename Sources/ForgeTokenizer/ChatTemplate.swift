@@ -16,14 +16,12 @@ public struct ChatMessage: Sendable, Equatable {
 
 /// A compiled chat template.
 public final class ChatTemplate: @unchecked Sendable {
-    public let source: String
-    let nodes: [JinjaNode]
+    let template: JinjaTemplate
+    public var source: String { template.source }
 
     /// Parses `source`; unsupported constructs are errors naming them and the line.
     public init(_ source: String) throws {
-        self.source = source
-        var parser = try JinjaParser(source)
-        nodes = try parser.parseTemplate()
+        template = try JinjaTemplate(source)
     }
 
     /// Renders `messages`. `variables` adds template variables (e.g. tools, date_string) as
@@ -38,9 +36,7 @@ public final class ChatTemplate: @unchecked Sendable {
             "eos_token": .string(eosToken),
         ]
         for (k, v) in variables { globals[k] = v }
-        let r = JinjaRenderer(globals: globals, now: now)
-        try r.render(nodes)
-        return r.out
+        return try template.render(globals, now: now)
     }
 
     /// The template of a GGUF file (its metadata) or a model directory (tokenizer_config.json's

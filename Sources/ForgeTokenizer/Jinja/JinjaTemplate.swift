@@ -14,9 +14,10 @@ public final class JinjaTemplate: @unchecked Sendable {
         nodes = try parser.parseTemplate()
     }
 
-    /// The text for these variables; errors raised while rendering are thrown.
-    public func render(_ variables: [String: JinjaValue]) throws -> String {
-        let r = JinjaRenderer(globals: variables)
+    /// The text for these variables; `now` fixes the date templates print (nil: the clock). Errors raised while
+    /// rendering are thrown.
+    public func render(_ variables: [String: JinjaValue], now: Date? = nil) throws -> String {
+        let r = JinjaRenderer(globals: variables, now: now)
         try r.render(nodes)
         return r.out
     }
