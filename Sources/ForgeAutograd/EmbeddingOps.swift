@@ -21,18 +21,26 @@ extension Tape {
         return result
     }
 
-    /// Rotary position embedding on x [(B·T), H·D], rows at positions `offset + row % seq`.
-    public func rope(_ x: Variable, seq: Int, heads: Int, table: RoPETable, offset: Int = 0) -> Variable {
+    /// Rotary position embedding on x [(B·T), H·D], rows at positions `offset + row % seq`, or at `positions[row]`.
+    public func rope(_ x: Variable, seq: Int, heads: Int, table: RoPETable, offset: Int = 0, positions: [Int32]? = nil) -> Variable {
         let rows = x.value.rows
         precondition(x.value.lastDim == heads * table.headDim, "rope: input \(x.shape) is not \(heads) heads of \(table.headDim)")
+        precondition(positions == nil || positions!.count == rows, "rope: \(positions?.count ?? 0) positions for \(rows) rows")
         let out = Tensor(shape: x.shape, zeroed: false)
-        RoPE.apply(x.value.data, out.data, rows: rows, seq: seq, heads: heads, table: table, offset: offset)
+        func apply(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, inverse: Bool, accumulate: Bool) {
+            if let positions {
+                positions.withUnsafeBufferPointer {
+                    RoPE.apply(from, to, rows: rows, seq: seq, heads: heads, table: table, positions: $0.baseAddress!,
+                               inverse: inverse, accumulate: accumulate)
+                }
+            } else {
+                RoPE.apply(from, to, rows: rows, seq: seq, heads: heads, table: table, offset: offset, inverse: inverse, accumulate: accumulate)
+            }
+        }
+        apply(x.value.data, out.data, inverse: false, accumulate: false)
         let result = self.result(out, inputs: x)
         record(result) {
-            x.withGrad { dx, acc in
-                RoPE.apply(result.grad!.data, dx, rows: rows, seq: seq, heads: heads, table: table, offset: offset,
-                           inverse: true, accumulate: acc)
-            }
+            x.withGrad { dx, acc in apply(result.grad!.data, dx, inverse: true, accumulate: acc) }
         }
         return result
     }

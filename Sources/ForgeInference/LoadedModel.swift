@@ -42,12 +42,7 @@ public struct LoadedModel: Sendable {
         self.model = model
         self.tokenizer = tokenizer
         self.chatTemplate = chatTemplate
-        var ends = Set<Int32>()
-        if let e = tokenizer.eosId { ends.insert(e) }
-        for marker in ["<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<|endoftext|>", "<|end|>", "<|eos|>"] {
-            if let id = tokenizer.id(of: marker) { ends.insert(id) }
-        }
-        endTokens = ends
+        endTokens = EndTokens.of(tokenizer)
         let text = { (id: Int32?) in
             id.map { String(decoding: tokenizer.bytes(of: [$0], skipSpecial: false), as: UTF8.self) } ?? ""
         }

@@ -5,6 +5,7 @@
 // Query head h reads key/value head h / (H/G). The T×T score matrix is never stored: queries are
 // processed in blocks of 64 rows against only the keys they may see, and the forward keeps just the
 // log-sum-exp of each row, from which the backward recomputes the probabilities block by block.
+// With document starts (packing), a query also sees no key before its own document's first token.
 import ForgeCore
 
 /// Sizes of one attention call.
@@ -15,11 +16,15 @@ public struct AttentionShape: Sendable, Equatable {
     public var window: Int?
     /// Scale of the scores (default 1/√D).
     public var scale: Float
+    /// Packed documents: for each of the B·T rows, the index in its sequence of its document's first token; a query
+    /// sees no key before it (nil: every row's document starts at 0).
+    public var documentStarts: [Int32]?
     public init(batch: Int, seq: Int, heads: Int, kvHeads: Int, headDim: Int, causal: Bool = true) {
         precondition(heads % kvHeads == 0, "query heads must be a multiple of key/value heads")
         (self.batch, self.seq, self.heads, self.kvHeads, self.headDim, self.causal) = (batch, seq, heads, kvHeads, headDim, causal)
         window = nil
         scale = 1 / Float(headDim).squareRoot()
+        documentStarts = nil
     }
     var qWidth: Int { heads * headDim }
     var kvWidth: Int { kvHeads * headDim }
@@ -35,6 +40,9 @@ public enum Attention {
         out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, shape s: AttentionShape
     ) {
         let (T, D) = (s.seq, s.headDim)
+        precondition(s.documentStarts == nil || s.documentStarts!.count == s.batch * T, "attention: document starts do not fit \(s)")
+        let starts = StartsBuffer(s.documentStarts)
+        defer { starts.release() }
         Parallel.forEach(s.batch * s.heads) { tasks in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: block * T)
             defer { scores.deallocate() }
@@ -46,7 +54,8 @@ public enum Attention {
                 var q0 = 0
                 while q0 < T {
                     let rows = min(block, T - q0), keys = s.causal ? q0 + rows : T
-                    blockProbabilities(q: qh, k: kh, q0: q0, rows: rows, keys: keys, shape: s, lse: lseh, computeLSE: true, into: scores)
+                    blockProbabilities(q: qh, k: kh, q0: q0, rows: rows, keys: keys, shape: s, starts: starts.row(b * T),
+                                       lse: lseh, computeLSE: true, into: scores)
                     BLAS.sgemm(transA: false, transB: false, m: rows, n: D, k: keys,
                                a: scores, lda: keys, b: vh, ldb: s.kvWidth,
                                beta: 0, c: oh + q0 * s.qWidth, ldc: s.qWidth)
@@ -60,15 +69,16 @@ public enum Attention {
     /// The forward computes each row's log-sum-exp into `lse`; the backward passes the saved one.
     static func blockProbabilities(
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, q0: Int, rows: Int, keys: Int, shape s: AttentionShape,
-        lse: UnsafeMutablePointer<Float>, computeLSE: Bool, into p: UnsafeMutablePointer<Float>
+        starts: UnsafePointer<Int32>?, lse: UnsafeMutablePointer<Float>, computeLSE: Bool, into p: UnsafeMutablePointer<Float>
     ) {
         BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: s.headDim, alpha: s.scale,
                    a: q + q0 * s.qWidth, lda: s.qWidth, b: k, ldb: s.kvWidth, beta: 0, c: p, ldc: keys)
         for i in 0..<rows {
             let row = p + i * keys
             let visible = s.causal ? q0 + i + 1 : keys
-            // With a sliding window, keys before `first` are masked too.
-            let first = s.window.map { max(0, q0 + i + 1 - $0) } ?? 0
+            // With a sliding window or packed documents, keys before `first` are masked too.
+            var first = s.window.map { max(0, q0 + i + 1 - $0) } ?? 0
+            if let starts { first = max(first, Int(starts[q0 + i])) }
             if computeLSE { lse[q0 + i] = Softmax.logSumExp(row + first, visible - first) }
             let lv = F16x(repeating: lse[q0 + i])
             map16(visible - first, row + first, row + first) { vexp($0 - lv) }
@@ -87,6 +97,8 @@ public enum Attention {
         shape s: AttentionShape
     ) {
         let (T, D) = (s.seq, s.headDim)
+        let starts = StartsBuffer(s.documentStarts)
+        defer { starts.release() }
         Parallel.forEach(s.batch * s.kvHeads) { tasks in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: block * T)
             let dp = UnsafeMutablePointer<Float>.allocate(capacity: block * T)
@@ -115,7 +127,7 @@ public enum Attention {
                     var q0 = 0
                     while q0 < T {
                         let rows = min(block, T - q0), keys = s.causal ? q0 + rows : T
-                        blockProbabilities(q: qh, k: kh, q0: q0, rows: rows, keys: keys, shape: s,
+                        blockProbabilities(q: qh, k: kh, q0: q0, rows: rows, keys: keys, shape: s, starts: starts.row(b * T),
                                            lse: UnsafeMutablePointer(mutating: lseh), computeLSE: false, into: p)
                         // dV += Pᵀ·dO
                         BLAS.sgemm(transA: true, transB: false, m: keys, n: D, k: rows,
@@ -145,4 +157,18 @@ public enum Attention {
             }
         }
     }
+}
+
+/// The document starts of a call as a plain buffer the parallel tasks read (nil when there are none).
+struct StartsBuffer: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Int32>?
+    init(_ starts: [Int32]?) {
+        guard let starts else { base = nil; return }
+        let p = UnsafeMutablePointer<Int32>.allocate(capacity: starts.count)
+        p.initialize(from: starts, count: starts.count)
+        base = p
+    }
+    /// The starts of the sequence whose first row is `row`.
+    func row(_ row: Int) -> UnsafePointer<Int32>? { base.map { UnsafePointer($0 + row) } }
+    func release() { base?.deallocate() }
 }

@@ -37,16 +37,17 @@ public enum RoPE {
     /// `offset + r % seq`. `inverse` rotates backwards (the backward pass of the forward).
     public static func apply(
         _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows: Int, seq: Int, heads: Int,
-        table: RoPETable, offset: Int = 0, inverse: Bool = false, accumulate: Bool = false
+        table: RoPETable, offset: Int = 0, positions: UnsafePointer<Int32>? = nil, inverse: Bool = false, accumulate: Bool = false
     ) {
         let d = table.headDim, half = d / 2, width = heads * d
-        precondition(offset + seq <= table.positions, "RoPE table too short")
+        precondition(positions != nil || offset + seq <= table.positions, "RoPE table too short")
         table.cos.withUnsafeBufferPointer { cosb in
             table.sin.withUnsafeBufferPointer { sinb in
                 let cp = cosb.baseAddress!, sp = sinb.baseAddress!
                 Parallel.forEach(rows, grain: 16) { r in
                     for row in r {
-                        let pos = offset + row % seq
+                        let pos = positions.map { Int($0[row]) } ?? offset + row % seq
+                        precondition(pos >= 0 && pos < table.positions, "RoPE position \(pos) outside the table")
                         let c = cp + pos * half, s = sp + pos * half
                         for h in 0..<heads {
                             let xi = x + row * width + h * d, yo = out + row * width + h * d

@@ -27,8 +27,9 @@ public protocol ModelArchitecture {
 
     /// Every parameter in canonical order (optimizer state and checkpoints follow it).
     static func parameters(_ c: TransformerConfig) -> [ParameterSpec]
-    /// The training forward: final hidden states [B·T, C] after the last norm.
-    static func hidden(_ model: Transformer, _ tape: Tape, tokens: [Int32], batch: Int, seq: Int) -> Variable
+    /// The training forward: final hidden states [B·T, C] after the last norm, rows at the layout's positions and
+    /// attending within their documents (through `model.attentionShape(layout:layer:)` and `layout.positions`).
+    static func hidden(_ model: Transformer, _ tape: Tape, tokens: [Int32], layout: TokenLayout) -> Variable
     /// The output matrix the logits come from ([V, C]).
     static func outputWeight(_ model: Transformer) -> Variable
     /// The inference network over weights from `source` (a mapped GGUF, or a training model's tensors).

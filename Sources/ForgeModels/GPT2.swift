@@ -92,13 +92,13 @@ public enum GPT2: ModelArchitecture {
         m.parameter(m.config.tiedEmbeddings ? "wte.weight" : "lm_head.weight")
     }
 
-    public static func hidden(_ m: Transformer, _ tape: Tape, tokens: [Int32], batch: Int, seq: Int) -> Variable {
+    public static func hidden(_ m: Transformer, _ tape: Tape, tokens: [Int32], layout: TokenLayout) -> Variable {
         let c = m.config, C = c.width
-        let positions = (0..<(batch * seq)).map { Int32($0 % seq) }
+        let positions = layout.rowPositions
         var x = tape.add(tape.embedding(m.parameter("wte.weight"), ids: tokens),
                          tape.embedding(m.parameter("wpe.weight"), ids: positions))                       // N×C
         for l in 0..<c.layers {
-            let p = "h.\(l).", shape = m.attentionShape(batch: batch, seq: seq, layer: l)
+            let p = "h.\(l).", shape = m.attentionShape(layout: layout, layer: l)
             x = m.block(tape, x) { tape, x in
                 let h = tape.layerNorm(x, weight: m.parameter(p + "ln_1.weight"), bias: m.parameter(p + "ln_1.bias"), eps: c.normEps)
                 let qkv = tape.split(m.linear(tape, h, p + "attn.c_attn.weight", bias: p + "attn.c_attn.bias"), [C, C, C])  // 3 × N×C

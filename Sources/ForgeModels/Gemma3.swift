@@ -153,20 +153,20 @@ public enum Gemma3: ModelArchitecture {
         m.parameter(m.config.tiedEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight")
     }
 
-    public static func hidden(_ m: Transformer, _ tape: Tape, tokens: [Int32], batch: Int, seq: Int) -> Variable {
-        let c = m.config, eps = c.normEps
+    public static func hidden(_ m: Transformer, _ tape: Tape, tokens: [Int32], layout: TokenLayout) -> Variable {
+        let c = m.config, eps = c.normEps, seq = layout.seq
         func norm(_ x: Variable, _ name: String) -> Variable { tape.rmsNorm(x, weight: m.parameter(name), eps: eps, offset: 1) }
         var x = tape.scale(tape.embedding(m.parameter("model.embed_tokens.weight"), ids: tokens), Float(c.width).squareRoot())  // N×C
         for l in 0..<c.layers {
-            let p = "model.layers.\(l).", shape = m.attentionShape(batch: batch, seq: seq, layer: l)
+            let p = "model.layers.\(l).", shape = m.attentionShape(layout: layout, layer: l)
             let rope = m.ropeTable(theta: c.ropeBase(l), seq: seq)
             x = m.block(tape, x) { tape, x in
                 func norm(_ x: Variable, _ name: String) -> Variable { tape.rmsNorm(x, weight: m.parameter(p + name), eps: eps, offset: 1) }
                 let h = norm(x, "input_layernorm.weight")
                 let q = tape.rope(norm(m.linear(tape, h, p + "self_attn.q_proj.weight"), "self_attn.q_norm.weight"),
-                                  seq: seq, heads: c.heads, table: rope)                                  // N×(H·D)
+                                  seq: seq, heads: c.heads, table: rope, positions: layout.positions)                                  // N×(H·D)
                 let k = tape.rope(norm(m.linear(tape, h, p + "self_attn.k_proj.weight"), "self_attn.k_norm.weight"),
-                                  seq: seq, heads: c.kvHeads, table: rope)                                // N×(G·D)
+                                  seq: seq, heads: c.kvHeads, table: rope, positions: layout.positions)                                // N×(G·D)
                 let v = m.linear(tape, h, p + "self_attn.v_proj.weight")
                 let a = tape.attention(q: q, k: k, v: v, shape: shape)
                 let x1 = tape.add(x, norm(m.linear(tape, a, p + "self_attn.o_proj.weight"), "post_attention_layernorm.weight"))

@@ -106,16 +106,16 @@ public enum Llama: ModelArchitecture {
         m.parameter(m.config.tiedEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight")
     }
 
-    public static func hidden(_ m: Transformer, _ tape: Tape, tokens: [Int32], batch: Int, seq: Int) -> Variable {
-        let c = m.config
+    public static func hidden(_ m: Transformer, _ tape: Tape, tokens: [Int32], layout: TokenLayout) -> Variable {
+        let c = m.config, seq = layout.seq
         let rope = m.ropeTable(theta: c.ropeTheta, seq: seq)
         var x = tape.embedding(m.parameter("model.embed_tokens.weight"), ids: tokens)                   // N×C
         for l in 0..<c.layers {
-            let p = "model.layers.\(l).", shape = m.attentionShape(batch: batch, seq: seq, layer: l)
+            let p = "model.layers.\(l).", shape = m.attentionShape(layout: layout, layer: l)
             x = m.block(tape, x) { tape, x in
                 let h = tape.rmsNorm(x, weight: m.parameter(p + "input_layernorm.weight"), eps: c.normEps)
-                let q = tape.rope(m.linear(tape, h, p + "self_attn.q_proj.weight"), seq: seq, heads: c.heads, table: rope)
-                let k = tape.rope(m.linear(tape, h, p + "self_attn.k_proj.weight"), seq: seq, heads: c.kvHeads, table: rope)
+                let q = tape.rope(m.linear(tape, h, p + "self_attn.q_proj.weight"), seq: seq, heads: c.heads, table: rope, positions: layout.positions)
+                let k = tape.rope(m.linear(tape, h, p + "self_attn.k_proj.weight"), seq: seq, heads: c.kvHeads, table: rope, positions: layout.positions)
                 let v = m.linear(tape, h, p + "self_attn.v_proj.weight")                                 // N×(G·D)
                 let a = tape.attention(q: q, k: k, v: v, shape: shape)                                  // N×(H·D)
                 let x1 = tape.add(x, m.linear(tape, a, p + "self_attn.o_proj.weight"))

@@ -136,11 +136,12 @@ public final class Transformer {
         return t
     }
 
-    /// Attention sizes for a batch of `batch` sequences of `seq` tokens in layer `layer`.
-    public func attentionShape(batch: Int, seq: Int, layer: Int) -> AttentionShape {
-        var s = AttentionShape(batch: batch, seq: seq, heads: config.heads, kvHeads: config.kvHeads, headDim: config.headDim)
+    /// Attention sizes and masks for a batch laid out as `layout` in layer `layer`.
+    public func attentionShape(layout: TokenLayout, layer: Int) -> AttentionShape {
+        var s = AttentionShape(batch: layout.batch, seq: layout.seq, heads: config.heads, kvHeads: config.kvHeads, headDim: config.headDim)
         s.window = config.window(layer)
         s.scale = config.scoreScale
+        s.documentStarts = layout.documentStarts
         return s
     }
 
@@ -148,8 +149,12 @@ public final class Transformer {
 
     /// Logits [B·T, V] for `tokens` laid out as B rows of T (T ≤ contextLength).
     public func logits(_ tape: Tape, tokens: [Int32], batch: Int, seq: Int) -> Variable {
-        let x = hidden(tape, tokens: tokens, batch: batch, seq: seq)
-        return tape.linear(x, family.outputWeight(self))
+        logits(tape, tokens: tokens, layout: TokenLayout(batch: batch, seq: seq))
+    }
+
+    /// Logits [B·T, V] for `tokens` in `layout` (packed documents attend only within themselves).
+    public func logits(_ tape: Tape, tokens: [Int32], layout: TokenLayout) -> Variable {
+        tape.linear(hidden(tape, tokens: tokens, layout: layout), family.outputWeight(self))
     }
 
     /// Mean next-token cross-entropy of the logits against `targets` (negative targets are ignored).
@@ -159,8 +164,13 @@ public final class Transformer {
 
     /// Final hidden states [B·T, C] after the last norm.
     public func hidden(_ tape: Tape, tokens: [Int32], batch: Int, seq: Int) -> Variable {
-        precondition(tokens.count == batch * seq, "expected \(batch)×\(seq) tokens, got \(tokens.count)")
-        precondition(seq <= config.contextLength, "sequence \(seq) exceeds the context \(config.contextLength)")
-        return family.hidden(self, tape, tokens: tokens, batch: batch, seq: seq)
+        hidden(tape, tokens: tokens, layout: TokenLayout(batch: batch, seq: seq))
+    }
+
+    /// Final hidden states [B·T, C] for `tokens` in `layout`.
+    public func hidden(_ tape: Tape, tokens: [Int32], layout: TokenLayout) -> Variable {
+        precondition(tokens.count == layout.rows, "expected \(layout.batch)×\(layout.seq) tokens, got \(tokens.count)")
+        precondition(layout.seq <= config.contextLength, "sequence \(layout.seq) exceeds the context \(config.contextLength)")
+        return family.hidden(self, tape, tokens: tokens, layout: layout)
     }
 }

@@ -28,11 +28,14 @@ public struct Objective<Batch> {
     public let name: String
     /// The mean loss of a batch (a scalar on the tape).
     public let loss: (Tape, Transformer, Batch) -> Variable
-    /// How many tokens a batch counts (throughput, and the weight of its loss in validation means).
+    /// How many tokens the loss of a batch counts (the weight of its loss in validation means).
     public let tokens: (Batch) -> Int
+    /// How many tokens a batch runs through the model (throughput; default: `tokens`).
+    public let processed: (Batch) -> Int
 
-    public init(name: String, loss: @escaping (Tape, Transformer, Batch) -> Variable, tokens: @escaping (Batch) -> Int) {
-        (self.name, self.loss, self.tokens) = (name, loss, tokens)
+    public init(name: String, loss: @escaping (Tape, Transformer, Batch) -> Variable, tokens: @escaping (Batch) -> Int,
+                processed: ((Batch) -> Int)? = nil) {
+        (self.name, self.loss, self.tokens, self.processed) = (name, loss, tokens, processed ?? tokens)
     }
 }
 

@@ -111,7 +111,7 @@ public final class Trainer<Batch> {
             let loss = objective.loss(tape, model, b)
             tape.backward(loss, seed: 1 / Float(micro))
             lossSum += Double(loss.value.data[0])
-            tokensSeen += objective.tokens(b)
+            tokensSeen += objective.processed(b)
         }
         let lr = options.schedule.rate(at: step)
         let norm = optimizer.update(lr: Float(lr), clipNorm: options.clipNorm > 0 ? options.clipNorm : nil)

@@ -38,21 +38,28 @@ struct ModelOptions: ParsableArguments {
 }
 
 /// Optimization and schedule settings.
-struct TrainingFlags: ParsableArguments {
-    @Option(help: "Sequences per micro-batch.") var batch = 8
-    @Option(help: "Tokens per sequence.") var seq = 256
-    @Option(help: "Micro-batches per optimizer step (gradient accumulation).") var accum = 1
-    @Option(help: "Optimizer steps.") var steps = 1000
-    @Option(help: "Peak learning rate.") var lr = 1e-3
-    @Option(help: "Final learning rate as a fraction of the peak.") var minLrFraction = 0.1
-    @Option(help: "Warmup steps.") var warmup = 100
-    @Option(help: "Decay after warmup: cosine, linear or constant.") var decay: LRSchedule.Decay = .cosine
-    @Option(help: "AdamW weight decay (matrices only).") var weightDecay: Float = 0.1
-    @Option(help: "Global gradient-norm clip (0: off).") var clip: Float = 1.0
-    @Option(help: "Validate every N steps (0: at the end only).") var evalEvery = 100
-    @Option(help: "Validation batches.") var evalBatches = 8
-    @Option(help: "Checkpoint every N steps (0: at the end and on Ctrl-C only).") var checkpointEvery = 200
-    @Option(help: "Random seed (initialization and batch sampling).") var seed: UInt64 = 1337
+/// Default settings of a kind of training run (pretraining, fine-tuning), shown in --help.
+protocol TrainingDefaults { static var options: TrainingOptions { get } }
+
+enum PretrainDefaults: TrainingDefaults { static var options: TrainingOptions { TrainingOptions() } }
+
+/// The optimizer, schedule and checkpoint flags every training command shares, with its kind's defaults.
+struct TrainingFlags<Defaults: TrainingDefaults>: ParsableArguments {
+    @Option(help: "Sequences per micro-batch.") var batch = Defaults.options.batch
+    @Option(help: "Tokens per sequence.") var seq = Defaults.options.seq
+    @Option(help: "Micro-batches per optimizer step (gradient accumulation).") var accum = Defaults.options.gradAccumulation
+    @Option(help: "Optimizer steps.") var steps = Defaults.options.steps
+    @Option(help: "Peak learning rate.") var lr = Defaults.options.learningRate
+    @Option(help: "Final learning rate as a fraction of the peak.") var minLrFraction = Defaults.options.minLRFraction
+    @Option(help: "Warmup steps.") var warmup = Defaults.options.warmupSteps
+    @Option(help: "Decay after warmup: cosine, linear or constant.") var decay: LRSchedule.Decay = Defaults.options.decay
+    @Option(help: "AdamW weight decay (matrices only).") var weightDecay: Float = Defaults.options.weightDecay
+    @Option(help: "AdamW β2.") var beta2: Float = Defaults.options.beta2
+    @Option(help: "Global gradient-norm clip (0: off).") var clip: Float = Defaults.options.clipNorm
+    @Option(help: "Validate every N steps (0: at the end only).") var evalEvery = Defaults.options.evalEvery
+    @Option(help: "Validation batches.") var evalBatches = Defaults.options.evalBatches
+    @Option(help: "Checkpoint every N steps (0: at the end and on Ctrl-C only).") var checkpointEvery = Defaults.options.checkpointEvery
+    @Option(help: "Random seed (initialization and batch sampling).") var seed: UInt64 = Defaults.options.seed
     @Flag(help: "Recompute each block's activations in the backward pass (less memory, about a third more compute).")
     var checkpointActivations = false
 
@@ -62,13 +69,14 @@ struct TrainingFlags: ParsableArguments {
         guard warmup >= 0, evalEvery >= 0, checkpointEvery >= 0, evalBatches > 0 else {
             throw ValidationError("--warmup, --eval-every and --checkpoint-every must not be negative")
         }
+        guard beta2 > 0, beta2 < 1 else { throw ValidationError("--beta2 must be between 0 and 1") }
     }
 
     var options: TrainingOptions {
-        var o = TrainingOptions()
+        var o = Defaults.options
         o.batch = batch; o.seq = seq; o.gradAccumulation = accum; o.steps = steps
         o.learningRate = lr; o.minLRFraction = minLrFraction; o.warmupSteps = warmup; o.decay = decay
-        o.weightDecay = weightDecay; o.clipNorm = clip; o.evalEvery = evalEvery; o.evalBatches = evalBatches
+        o.weightDecay = weightDecay; o.beta2 = beta2; o.clipNorm = clip; o.evalEvery = evalEvery; o.evalBatches = evalBatches
         o.checkpointEvery = checkpointEvery; o.seed = seed; o.activationCheckpointing = checkpointActivations
         return o
     }

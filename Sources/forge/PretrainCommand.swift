@@ -25,7 +25,7 @@ struct PretrainCommand: ParsableCommand {
     @Flag(help: "Continue from RUN/checkpoint.safetensors.") var resume = false
     @Option(help: "Tokenizer to store with the model: tokenizer.json, GGUF or model dir (default for vocab 256: bytes).") var tokenizer: String?
     @OptionGroup var model: ModelOptions
-    @OptionGroup var training: TrainingFlags
+    @OptionGroup var training: TrainingFlags<PretrainDefaults>
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {

@@ -61,7 +61,7 @@ struct SpeedrunCommand: AsyncParsableCommand {
         try Speedrun.run(o)
         if serve {
             // The same server as `forge serve`, on the model dir the run just wrote.
-            var command = try ServeCommand.parse(["--model", runDir + "/model", "--name", runName, "--host", host, "--port", String(port)]
+            let command = try ServeCommand.parse(["--model", runDir + "/model", "--name", runName, "--host", host, "--port", String(port)]
                                                  + (threads.threads.map { ["--threads", String($0)] } ?? []))
             try await command.run()
         }

@@ -108,7 +108,8 @@ struct FixedBatches: BatchSource {
     }
 
     /// Checkpointing recomputes each block in the backward pass: the same gradients, less memory held at the peak.
-    @Test(arguments: [tinyGPT, tinyLlama, tinyGemma])
+    /// (Serialized: the peak is the buffer pool's, shared by whatever runs at the same time.)
+    @Test(.serialized, arguments: [tinyGPT, tinyLlama, tinyGemma])
     func activationCheckpointingGivesTheSameGradientsInLessMemory(config: TransformerConfig) throws {
         var c = config
         c.layers = 4

@@ -1,0 +1,41 @@
+// BaseModel: the model a post-training run starts from (a GGUF file or a model dir), as a trainable Float32
+// Transformer with its tokenizer and chat template.
+import ForgeCore
+import ForgeModels
+import ForgeTokenizer
+import Foundation
+
+public struct BaseModel {
+    public let transformer: Transformer
+    public let tokenizer: TextTokenizer
+    /// The model's own chat template source, if it has one.
+    public let chatTemplate: String?
+
+    /// Loads a .gguf file (dequantized to Float32) or a Hugging Face / Forge model dir.
+    public static func load(_ path: String) throws -> BaseModel {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ForgeError.file(path, "no such file or directory") }
+        if isDir.boolValue {
+            return BaseModel(transformer: try ModelDir.loadModel(from: path), tokenizer: try ModelDir.loadTokenizer(from: path),
+                             chatTemplate: ModelDir.chatTemplateSource(path))
+        }
+        let file = try GGUFFile(path: path)
+        return BaseModel(transformer: try GGUFModel.transformer(file), tokenizer: try GGUFVocab.load(file),
+                         chatTemplate: file["tokenizer.chat_template"]?.string)
+    }
+
+    /// The token that fills the end of a sequence: the tokenizer's pad token, else end-of-sequence, else 0.
+    public var padToken: Int32 { (tokenizer as? BPETokenizer)?.padId ?? tokenizer.eosId ?? 0 }
+
+    /// The encoder for this model: its own template, or ChatML when its vocabulary has ChatML's markers.
+    public func chatEncoder() throws -> ChatEncoder {
+        if let chatTemplate {
+            do { return ChatEncoder(template: try ChatTemplate(chatTemplate), tokenizer: tokenizer) }
+            catch let e as ChatTemplateError { throw ForgeError("chat template: \(e.description)") }
+        }
+        guard tokenizer.id(of: "<|im_start|>") != nil, tokenizer.id(of: "<|im_end|>") != nil else {
+            throw ForgeError("the model has no chat template and its vocabulary lacks ChatML's <|im_start|> and <|im_end|>")
+        }
+        return ChatEncoder(template: try! ChatTemplate(ChatEncoder.chatML), tokenizer: tokenizer)
+    }
+}

@@ -1,0 +1,92 @@
+// FineTuning: a supervised fine-tuning run (`forge sft`): conversations read, split into training and validation
+// by a stable hash of their origin, encoded with the model's template, batched (packed or padded) and trained
+// with the assistant-token loss by the same Trainer as pretraining (progress, metrics.jsonl, atomic checkpoints,
+// exact resume, a model dir with tokenizer and template at the end).
+import ForgeCore
+import ForgeModels
+import ForgeTokenizer
+import ForgeTrain
+import Foundation
+
+/// Data settings of a fine-tuning run.
+public struct FineTuneData: Codable, Equatable, Sendable {
+    public var paths: [String]
+    public var format = ConversationFormat.auto.rawValue
+    /// Share of conversations held out for validation (by a hash of their origin, so the split is stable).
+    public var validationFraction = 0.05
+    public var pack = true
+    public var overLong = OverLong.error
+    /// Use at most this many conversations (after the split; nil: all).
+    public var limit: Int?
+    public init(paths: [String]) { self.paths = paths }
+}
+
+public enum FineTuning {
+    /// Defaults for fine-tuning: a small learning rate, no weight decay, linear decay to zero.
+    public static var defaultOptions: TrainingOptions {
+        var o = TrainingOptions()
+        o.batch = 4; o.seq = 512; o.steps = 100; o.learningRate = 2e-5; o.minLRFraction = 0; o.warmupSteps = 0
+        o.decay = .linear; o.weightDecay = 0; o.beta2 = 0.999; o.evalEvery = 50; o.evalBatches = 4; o.checkpointEvery = 100
+        return o
+    }
+
+    /// Training and validation examples of `data` for `encoder`, with notes for the user.
+    public static func examples(_ data: FineTuneData, encoder: ChatEncoder) throws -> (train: [ChatExample], validation: [ChatExample], notes: [String]) {
+        guard let format = ConversationFormat(rawValue: data.format) else { throw ForgeError("unknown data format '\(data.format)'") }
+        let set = try ConversationFiles.read(data.paths, format: format)
+        var train: [ChatExample] = [], validation: [ChatExample] = []
+        for c in set.conversations {
+            let e = try encoder.encode(c)
+            if heldOut(c.origin, fraction: data.validationFraction) { validation.append(e) } else { train.append(e) }
+        }
+        if let limit = data.limit { train = Array(train.prefix(limit)); validation = Array(validation.prefix(max(1, limit / 10))) }
+        guard !train.isEmpty else { throw ForgeError("every conversation went to validation: lower --val-fraction") }
+        return (train, validation, set.notes)
+    }
+
+    /// Whether `origin` is held out: FNV-1a of its bytes, mixed (SplitMix64's finalizer), below `fraction` of the range.
+    static func heldOut(_ origin: String, fraction: Double) -> Bool {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in origin.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        h = (h ^ (h >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        h = (h ^ (h >> 27)) &* 0x94d0_49bb_1331_11eb
+        h ^= h >> 31
+        return Double(h >> 11) * 0x1.0p-53 < fraction
+    }
+
+    /// A fine-tuning trainer in `runDir` over `base` (weights from the run's checkpoint when `resume`).
+    public static func trainer(base: BaseModel, data: FineTuneData, options: TrainingOptions, runDir: String, resume: Bool,
+                               log: (String) -> Void = { _ in }) throws -> Trainer<ChatBatch> {
+        var options = options
+        var checkpoint: LoadedCheckpoint?
+        let path = runDir + "/checkpoint.safetensors"
+        if resume {
+            guard FileManager.default.fileExists(atPath: path) else { throw ForgeError.file(path, "no checkpoint to resume from") }
+            let loaded = try Checkpoint.load(from: path)
+            guard loaded.state.config == base.transformer.config else {
+                throw ForgeError.file(path, "was trained from a different model than --model")
+            }
+            let steps = max(options.steps, loaded.state.options.steps)
+            options = loaded.state.options
+            options.steps = steps
+            checkpoint = loaded
+        }
+        guard options.seq <= base.transformer.config.contextLength else {
+            throw ForgeError("--seq \(options.seq) exceeds the model's context of \(base.transformer.config.contextLength)")
+        }
+        let encoder = try base.chatEncoder()
+        let (train, validation, notes) = try examples(data, encoder: encoder)
+        notes.forEach(log)
+        let source = try ChatBatches(examples: train, batch: options.batch, seq: options.seq, pack: data.pack, pad: base.padToken,
+                                     seed: options.seed, overLong: data.overLong)
+        let valBatches = ChatBatches.evaluationBatches(validation, batch: options.batch, seq: options.seq, pack: data.pack,
+                                                       pad: base.padToken, maxBatches: options.evalBatches)
+        let trainTokens = source.examples.reduce(0) { $0 + $1.trainable.dropFirst().filter { $0 }.count }
+        log("\(source.examples.count) training conversations (\(trainTokens) assistant tokens), \(validation.count) held out; "
+            + (data.pack ? "packed" : "padded") + " into \(options.batch)×\(options.seq)")
+        let trainer = try Trainer(model: base.transformer, options: options, source: source, objective: .assistantTokens,
+                                  validation: valBatches, runDir: runDir, tokenizer: base.tokenizer, checkpoint: checkpoint)
+        trainer.chatTemplate = encoder.template.source
+        return trainer
+    }
+}
