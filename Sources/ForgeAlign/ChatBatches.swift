@@ -14,6 +14,8 @@ public struct ChatBatch: Sendable {
     public var layout: TokenLayout
     /// Rows holding example tokens (not padding).
     public var tokens: Int
+    /// The examples of each sequence.
+    public var examples: [[ChatExample]]
     /// Targets the loss counts.
     public var counted: Int { targets.reduce(0) { $1 >= 0 ? $0 + 1 : $0 } }
 }
@@ -104,7 +106,7 @@ public struct ChatBatches: BatchSource {
         }
         // Lengths are positive and fill each sequence by construction.
         let layout = try! TokenLayout(seq: seq, documents: documents)
-        return ChatBatch(inputs: inputs, targets: targets, layout: layout, tokens: real)
+        return ChatBatch(inputs: inputs, targets: targets, layout: layout, tokens: real, examples: rows)
     }
 
     /// Fixed validation batches: the examples in order, packed or padded as training is, at most `maxBatches`.

@@ -54,6 +54,14 @@ public enum FineTuning {
         return Double(h >> 11) * 0x1.0p-53 < fraction
     }
 
+    /// The first `count` training batches a run with these settings sees (for checks against other trainers).
+    public static func batches(base: BaseModel, data: FineTuneData, options: TrainingOptions, count: Int) throws -> [ChatBatch] {
+        let (train, _, _) = try examples(data, encoder: try base.chatEncoder())
+        var source = try ChatBatches(examples: train, batch: options.batch, seq: options.seq, pack: data.pack, pad: base.padToken,
+                                     seed: options.seed, overLong: data.overLong)
+        return (0..<count * options.gradAccumulation).map { _ in source.next() }
+    }
+
     /// A fine-tuning trainer in `runDir` over `base` (weights from the run's checkpoint when `resume`).
     public static func trainer(base: BaseModel, data: FineTuneData, options: TrainingOptions, runDir: String, resume: Bool,
                                log: (String) -> Void = { _ in }) throws -> Trainer<ChatBatch> {

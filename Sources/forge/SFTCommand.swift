@@ -34,6 +34,8 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Share of conversations held out for validation.") var valFraction = 0.05
     @Option(help: "Conversations longer than --seq: error, truncate or skip.") var overLong: OverLong = .error
     @Option(help: "Train on at most this many conversations.") var limit: Int?
+    @Option(help: "Write the examples of the first --steps batches as JSONL (input_ids, assistant_masks) and exit.")
+    var dumpBatches: String?
     @OptionGroup var training: TrainingFlags<FineTuneDefaults>
     @OptionGroup var threads: ThreadOptions
 
@@ -53,6 +55,20 @@ struct SFTCommand: ParsableCommand {
         let progress = ProgressLine()
         progress.line("loading \(model)")
         let base = try BaseModel.load(model)
+        if let dumpBatches {
+            let batches = try FineTuning.batches(base: base, data: settings, options: training.options, count: training.steps)
+            var lines: [String] = []
+            for (i, b) in batches.enumerated() {
+                let rows = b.examples.map { row in row.map { e in
+                    ["origin": e.origin, "input_ids": e.tokens.map(Int.init), "assistant_masks": e.trainable.map { $0 ? 1 : 0 }] as [String: Any]
+                } }
+                let data = try JSONSerialization.data(withJSONObject: ["batch": i, "sequences": rows], options: [.sortedKeys])
+                lines.append(String(decoding: data, as: UTF8.self))
+            }
+            try AtomicFile.write(dumpBatches, string: lines.joined(separator: "\n") + "\n")
+            progress.line("\(batches.count) batches written to \(dumpBatches)")
+            return
+        }
         Interrupt.install()
         let trainer = try FineTuning.trainer(base: base, data: settings, options: training.options, runDir: runDir, resume: resume,
                                              log: { progress.line($0) })
