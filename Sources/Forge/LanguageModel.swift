@@ -23,9 +23,9 @@ public final class LanguageModel {
     let generator: Generator
 
     /// Opens a `.gguf` file or a model directory; `contextLength` defaults to the model's (the cache is paged: memory
-    /// is used as the conversation grows).
-    public static func load(_ path: String, contextLength: Int? = nil, cacheType: KVCacheType = .f16) throws -> LanguageModel {
-        try LanguageModel(try LoadedModel.open(path), contextLength: contextLength, cacheType: cacheType)
+    /// is used as the conversation grows); `lora` is a PEFT LoRA adapter dir applied without merging.
+    public static func load(_ path: String, lora: String? = nil, contextLength: Int? = nil, cacheType: KVCacheType = .f16) throws -> LanguageModel {
+        try LanguageModel(try LoadedModel.open(path, lora: lora), contextLength: contextLength, cacheType: cacheType)
     }
 
     /// A model trained in memory (its tensors are used in place, no copy) with its tokenizer.

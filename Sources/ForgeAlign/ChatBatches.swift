@@ -1,7 +1,8 @@
-// ChatBatches: fine-tuning batches from chat examples. Each sequence of `seq` rows holds one example and padding,
-// or (packing) as many whole examples as fit, each a document of its own: positions restart and attention stays
-// inside it (TokenLayout), so a packed example gets the logits it would get alone. The order is a seeded shuffle
-// per epoch; the cursor is saved in checkpoints, so a resumed run sees the batches an uninterrupted one would.
+// ChatBatches: fine-tuning batches from chat examples. Padded, each sequence holds one example and padding up to the
+// batch's longest example (as TRL pads). Packed, each sequence of `seq` rows holds as many whole examples as fit,
+// each a document of its own: positions restart and attention stays inside it (TokenLayout), so a packed example
+// gets the logits it would get alone. The order is a seeded shuffle per epoch; the cursor is saved in checkpoints,
+// so a resumed run sees the batches an uninterrupted one would.
 import ForgeAutograd
 import ForgeCore
 import ForgeModels
@@ -82,8 +83,11 @@ public struct ChatBatches: BatchSource {
             }
             rows.append(row)
         }
-        return ChatBatches.assemble(rows, seq: seq, pad: pad)
+        return ChatBatches.assemble(rows, seq: pack ? seq : ChatBatches.longest(rows), pad: pad)
     }
+
+    /// The longest sequence of examples in `rows` (padded batches are only that long, as TRL pads them).
+    static func longest(_ rows: [[ChatExample]]) -> Int { rows.map { $0.reduce(0) { $0 + $1.count } }.max() ?? 1 }
 
     /// One batch of the given sequences of examples (each sequence's examples fit in `seq`).
     public static func assemble(_ rows: [[ChatExample]], seq: Int, pad: Int32) -> ChatBatch {
@@ -119,7 +123,8 @@ public struct ChatBatches: BatchSource {
         }
         if !current.isEmpty { rows.append(current) }
         return stride(from: 0, to: rows.count, by: batch).prefix(maxBatches).map {
-            assemble(Array(rows[$0..<min($0 + batch, rows.count)]), seq: seq, pad: pad)
+            let part = Array(rows[$0..<min($0 + batch, rows.count)])
+            return assemble(part, seq: pack ? seq : longest(part), pad: pad)
         }
     }
 }

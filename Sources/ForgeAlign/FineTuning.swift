@@ -2,6 +2,7 @@
 // by a stable hash of their origin, encoded with the model's template, batched (packed or padded) and trained
 // with the assistant-token loss by the same Trainer as pretraining (progress, metrics.jsonl, atomic checkpoints,
 // exact resume, a model dir with tokenizer and template at the end).
+import ForgeAutograd
 import ForgeCore
 import ForgeModels
 import ForgeTokenizer
@@ -54,6 +55,16 @@ public enum FineTuning {
         return Double(h >> 11) * 0x1.0p-53 < fraction
     }
 
+    /// Gradients of the trainable parameters (adapters, when attached) on the first training batch, by name.
+    public static func firstGradients(base: BaseModel, data: FineTuneData, options: TrainingOptions) throws -> [(String, Tensor)] {
+        let batch = try batches(base: base, data: data, options: options, count: 1)[0]
+        let model = base.transformer
+        model.noise.value = (options.seed &* 0x9E37_79B9_7F4A_7C15)
+        let tape = Tape()
+        tape.backward(Objective<ChatBatch>.assistantTokens.loss(tape, model, batch))
+        return model.trainableParameters.map { ($0.name, $0.grad ?? Tensor(shape: $0.shape, zeroed: true)) }
+    }
+
     /// The first `count` training batches a run with these settings sees (for checks against other trainers).
     public static func batches(base: BaseModel, data: FineTuneData, options: TrainingOptions, count: Int) throws -> [ChatBatch] {
         let (train, _, _) = try examples(data, encoder: try base.chatEncoder())
@@ -63,7 +74,10 @@ public enum FineTuning {
     }
 
     /// A fine-tuning trainer in `runDir` over `base` (weights from the run's checkpoint when `resume`).
+    /// With `lora`, only adapters on the base's projections train (fresh, or `loraInit`'s weights), and the run ends with
+    /// a PEFT adapter in RUN/adapter.
     public static func trainer(base: BaseModel, data: FineTuneData, options: TrainingOptions, runDir: String, resume: Bool,
+                               lora: LoRAConfig? = nil, loraInit: LoRAWeights? = nil, baseName: String = "",
                                log: (String) -> Void = { _ in }) throws -> Trainer<ChatBatch> {
         var options = options
         var checkpoint: LoadedCheckpoint?
@@ -92,9 +106,21 @@ public enum FineTuning {
         let trainTokens = source.examples.reduce(0) { $0 + $1.trainable.dropFirst().filter { $0 }.count }
         log("\(source.examples.count) training conversations (\(trainTokens) assistant tokens), \(validation.count) held out; "
             + (data.pack ? "packed" : "padded") + " into \(options.batch)×\(options.seq)")
+        let lora = loraInit?.config ?? lora
+        if let lora {
+            let adapters = try loraInit.map { try LoRA.attach($0, to: base.transformer) } ?? LoRA.attach(lora, to: base.transformer, seed: options.seed)
+            let count = adapters.reduce(0) { $0 + $1.a.value.count + $1.b.value.count }
+            log("LoRA rank \(lora.rank), α \(lora.alpha) on \(adapters.count) projections (\(lora.targets.joined(separator: ","))): \(count) trainable parameters")
+        }
         let trainer = try Trainer(model: base.transformer, options: options, source: source, objective: .assistantTokens,
                                   validation: valBatches, runDir: runDir, tokenizer: base.tokenizer, checkpoint: checkpoint)
         trainer.chatTemplate = encoder.template.source
+        if let lora {
+            let family = try base.transformer.config.family
+            trainer.saveResult = { t in
+                try LoRA.save(LoRA.weights(of: t.model, config: lora), family: family, baseModel: baseName, to: t.runDir + "/adapter")
+            }
+        }
         return trainer
     }
 }

@@ -43,6 +43,27 @@ extension Tape {
         return result
     }
 
+    /// Inverted dropout: each element kept with probability 1 − p and scaled by 1/(1 − p), the mask drawn from
+    /// `seed` (the same seed gives the same mask, so a recomputed block drops the same elements).
+    public func dropout(_ x: Variable, _ p: Float, seed: UInt64) -> Variable {
+        precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
+        if p == 0 { return x }
+        var rng = RNG(seed: seed)
+        let keep = 1 / (1 - p)
+        let mask = Tensor(shape: x.shape, zeroed: false)
+        for i in 0..<mask.count { mask.data[i] = rng.uniform() < Double(p) ? 0 : keep }
+        let out = Tensor(shape: x.shape, zeroed: false)
+        for i in 0..<out.count { out.data[i] = x.value.data[i] * mask.data[i] }
+        let result = self.result(out, inputs: x)
+        record(result) {
+            let g = result.grad!
+            x.withGrad { dx, acc in
+                for i in 0..<g.count { dx[i] = (acc ? dx[i] : 0) + g.data[i] * mask.data[i] }
+            }
+        }
+        return result
+    }
+
     /// Splits the last dimension of x into consecutive pieces of the given widths (copies).
     public func split(_ x: Variable, _ widths: [Int]) -> [Variable] {
         let cols = x.value.lastDim, rows = x.value.rows

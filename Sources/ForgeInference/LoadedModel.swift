@@ -14,6 +14,17 @@ public struct LoadedModel: Sendable {
     public let bosText: String
     public let eosText: String
 
+    /// Opens a GGUF file or a model directory; `lora` (a PEFT adapter dir) is applied without merging.
+    public static func open(_ path: String, lora: String? = nil) throws -> LoadedModel {
+        let loaded = try open(path)
+        guard let lora else { return loaded }
+        let weights = try LoRA.load(lora, for: loaded.model.config)
+        var isDir: ObjCBool = false
+        FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+        try LoRA.apply(weights, to: loaded.model, gguf: !isDir.boolValue)
+        return loaded
+    }
+
     /// Opens a GGUF file or a model directory.
     public static func open(_ path: String) throws -> LoadedModel {
         var isDir: ObjCBool = false

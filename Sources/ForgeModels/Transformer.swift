@@ -31,6 +31,8 @@ public final class Transformer {
     public var adapters: [String: any ProjectionAdapter] = [:]
     /// Recompute each block in the backward pass instead of keeping its activations.
     public var checkpointing = false
+    /// The key dropout masks are drawn from (the trainer sets it per micro-batch).
+    public let noise = NoiseKey()
     var ropeTables: [Double: RoPETable] = [:]
 
     // MARK: - Construction

@@ -48,9 +48,10 @@ public enum Checkpoint {
         try SafeTensors(tensors: tensors, metadata: [stateKey: json]).write(to: path)
     }
 
-    /// Writes a model's parameters (and its adapters'), moments and state.
+    /// Writes a model's trained parameters (its adapters' included), moments and state. Frozen parameters are left
+    /// out: a run that freezes some (LoRA) takes them from its base model again when it resumes.
     public static func save(model: Transformer, optimizer: AdamW, state: CheckpointState, to path: String) throws {
-        try save(parameters: model.parameters + model.adapterParameters, optimizer: optimizer, state: state, to: path)
+        try save(parameters: model.trainableParameters, optimizer: optimizer, state: state, to: path)
     }
 
     /// Reads a checkpoint; errors name the file and the problem (missing, truncated, corrupt, mismatched).

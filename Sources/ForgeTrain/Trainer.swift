@@ -38,6 +38,9 @@ public final class Trainer<Batch> {
     public let metrics: MetricsLog
     /// Where progress goes; nil keeps the run silent (tests).
     public var progress: ProgressLine? = ProgressLine()
+    /// Writes the run's result when it completes (default: the model dir with tokenizer and template); LoRA runs
+    /// write their adapter instead.
+    public var saveResult: ((Trainer<Batch>) throws -> Void)?
     /// Called after every step with (step, seconds so far); a returned count replaces the planned total steps
     /// (the speedrun re-plans its budget from the speed it measures).
     public var replan: ((Int, Double) -> Int?)?
@@ -62,6 +65,9 @@ public final class Trainer<Batch> {
         var source = source
         if let checkpoint {
             let byName = Dictionary(uniqueKeysWithValues: (model.parameters + model.adapterParameters).map { ($0.name, $0) })
+            if let missing = model.trainableParameters.first(where: { checkpoint.weights[$0.name] == nil }) {
+                throw ForgeError.file(checkpointPath, "does not hold the trained parameter '\(missing.name)' (a run with other settings?)")
+            }
             for (name, t) in checkpoint.weights {
                 guard let p = byName[name], p.shape == t.shape else {
                     throw ForgeError.file(checkpointPath, "corrupt: tensor '\(name)' \(t.shape) does not fit the model")
@@ -105,8 +111,10 @@ public final class Trainer<Batch> {
     public func trainStep() -> (loss: Double, gradNorm: Double, lr: Double) {
         var lossSum = 0.0
         let micro = options.gradAccumulation
-        for _ in 0..<micro {
+        for m in 0..<micro {
             let b = source.next()
+            // Dropout masks depend on the run's seed, step and micro-batch only (same after a resume).
+            model.noise.value = (options.seed &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(step) << 20) ^ UInt64(m)
             let tape = Tape()
             let loss = objective.loss(tape, model, b)
             tape.backward(loss, seed: 1 / Float(micro))
@@ -181,7 +189,9 @@ public final class Trainer<Batch> {
             lastVal = v
         }
         try saveCheckpoint()
-        if !interrupted { try ModelDir.save(model, tokenizer: tokenizer, chatTemplate: chatTemplate, to: modelDir) }
+        if !interrupted {
+            if let saveResult { try saveResult(self) } else { try ModelDir.save(model, tokenizer: tokenizer, chatTemplate: chatTemplate, to: modelDir) }
+        }
         let seconds = Date().timeIntervalSince(start)
         let summary = TrainingSummary(steps: step, tokens: tokensSeen - startTokens, seconds: seconds,
                                       finalTrainLoss: lastLoss, finalValLoss: lastVal, interrupted: interrupted)

@@ -19,6 +19,7 @@ struct ChatCommand: ParsableCommand {
             """)
 
     @Option(help: "A .gguf file or a model directory.") var model: String
+    @Option(help: "A LoRA adapter dir (PEFT layout) applied without merging.") var lora: String?
     @Option(help: "System message.") var system: String?
     @Option(help: "Context window in tokens (default: the model's, at most 4096).") var context: Int?
     @Option(help: "Key/value cache type: f16 (llama.cpp's default and arithmetic) or f32.") var cacheType: KVCacheType = .f16
@@ -27,7 +28,7 @@ struct ChatCommand: ParsableCommand {
 
     func run() throws {
         try threads.apply()
-        let loaded = try LoadedModel.open(self.model)
+        let loaded = try LoadedModel.open(self.model, lora: lora)
         let model = try LanguageModel(loaded, contextLength: context ?? min(loaded.model.config.contextLength, 4096), cacheType: cacheType)
         let chat = model.chat(system: system)
         let interactive = isatty(0) != 0

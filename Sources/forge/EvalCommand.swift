@@ -20,6 +20,7 @@ struct EvalCommand: AsyncParsableCommand {
         """)
 
     @Option(help: "A .gguf file or a model directory.") var model: String
+    @Option(help: "A LoRA adapter dir (PEFT layout) applied without merging.") var lora: String?
     @Option(help: "Comma-separated tasks: built-in names or spec files (.json).") var tasks: String?
     @Option(help: "A text file or directory scored for bits per byte and perplexity.") var text: String?
     @Option(help: "Shots (default: each task's).") var shots: Int?
@@ -64,7 +65,7 @@ struct EvalCommand: AsyncParsableCommand {
         if let l = limit, l < 1 { throw ValidationError("--limit must be positive") }
         if let n = samples, n < 1 { throw ValidationError("--samples must be positive") }
 
-        let loaded = try LoadedModel.open(model)
+        let loaded = try LoadedModel.open(model, lora: lora)
         let hash = try ModelFingerprint.sha256(model)
         var options = EvalOptions()
         options.shots = shots

@@ -53,6 +53,7 @@ struct GenerateCommand: ParsableCommand {
         aliases: ["sample"])
 
     @Option(help: "A .gguf file or a model directory.") var model: String
+    @Option(help: "A LoRA adapter dir (PEFT layout) applied without merging.") var lora: String?
     @Option(help: "Text to continue.") var prompt: String?
     @Option(help: "Read the prompt from this file.") var promptFile: String?
     @Flag(help: "Wrap the prompt as one user message in the model's chat template.") var chat = false
@@ -76,7 +77,7 @@ struct GenerateCommand: ParsableCommand {
             guard let s = String(data: data, encoding: .utf8) else { throw ForgeError.file(promptFile, "is not valid UTF-8") }
             text = s
         }
-        let lm = try LanguageModel.load(model, contextLength: context, cacheType: cacheType)
+        let lm = try LanguageModel.load(model, lora: lora, contextLength: context, cacheType: cacheType)
         if chat { text = try lm.loaded.chatPrompt([.init(role: "user", content: text)]) }
         if !chat && !ids { FileHandle.standardOutput.write(Data(text.utf8)) }
         var settings = sampling.settings

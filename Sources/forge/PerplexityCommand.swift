@@ -11,6 +11,7 @@ struct PerplexityCommand: ParsableCommand {
         discussion: "Example: forge perplexity --model SmolLM2-135M-Instruct.Q4_1.gguf --file text.txt -c 512")
 
     @Option(help: "A .gguf file or a model directory.") var model: String
+    @Option(help: "A LoRA adapter dir (PEFT layout) applied without merging.") var lora: String?
     @Option(name: [.customShort("f"), .long], help: "UTF-8 text file.") var file: String
     @Option(name: [.customShort("c"), .long], help: "Window (context) length in tokens.") var context = 512
     @Option(help: "Score at most this many windows (0: all).") var chunks = 0
@@ -22,7 +23,7 @@ struct PerplexityCommand: ParsableCommand {
         try threads.apply()
         guard let data = FileManager.default.contents(atPath: file) else { throw ForgeError.file(file, "cannot be read") }
         guard let text = String(data: data, encoding: .utf8) else { throw ForgeError.file(file, "is not valid UTF-8") }
-        let loaded = try LoadedModel.open(model)
+        let loaded = try LoadedModel.open(model, lora: lora)
         guard context <= loaded.model.config.contextLength else {
             throw ValidationError("-c \(context) is longer than the model's context of \(loaded.model.config.contextLength)")
         }

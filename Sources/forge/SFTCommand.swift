@@ -2,6 +2,7 @@
 import ArgumentParser
 import ForgeAlign
 import ForgeCore
+import ForgeModels
 import ForgeTrain
 import Foundation
 
@@ -36,6 +37,9 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Train on at most this many conversations.") var limit: Int?
     @Option(help: "Write the examples of the first --steps batches as JSONL (input_ids, assistant_masks) and exit.")
     var dumpBatches: String?
+    @Option(help: "Write the trainable parameters' gradients on the first batch (safetensors) and exit.")
+    var dumpGradients: String?
+    @OptionGroup var loraFlags: LoRAFlags
     @OptionGroup var training: TrainingFlags<FineTuneDefaults>
     @OptionGroup var threads: ThreadOptions
 
@@ -55,6 +59,15 @@ struct SFTCommand: ParsableCommand {
         let progress = ProgressLine()
         progress.line("loading \(model)")
         let base = try BaseModel.load(model)
+        let loraInit = try loraFlags.initial.map { try LoRA.load($0, for: base.transformer.config) }
+        if let dumpGradients {
+            if let loraInit { try LoRA.attach(loraInit, to: base.transformer) }
+            else if let lora = try loraFlags.config() { try LoRA.attach(lora, to: base.transformer, seed: training.seed) }
+            let grads = try FineTuning.firstGradients(base: base, data: settings, options: training.options)
+            try SafeTensors(tensors: grads).write(to: dumpGradients)
+            progress.line("\(grads.count) gradients written to \(dumpGradients)")
+            return
+        }
         if let dumpBatches {
             let batches = try FineTuning.batches(base: base, data: settings, options: training.options, count: training.steps)
             var lines: [String] = []
@@ -71,7 +84,7 @@ struct SFTCommand: ParsableCommand {
         }
         Interrupt.install()
         let trainer = try FineTuning.trainer(base: base, data: settings, options: training.options, runDir: runDir, resume: resume,
-                                             log: { progress.line($0) })
+                                             lora: try loraFlags.config(), loraInit: loraInit, baseName: model, log: { progress.line($0) })
         let c = trainer.model.config
         progress.line("\(resume ? "resuming at step \(trainer.step)" : "fine-tuning"): \(c.architecture.rawValue) \(c.layers)×\(c.width), "
                       + "\(c.parameterCount) parameters, \(Parallel.threads) threads")
@@ -81,6 +94,23 @@ struct SFTCommand: ParsableCommand {
             progress.line("checkpoint saved: \(trainer.checkpointPath) (continue with --resume)")
             throw ExitCode(130)
         }
-        progress.line("model: \(trainer.modelDir)")
+        progress.line(loraFlags.rank == nil && loraFlags.initial == nil ? "model: \(trainer.modelDir)" : "adapter: \(runDir)/adapter (PEFT layout; forge lora merge folds it in)")
+    }
+}
+
+/// LoRA: rank, scale, dropout, target modules.
+struct LoRAFlags: ParsableArguments {
+    @Option(name: .customLong("lora-rank"), help: "Train LoRA adapters of this rank instead of the whole model.") var rank: Int?
+    @Option(name: .customLong("lora-alpha"), help: "LoRA α (the adapter is scaled by α / rank; default: 2 × rank).") var alpha: Double?
+    @Option(name: .customLong("lora-dropout"), help: "Dropout on the adapters' input.") var dropout = 0.0
+    @Option(name: .customLong("lora-targets"), help: "Projections to adapt: q,k,v,o,gate,up,down or module names.")
+    var targets = "q,k,v,o,gate,up,down"
+    @Option(name: .customLong("lora-init"), help: "Start from this LoRA adapter dir (its rank, α and targets) instead of fresh adapters.")
+    var initial: String?
+
+    func config() throws -> LoRAConfig? {
+        guard let rank else { return nil }
+        return try LoRAConfig(rank: rank, alpha: alpha ?? Double(2 * rank), dropout: dropout,
+                              targets: targets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
     }
 }

@@ -22,6 +22,7 @@ struct ServeCommand: AsyncParsableCommand {
         """)
 
     @Option(help: "A .gguf file or a model directory.") var model: String
+    @Option(help: "A LoRA adapter dir (PEFT layout) applied without merging.") var lora: String?
     @Option(help: "The model's name for clients (default: the file or directory name).") var name: String?
     @Option(help: "Address to bind (0.0.0.0 for every interface).") var host = "127.0.0.1"
     @Option(help: "Port (0: any free port).") var port = 8080
@@ -43,7 +44,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try threads.apply()
-        let loaded = try LoadedModel.open(model)
+        let loaded = try LoadedModel.open(model, lora: lora)
         let ctx = context ?? min(loaded.model.config.contextLength, 8192)
         var schedulerOptions = Scheduler.Options()
         schedulerOptions.maxSequences = maxSequences
