@@ -55,14 +55,16 @@ public enum FineTuning {
         return Double(h >> 11) * 0x1.0p-53 < fraction
     }
 
-    /// Gradients of the trainable parameters (adapters, when attached) on the first training batch, by name.
+    /// Gradients of the trainable parameters (adapters, when attached) on the first training batch, by name, and
+    /// the batch's logits ("logits", [B·T, V]).
     public static func firstGradients(base: BaseModel, data: FineTuneData, options: TrainingOptions) throws -> [(String, Tensor)] {
         let batch = try batches(base: base, data: data, options: options, count: 1)[0]
         let model = base.transformer
         model.noise.value = (options.seed &* 0x9E37_79B9_7F4A_7C15)
         let tape = Tape()
-        tape.backward(Objective<ChatBatch>.assistantTokens.loss(tape, model, batch))
-        return model.trainableParameters.map { ($0.name, $0.grad ?? Tensor(shape: $0.shape, zeroed: true)) }
+        let logits = model.logits(tape, tokens: batch.inputs, layout: batch.layout)
+        tape.backward(Losses.crossEntropy(tape, logits, targets: batch.targets))
+        return model.trainableParameters.map { ($0.name, $0.grad ?? Tensor(shape: $0.shape, zeroed: true)) } + [("logits", logits.value)]
     }
 
     /// The first `count` training batches a run with these settings sees (for checks against other trainers).
