@@ -32,6 +32,8 @@ public struct ChatBatches: BatchSource {
     public let batch: Int, seq: Int
     public let pack: Bool
     let pad: Int32
+    /// Shuffle each epoch (false: file order, for curricula and side-by-side checks).
+    public var shuffle = true
     public var state: SamplerState
     let seed: UInt64
 
@@ -56,6 +58,7 @@ public struct ChatBatches: BatchSource {
 
     /// The example order of epoch `e`: a seeded shuffle.
     func order(epoch: Int) -> [Int] {
+        if !shuffle { return Array(examples.indices) }
         var rng = RNG(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
         var idx = Array(examples.indices)
         for i in stride(from: idx.count - 1, to: 0, by: -1) { idx.swapAt(i, Int(rng.next() % UInt64(i + 1))) }

@@ -19,6 +19,8 @@ public struct FineTuneData: Codable, Equatable, Sendable {
     public var overLong = OverLong.error
     /// Use at most this many conversations (after the split; nil: all).
     public var limit: Int?
+    /// Keep the file order instead of shuffling each epoch.
+    public var sequential = false
     public init(paths: [String]) { self.paths = paths }
 }
 
@@ -72,6 +74,7 @@ public enum FineTuning {
         let (train, _, _) = try examples(data, encoder: try base.chatEncoder())
         var source = try ChatBatches(examples: train, batch: options.batch, seq: options.seq, pack: data.pack, pad: base.padToken,
                                      seed: options.seed, overLong: data.overLong)
+        source.shuffle = !data.sequential
         return (0..<count * options.gradAccumulation).map { _ in source.next() }
     }
 
@@ -81,6 +84,31 @@ public enum FineTuning {
     public static func trainer(base: BaseModel, data: FineTuneData, options: TrainingOptions, runDir: String, resume: Bool,
                                lora: LoRAConfig? = nil, loraInit: LoRAWeights? = nil, baseName: String = "",
                                log: (String) -> Void = { _ in }) throws -> Trainer<ChatBatch> {
+        let (checkpoint, options) = try PostTraining.resumePoint(runDir: runDir, resume: resume, base: base, options: options)
+        let encoder = try base.chatEncoder()
+        let (train, validation, notes) = try examples(data, encoder: encoder)
+        notes.forEach(log)
+        var source = try ChatBatches(examples: train, batch: options.batch, seq: options.seq, pack: data.pack, pad: base.padToken,
+                                     seed: options.seed, overLong: data.overLong)
+        source.shuffle = !data.sequential
+        let valBatches = ChatBatches.evaluationBatches(validation, batch: options.batch, seq: options.seq, pack: data.pack,
+                                                       pad: base.padToken, maxBatches: options.evalBatches)
+        let trainTokens = source.examples.reduce(0) { $0 + $1.trainable.dropFirst().filter { $0 }.count }
+        log("\(source.examples.count) training conversations (\(trainTokens) assistant tokens), \(validation.count) held out; "
+            + (data.pack ? "packed" : "padded") + " into \(options.batch)×\(options.seq)")
+        let adapter = try PostTraining.attachLoRA(lora, initial: loraInit, to: base, seed: options.seed, log: log)
+        let trainer = try Trainer(model: base.transformer, options: options, source: source, objective: .assistantTokens,
+                                  validation: valBatches, runDir: runDir, tokenizer: base.tokenizer, checkpoint: checkpoint)
+        trainer.chatTemplate = encoder.template.source
+        try PostTraining.saveAdapter(adapter, of: trainer, baseName: baseName)
+        return trainer
+    }
+}
+
+/// What every post-training run (SFT, DPO, reward model) does alike: resuming, LoRA, saving the adapter.
+public enum PostTraining {
+    /// The checkpoint to resume from (checked against the base) and the options that then apply.
+    static func resumePoint(runDir: String, resume: Bool, base: BaseModel, options: TrainingOptions) throws -> (LoadedCheckpoint?, TrainingOptions) {
         var options = options
         var checkpoint: LoadedCheckpoint?
         let path = runDir + "/checkpoint.safetensors"
@@ -98,31 +126,25 @@ public enum FineTuning {
         guard options.seq <= base.transformer.config.contextLength else {
             throw ForgeError("--seq \(options.seq) exceeds the model's context of \(base.transformer.config.contextLength)")
         }
-        let encoder = try base.chatEncoder()
-        let (train, validation, notes) = try examples(data, encoder: encoder)
-        notes.forEach(log)
-        let source = try ChatBatches(examples: train, batch: options.batch, seq: options.seq, pack: data.pack, pad: base.padToken,
-                                     seed: options.seed, overLong: data.overLong)
-        let valBatches = ChatBatches.evaluationBatches(validation, batch: options.batch, seq: options.seq, pack: data.pack,
-                                                       pad: base.padToken, maxBatches: options.evalBatches)
-        let trainTokens = source.examples.reduce(0) { $0 + $1.trainable.dropFirst().filter { $0 }.count }
-        log("\(source.examples.count) training conversations (\(trainTokens) assistant tokens), \(validation.count) held out; "
-            + (data.pack ? "packed" : "padded") + " into \(options.batch)×\(options.seq)")
-        let lora = loraInit?.config ?? lora
-        if let lora {
-            let adapters = try loraInit.map { try LoRA.attach($0, to: base.transformer) } ?? LoRA.attach(lora, to: base.transformer, seed: options.seed)
-            let count = adapters.reduce(0) { $0 + $1.a.value.count + $1.b.value.count }
-            log("LoRA rank \(lora.rank), α \(lora.alpha) on \(adapters.count) projections (\(lora.targets.joined(separator: ","))): \(count) trainable parameters")
+        return (checkpoint, options)
+    }
+
+    /// Attaches LoRA adapters (fresh, or `initial`'s) when asked; returns the config in force.
+    static func attachLoRA(_ lora: LoRAConfig?, initial: LoRAWeights?, to base: BaseModel, seed: UInt64,
+                           log: (String) -> Void) throws -> LoRAConfig? {
+        guard let lora = initial?.config ?? lora else { return nil }
+        let adapters = try initial.map { try LoRA.attach($0, to: base.transformer) } ?? LoRA.attach(lora, to: base.transformer, seed: seed)
+        let count = adapters.reduce(0) { $0 + $1.a.value.count + $1.b.value.count }
+        log("LoRA rank \(lora.rank), α \(lora.alpha) on \(adapters.count) projections (\(lora.targets.joined(separator: ","))): \(count) trainable parameters")
+        return lora
+    }
+
+    /// With LoRA, the run's result is the adapter in RUN/adapter (PEFT's layout), not a model dir.
+    static func saveAdapter<B>(_ lora: LoRAConfig?, of trainer: Trainer<B>, baseName: String) throws {
+        guard let lora else { return }
+        let family = try trainer.model.config.family
+        trainer.saveResult = { t in
+            try LoRA.save(LoRA.weights(of: t.model, config: lora), family: family, baseModel: baseName, to: t.runDir + "/adapter")
         }
-        let trainer = try Trainer(model: base.transformer, options: options, source: source, objective: .assistantTokens,
-                                  validation: valBatches, runDir: runDir, tokenizer: base.tokenizer, checkpoint: checkpoint)
-        trainer.chatTemplate = encoder.template.source
-        if let lora {
-            let family = try base.transformer.config.family
-            trainer.saveResult = { t in
-                try LoRA.save(LoRA.weights(of: t.model, config: lora), family: family, baseModel: baseName, to: t.runDir + "/adapter")
-            }
-        }
-        return trainer
     }
 }

@@ -1,5 +1,6 @@
 // Activation ops: GELU, SiLU, SwiGLU and softmax, each with its backward.
 import ForgeCore
+import Foundation
 import ForgeKernels
 
 extension Tape {
@@ -10,6 +11,25 @@ extension Tape {
         let result = self.result(out, inputs: x)
         record(result) {
             x.withGrad { dx, acc in Activations.geluBackward(x.value.data, result.grad!.data, dx, out.count, accumulate: acc) }
+        }
+        return result
+    }
+
+    /// log σ(x) elementwise, computed stably (min(x, 0) − log(1 + e^−|x|)); its gradient is σ(−x).
+    public func logSigmoid(_ x: Variable) -> Variable {
+        let out = Tensor(shape: x.shape, zeroed: false)
+        for i in 0..<out.count {
+            let v = Double(x.value.data[i])
+            out.data[i] = Float(min(v, 0) - log1p(exp(-abs(v))))
+        }
+        let result = self.result(out, inputs: x)
+        record(result) {
+            x.withGrad { dx, acc in
+                for i in 0..<out.count {
+                    let g = result.grad!.data[i] * Float(1 / (1 + exp(Double(x.value.data[i]))))
+                    dx[i] = (acc ? dx[i] : 0) + g
+                }
+            }
         }
         return result
     }

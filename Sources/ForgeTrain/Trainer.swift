@@ -38,6 +38,8 @@ public final class Trainer<Batch> {
     public let metrics: MetricsLog
     /// Where progress goes; nil keeps the run silent (tests).
     public var progress: ProgressLine? = ProgressLine()
+    /// Extra values for each step's metrics record (DPO's rewards and accuracies), read after the step.
+    public var stepMetrics: (() -> [String: Double])?
     /// Writes the run's result when it completes (default: the model dir with tokenizer and template); LoRA runs
     /// write their adapter instead.
     public var saveResult: ((Trainer<Batch>) throws -> Void)?
@@ -170,7 +172,7 @@ public final class Trainer<Batch> {
             metrics.append(MetricRecord(kind: "train", step: step, values: [
                 "loss": loss, "lr": lr, "grad_norm": norm, "tokens": Double(tokensSeen),
                 "tokens_per_s": tps, "elapsed_s": elapsed,
-            ]))
+            ].merging(stepMetrics?() ?? [:]) { a, _ in a }))
             progress?.update(String(format: "step %d/%d  loss %.4f  lr %.2e  |g| %.2f  %.0f tok/s  ETA %@",
                                     step, options.steps, loss, lr, norm, tps, ProgressLine.duration(eta)))
             if options.evalEvery > 0, step % options.evalEvery == 0, step < options.steps, let v = evaluate() {

@@ -39,6 +39,7 @@ struct SFTCommand: ParsableCommand {
     var dumpBatches: String?
     @Option(help: "Write the trainable parameters' gradients on the first batch (safetensors) and exit.")
     var dumpGradients: String?
+    @Flag(help: "Take the data in file order every epoch instead of shuffling.") var sequential = false
     @OptionGroup var loraFlags: LoRAFlags
     @OptionGroup var training: TrainingFlags<FineTuneDefaults>
     @OptionGroup var threads: ThreadOptions
@@ -56,6 +57,7 @@ struct SFTCommand: ParsableCommand {
         settings.pack = pack
         settings.overLong = overLong
         settings.limit = limit
+        settings.sequential = sequential
         let progress = ProgressLine()
         progress.line("loading \(model)")
         let base = try BaseModel.load(model)

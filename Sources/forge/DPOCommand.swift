@@ -1,0 +1,72 @@
+// forge dpo: direct preference optimization on (prompt, chosen, rejected) pairs.
+import ArgumentParser
+import ForgeAlign
+import ForgeCore
+import ForgeModels
+import ForgeTrain
+import Foundation
+
+enum PreferenceDefaults: TrainingDefaults {
+    static var options: TrainingOptions {
+        var o = FineTuning.defaultOptions
+        o.learningRate = 1e-6  // TRL's DPO default
+        o.batch = 2
+        return o
+    }
+}
+
+struct DPOCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dpo",
+        abstract: "Align a model on preference pairs with DPO (sigmoid loss against the frozen starting model).",
+        discussion: """
+        Pairs are JSONL in TRL's layouts: {"prompt": [messages] | "text", "chosen": [messages] | "text", "rejected": ...}, \
+        or chosen/rejected whole conversations sharing their prompt. Replies are scored as TRL scores them (the \
+        tokens after the rendered prompt). metrics.jsonl gets TRL's quantities: rewards/chosen, rewards/rejected, \
+        rewards/margins, rewards/accuracies, logps/chosen, logps/rejected. With --lora-rank the reference is the \
+        base without the adapter. `forge pairs` builds pairs from what installs here.
+
+        Example:
+          forge dpo --model runs/sft/model --pairs pairs/train.jsonl --run runs/dpo --beta 0.1 --steps 200
+        """)
+
+    @Option(help: "The starting (and reference) model: a .gguf file or a model dir.") var model: String
+    @Option(parsing: .upToNextOption, help: "Preference pair files (JSONL).") var pairs: [String]
+    @Option(name: .customLong("run"), help: "Run directory.") var runDir: String
+    @Option(help: "β: how far from the reference the policy may move (TRL's default 0.1).") var beta: Float = 0.1
+    @Flag(help: "Continue from RUN/checkpoint.safetensors.") var resume = false
+    @Option(help: "Share of pairs held out for validation.") var valFraction = 0.05
+    @Option(help: "Pairs longer than --seq: error, truncate or skip.") var overLong: OverLong = .error
+    @Option(help: "Train on at most this many pairs.") var limit: Int?
+    @Flag(help: "Take the data in file order every epoch instead of shuffling.") var sequential = false
+    @OptionGroup var loraFlags: LoRAFlags
+    @OptionGroup var training: TrainingFlags<PreferenceDefaults>
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        try threads.apply()
+        var data = PreferenceData(paths: pairs)
+        data.validationFraction = valFraction
+        data.overLong = overLong
+        data.limit = limit
+        data.sequential = sequential
+        let progress = ProgressLine()
+        progress.line("loading \(model)")
+        let base = try BaseModel.load(model)
+        let loraInit = try loraFlags.initial.map { try LoRA.load($0, for: base.transformer.config) }
+        Interrupt.install()
+        let trainer = try DPO.trainer(base: base, data: data, beta: beta, options: training.options, runDir: runDir, resume: resume,
+                                      lora: try loraFlags.config(), loraInit: loraInit, baseName: model, log: { progress.line($0) })
+        let summary = try trainer.run()
+        if summary.alreadyComplete { return }
+        if let last = trainer.metrics.records.last(where: { $0.kind == "train" }) {
+            let keys = ["rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"]
+            progress.line(keys.compactMap { k in last.values[k].map { String(format: "%@ %.4f", k, $0) } }.joined(separator: "  "))
+        }
+        if summary.interrupted {
+            progress.line("checkpoint saved: \(trainer.checkpointPath) (continue with --resume)")
+            throw ExitCode(130)
+        }
+        progress.line(loraFlags.rank == nil && loraFlags.initial == nil ? "model: \(trainer.modelDir)" : "adapter: \(runDir)/adapter")
+    }
+}
