@@ -135,7 +135,7 @@ public enum DPO {
 extension Tape {
     /// −mean log σ(β·((π_c − ref_c) − (π_r − ref_r))) over B pairs, from policy log-probabilities [2B] (chosen rows
     /// first) and the reference's.
-    func dpoLoss(_ logps: Variable, reference: [Float], beta: Float, stats: DPOStats?) -> Variable {
+    public func dpoLoss(_ logps: Variable, reference: [Float], beta: Float, stats: DPOStats? = nil) -> Variable {
         let n = logps.value.count / 2
         var z = [Double](repeating: 0, count: n), loss = 0.0
         var chosen = 0.0, rejected = 0.0, correct = 0.0, lc = 0.0, lr = 0.0
