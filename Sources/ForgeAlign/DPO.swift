@@ -16,6 +16,8 @@ public struct PairBatch: Sendable {
     public var targets: [Int32]
     public var layout: TokenLayout
     public var reference: [Float]
+    /// Each row's length (prompt and reply, without padding).
+    public var lengths: [Int]
     public var pairs: Int { layout.batch / 2 }
     /// Tokens the rows hold (not padding).
     public var tokens: Int
@@ -76,17 +78,18 @@ public struct PairBatches: BatchSource {
     public func assemble(_ indices: [Int]) -> PairBatch {
         let rows = indices.map { (examples[$0].prompt, examples[$0].chosen) } + indices.map { (examples[$0].prompt, examples[$0].rejected) }
         let width = rows.map { $0.0.count + $0.1.count }.max()!
-        var inputs: [Int32] = [], targets: [Int32] = [], real = 0
+        var inputs: [Int32] = [], targets: [Int32] = [], real = 0, lengths: [Int] = []
         for (prompt, reply) in rows {
             let seq = prompt + reply
             real += seq.count
+            lengths.append(seq.count)
             for t in 0..<width {
                 inputs.append(t < seq.count ? seq[t] : pad)
                 targets.append(t + 1 < seq.count && t + 1 >= prompt.count ? seq[t + 1] : -1)
             }
         }
         let ref = reference.isEmpty ? [] : indices.map { reference[$0].0 } + indices.map { reference[$0].1 }
-        return PairBatch(inputs: inputs, targets: targets, layout: TokenLayout(batch: rows.count, seq: width), reference: ref, tokens: real)
+        return PairBatch(inputs: inputs, targets: targets, layout: TokenLayout(batch: rows.count, seq: width), reference: ref, lengths: lengths, tokens: real)
     }
 
     /// Computes the reference log-probabilities of every example with `model` as it is now (no gradients).

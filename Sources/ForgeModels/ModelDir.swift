@@ -2,6 +2,7 @@
 // field names), model.safetensors (Hugging Face tensor names and layouts), tokenizer.json,
 // tokenizer_config.json (special tokens and the chat template), generation_config.json. Reads the same
 // layout written by Hugging Face (F32, F16 or BF16 tensors, one file or shards with an index).
+import ForgeAutograd
 import ForgeCore
 import ForgeTokenizer
 import Foundation
@@ -24,8 +25,19 @@ public enum ModelDir {
     public static func save(_ model: Transformer, tokenizer: TextTokenizer, chatTemplate: String? = nil, to dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let c = model.config
-        try SafeTensors(tensors: huggingFaceTensors(model), metadata: ["format": "pt"]).write(to: dir + "/model.safetensors")
-        try writeJSON(model.family.huggingFaceConfig(c), to: dir + "/config.json")
+        let heads = model.heads.keys.sorted().map { ($0, model.heads[$0]!.value) }
+        try SafeTensors(tensors: huggingFaceTensors(model) + heads, metadata: ["format": "pt"]).write(to: dir + "/model.safetensors")
+        var config = model.family.huggingFaceConfig(c)
+        if let score = model.heads["score.weight"], let causal = (config["architectures"] as? [String])?.first {
+            // A reward model: Hugging Face's sequence classification class of the family, one label.
+            config["architectures"] = [causal.replacingOccurrences(of: "ForCausalLM", with: "ForSequenceClassification")
+                .replacingOccurrences(of: "LMHeadModel", with: "ForSequenceClassification")]
+            config["num_labels"] = score.shape[0]
+            config["id2label"] = ["0": "LABEL_0"]
+            config["label2id"] = ["LABEL_0": 0]
+            config["pad_token_id"] = (tokenizer as? BPETokenizer)?.padId.map(Int.init) ?? tokenizer.eosId.map(Int.init)
+        }
+        try writeJSON(config, to: dir + "/config.json")
         var generation: [String: Any] = ["_from_model_config": true]
         generation["bos_token_id"] = c.bosTokenId
         generation["eos_token_id"] = c.eosTokenId
@@ -79,7 +91,7 @@ public enum ModelDir {
         let specs = try config.family.parameters(config)
         let transposedInHF = Set(specs.filter(\.huggingFaceTransposed).map(\.name))
         let wanted = Set(specs.map(\.name))
-        var weights: [String: Tensor] = [:]
+        var weights: [String: Tensor] = [:], heads: [String: Tensor] = [:]
         let files = try weightFiles(dir)
         for path in files {
             let file = try SafeTensors.read(from: path)
@@ -90,6 +102,7 @@ public enum ModelDir {
                 if config.tiedEmbeddings && key == "lm_head.weight" { continue }
                 if key.hasSuffix(".attn.bias") || key.hasSuffix(".attn.masked_bias") { continue }  // old GPT-2 mask buffers
                 if key.hasPrefix("vision_tower.") || key.hasPrefix("multi_modal_projector.") { continue }
+                if Transformer.headNames.contains(key) { heads[key] = t; continue }
                 if transposedInHF.contains(key) {
                     guard t.shape.count == 2 else { throw ForgeError.file(path, "tensor '\(name)' is not a matrix: \(t.shape)") }
                     weights[key] = transposed(t)
@@ -98,8 +111,14 @@ public enum ModelDir {
                 }
             }
         }
-        do { return try Transformer(config: config, weights: weights) }
-        catch let e as ForgeError { throw ForgeError("\(files.count == 1 ? files[0] : dir) does not fit config.json: \(e.description)") }
+        do {
+            let model = try Transformer(config: config, weights: weights)
+            for (name, t) in heads {
+                guard t.shape.count == 2, t.shape[1] == config.width else { throw ForgeError("head '\(name)' has shape \(t.shape), not [n, \(config.width)]") }
+                model.heads[name] = Variable(t, requiresGrad: true, name: name)
+            }
+            return model
+        } catch let e as ForgeError { throw ForgeError("\(files.count == 1 ? files[0] : dir) does not fit config.json: \(e.description)") }
     }
 
     /// model.safetensors, or the shards listed by model.safetensors.index.json.

@@ -29,6 +29,11 @@ public final class Transformer {
     let byName: [String: Variable]
     /// Adapters by the name of the weight whose projection they add to.
     public var adapters: [String: any ProjectionAdapter] = [:]
+    /// Task heads on top of the network, by Hugging Face name (a reward model's "score.weight" [1, C]); trained and
+    /// saved with the model.
+    public var heads: [String: Variable] = [:]
+    /// Head names Hugging Face's sequence-classification models use.
+    public static let headNames: Set<String> = ["score.weight"]
     /// Recompute each block in the backward pass instead of keeping its activations.
     public var checkpointing = false
     /// The key dropout masks are drawn from (the trainer sets it per micro-batch).
@@ -94,8 +99,10 @@ public final class Transformer {
     /// Parameters of the attached adapters, in a fixed order (by weight name).
     public var adapterParameters: [Variable] { adapters.keys.sorted().flatMap { adapters[$0]!.parameters } }
 
-    /// Parameters that receive gradients: the model's unfrozen ones, then the adapters'.
-    public var trainableParameters: [Variable] { parameters.filter(\.requiresGrad) + adapterParameters.filter(\.requiresGrad) }
+    /// Parameters that receive gradients: the model's unfrozen ones, then the adapters', then the heads'.
+    public var trainableParameters: [Variable] {
+        parameters.filter(\.requiresGrad) + adapterParameters.filter(\.requiresGrad) + heads.keys.sorted().map { heads[$0]! }.filter(\.requiresGrad)
+    }
 
     /// Stops (or, with `trainable: true`, restarts) training the parameters whose names match.
     public func setTrainable(_ trainable: Bool, where matches: (String) -> Bool) {

@@ -66,7 +66,7 @@ public final class Trainer<Batch> {
                           beta1: options.beta1, beta2: options.beta2, eps: options.eps)
         var source = source
         if let checkpoint {
-            let byName = Dictionary(uniqueKeysWithValues: (model.parameters + model.adapterParameters).map { ($0.name, $0) })
+            let byName = Dictionary(uniqueKeysWithValues: (model.parameters + model.adapterParameters + Array(model.heads.values)).map { ($0.name, $0) })
             if let missing = model.trainableParameters.first(where: { checkpoint.weights[$0.name] == nil }) {
                 throw ForgeError.file(checkpointPath, "does not hold the trained parameter '\(missing.name)' (a run with other settings?)")
             }

@@ -85,3 +85,31 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: run + (lora ? "/adapter/adapter_model.safetensors" : "/model/model.safetensors")))
     }
 }
+
+@Suite struct RewardModelTests {
+    @Test func aRewardModelLearnsToRankAndSavesHuggingFacesLayout() throws {
+        let base = try FineTuningRunTests.tinyBase()
+        let pairs = temporaryDirectory("rm") + "/pairs.jsonl"
+        // Chosen replies are polite, rejected ones rude: learnable from the last tokens.
+        let lines = (0..<60).map { i in #"{"prompt": "Question \#(i)?", "chosen": "Thank you, the answer is \#(i).", "rejected": "Go away \#(i)!"}"# }
+        try lines.joined(separator: "\n").write(toFile: pairs, atomically: true, encoding: .utf8)
+        var options = FineTuning.defaultOptions
+        options.batch = 4; options.seq = 64; options.steps = 30; options.learningRate = 3e-3; options.evalEvery = 0; options.checkpointEvery = 0
+        var data = PreferenceData(paths: [pairs])
+        data.validationFraction = 0.25
+        let run = temporaryDirectory("rm-run")
+        let (trainer, heldOut) = try RewardModel.trainer(base: try BaseModel.load(base), data: data, options: options, runDir: run, resume: false)
+        trainer.progress = nil
+        #expect(!heldOut.isEmpty)
+        _ = try trainer.run()
+        let accuracy = RewardModel.accuracy(trainer.model, heldOut)
+        #expect(accuracy >= 0.9, "held-out accuracy \(accuracy)")
+        #expect(trainer.metrics.records.last { $0.kind == "train" }?.values["accuracy"] != nil)
+        // The model dir is a sequence classifier with its head, and reads back with it.
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/model/config.json"))) as! [String: Any]
+        #expect(config["architectures"] as? [String] == ["LlamaForSequenceClassification"] && config["num_labels"] as? Int == 1)
+        let back = try ModelDir.loadModel(from: run + "/model")
+        #expect(back.heads["score.weight"]?.value.array == trainer.model.heads["score.weight"]!.value.array)
+        #expect(RewardModel.accuracy(back, heldOut) == accuracy)
+    }
+}
