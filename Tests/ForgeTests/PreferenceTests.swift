@@ -3,6 +3,7 @@
 import ForgeAlign
 import ForgeAutograd
 import ForgeCore
+import ForgeInference
 import ForgeModels
 import ForgeTokenizer
 import ForgeTrain
@@ -111,5 +112,33 @@ import Testing
         let back = try ModelDir.loadModel(from: run + "/model")
         #expect(back.heads["score.weight"]?.value.array == trainer.model.heads["score.weight"]!.value.array)
         #expect(RewardModel.accuracy(back, heldOut) == accuracy)
+    }
+}
+
+@Suite struct PairBuilderTests {
+    @Test func refusalsAreRecognised() {
+        #expect(RefusalDetector.isRefusal("I'm sorry, but I can't help with that."))
+        #expect(RefusalDetector.isRefusal("As an AI language model, I won’t do this."))
+        #expect(!RefusalDetector.isRefusal("Sure! Here is a recipe for pancakes."))
+    }
+
+    @Test func helpfulPairsAreTheDatasetsReplyOverTheModelsOwnAndHeldOutApart() async throws {
+        let base = try FineTuningRunTests.tinyBase()
+        let loaded = try LoadedModel.open(base)
+        let conversations = (0..<10).map { i in
+            Conversation(messages: [ChatMessage(role: "user", content: "Question \(i)?"), ChatMessage(role: "assistant", content: "Answer \(i).")], origin: "c\(i)")
+        }
+        var settings = GenerationSettings()
+        settings.maxTokens = 6
+        settings.sampling.temperature = 1
+        let dir = temporaryDirectory("helpful")
+        let summary = try await PairBuilder.helpful(loaded, conversations: conversations, settings: settings, heldOutFraction: 0.3, outputDir: dir)
+        let train = try PreferencePairs.read([dir + "/train.jsonl"]), held = (try? PreferencePairs.read([dir + "/heldout.jsonl"])) ?? []
+        #expect(summary.prompts == 10 && train.count == summary.pairs && held.count == summary.heldOutPairs && train.count + held.count > 0)
+        #expect(Set(train.map(\.prompt[0].content)).isDisjoint(with: held.map(\.prompt[0].content)))
+        for p in train + held {
+            let i = p.prompt[0].content.dropFirst("Question ".count).dropLast()
+            #expect(p.chosen.content == "Answer \(i).")
+        }
     }
 }
