@@ -75,7 +75,7 @@ let package = Package(
                 swiftSettings: fastFlags),
         // Post-training: chat data (Yams for chatterbot's YAML), SFT batches, and the runs built on the Trainer.
         .target(name: "ForgeAlign",
-                dependencies: ["ForgeCore", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeInference",
+                dependencies: ["ForgeCore", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeInference", "ForgeData",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: fastFlags),
         // The small public API for Swift programs (load, generate, stream, chat); the CLI is written on it.

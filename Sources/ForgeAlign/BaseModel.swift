@@ -27,15 +27,20 @@ public struct BaseModel {
     /// The token that fills the end of a sequence: the tokenizer's pad token, else end-of-sequence, else 0.
     public var padToken: Int32 { (tokenizer as? BPETokenizer)?.padId ?? tokenizer.eosId ?? 0 }
 
-    /// The encoder for this model: its own template, or ChatML when its vocabulary has ChatML's markers.
+    /// The encoder for this model: its own template, else Forge's (a vocabulary with <|user|>, <|assistant|> and
+    /// <|end|>, as Forge's BPE trainer makes), else ChatML (a vocabulary with its markers).
     public func chatEncoder() throws -> ChatEncoder {
-        if let chatTemplate {
-            do { return ChatEncoder(template: try ChatTemplate(chatTemplate), tokenizer: tokenizer) }
-            catch let e as ChatTemplateError { throw ForgeError("chat template: \(e.description)") }
-        }
+        do { return ChatEncoder(template: try ChatTemplate(try templateSource()), tokenizer: tokenizer) }
+        catch let e as ChatTemplateError { throw ForgeError("chat template: \(e.description)") }
+    }
+
+    /// The template fine-tuning renders with and writes into the model dir.
+    public func templateSource() throws -> String {
+        if let chatTemplate { return chatTemplate }
+        if ["<|user|>", "<|assistant|>", "<|end|>"].allSatisfy({ tokenizer.id(of: $0) != nil }) { return ChatEncoder.forgeTemplate }
         guard tokenizer.id(of: "<|im_start|>") != nil, tokenizer.id(of: "<|im_end|>") != nil else {
-            throw ForgeError("the model has no chat template and its vocabulary lacks ChatML's <|im_start|> and <|im_end|>")
+            throw ForgeError("the model has no chat template and its vocabulary has neither Forge's <|user|>/<|assistant|>/<|end|> nor ChatML's markers")
         }
-        return ChatEncoder(template: try! ChatTemplate(ChatEncoder.chatML), tokenizer: tokenizer)
+        return ChatEncoder.chatML
     }
 }

@@ -35,6 +35,12 @@ public struct ChatEncoder: Sendable {
         eosText = text(tokenizer.eosId)
     }
 
+    /// Forge's format, for models whose tokenizer Forge trained (special tokens <|system|>, <|user|>, <|assistant|>, <|end|>).
+    public static let forgeTemplate = """
+        {% for message in messages %}{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' + '\\n' }}\
+        {% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}
+        """
+
     /// ChatML, for models without a template of their own (their tokenizer should hold <|im_start|> and <|im_end|>).
     public static let chatML = """
         {% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}\

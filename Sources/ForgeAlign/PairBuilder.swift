@@ -128,7 +128,7 @@ public enum PairBuilder {
         let longest = prompts.map(\.count).max() ?? 0
         return try await BatchGeneration.run(loaded, prompts: prompts, settings: settings,
                                              contextLength: min(loaded.model.config.contextLength, longest + settings.maxTokens + 1),
-                                             progress: progress)
+                                             progress: progress).map(\.text)
     }
 
     static func write(_ train: [String], _ held: [String], to dir: String, summary: inout Summary) throws {

@@ -1,5 +1,6 @@
 // forge speedrun: the main job on the embedded default corpus (Shakespeare), data to model and report.
 import ArgumentParser
+import ForgeAlign
 import ForgeCore
 import ForgeModels
 import ForgeTrain
@@ -29,6 +30,9 @@ struct SpeedrunCommand: AsyncParsableCommand {
     @Option(help: "BPE vocabulary trained on the corpus (256: raw bytes).") var vocab: Int?
     @Option(help: "Sequences per batch.") var batch: Int?
     @Option(help: "Peak learning rate.") var lr: Double?
+    @Flag(help: "Then fine-tune it to answer in turns (dialogue from the training plays) and measure the effect on held-out plays.")
+    var sft = false
+    @Option(help: "Steps of the chat fine-tuning (with --sft).") var sftSteps = 300
     @Flag(help: "Serve the trained model when done (OpenAI API and chat page) until Ctrl-C or SIGTERM.") var serve = false
     @Option(help: "Address to serve on (with --serve).") var host = "127.0.0.1"
     @Option(help: "Port to serve on (with --serve; 0: any free port).") var port = 8080
@@ -59,9 +63,15 @@ struct SpeedrunCommand: AsyncParsableCommand {
         if let batch { o.training.batch = batch }
         if let lr { o.training.learningRate = lr }
         try Speedrun.run(o)
+        var served = runDir + "/model"
+        if sft {
+            let effect = try await SpeedrunChat.run(runDir: runDir, steps: sftSteps)
+            for (prompt, reply) in effect.samples { print("--- held-out prompt ---\n\(prompt)\n--- reply ---\n\(reply)\n") }
+            served = runDir + "/sft/model"
+        }
         if serve {
             // The same server as `forge serve`, on the model dir the run just wrote.
-            let command = try ServeCommand.parse(["--model", runDir + "/model", "--name", runName, "--host", host, "--port", String(port)]
+            let command = try ServeCommand.parse(["--model", served, "--name", runName, "--host", host, "--port", String(port)]
                                                  + (threads.threads.map { ["--threads", String($0)] } ?? []))
             try await command.run()
         }
