@@ -11,6 +11,10 @@ public struct BaseModel {
     /// The model's own chat template source, if it has one.
     public let chatTemplate: String?
 
+    public init(transformer: Transformer, tokenizer: TextTokenizer, chatTemplate: String?) {
+        (self.transformer, self.tokenizer, self.chatTemplate) = (transformer, tokenizer, chatTemplate)
+    }
+
     /// Loads a .gguf file (dequantized to Float32) or a Hugging Face / Forge model dir.
     public static func load(_ path: String) throws -> BaseModel {
         var isDir: ObjCBool = false

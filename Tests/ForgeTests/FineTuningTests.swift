@@ -198,3 +198,40 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: resumed.modelDir + "/tokenizer.json"))
     }
 }
+
+@Suite struct ShakespeareDialogueTests {
+    @Test func speechesAndRepliesBecomeTurns() {
+        let play = """
+            KING.
+            What's he comes here?
+
+            [Enter BERTRAM, LAFEU, and PAROLLES.]
+
+            FIRST LORD.
+            It is the Count Rousillon, my good lord,
+            Young Bertram.
+
+            KING.
+            Youth, thou bear'st thy father's face;
+            [Aside.]
+            Welcome to Paris.
+
+            KING.
+            I speak again.
+            """
+        let c = ShakespeareDialogue.conversations([play], origin: "p")
+        // The stage direction breaks the first exchange; a speaker answering himself is no exchange.
+        #expect(c.map { $0.messages.map(\.content) } == [["It is the Count Rousillon, my good lord,\nYoung Bertram.", "Youth, thou bear'st thy father's face;\nWelcome to Paris."]])
+        #expect(c[0].messages.map(\.role) == ["user", "assistant"])
+    }
+
+    @Test func forgeTrainedTokenizersGetForgesTemplate() throws {
+        let tokenizer = try BPETrainer.train(PieceCounts(), options: { var t = BPETrainingOptions(); t.vocabSize = 300; return t }())
+        let base = BaseModel(transformer: try Transformer(config: TransformerConfig(architecture: .llama, vocabSize: 300, contextLength: 32,
+                                                                                    width: 8, layers: 1, heads: 2), seed: 1),
+                             tokenizer: tokenizer, chatTemplate: nil)
+        #expect(try base.templateSource() == ChatEncoder.forgeTemplate)
+        let e = try base.chatEncoder().encode(Conversation(messages: [ChatMessage(role: "user", content: "Hi"), ChatMessage(role: "assistant", content: "Yo")], origin: "t"))
+        #expect(tokenizer.decode(zip(e.tokens, e.trainable).filter(\.1).map(\.0)) == "Yo<|end|>")
+    }
+}
