@@ -86,11 +86,15 @@ public struct ChatBatches: BatchSource {
             }
             rows.append(row)
         }
-        return ChatBatches.assemble(rows, seq: pack ? seq : ChatBatches.longest(rows), pad: pad)
+        return ChatBatches.assemble(rows, seq: pack ? seq : ChatBatches.width(rows, seq: seq), pad: pad)
     }
 
-    /// The longest sequence of examples in `rows` (padded batches are only that long, as TRL pads them).
-    static func longest(_ rows: [[ChatExample]]) -> Int { rows.map { $0.reduce(0) { $0 + $1.count } }.max() ?? 1 }
+    /// The width of a padded batch: its longest sequence of examples (as TRL pads), rounded up to a multiple of 64
+    /// (at most `seq`) so that the buffer pool sees a few tensor sizes, not one per batch.
+    static func width(_ rows: [[ChatExample]], seq: Int) -> Int {
+        let longest = rows.map { $0.reduce(0) { $0 + $1.count } }.max() ?? 1
+        return min(seq, (longest + 63) / 64 * 64)
+    }
 
     /// One batch of the given sequences of examples (each sequence's examples fit in `seq`).
     public static func assemble(_ rows: [[ChatExample]], seq: Int, pad: Int32) -> ChatBatch {
@@ -127,7 +131,7 @@ public struct ChatBatches: BatchSource {
         if !current.isEmpty { rows.append(current) }
         return stride(from: 0, to: rows.count, by: batch).prefix(maxBatches).map {
             let part = Array(rows[$0..<min($0 + batch, rows.count)])
-            return assemble(part, seq: pack ? seq : longest(part), pad: pad)
+            return assemble(part, seq: pack ? seq : width(part, seq: seq), pad: pad)
         }
     }
 }

@@ -28,7 +28,7 @@ public struct PairBatches: BatchSource {
     public let examples: [PairExample]
     /// Reference log-probabilities (chosen, rejected) per example.
     public var reference: [(Float, Float)] = []
-    public let batch: Int, pad: Int32
+    public let batch: Int, pad: Int32, seq: Int
     /// Shuffle each epoch (false: file order, for curricula and side-by-side checks).
     public var shuffle = true
     public var state: SamplerState
@@ -50,7 +50,7 @@ public struct PairBatches: BatchSource {
             kept.append(e)
         }
         guard !kept.isEmpty else { throw ForgeError("no preference pair fits in \(seq) tokens") }
-        (self.examples, self.batch, self.pad, self.seed) = (kept, batch, pad, seed)
+        (self.examples, self.batch, self.pad, self.seed, self.seq) = (kept, batch, pad, seed, seq)
         state = SamplerState(rng: RNG(seed: seed))
     }
 
@@ -77,7 +77,8 @@ public struct PairBatches: BatchSource {
     /// The batch of examples `indices` (with their reference values when computed).
     public func assemble(_ indices: [Int]) -> PairBatch {
         let rows = indices.map { (examples[$0].prompt, examples[$0].chosen) } + indices.map { (examples[$0].prompt, examples[$0].rejected) }
-        let width = rows.map { $0.0.count + $0.1.count }.max()!
+        // The longest row rounded up to 64 (at most the sequence length): few distinct tensor sizes for the buffer pool.
+        let width = min(seq, (rows.map { $0.0.count + $0.1.count }.max()! + 63) / 64 * 64)
         var inputs: [Int32] = [], targets: [Int32] = [], real = 0, lengths: [Int] = []
         for (prompt, reply) in rows {
             let seq = prompt + reply
