@@ -15,16 +15,18 @@ public struct BaseModel {
         (self.transformer, self.tokenizer, self.chatTemplate) = (transformer, tokenizer, chatTemplate)
     }
 
-    /// Loads a .gguf file (dequantized to Float32) or a Hugging Face / Forge model dir.
-    public static func load(_ path: String) throws -> BaseModel {
+    /// Loads a .gguf file (dequantized to Float32, or with `stored` its matrices left in their stored types, frozen:
+    /// a base for LoRA only) or a Hugging Face / Forge model dir.
+    public static func load(_ path: String, stored: Bool = false) throws -> BaseModel {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ForgeError.file(path, "no such file or directory") }
         if isDir.boolValue {
+            if stored { throw ForgeError.file(path, "a quantized base (--qlora) must be a .gguf file") }
             return BaseModel(transformer: try ModelDir.loadModel(from: path), tokenizer: try ModelDir.loadTokenizer(from: path),
                              chatTemplate: ModelDir.chatTemplateSource(path))
         }
         let file = try GGUFFile(path: path)
-        return BaseModel(transformer: try GGUFModel.transformer(file), tokenizer: try GGUFVocab.load(file),
+        return BaseModel(transformer: try stored ? GGUFModel.storedTransformer(file) : GGUFModel.transformer(file), tokenizer: try GGUFVocab.load(file),
                          chatTemplate: file["tokenizer.chat_template"]?.string)
     }
 

@@ -35,6 +35,25 @@ public enum GGUFModel {
         return try InferenceModel(config: c, source: GGUFWeights(file: file, specs: try c.family.parameters(c)))
     }
 
+    /// The training model of a GGUF file with its matrices left in their stored types (mapped, frozen; QLoRA) and the
+    /// vectors in Float32. Families with projection biases (GPT-2) are refused.
+    public static func storedTransformer(_ file: GGUFFile) throws -> Transformer {
+        let c = try config(file)
+        guard c.architecture != .gpt2 else { throw ForgeError.file(file.path, "a quantized base needs a family without projection biases (llama, gemma3)") }
+        let specs = try c.family.parameters(c)
+        let source = GGUFWeights(file: file, specs: specs)
+        var weights: [String: Tensor] = [:], stored: [String: StoredMatrix] = [:]
+        for spec in specs {
+            if spec.shape.count == 2 {
+                stored[spec.name] = StoredMatrix(matrix: try source.matrix(spec.name, packed: false), transform: spec.ggufTransform, owner: file)
+            } else {
+                let v = try source.vector(spec.name)
+                weights[spec.name] = spec.ggufTransform.fromGGUF(Tensor(shape: spec.shape, values: v))
+            }
+        }
+        return try Transformer(config: c, weights: weights, stored: stored)
+    }
+
     /// The training model of a GGUF file: every parameter dequantized to Float32, in Hugging Face's convention.
     public static func transformer(_ file: GGUFFile) throws -> Transformer {
         let c = try config(file)

@@ -95,8 +95,8 @@ public enum GPT2: ModelArchitecture {
     public static func hidden(_ m: Transformer, _ tape: Tape, tokens: [Int32], layout: TokenLayout) -> Variable {
         let c = m.config, C = c.width
         let positions = layout.rowPositions
-        var x = tape.add(tape.embedding(m.parameter("wte.weight"), ids: tokens),
-                         tape.embedding(m.parameter("wpe.weight"), ids: positions))                       // N×C
+        var x = tape.add(m.embedding(tape, "wte.weight", ids: tokens),
+                         m.embedding(tape, "wpe.weight", ids: positions))                       // N×C
         for l in 0..<c.layers {
             let p = "h.\(l).", shape = m.attentionShape(layout: layout, layer: l)
             x = m.block(tape, x) { tape, x in

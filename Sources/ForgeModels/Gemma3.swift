@@ -156,7 +156,7 @@ public enum Gemma3: ModelArchitecture {
     public static func hidden(_ m: Transformer, _ tape: Tape, tokens: [Int32], layout: TokenLayout) -> Variable {
         let c = m.config, eps = c.normEps, seq = layout.seq
         func norm(_ x: Variable, _ name: String) -> Variable { tape.rmsNorm(x, weight: m.parameter(name), eps: eps, offset: 1) }
-        var x = tape.scale(tape.embedding(m.parameter("model.embed_tokens.weight"), ids: tokens), Float(c.width).squareRoot())  // N×C
+        var x = tape.scale(m.embedding(tape, "model.embed_tokens.weight", ids: tokens), Float(c.width).squareRoot())  // N×C
         for l in 0..<c.layers {
             let p = "model.layers.\(l).", shape = m.attentionShape(layout: layout, layer: l)
             let rope = m.ropeTable(theta: c.ropeBase(l), seq: seq)

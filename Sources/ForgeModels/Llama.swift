@@ -109,7 +109,7 @@ public enum Llama: ModelArchitecture {
     public static func hidden(_ m: Transformer, _ tape: Tape, tokens: [Int32], layout: TokenLayout) -> Variable {
         let c = m.config, seq = layout.seq
         let rope = m.ropeTable(theta: c.ropeTheta, seq: seq)
-        var x = tape.embedding(m.parameter("model.embed_tokens.weight"), ids: tokens)                   // N×C
+        var x = m.embedding(tape, "model.embed_tokens.weight", ids: tokens)                   // N×C
         for l in 0..<c.layers {
             let p = "model.layers.\(l).", shape = m.attentionShape(layout: layout, layer: l)
             x = m.block(tape, x) { tape, x in

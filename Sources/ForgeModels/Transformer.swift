@@ -29,6 +29,8 @@ public final class Transformer {
     let byName: [String: Variable]
     /// Adapters by the name of the weight whose projection they add to.
     public var adapters: [String: any ProjectionAdapter] = [:]
+    /// Frozen matrices kept in their file's stored type (QLoRA); their parameters are empty placeholders.
+    public private(set) var stored: [String: StoredMatrix] = [:]
     /// Task heads on top of the network, by Hugging Face name (a reward model's "score.weight" [1, C]); trained and
     /// saved with the model.
     public var heads: [String: Variable] = [:]
@@ -63,14 +65,22 @@ public final class Transformer {
         try self.init(config: config, weights: tensors)
     }
 
-    /// A model over existing weights (Forge's layout, Hugging Face names), checked against the config.
-    public init(config: TransformerConfig, weights: [String: Tensor]) throws {
+    /// A model over existing weights (Forge's layout, Hugging Face names), checked against the config. Matrices in
+    /// `stored` stay in their stored type, frozen (their parameters are empty placeholders).
+    public init(config: TransformerConfig, weights: [String: Tensor], stored: [String: StoredMatrix] = [:]) throws {
         try config.validate()
         self.config = config
         family = try config.family
         specs = family.parameters(config)
         var params: [Variable] = []
         for spec in specs {
+            if let s = stored[spec.name] {
+                guard [s.matrix.rows, s.matrix.cols] == spec.shape else {
+                    throw ForgeError("stored matrix '\(spec.name)' is \(s.matrix.rows)×\(s.matrix.cols), the config requires \(spec.shape)")
+                }
+                params.append(Variable(Tensor(shape: [0]), requiresGrad: false, name: spec.name))
+                continue
+            }
             guard let t = weights[spec.name] else { throw ForgeError("weights lack tensor '\(spec.name)' that the config requires") }
             guard t.shape == spec.shape else {
                 throw ForgeError("tensor '\(spec.name)' has shape \(t.shape), the config requires \(spec.shape)")
@@ -83,6 +93,7 @@ public final class Transformer {
         }
         parameters = params
         byName = Dictionary(uniqueKeysWithValues: params.map { ($0.name, $0) })
+        self.stored = stored
     }
 
     /// The parameter called `name`.
@@ -127,7 +138,13 @@ public final class Transformer {
     /// x·Wᵀ (+ b) for the weight called `weight`, plus any adapter attached to it: every projection of
     /// every family goes through here.
     public func linear(_ tape: Tape, _ x: Variable, _ weight: String, bias: String? = nil) -> Variable {
-        let y = tape.linear(x, parameter(weight), bias.map(parameter))
+        var y: Variable
+        if let s = stored[weight] {
+            precondition(bias == nil, "stored matrices are loaded only for families without projection biases")
+            y = tape.storedLinear(x, s)
+        } else {
+            y = tape.linear(x, parameter(weight), bias.map(parameter))
+        }
         guard let adapter = adapters[weight] else { return y }
         return tape.add(y, adapter.delta(tape, x))
     }
@@ -163,7 +180,15 @@ public final class Transformer {
 
     /// Logits [B·T, V] for `tokens` in `layout` (packed documents attend only within themselves).
     public func logits(_ tape: Tape, tokens: [Int32], layout: TokenLayout) -> Variable {
-        tape.linear(hidden(tape, tokens: tokens, layout: layout), family.outputWeight(self))
+        let h = hidden(tape, tokens: tokens, layout: layout), w = family.outputWeight(self)
+        if let s = stored[w.name] { return tape.storedLinear(h, s) }
+        return tape.linear(h, w)
+    }
+
+    /// Rows `ids` of the table `name` (an embedding), from its stored type when it is kept stored (then frozen).
+    public func embedding(_ tape: Tape, _ name: String, ids: [Int32]) -> Variable {
+        if let s = stored[name] { return Variable(s.rows(ids)) }
+        return tape.embedding(parameter(name), ids: ids)
     }
 
     /// Mean next-token cross-entropy of the logits against `targets` (negative targets are ignored).

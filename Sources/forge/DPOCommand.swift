@@ -40,6 +40,7 @@ struct DPOCommand: ParsableCommand {
     @Option(help: "Train on at most this many pairs.") var limit: Int?
     @Flag(help: "Take the data in file order every epoch instead of shuffling.") var sequential = false
     @OptionGroup var loraFlags: LoRAFlags
+    @Flag(help: "With LoRA on a .gguf base: keep the base in its stored type (decoded strip by strip), not in Float32.") var qlora = false
     @OptionGroup var training: TrainingFlags<PreferenceDefaults>
     @OptionGroup var threads: ThreadOptions
 
@@ -52,7 +53,8 @@ struct DPOCommand: ParsableCommand {
         data.sequential = sequential
         let progress = ProgressLine()
         progress.line("loading \(model)")
-        let base = try BaseModel.load(model)
+        if qlora && loraFlags.rank == nil && loraFlags.initial == nil { throw ValidationError("--qlora trains LoRA adapters: give --lora-rank") }
+        let base = try BaseModel.load(model, stored: qlora)
         let loraInit = try loraFlags.initial.map { try LoRA.load($0, for: base.transformer.config) }
         Interrupt.install()
         let trainer = try DPO.trainer(base: base, data: data, beta: beta, options: training.options, runDir: runDir, resume: resume,

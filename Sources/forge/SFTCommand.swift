@@ -41,6 +41,7 @@ struct SFTCommand: ParsableCommand {
     var dumpGradients: String?
     @Flag(help: "Take the data in file order every epoch instead of shuffling.") var sequential = false
     @OptionGroup var loraFlags: LoRAFlags
+    @Flag(help: "With LoRA on a .gguf base: keep the base in its stored type (decoded strip by strip), not in Float32.") var qlora = false
     @OptionGroup var training: TrainingFlags<FineTuneDefaults>
     @OptionGroup var threads: ThreadOptions
 
@@ -60,7 +61,8 @@ struct SFTCommand: ParsableCommand {
         settings.sequential = sequential
         let progress = ProgressLine()
         progress.line("loading \(model)")
-        let base = try BaseModel.load(model)
+        if qlora && loraFlags.rank == nil && loraFlags.initial == nil { throw ValidationError("--qlora trains LoRA adapters: give --lora-rank") }
+        let base = try BaseModel.load(model, stored: qlora)
         let loraInit = try loraFlags.initial.map { try LoRA.load($0, for: base.transformer.config) }
         if let dumpGradients {
             if let loraInit { try LoRA.attach(loraInit, to: base.transformer) }

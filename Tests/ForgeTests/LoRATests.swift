@@ -5,6 +5,7 @@ import ForgeAlign
 import ForgeAutograd
 import ForgeCore
 import ForgeInference
+import ForgeKernels
 import ForgeModels
 import ForgeTokenizer
 import Foundation
@@ -121,5 +122,56 @@ import Testing
         #expect(expected.map(abs).max()! > 0.5, "the adapter should move the logits")
         #expect(right > 0.9, "permuted B: correlation \(right)")  // measured 0.969 (Q4_1's noise is the rest)
         #expect(wrong < right - 0.4, "unpermuted B: correlation \(wrong), permuted \(right)")
+    }
+}
+
+@Suite struct StoredBaseTests {
+    /// A matrix in F16 (a stored type) with llama.cpp's Q/K row order: the stored product, in Hugging Face's order, and
+    /// its input gradient against the Float32 linear op on the same values.
+    @Test func aStoredMatrixMultipliesAsItsFloat32Values() throws {
+        var rng = RNG(seed: 5)
+        let (rows, cols, heads, n) = (128, 96, 2, 7)
+        let hf = randomTensor([rows, cols], &rng)
+        let stored = GGUFTransform.ropePermutation(heads: heads).toGGUF(hf)
+        let halves = stored.array.map { Float16($0) }
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: rows * cols * 2, alignment: 64)
+        defer { bytes.deallocate() }
+        halves.withUnsafeBytes { bytes.copyMemory(from: $0.baseAddress!, byteCount: rows * cols * 2) }
+        let matrix = StoredMatrix(matrix: WeightMatrix(type: .f16, rows: rows, cols: cols, base: UnsafeRawPointer(bytes)),
+                                  transform: .ropePermutation(heads: heads), owner: NSObject())
+        let rounded = Tensor(shape: [rows, cols], values: hf.array.map { Float(Float16($0)) })
+        let x = randomTensor([n, cols], &rng), probe = randomTensor([n, rows], &rng)
+        func run(_ f: (Tape, Variable) -> Variable) -> ([Float], [Float]) {
+            let tape = Tape(), v = Variable(x.copy(), requiresGrad: true)
+            let y = f(tape, v)
+            tape.backward(tape.weightedSum(y, probe))
+            return (y.value.array, v.grad!.array)
+        }
+        let (y1, g1) = run { t, v in t.storedLinear(v, matrix) }
+        let (y2, g2) = run { t, v in t.linear(v, Variable(rounded)) }
+        #expect(relativeError(y1.map(Double.init), y2.map(Double.init)) < 1e-6)
+        #expect(relativeError(g1.map(Double.init), g2.map(Double.init)) < 1e-6)
+    }
+
+    /// SmolLM2's GGUF kept in Q4_1/Q8_0 gives the loss and adapter gradients of its Float32 dequantization.
+    @Test func aStoredGGUFBaseTrainsAdaptersAsItsFloat32Copy() throws {
+        let file = try GGUFFile(path: smolLM2Path)
+        let lora = try LoRAConfig(rank: 2, alpha: 4, targets: ["q", "k", "down"])
+        let tokens: [Int32] = [1, 504, 3458, 314, 260, 3117, 28, 10838, 253, 2, 1, 9690, 198]
+        var targets = Array(tokens.dropFirst()) + [-1]
+        targets[3] = -1
+        func lossAndGrads(_ model: Transformer) throws -> (Float, [[Float]]) {
+            let adapters = try LoRA.attach(lora, to: model, seed: 3)
+            var rng = RNG(seed: 9)
+            for a in adapters { for i in 0..<a.b.value.count { a.b.value.data[i] = Float(0.02 * rng.normal()) } }
+            let tape = Tape()
+            let loss = Losses.crossEntropy(tape, model.logits(tape, tokens: tokens, batch: 1, seq: tokens.count), targets: targets)
+            tape.backward(loss)
+            return (loss.value.data[0], model.trainableParameters.map { $0.grad!.array })
+        }
+        let (l1, g1) = try lossAndGrads(try GGUFModel.storedTransformer(file))
+        let (l2, g2) = try lossAndGrads(try GGUFModel.transformer(file))
+        #expect(abs(l1 - l2) < 1e-4, "\(l1) vs \(l2)")
+        #expect(relativeError(g1.flatMap { $0 }.map(Double.init), g2.flatMap { $0 }.map(Double.init)) < 1e-4)
     }
 }
