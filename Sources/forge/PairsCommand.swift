@@ -14,6 +14,7 @@ struct PairsCommand: AsyncParsableCommand {
     /// Sampling and output settings both builders share.
     struct Shared: ParsableArguments {
         @Option(help: "The model whose own replies become the rejected ones: a .gguf file or a model dir.") var model: String
+        @Option(help: "A LoRA adapter dir applied to the model without merging.") var lora: String?
         @Option(help: "Directory for train.jsonl, heldout.jsonl and summary.json.") var output: String
         @Option(help: "Share of prompts held out (by a stable hash of the prompt).") var heldOut = 0.2
         @Option(help: "Use at most this many prompts.") var limit: Int?
@@ -56,7 +57,7 @@ struct PairsCommand: AsyncParsableCommand {
             var prompts = try PairBuilder.safetyPrompts()
             if heldOutOnly { prompts = prompts.filter { PairBuilder.heldOut($0.text, fraction: shared.heldOut) } }
             if let limit = shared.limit { prompts = Array(prompts.prefix(limit)) }
-            let loaded = try LoadedModel.open(shared.model)
+            let loaded = try LoadedModel.open(shared.model, lora: shared.lora)
             let line = ProgressLine(), total = prompts.count
             let summary = try await PairBuilder.safety(loaded, prompts: prompts, settings: shared.settings, heldOutFraction: shared.heldOut,
                                                        outputDir: shared.output) { line.update("sampled \($0)/\(total)") }
@@ -76,7 +77,7 @@ struct PairsCommand: AsyncParsableCommand {
             try shared.threads.apply()
             var conversations = try ConversationFiles.read(data).conversations
             if let limit = shared.limit { conversations = Array(conversations.prefix(limit)) }
-            let loaded = try LoadedModel.open(shared.model)
+            let loaded = try LoadedModel.open(shared.model, lora: shared.lora)
             let line = ProgressLine(), total = conversations.count
             let summary = try await PairBuilder.helpful(loaded, conversations: conversations, settings: shared.settings,
                                                         heldOutFraction: shared.heldOut, outputDir: shared.output) { line.update("sampled \($0)/\(total)") }
