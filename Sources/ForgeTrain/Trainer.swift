@@ -151,7 +151,8 @@ public final class Trainer<Batch> {
         let start = Date()
         var lastLoss = Double.nan
         var lastVal: Double?
-        if step == 0, options.evalEvery > 0, let v = evaluate() {
+        // (A run interrupted before its first step already holds this record.)
+        if step == 0, options.evalEvery > 0, !metrics.records.contains(where: { $0.kind == "val" && $0.step == 0 }), let v = evaluate() {
             lastVal = v
             metrics.append(MetricRecord(kind: "val", step: 0, values: ["val_loss": v]))
             progress?.line(String(format: "step %d  val loss %.4f", 0, v))

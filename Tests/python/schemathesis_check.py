@@ -16,6 +16,8 @@ with tempfile.TemporaryDirectory() as cwd:
     p = subprocess.run([sys.executable, "-c", "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'schemathesis'; "
                         "sys.exit(schemathesis())", "run", base + "/openapi.json", "-H", f"Authorization: Bearer {key}",
                         "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--max-examples", examples,
-                        "--workers", "1", "--seed", "20261204", "--no-color"],
+                        "--workers", "1", "--seed", "20261204", "--no-color",
+                        # A request for n=15 completions can take longer than schemathesis's 10 s on two busy cores.
+                        "--request-timeout", "120"],
                        cwd=cwd, capture_output=True, text=True, timeout=1800)
 print(json.dumps({"status": p.returncode, "output": (p.stdout + p.stderr)[-6000:]}))
