@@ -18,6 +18,6 @@ with tempfile.TemporaryDirectory() as cwd:
                         "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--max-examples", examples,
                         "--workers", "1", "--seed", "20261204", "--no-color",
                         # A request for n=15 completions can take longer than schemathesis's 10 s on two busy cores.
-                        "--request-timeout", "120"],
+                        "--request-timeout", "120", "--max-response-time", "120"],
                        cwd=cwd, capture_output=True, text=True, timeout=1800)
 print(json.dumps({"status": p.returncode, "output": (p.stdout + p.stderr)[-6000:]}))
