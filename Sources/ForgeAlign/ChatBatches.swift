@@ -57,13 +57,7 @@ public struct ChatBatches: BatchSource {
     }
 
     /// The example order of epoch `e`: a seeded shuffle.
-    func order(epoch: Int) -> [Int] {
-        if !shuffle { return Array(examples.indices) }
-        var rng = RNG(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
-        var idx = Array(examples.indices)
-        for i in stride(from: idx.count - 1, to: 0, by: -1) { idx.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-        return idx
-    }
+    func order(epoch: Int) -> [Int] { epochOrder(count: examples.count, epoch: epoch, seed: seed, shuffle: shuffle) }
 
     /// Index of the example at global cursor `position` (epochs follow each other).
     func example(at position: Int, cache: inout (epoch: Int, order: [Int])) -> ChatExample {

@@ -73,17 +73,9 @@ public enum ConversationFiles {
     // MARK: - JSON lines
 
     static func readJSONL(_ path: String, into out: inout ConversationSet) throws {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ForgeError.file(path, "cannot be read") }
-        var line = 0
-        for slice in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            line += 1
-            if slice.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
-            let origin = "\(path):\(line)"
-            guard let object = try? JSONSerialization.jsonObject(with: Data(slice)) as? [String: Any] else {
-                throw ForgeError("\(origin): not a JSON object")
-            }
-            out.conversations.append(try conversation(object, origin: origin))
-        }
+        var found: [Conversation] = []
+        try forEachJSONLine(path) { object, origin in found.append(try conversation(object, origin: origin)) }
+        out.conversations += found
     }
 
     /// A conversation from an OpenAI `messages` or ShareGPT `conversations` object.

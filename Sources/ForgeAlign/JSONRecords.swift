@@ -1,5 +1,6 @@
 // JSONRecords: the objects of a top-level JSON array, found by scanning bytes (strings and escapes respected), so
-// each is parsed alone and a file cut mid-record still yields every record before the cut.
+// each is parsed alone and a file cut mid-record still yields every record before the cut. Also the JSONL reader
+// and the epoch order the post-training data sources share.
 import ForgeCore
 import Foundation
 
@@ -41,4 +42,28 @@ enum JSONRecords {
             return true
         }
     }
+}
+
+/// The JSON objects of a JSONL file, with "file:line" origins; blank lines are skipped, anything else must be an object.
+func forEachJSONLine(_ path: String, _ body: ([String: Any], String) throws -> Void) throws {
+    guard let data = FileManager.default.contents(atPath: path) else { throw ForgeError.file(path, "cannot be read") }
+    var line = 0
+    for slice in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+        line += 1
+        if slice.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
+        let origin = "\(path):\(line)"
+        guard let object = try? JSONSerialization.jsonObject(with: Data(slice)) as? [String: Any] else {
+            throw ForgeError("\(origin): not a JSON object")
+        }
+        try body(object, origin)
+    }
+}
+
+/// The order of `count` examples in epoch `epoch`: a shuffle seeded by (seed, epoch), or file order.
+func epochOrder(count: Int, epoch: Int, seed: UInt64, shuffle: Bool) -> [Int] {
+    var idx = Array(0..<count)
+    guard shuffle else { return idx }
+    var rng = RNG(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+    for i in stride(from: idx.count - 1, to: 0, by: -1) { idx.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+    return idx
 }

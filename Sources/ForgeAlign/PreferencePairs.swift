@@ -29,19 +29,7 @@ public enum PreferencePairs {
     /// Reads pairs from JSONL files; errors name the file, line and problem.
     public static func read(_ paths: [String]) throws -> [PreferencePair] {
         var out: [PreferencePair] = []
-        for path in paths {
-            guard let data = FileManager.default.contents(atPath: path) else { throw ForgeError.file(path, "cannot be read") }
-            var line = 0
-            for slice in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-                line += 1
-                if slice.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
-                let origin = "\(path):\(line)"
-                guard let object = try? JSONSerialization.jsonObject(with: Data(slice)) as? [String: Any] else {
-                    throw ForgeError("\(origin): not a JSON object")
-                }
-                out.append(try pair(object, origin: origin))
-            }
-        }
+        for path in paths { try forEachJSONLine(path) { object, origin in out.append(try pair(object, origin: origin)) } }
         guard !out.isEmpty else { throw ForgeError("no preference pairs in \(paths.joined(separator: ", "))") }
         return out
     }
