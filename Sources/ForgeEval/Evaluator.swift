@@ -29,6 +29,8 @@ public struct EvalOptions: Sendable {
     public var samples: Int?
     /// Given completions per item index (generation and code tasks): scored as they are, nothing generated.
     public var completions: [Int: [String]]?
+    /// Where multiple-choice scores are kept as they are computed, so that a rerun resumes (nil: nowhere).
+    public var scoreCache: ScoreCache?
     public init() {}
 }
 
@@ -170,14 +172,37 @@ public final class Evaluator {
         let engine = try InferenceEngine(model: loaded.model, contextLength: contextLength, cacheType: options.cacheType)
         let scorer = LoglikelihoodScorer(engine: engine)
         var correct = 0.0
-        let scores = try scorer.score(requests) { done, batch in
-            for (k, s) in batch.enumerated() {
-                let item = items[done - batch.count + k]
-                correct += Metrics.accuracy(s.map(\.logLikelihood), gold: item.gold!)
+        // Items whose scores the cache holds are not computed again.
+        var scores = [[ContinuationScore]](repeating: [], count: items.count)
+        var pending: [Int] = []
+        for i in items.indices {
+            if let cached = options.scoreCache?.lookup(requests[i]) {
+                scores[i] = cached
+                correct += Metrics.accuracy(cached.map(\.logLikelihood), gold: items[i].gold!)
+            } else {
+                pending.append(i)
             }
-            progress(EvalProgress(task: spec.name, done: done, total: items.count, metric: "acc", score: correct / Double(done),
+        }
+        let fromCache = items.count - pending.count
+        if fromCache > 0 {
+            progress(EvalProgress(task: spec.name, done: fromCache, total: items.count, metric: "acc", score: correct / Double(fromCache),
                                   seconds: Self.seconds(since: start)))
         }
+        var storeError: Error?
+        let computed = try scorer.score(pending.map { requests[$0] }) { done, batch in
+            let first = done - batch.count
+            for (k, s) in batch.enumerated() {
+                correct += Metrics.accuracy(s.map(\.logLikelihood), gold: items[pending[first + k]].gold!)
+            }
+            if let cache = options.scoreCache, storeError == nil {
+                do { try cache.store(batch.enumerated().map { (requests[pending[first + $0.offset]], $0.element) }) }
+                catch { storeError = error }
+            }
+            progress(EvalProgress(task: spec.name, done: fromCache + done, total: items.count, metric: "acc",
+                                  score: correct / Double(fromCache + done), seconds: Self.seconds(since: start)))
+        }
+        if let storeError { throw ForgeError("score cache \(options.scoreCache!.path): \(storeError)") }
+        for (k, i) in pending.enumerated() { scores[i] = computed[k] }
         var records: [[String: Any]] = []
         var acc: [Double] = [], accNorm: [Double] = []
         for (i, item) in items.enumerated() {
@@ -199,6 +224,7 @@ public final class Evaluator {
         result.groups = Self.groupScores(items: items, values: spec.metrics.map { $0 == "acc" ? acc : accNorm }, names: spec.metrics)
         result.settings["prompt_tokens_computed"] = scorer.computedTokens
         result.settings["prompt_tokens_reused"] = scorer.reusedTokens
+        if options.scoreCache != nil { result.settings["items_from_cache"] = fromCache }
         return result
     }
 

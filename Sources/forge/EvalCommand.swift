@@ -34,6 +34,9 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Context window (default: the model's, at most 8192).") var context: Int?
     @Option(help: "Key/value cache type: f32 (default) or f16.") var cacheType: KVCacheType = .f32
     @Option(help: "Directory for results (default: runs/eval).") var output = "runs/eval"
+    @Option(help: ArgumentHelp("A JSONL file keeping multiple-choice scores as they are computed (lm-eval's --use_cache).",
+                               discussion: "A rerun with the same file, model and settings skips the items it holds, so an interrupted run resumes."))
+    var cache: String?
     @Flag(help: "List the built-in tasks and exit.") var listTasks = false
     @Option(help: "Print a built-in task's spec and exit.") var printSpec: String?
     @OptionGroup var threads: ThreadOptions
@@ -76,6 +79,11 @@ struct EvalCommand: AsyncParsableCommand {
         options.contextLength = context
         options.cacheType = cacheType
         options.samples = samples
+        if let cache {
+            let adapter = try lora.map { try ModelFingerprint.sha256($0) } ?? "-"
+            let namespace = "forge-eval-v1 model=\(hash) lora=\(adapter) context=\(context.map(String.init) ?? "model") cache=\(cacheType.rawValue)"
+            options.scoreCache = try ScoreCache(path: cache, namespace: namespace)
+        }
         if let path = completions {
             guard let data = FileManager.default.contents(atPath: path) else { throw ForgeError.file(path, "cannot be read") }
             var given: [Int: [String]] = [:]

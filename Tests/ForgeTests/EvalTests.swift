@@ -297,6 +297,22 @@ func writeTask(_ dir: String, _ spec: [String: Any], rows: [[String: Any]]) thro
         #expect(FileManager.default.fileExists(atPath: dir + "/out/results.md"))
         #expect(r.stderr.contains("[sums] 6/6"), "a progress line: \(r.stderr)")
 
+        // The score cache: a run interrupted after three items (its file cut there, mid-line) resumes from them and gives
+        // the same records as the run without a cache.
+        let cache = dir + "/scores.jsonl"
+        let cached = try runForge(["eval", "--model", smolLM2Path, "--tasks", spec, "--output", dir + "/c1", "--limit", "6", "--cache", cache])
+        #expect(cached.status == 0, "\(cached.stderr)")
+        let lines = try String(contentsOfFile: cache, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 6, "one line per item: \(lines.count)")
+        try (lines.prefix(3).joined(separator: "\n") + "\n" + lines[3].prefix(40)).write(toFile: cache, atomically: true, encoding: .utf8)
+        let resumed = try runForge(["eval", "--model", smolLM2Path, "--tasks", spec, "--output", dir + "/c2", "--limit", "6", "--cache", cache])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let again = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/c2/sums.json"))) as! [String: Any]
+        #expect((again["settings"] as? [String: Any])?["items_from_cache"] as? Int == 3)
+        let resumedSamples = try String(contentsOfFile: dir + "/c2/sums.samples.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(resumedSamples == samples, "\(resumedSamples)\n\(samples)")
+        #expect(try String(contentsOfFile: cache, encoding: .utf8).split(separator: "\n").filter { $0.hasSuffix("}") }.count == 6)
+
         try JSONSerialization.data(withJSONObject: ["name": "x", "kind": "multiple_choice", "data": "data.jsonl", "choices": ["A"]])
             .write(to: URL(fileURLWithPath: dir + "/bad.json"))
         let bad = try runForge(["eval", "--model", smolLM2Path, "--tasks", dir + "/bad.json"])
