@@ -99,8 +99,8 @@ public struct PairBatches: BatchSource {
     }
 }
 
-/// Running means of TRL's DPO metrics over a step's micro-batches.
-public final class DPOStats {
+/// Running means of a step's extra metrics over its micro-batches (TRL's DPO rewards, GRPO's rewards and KL).
+public final class StepMeans {
     var sums: [String: Double] = [:], count = 0
     public init() {}
     func add(_ values: [String: Double]) { for (k, v) in values { sums[k, default: 0] += v }; count += 1 }
@@ -119,7 +119,7 @@ public enum DPO {
     }
 
     /// The sigmoid DPO loss of a batch; `stats` receives TRL's metrics.
-    public static func objective(beta: Float, stats: DPOStats) -> Objective<PairBatch> {
+    public static func objective(beta: Float, stats: StepMeans) -> Objective<PairBatch> {
         Objective(name: "DPO (sigmoid, β \(beta))",
                   loss: { tape, model, b in
                       precondition(b.reference.count == b.layout.batch, "DPO batch without reference log-probabilities")
@@ -133,7 +133,7 @@ public enum DPO {
 extension Tape {
     /// −mean log σ(β·((π_c − ref_c) − (π_r − ref_r))) over B pairs, from policy log-probabilities [2B] (chosen rows
     /// first) and the reference's.
-    public func dpoLoss(_ logps: Variable, reference: [Float], beta: Float, stats: DPOStats? = nil) -> Variable {
+    public func dpoLoss(_ logps: Variable, reference: [Float], beta: Float, stats: StepMeans? = nil) -> Variable {
         let n = logps.value.count / 2
         var z = [Double](repeating: 0, count: n), loss = 0.0
         var chosen = 0.0, rejected = 0.0, correct = 0.0, lc = 0.0, lr = 0.0
@@ -210,7 +210,7 @@ extension DPO {
             }
         }
         let adapter = try PostTraining.attachLoRA(lora, initial: loraInit, to: base, seed: options.seed, log: log)
-        let stats = DPOStats()
+        let stats = StepMeans()
         let trainer = try Trainer(model: base.transformer, options: options, source: source, objective: objective(beta: beta, stats: stats),
                                   validation: valBatches, runDir: runDir, tokenizer: base.tokenizer, checkpoint: checkpoint)
         trainer.stepMetrics = stats.take

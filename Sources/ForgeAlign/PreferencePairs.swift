@@ -68,10 +68,15 @@ public enum PreferencePairs {
 }
 
 extension ChatEncoder {
+    /// The tokens of `messages` rendered with the generation prompt (what a model answers from).
+    public func encodePrompt(_ messages: [ChatMessage], origin: String) throws -> [Int32] {
+        tokenizer.encode(try render(messages, generationPrompt: true, origin: origin), allowSpecial: true, addSpecialTokens: true)
+    }
+
     /// A pair as TRL tokenizes it: the prompt rendered with the generation prompt, each prompt + reply rendered
     /// whole; the replies start where the token sequences part from the prompt's.
     public func encode(_ pair: PreferencePair) throws -> PairExample {
-        let prompt = tokenizer.encode(try render(pair.prompt, generationPrompt: true, origin: pair.origin), allowSpecial: true, addSpecialTokens: true)
+        let prompt = try encodePrompt(pair.prompt, origin: pair.origin)
         let chosen = tokenizer.encode(try render(pair.prompt + [pair.chosen], generationPrompt: false, origin: pair.origin),
                                       allowSpecial: true, addSpecialTokens: true)
         let rejected = tokenizer.encode(try render(pair.prompt + [pair.rejected], generationPrompt: false, origin: pair.origin),

@@ -24,7 +24,7 @@ public enum RewardModel {
     }
 
     /// Bradley–Terry loss (the DPO loss with β 1 and no reference); `stats` receives accuracy and margins.
-    public static func objective(stats: DPOStats) -> Objective<PairBatch> {
+    public static func objective(stats: StepMeans) -> Objective<PairBatch> {
         Objective(name: "Bradley–Terry",
                   loss: { tape, model, b in
                       tape.dpoLoss(rewards(tape, model, b), reference: Array(repeating: 0, count: b.layout.batch), beta: 1,
@@ -62,7 +62,7 @@ public enum RewardModel {
         log("\(source.examples.count) training pairs, \(validation.count) held out")
         let adapter = try PostTraining.attachLoRA(lora, initial: nil, to: base, seed: options.seed, log: log)
         attachHead(base.transformer, seed: options.seed)
-        let stats = DPOStats()
+        let stats = StepMeans()
         let trainer = try Trainer(model: base.transformer, options: options, source: source, objective: objective(stats: stats),
                                   validation: Array(heldOut.prefix(options.evalBatches)), runDir: runDir, tokenizer: base.tokenizer,
                                   checkpoint: checkpoint)

@@ -6,7 +6,7 @@ struct ForgeCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forge",
         abstract: "Forge: data to served model, in one Swift program.",
-        subcommands: [SpeedrunCommand.self, DataCommand.self, TokenizerCommand.self, TokenizeCommand.self, PretrainCommand.self, SFTCommand.self, DPOCommand.self, RewardModelCommand.self, PairsCommand.self, LoRACommand.self,
+        subcommands: [SpeedrunCommand.self, DataCommand.self, TokenizerCommand.self, TokenizeCommand.self, PretrainCommand.self, SFTCommand.self, DPOCommand.self, RewardModelCommand.self, GRPOCommand.self, ProblemsCommand.self, PairsCommand.self, LoRACommand.self,
                       ConvertCommand.self, GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, PlotCommand.self,
                       ServeCommand.self, EvalCommand.self, ReportCommand.self, BenchCommand.self])
 }
