@@ -52,6 +52,12 @@ public struct RolloutBatch: Sendable {
     /// Completion tokens, and all tokens (not padding).
     public var completionTokens: Int
     public var tokens: Int
+
+    public init(inputs: [Int32], targets: [Int32], layout: TokenLayout, advantages: [Float], rewards: [Double], reference: [Float],
+                old: [Float], completionTokens: Int, tokens: Int) {
+        (self.inputs, self.targets, self.layout, self.advantages, self.rewards) = (inputs, targets, layout, advantages, rewards)
+        (self.reference, self.old, self.completionTokens, self.tokens) = (reference, old, completionTokens, tokens)
+    }
 }
 
 /// Rollouts of the model being trained on a set of problems, in a seeded order per epoch.
@@ -71,6 +77,8 @@ public struct RolloutSource: BatchSource {
     let stats: StepMeans
     let seed: UInt64
     public var shuffle = true
+    /// The reward of a reply to a problem (default: 1 when its final answer is the problem's, else 0).
+    public var reward: @Sendable (String, Problem) -> Double = { AnswerChecker.reward($0, answer: $1.answer) }
     public var state: SamplerState
     var held: (batch: RolloutBatch, uses: Int)?
 
@@ -129,9 +137,7 @@ public struct RolloutSource: BatchSource {
         var rows: [(prompt: [Int32], completion: [Int32])] = [], rewards: [Double] = [], advantages: [Float] = []
         var stds: [Double] = [], ended = 0, lengths = 0
         for (k, p) in picked.enumerated() {
-            let r = groups[k].map { c in
-                AnswerChecker.reward(tokenizer.decode(c.tokens.filter { !endTokens.contains($0) }, skipSpecial: true), answer: problems[p].answer)
-            }
+            let r = groups[k].map { c in reward(tokenizer.decode(c.tokens.filter { !endTokens.contains($0) }, skipSpecial: true), problems[p]) }
             let mean = r.reduce(0, +) / Double(g)
             let std = g > 1 ? (r.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(g - 1)).squareRoot() : 0
             stds.append(std)
@@ -217,7 +223,8 @@ public enum GRPO {
     /// frozen starting model for the KL term of full fine-tuning (with LoRA the base is the reference).
     public static func trainer(base: BaseModel, problems: [Problem], settings: GRPOSettings, options: TrainingOptions, runDir: String,
                                resume: Bool, reference: Transformer?, lora: LoRAConfig? = nil, loraInit: LoRAWeights? = nil,
-                               baseName: String = "", log: (String) -> Void = { _ in }) throws -> Trainer<RolloutBatch> {
+                               baseName: String = "", reward: (@Sendable (String, Problem) -> Double)? = nil,
+                               log: (String) -> Void = { _ in }) throws -> Trainer<RolloutBatch> {
         guard settings.group >= 2 else { throw ForgeError("GRPO needs groups of at least 2 completions (got \(settings.group))") }
         guard settings.beta >= 0, settings.epsilon >= 0, settings.epsilonHigh >= 0, settings.iterations >= 1, settings.maxTokens >= 1,
               settings.temperature > 0 else {
@@ -233,7 +240,7 @@ public enum GRPO {
         var source = try RolloutSource(model: base.transformer, problems: problems, encoder: encoder, settings: settings, batch: options.batch,
                                        seq: options.seq, pad: base.padToken, lora: adapter, reference: adapter == nil ? reference : nil,
                                        stats: stats, seed: options.seed)
-        source.shuffle = true
+        if let reward { source.reward = reward }
         log("\(problems.count) problems, \(options.batch) prompts × \(settings.group) completions per micro-batch, "
             + "up to \(settings.maxTokens) tokens each")
         let trainer = try Trainer(model: base.transformer, options: options, source: source, objective: objective(settings, stats: stats),
