@@ -31,14 +31,10 @@ struct DPOCommand: ParsableCommand {
         """)
 
     @Option(help: "The starting (and reference) model: a .gguf file or a model dir.") var model: String
-    @Option(parsing: .upToNextOption, help: "Preference pair files (JSONL).") var pairs: [String]
     @Option(name: .customLong("run"), help: "Run directory.") var runDir: String
     @Option(help: "β: how far from the reference the policy may move (TRL's default 0.1).") var beta: Float = 0.1
     @Flag(help: "Continue from RUN/checkpoint.safetensors.") var resume = false
-    @Option(help: "Share of pairs held out for validation.") var valFraction = 0.05
-    @Option(help: "Pairs longer than --seq: error, truncate or skip.") var overLong: OverLong = .error
-    @Option(help: "Train on at most this many pairs.") var limit: Int?
-    @Flag(help: "Take the data in file order every epoch instead of shuffling.") var sequential = false
+    @OptionGroup var pairData: PairDataFlags<DPOPairDefaults>
     @OptionGroup var loraFlags: LoRAFlags
     @Flag(help: "With LoRA on a .gguf base: keep the base in its stored type (decoded strip by strip), not in Float32.") var qlora = false
     @OptionGroup var training: TrainingFlags<PreferenceDefaults>
@@ -46,11 +42,7 @@ struct DPOCommand: ParsableCommand {
 
     func run() throws {
         try threads.apply()
-        var data = PreferenceData(paths: pairs)
-        data.validationFraction = valFraction
-        data.overLong = overLong
-        data.limit = limit
-        data.sequential = sequential
+        let data = pairData.data
         let progress = ProgressLine()
         progress.line("loading \(model)")
         if qlora && loraFlags.rank == nil && loraFlags.initial == nil { throw ValidationError("--qlora trains LoRA adapters: give --lora-rank") }
@@ -65,10 +57,9 @@ struct DPOCommand: ParsableCommand {
             let keys = ["rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"]
             progress.line(keys.compactMap { k in last.values[k].map { String(format: "%@ %.4f", k, $0) } }.joined(separator: "  "))
         }
-        if summary.interrupted {
-            progress.line("checkpoint saved: \(trainer.checkpointPath) (continue with --resume)")
-            throw ExitCode(130)
-        }
+        try exitIfInterrupted(summary, trainer, progress)
         progress.line(loraFlags.rank == nil && loraFlags.initial == nil ? "model: \(trainer.modelDir)" : "adapter: \(runDir)/adapter")
     }
 }
+
+enum DPOPairDefaults: PairDataDefaults { static let validationFraction = 0.05 }

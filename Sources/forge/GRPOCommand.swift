@@ -105,10 +105,7 @@ struct GRPOCommand: ParsableCommand {
             let keys = ["reward", "reward_std", "kl", "clip_ratio", "completions/mean_length"]
             progress.line(keys.compactMap { k in last.values[k].map { String(format: "%@ %.4f", k, $0) } }.joined(separator: "  "))
         }
-        if summary.interrupted {
-            progress.line("checkpoint saved: \(trainer.checkpointPath) (continue with --resume)")
-            throw ExitCode(130)
-        }
+        try exitIfInterrupted(summary, trainer, progress)
         try measure("after")
         if let b = (result["before"] as? [String: Any])?["exact_match"] as? Double, let a = (result["after"] as? [String: Any])?["exact_match"] as? Double {
             progress.line(String(format: "held-out exact match: %.1f%% → %.1f%% after %d steps", 100 * b, 100 * a, trainer.step))

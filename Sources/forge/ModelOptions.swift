@@ -1,5 +1,6 @@
 // Option groups shared by the training commands.
 import ArgumentParser
+import ForgeAlign
 import ForgeAutograd
 import ForgeCore
 import ForgeModels
@@ -91,5 +92,29 @@ struct ThreadOptions: ParsableArguments {
             guard threads > 0 else { throw ValidationError("--threads must be positive") }
             Parallel.threads = threads
         }
+    }
+}
+
+/// Where a run ended: interrupted runs say how to continue and exit with 130 (as a shell does after Ctrl-C).
+func exitIfInterrupted<B>(_ summary: TrainingSummary, _ trainer: Trainer<B>, _ progress: ProgressLine?) throws {
+    guard summary.interrupted else { return }
+    progress?.line("checkpoint saved: \(trainer.checkpointPath) (continue with --resume)")
+    throw ExitCode(130)
+}
+
+/// The pair-file options of `forge dpo` and `forge rm` (their held-out share differs).
+protocol PairDataDefaults { static var validationFraction: Double { get } }
+
+struct PairDataFlags<Defaults: PairDataDefaults>: ParsableArguments {
+    @Option(parsing: .upToNextOption, help: "Preference pair files (JSONL).") var pairs: [String]
+    @Option(help: "Share of pairs held out for validation.") var valFraction = Defaults.validationFraction
+    @Option(help: "Pairs longer than --seq: error, truncate or skip.") var overLong: OverLong = .error
+    @Option(help: "Train on at most this many pairs.") var limit: Int?
+    @Flag(help: "Take the data in file order every epoch instead of shuffling.") var sequential = false
+
+    var data: PreferenceData {
+        var d = PreferenceData(paths: pairs)
+        (d.validationFraction, d.overLong, d.limit, d.sequential) = (valFraction, overLong, limit, sequential)
+        return d
     }
 }

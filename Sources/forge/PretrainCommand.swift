@@ -54,10 +54,7 @@ struct PretrainCommand: ParsableCommand {
                                + "\(c.parameterCount) parameters, \(trainSet.count) training tokens, \(Parallel.threads) threads")
         let summary = try trainer.run()
         if summary.alreadyComplete { return }
-        if summary.interrupted {
-            trainer.progress?.line("checkpoint saved: \(trainer.checkpointPath) (continue with --resume)")
-            throw ExitCode(130)
-        }
+        try exitIfInterrupted(summary, trainer, trainer.progress)
         trainer.progress?.line("model: \(trainer.modelDir)")
     }
 }

@@ -19,24 +19,16 @@ struct RewardModelCommand: ParsableCommand {
         """)
 
     @Option(help: "The model to start from: a .gguf file or a model dir.") var model: String
-    @Option(parsing: .upToNextOption, help: "Preference pair files (JSONL).") var pairs: [String]
     @Option(name: .customLong("run"), help: "Run directory.") var runDir: String
     @Flag(help: "Continue from RUN/checkpoint.safetensors.") var resume = false
-    @Option(help: "Share of pairs held out for validation and accuracy.") var valFraction = 0.1
-    @Option(help: "Pairs longer than --seq: error, truncate or skip.") var overLong: OverLong = .error
-    @Option(help: "Train on at most this many pairs.") var limit: Int?
-    @Flag(help: "Take the data in file order every epoch instead of shuffling.") var sequential = false
+    @OptionGroup var pairData: PairDataFlags<RewardPairDefaults>
     @OptionGroup var loraFlags: LoRAFlags
     @OptionGroup var training: TrainingFlags<PreferenceDefaults>
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         try threads.apply()
-        var data = PreferenceData(paths: pairs)
-        data.validationFraction = valFraction
-        data.overLong = overLong
-        data.limit = limit
-        data.sequential = sequential
+        let data = pairData.data
         let progress = ProgressLine()
         progress.line("loading \(model)")
         let base = try BaseModel.load(model)
@@ -53,10 +45,9 @@ struct RewardModelCommand: ParsableCommand {
             progress.line(String(format: "held-out accuracy %.3f on %d pairs%@", after, pairsCount,
                                  before.map { String(format: " (%.3f before training)", $0) } ?? ""))
         }
-        if summary.interrupted {
-            progress.line("checkpoint saved: \(trainer.checkpointPath) (continue with --resume)")
-            throw ExitCode(130)
-        }
+        try exitIfInterrupted(summary, trainer, progress)
         progress.line(loraFlags.rank == nil ? "reward model: \(trainer.modelDir)" : "adapter and head: \(runDir)/adapter")
     }
 }
+
+enum RewardPairDefaults: PairDataDefaults { static let validationFraction = 0.1 }

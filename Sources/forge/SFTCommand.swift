@@ -94,10 +94,7 @@ struct SFTCommand: ParsableCommand {
                       + "\(c.parameterCount) parameters, \(Parallel.threads) threads")
         let summary = try trainer.run()
         if summary.alreadyComplete { return }
-        if summary.interrupted {
-            progress.line("checkpoint saved: \(trainer.checkpointPath) (continue with --resume)")
-            throw ExitCode(130)
-        }
+        try exitIfInterrupted(summary, trainer, progress)
         progress.line(loraFlags.rank == nil && loraFlags.initial == nil ? "model: \(trainer.modelDir)" : "adapter: \(runDir)/adapter (PEFT layout; forge lora merge folds it in)")
     }
 }
