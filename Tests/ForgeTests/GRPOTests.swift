@@ -182,4 +182,29 @@ import Testing
         #expect(lora || straight.model.parameters.map(\.value.array) != start.parameters.map(\.value.array))
         if lora { #expect(FileManager.default.fileExists(atPath: dir + "/adapter/adapter_model.safetensors")) }
     }
+
+    /// `forge problems` then `forge grpo` end to end on the tiny base (two steps, exact match before and after), and bad
+    /// input: a problem file with a bad line, groups of one, a prompt that cannot fit --seq.
+    @Test func commandLineRunAndBadInput() throws {
+        let base = try FineTuningRunTests.tinyBase()
+        let dir = temporaryDirectory("grpo-cli")
+        let made = try runForge(["problems", "--count", "6", "--output", dir + "/train.jsonl"])
+        #expect(made.status == 0 && made.stdout.contains("6 training problems"), "\(made.stderr)")
+        #expect(try runForge(["problems", "--count", "3", "--held-out", "--output", dir + "/held.jsonl"]).status == 0)
+        let common = ["grpo", "--model", base, "--problems", dir + "/train.jsonl", "--max-tokens", "4", "--group", "2", "--batch", "1", "--seq", "128"]
+        let run = try runForge(common + ["--run", dir + "/run", "--steps", "2", "--eval-problems", dir + "/held.jsonl"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run/exact_match.json"))) as! [String: Any]
+        #expect((result["before"] as? [String: Any])?["n"] as? Int == 3 && (result["after"] as? [String: Any])?["step"] as? Int == 2)
+        let records = try String(contentsOfFile: dir + "/run/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(records.count == 2 && records.allSatisfy { $0.contains("\"reward\"") && $0.contains("\"kl\"") })
+
+        try "{\"prompt\": \"What is 2 + 2?\", \"answer\": 4}\n{\"prompt\": \"x\"}\n".write(toFile: dir + "/bad.jsonl", atomically: true, encoding: .utf8)
+        let bad = try runForge(["grpo", "--model", base, "--problems", dir + "/bad.jsonl", "--run", dir + "/bad"])
+        #expect(bad.status != 0 && bad.stderr.contains("bad.jsonl:2") && bad.stderr.contains("\"answer\""), "\(bad.stderr)")
+        let one = try runForge(common + ["--run", dir + "/one", "--group", "1"])
+        #expect(one.status != 0 && one.stderr.contains("at least 2"), "\(one.stderr)")
+        let long = try runForge(common + ["--run", dir + "/long", "--seq", "40"])
+        #expect(long.status != 0 && long.stderr.contains("do not fit --seq 40"), "\(long.stderr)")
+    }
 }
