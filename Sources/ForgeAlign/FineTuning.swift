@@ -38,11 +38,16 @@ public enum FineTuning {
         guard let format = ConversationFormat(rawValue: data.format) else { throw ForgeError("unknown data format '\(data.format)'") }
         let set = try ConversationFiles.read(data.paths, format: format)
         var train: [ChatExample] = [], validation: [ChatExample] = []
+        // With --limit only the conversations kept are encoded (rendering a long conversation turn by turn is the slow part).
+        let keep: (train: Int, validation: Int) = data.limit.map { ($0, max(1, $0 / 10)) } ?? (Int.max, Int.max)
         for c in set.conversations {
-            let e = try encoder.encode(c)
-            if heldOut(c.origin, fraction: data.validationFraction) { validation.append(e) } else { train.append(e) }
+            if heldOut(c.origin, fraction: data.validationFraction) {
+                if validation.count < keep.validation { validation.append(try encoder.encode(c)) }
+            } else if train.count < keep.train {
+                train.append(try encoder.encode(c))
+            }
+            if train.count >= keep.train && validation.count >= keep.validation { break }
         }
-        if let limit = data.limit { train = Array(train.prefix(limit)); validation = Array(validation.prefix(max(1, limit / 10))) }
         guard !train.isEmpty else { throw ForgeError("every conversation went to validation: lower --val-fraction") }
         return (train, validation, set.notes)
     }
