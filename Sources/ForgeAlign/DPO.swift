@@ -101,13 +101,14 @@ public struct PairBatches: BatchSource {
 
 /// Running means of a step's extra metrics over its micro-batches (TRL's DPO rewards, GRPO's rewards and KL).
 public final class StepMeans {
-    var sums: [String: Double] = [:], count = 0
+    var sums: [String: Double] = [:], counts: [String: Int] = [:]
     public init() {}
-    func add(_ values: [String: Double]) { for (k, v) in values { sums[k, default: 0] += v }; count += 1 }
+    /// Adds one value per key (each key averages over its own adds: GRPO adds rewards and KL at different times).
+    func add(_ values: [String: Double]) { for (k, v) in values { sums[k, default: 0] += v; counts[k, default: 0] += 1 } }
     /// The means since the last call, then reset.
     public func take() -> [String: Double] {
-        defer { sums = [:]; count = 0 }
-        return count == 0 ? [:] : sums.mapValues { $0 / Double(count) }
+        defer { sums = [:]; counts = [:] }
+        return Dictionary(uniqueKeysWithValues: sums.map { ($0.key, $0.value / Double(counts[$0.key]!)) })
     }
 }
 

@@ -183,6 +183,31 @@ import Testing
         if lora { #expect(FileManager.default.fileExists(atPath: dir + "/adapter/adapter_model.safetensors")) }
     }
 
+    /// GRPO raises the reward it is given: a tiny byte-level model, rewarded when its reply starts with a lowercase
+    /// letter (about 10% of bytes at the start), gives such replies far more often after a few steps (the sign and the
+    /// weighting of the update, end to end).
+    @Test func theRewardGoesUp() throws {
+        var config = tinyLongLlama
+        config.contextLength = 256
+        let base = BaseModel(transformer: try Transformer(config: config, seed: 3), tokenizer: ByteTokenizer(),
+                             chatTemplate: "{% for m in messages %}Q: {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}A: {% endif %}")
+        var options = GRPO.defaultOptions
+        options.batch = 4; options.seq = 256; options.steps = 24; options.learningRate = 1e-2; options.checkpointEvery = 0
+        var settings = GRPOSettings()
+        (settings.group, settings.maxTokens, settings.beta) = (8, 2, 0)
+        let reward: @Sendable (String, Problem) -> Double = { reply, _ in
+            reply.unicodeScalars.first.map { ("a"..."z").contains($0) ? 1 : 0 } ?? 0
+        }
+        let problems = ArithmeticProblems.problems(count: 16, heldOut: false).filter { $0.question.utf8.count < 200 }
+        let t = try GRPO.trainer(base: base, problems: problems, settings: settings, options: options, runDir: temporaryDirectory("grpo-up"),
+                                 resume: false, reference: nil, reward: reward)
+        t.progress = nil
+        _ = try t.run()
+        let rewards = t.metrics.records.filter { $0.kind == "train" }.map { $0.values["reward"]! }
+        let (first, last) = (rewards.prefix(3).reduce(0, +) / 3, rewards.suffix(3).reduce(0, +) / 3)
+        #expect(first < 0.3 && last > first + 0.3, "reward per step: \(rewards)")
+    }
+
     /// `forge problems` then `forge grpo` end to end on the tiny base (two steps, exact match before and after), and bad
     /// input: a problem file with a bad line, groups of one, a prompt that cannot fit --seq.
     @Test func commandLineRunAndBadInput() throws {
