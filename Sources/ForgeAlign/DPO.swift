@@ -120,11 +120,15 @@ public enum DPO {
     }
 
     /// The sigmoid DPO loss of a batch; `stats` receives TRL's metrics.
-    public static func objective(beta: Float, stats: StepMeans) -> Objective<PairBatch> {
-        Objective(name: "DPO (sigmoid, β \(beta))",
+    /// With `rpoAlpha` > 0 the loss adds α × the mean negative log-likelihood of the chosen replies' tokens (TRL's
+    /// `rpo_alpha`), which keeps the chosen replies likely while the pair's margin grows.
+    public static func objective(beta: Float, rpoAlpha: Float = 0, stats: StepMeans) -> Objective<PairBatch> {
+        Objective(name: "DPO (sigmoid, β \(beta)\(rpoAlpha > 0 ? ", RPO α \(rpoAlpha)" : ""))",
                   loss: { tape, model, b in
                       precondition(b.reference.count == b.layout.batch, "DPO batch without reference log-probabilities")
+                      let chosenTokens = b.targets.prefix(b.pairs * b.layout.seq).lazy.filter { $0 >= 0 }.count
                       return tape.dpoLoss(sequenceLogProbabilities(tape, model, b), reference: b.reference, beta: beta,
+                                          nllWeight: rpoAlpha, chosenTokens: chosenTokens,
                                           stats: tape.recording ? stats : nil)  // validation passes do not count
                   },
                   tokens: { $0.pairs }, processed: { $0.tokens })
@@ -133,8 +137,9 @@ public enum DPO {
 
 extension Tape {
     /// −mean log σ(β·((π_c − ref_c) − (π_r − ref_r))) over B pairs, from policy log-probabilities [2B] (chosen rows
-    /// first) and the reference's.
-    public func dpoLoss(_ logps: Variable, reference: [Float], beta: Float, stats: StepMeans? = nil) -> Variable {
+    /// first) and the reference's; plus `nllWeight` × (−Σ π_c / `chosenTokens`) when the weight is positive.
+    public func dpoLoss(_ logps: Variable, reference: [Float], beta: Float, nllWeight: Float = 0, chosenTokens: Int = 1,
+                        stats: StepMeans? = nil) -> Variable {
         let n = logps.value.count / 2
         var z = [Double](repeating: 0, count: n), loss = 0.0
         var chosen = 0.0, rejected = 0.0, correct = 0.0, lc = 0.0, lr = 0.0
@@ -147,8 +152,12 @@ extension Tape {
             lc += Double(logps.value.data[i]); lr += Double(logps.value.data[n + i])
         }
         let N = Double(n)
-        stats?.add(["rewards/chosen": chosen / N, "rewards/rejected": rejected / N, "rewards/margins": (chosen - rejected) / N,
-                    "rewards/accuracies": correct / N, "logps/chosen": lc / N, "logps/rejected": lr / N])
+        let nll = -lc / Double(max(chosenTokens, 1))
+        if nllWeight > 0 { loss += Double(nllWeight) * nll * N }  // loss is divided by N below
+        var values = ["rewards/chosen": chosen / N, "rewards/rejected": rejected / N, "rewards/margins": (chosen - rejected) / N,
+                      "rewards/accuracies": correct / N, "logps/chosen": lc / N, "logps/rejected": lr / N]
+        if nllWeight > 0 { values["nll_loss"] = nll }
+        stats?.add(values)
         let result = self.result(Tensor(shape: [1], values: [Float(loss / N)]), inputs: logps)
         record(result) {
             let g = Double(result.grad!.data[0])
@@ -156,7 +165,8 @@ extension Tape {
                 for i in 0..<n {
                     // d(−log σ(z))/dz = −σ(−z); dz/dπ_c = β, dz/dπ_r = −β.
                     let s = -g / N * Double(beta) / (1 + exp(z[i]))
-                    d[i] = (acc ? d[i] : 0) + Float(s)
+                    let nllSlope = nllWeight > 0 ? -g * Double(nllWeight) / Double(max(chosenTokens, 1)) : 0
+                    d[i] = (acc ? d[i] : 0) + Float(s + nllSlope)
                     d[n + i] = (acc ? d[n + i] : 0) - Float(s)
                 }
             }
@@ -190,10 +200,11 @@ extension DPO {
     }
 
     /// A DPO trainer in `runDir`: the reference is `base` as loaded (before any adapter or resumed weights).
-    public static func trainer(base: BaseModel, data: PreferenceData, beta: Float, options: TrainingOptions, runDir: String, resume: Bool,
+    public static func trainer(base: BaseModel, data: PreferenceData, beta: Float, rpoAlpha: Float = 0, options: TrainingOptions, runDir: String, resume: Bool,
                                lora: LoRAConfig? = nil, loraInit: LoRAWeights? = nil, baseName: String = "",
                                log: (String) -> Void = { _ in }) throws -> Trainer<PairBatch> {
         guard beta > 0, beta.isFinite else { throw ForgeError("β must be positive (got \(beta))") }
+        guard rpoAlpha >= 0, rpoAlpha.isFinite else { throw ForgeError("--rpo-alpha must be 0 or more (got \(rpoAlpha))") }
         let (checkpoint, options) = try PostTraining.resumePoint(runDir: runDir, resume: resume, base: base, options: options)
         let encoder = try base.chatEncoder()
         let (train, validation) = try examples(data, encoder: encoder)
@@ -212,7 +223,7 @@ extension DPO {
         }
         let adapter = try PostTraining.attachLoRA(lora, initial: loraInit, to: base, seed: options.seed, log: log)
         let stats = StepMeans()
-        let trainer = try Trainer(model: base.transformer, options: options, source: source, objective: objective(beta: beta, stats: stats),
+        let trainer = try Trainer(model: base.transformer, options: options, source: source, objective: objective(beta: beta, rpoAlpha: rpoAlpha, stats: stats),
                                   validation: valBatches, runDir: runDir, tokenizer: base.tokenizer, checkpoint: checkpoint)
         trainer.stepMetrics = stats.take
         trainer.chatTemplate = encoder.template.source

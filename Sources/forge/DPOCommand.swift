@@ -33,6 +33,7 @@ struct DPOCommand: ParsableCommand {
     @Option(help: "The starting (and reference) model: a .gguf file or a model dir.") var model: String
     @Option(name: .customLong("run"), help: "Run directory.") var runDir: String
     @Option(help: "β: how far from the reference the policy may move (TRL's default 0.1).") var beta: Float = 0.1
+    @Option(help: "Weight of an NLL term on the chosen replies' tokens (TRL's rpo_alpha; 0: plain DPO).") var rpoAlpha: Float = 0
     @Flag(help: "Continue from RUN/checkpoint.safetensors.") var resume = false
     @OptionGroup var pairData: PairDataFlags<DPOPairDefaults>
     @OptionGroup var loraFlags: LoRAFlags
@@ -49,7 +50,7 @@ struct DPOCommand: ParsableCommand {
         let base = try BaseModel.load(model, stored: qlora)
         let loraInit = try loraFlags.initial.map { try LoRA.load($0, for: base.transformer.config) }
         Interrupt.install()
-        let trainer = try DPO.trainer(base: base, data: data, beta: beta, options: training.options, runDir: runDir, resume: resume,
+        let trainer = try DPO.trainer(base: base, data: data, beta: beta, rpoAlpha: rpoAlpha, options: training.options, runDir: runDir, resume: resume,
                                       lora: try loraFlags.config(), loraInit: loraInit, baseName: model, log: { progress.line($0) })
         let summary = try trainer.run()
         if summary.alreadyComplete { return }

@@ -28,6 +28,14 @@ import Testing
                     }.reduce(0, +) / 3
                     return [loss]
                 })
+        // With RPO's NLL term on the chosen rows (first three), over 17 chosen tokens.
+        checkOp("dpoLoss+nll", inputs: [randomTensor([6], &rng, scale: 4)],
+                fast: { t, v in t.dpoLoss(v[0], reference: reference, beta: beta, nllWeight: 0.7, chosenTokens: 17) },
+                reference: { x in
+                    let p = x[0], r = reference.map(Double.init), b = Double(beta)
+                    let dpo = (0..<3).map { i in log1p(exp(-b * ((p[i] - r[i]) - (p[3 + i] - r[3 + i])))) }.reduce(0, +) / 3
+                    return [dpo + 0.7 * -(p[0] + p[1] + p[2]) / 17]
+                })
     }
 
     @Test func pairsReadInTRLsLayoutsWithClearErrors() throws {
