@@ -192,7 +192,7 @@ extension DPO {
         var train: [PairExample] = [], validation: [PairExample] = []
         for p in try PreferencePairs.read(data.paths) {
             let e = try encoder.encode(p)
-            if FineTuning.heldOut(p.origin, fraction: data.validationFraction) { validation.append(e) } else { train.append(e) }
+            if FineTuning.heldOut(FineTuning.splitKey(p.origin), fraction: data.validationFraction) { validation.append(e) } else { train.append(e) }
         }
         if let limit = data.limit { train = Array(train.prefix(limit)); validation = Array(validation.prefix(max(1, limit / 10))) }
         guard !train.isEmpty else { throw ForgeError("every pair went to validation: lower --val-fraction") }

@@ -41,7 +41,7 @@ public enum FineTuning {
         // With --limit only the conversations kept are encoded (rendering a long conversation turn by turn is the slow part).
         let keep: (train: Int, validation: Int) = data.limit.map { ($0, max(1, $0 / 10)) } ?? (Int.max, Int.max)
         for c in set.conversations {
-            if heldOut(c.origin, fraction: data.validationFraction) {
+            if heldOut(splitKey(c.origin), fraction: data.validationFraction) {
                 if validation.count < keep.validation { validation.append(try encoder.encode(c)) }
             } else if train.count < keep.train {
                 train.append(try encoder.encode(c))
@@ -50,6 +50,12 @@ public enum FineTuning {
         }
         guard !train.isEmpty else { throw ForgeError("every conversation went to validation: lower --val-fraction") }
         return (train, validation, set.notes)
+    }
+
+    /// The part of an origin ("dir/file.jsonl:12") the split hashes: the file's name and the record, not its directory,
+    /// so that moving or copying a data file keeps its split.
+    static func splitKey(_ origin: String) -> String {
+        origin.lastIndex(of: "/").map { String(origin[origin.index(after: $0)...]) } ?? origin
     }
 
     /// Whether `origin` is held out: FNV-1a of its bytes, mixed (SplitMix64's finalizer), below `fraction` of the range.

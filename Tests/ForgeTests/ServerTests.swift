@@ -131,7 +131,13 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
         // Drain: a running request finishes after SIGTERM; the server then exits 0.
         async let running = http("POST", server.base + "/v1/completions",
                                  body: Data(#"{"model": "smollm2", "prompt": "Once upon a time", "max_tokens": 64, "temperature": 0}"#.utf8))
-        try await Task.sleep(for: .milliseconds(150))
+        // SIGTERM once the request is running (a fixed wait lost the race on busy cores: the request had not connected yet).
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let (_, _, m) = try await http("GET", server.base + "/metrics")
+            if String(decoding: m, as: UTF8.self).contains("forge_active_sequences 1") { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let status = server.stop()
         let (rs, _, rb) = try await running
         #expect(rs == 200, "\(String(decoding: rb, as: UTF8.self))")
