@@ -71,21 +71,35 @@ public struct PairBatches: BatchSource {
     /// The batch of examples `indices` (with their reference values when computed).
     public func assemble(_ indices: [Int]) -> PairBatch {
         let rows = indices.map { (examples[$0].prompt, examples[$0].chosen) } + indices.map { (examples[$0].prompt, examples[$0].rejected) }
-        // The longest row rounded up to 64 (at most the sequence length): few distinct tensor sizes for the buffer pool.
-        let width = min(seq, (rows.map { $0.0.count + $0.1.count }.max()! + 63) / 64 * 64)
-        var inputs: [Int32] = [], targets: [Int32] = [], real = 0, lengths: [Int] = []
+        let r = ReplyRows(rows, seq: seq, pad: pad)
+        let ref = reference.isEmpty ? [] : indices.map { reference[$0].0 } + indices.map { reference[$0].1 }
+        return PairBatch(inputs: r.inputs, targets: r.targets, layout: r.layout, reference: ref, lengths: r.lengths,
+                         tokens: r.lengths.reduce(0, +))
+    }
+}
+
+/// Prompt + reply rows, right-padded to the longest rounded up to 64 (at most `seq`: few distinct tensor sizes for
+/// the buffer pool), the reply's tokens as targets (DPO pairs, GRPO rollouts).
+struct ReplyRows {
+    var inputs: [Int32] = [], targets: [Int32] = []
+    var lengths: [Int] = []
+    let layout: TokenLayout
+
+    init(_ rows: [(prompt: [Int32], reply: [Int32])], seq: Int, pad: Int32) {
+        let width = min(seq, (rows.map { $0.prompt.count + $0.reply.count }.max()! + 63) / 64 * 64)
         for (prompt, reply) in rows {
-            let seq = prompt + reply
-            real += seq.count
-            lengths.append(seq.count)
+            let tokens = prompt + reply
+            lengths.append(tokens.count)
             for t in 0..<width {
-                inputs.append(t < seq.count ? seq[t] : pad)
-                targets.append(t + 1 < seq.count && t + 1 >= prompt.count ? seq[t + 1] : -1)
+                inputs.append(t < tokens.count ? tokens[t] : pad)
+                targets.append(t + 1 < tokens.count && t + 1 >= prompt.count ? tokens[t + 1] : -1)
             }
         }
-        let ref = reference.isEmpty ? [] : indices.map { reference[$0].0 } + indices.map { reference[$0].1 }
-        return PairBatch(inputs: inputs, targets: targets, layout: TokenLayout(batch: rows.count, seq: width), reference: ref, lengths: lengths, tokens: real)
+        layout = TokenLayout(batch: rows.count, seq: width)
     }
+}
+
+extension PairBatches {
 
     /// Computes the reference log-probabilities of every example with `model` as it is now (no gradients).
     public mutating func computeReference(_ model: Transformer) {

@@ -71,6 +71,8 @@ public struct RolloutSource: BatchSource {
     let tokenizer: TextTokenizer
     let endTokens: Set<Int32>
     let pad: Int32
+    /// Longest row (prompt and completion).
+    let seq: Int
     let lora: LoRAConfig?
     /// The frozen starting model (full fine-tuning with β > 0).
     let reference: Transformer?
@@ -93,7 +95,7 @@ public struct RolloutSource: BatchSource {
             prompts.append(ids)
         }
         guard !prompts.isEmpty else { throw ForgeError("no problems to train on") }
-        (self.model, self.problems, self.prompts, self.settings, self.batch) = (model, problems, prompts, settings, batch)
+        (self.model, self.problems, self.prompts, self.settings, self.batch, self.seq) = (model, problems, prompts, settings, batch, seq)
         (tokenizer, endTokens, self.pad, self.lora, self.reference, self.stats, self.seed) =
             (encoder.tokenizer, EndTokens.of(encoder.tokenizer), pad, lora, reference, stats, seed)
         state = SamplerState(rng: RNG(seed: seed))
@@ -149,18 +151,9 @@ public struct RolloutSource: BatchSource {
                 lengths += c.tokens.count
             }
         }
-        let width = (rows.map { $0.prompt.count + $0.completion.count }.max()! + 63) / 64 * 64
-        var inputs: [Int32] = [], targets: [Int32] = [], real = 0
-        for (prompt, completion) in rows {
-            let seq = prompt + completion
-            real += seq.count
-            for t in 0..<width {
-                inputs.append(t < seq.count ? seq[t] : pad)
-                targets.append(t + 1 < seq.count && t + 1 >= prompt.count ? seq[t + 1] : -1)
-            }
-        }
-        var batch = RolloutBatch(inputs: inputs, targets: targets, layout: TokenLayout(batch: rows.count, seq: width), advantages: advantages,
-                                 rewards: rewards, reference: [], old: [], completionTokens: lengths, tokens: real)
+        let r = ReplyRows(rows.map { ($0.prompt, $0.completion) }, seq: seq, pad: pad)
+        var batch = RolloutBatch(inputs: r.inputs, targets: r.targets, layout: r.layout, advantages: advantages, rewards: rewards,
+                                 reference: [], old: [], completionTokens: lengths, tokens: r.lengths.reduce(0, +))
         if settings.beta > 0 {
             if let reference {
                 batch.reference = Self.tokenLogProbabilities(reference, batch)
