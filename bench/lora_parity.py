@@ -6,7 +6,10 @@
    (`forge sft --lora-init A --dump-gradients`), beside PEFT's on the same batch (PeftModel.from_pretrained(...,
    is_trainable=True), the causal-LM loss over the assistant tokens). Bound: max |Δ| ≤ 1e-4.
 3. Logits: PEFT loads Forge's adapter over the base; its logits beside Forge's (base + adapter, unmerged, the same
-   forward), bound max |Δ| ≤ 1e-4; and beside transformers' on the model dir `forge lora merge` writes (merging
+   forward). Two Float32 implementations differ by their own rounding (the base alone, without the adapter, already
+   differs by ~1e-4 at the largest logits), so the bound max |Δ| ≤ 1e-4 is taken against PEFT in Float64 (the same
+   adapter file over the base in double precision: the exact value Forge's Float32 approximates); PEFT in Float32
+   beside Forge is printed too. Also beside transformers' on the model dir `forge lora merge` writes (merging
    changes float rounding: reported, not bounded).
 
   python3 bench/lora_parity.py --model /work/smollm2-f32 --forge .build/release/forge
@@ -86,17 +89,25 @@ def main():
         l2 = merged_model(input_ids=ids, attention_mask=mask).logits
         with peft.disable_adapter():
             l0 = peft(input_ids=ids, attention_mask=mask).logits
+    del merged_model
+    # The same adapter file over the base in Float64: the reference both Float32 forwards approximate.
+    base64 = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float64)
+    peft64 = PeftModel.from_pretrained(base64, adapter).eval()
+    with torch.no_grad():
+        l64 = peft64(input_ids=ids, attention_mask=mask).logits
     m = mask.bool()
     ours = forge["logits"].reshape(len(examples), width, -1)
     dl = (l1 - ours).abs()[m].max().item()
     dm = (l1 - l2).abs()[m].max().item()
     print(f"logits: PEFT(base + Forge's adapter) vs Forge (unmerged): max |Δ| {dl:.2e} over {int(m.sum())} positions")
+    d64 = (l64 - ours.double()).abs()[m].max().item()
+    dt64 = (l64 - l1.double()).abs()[m].max().item()
+    print(f"logits: PEFT(base + Forge's adapter) in Float64 vs Forge: max |Δ| {d64:.2e} (PEFT's own Float32 vs its Float64: {dt64:.2e})")
     print(f"logits: PEFT(base + Forge's adapter) vs transformers(Forge's merge): max |Δ| {dm:.2e}")
     base = load_file(base_path)["logits"].reshape(len(examples), width, -1)
     db = (l0 - base).abs()[m].max().item()
     print(f"logits: the base alone, transformers vs Forge: max |Δ| {db:.2e} (largest |logit| {l0.abs()[m].max().item():.1f})")
-    # Float32 noise between two implementations of the base sets the floor; the adapter must add nothing to it.
-    ok = worst <= 1e-4 and (dl <= 1e-4 or dl <= 1.5 * db) and n > 0
+    ok = worst <= 1e-4 and d64 <= 1e-4 and n > 0
     print("PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
 

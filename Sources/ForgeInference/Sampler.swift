@@ -58,9 +58,10 @@ public struct Sampler {
         var l = logits
         applyPenalties(&l, history: history)
         if settings.temperature == 0 { return Int32(argmax(l)) }
+        let k = settings.topK > 0 ? min(settings.topK, l.count) : l.count
+        if k == l.count && settings.topP >= 1 { return drawUnsorted(l) }
         // Candidates sorted by logit, cut by top-k.
         var order = Array(l.indices)
-        let k = settings.topK > 0 ? min(settings.topK, l.count) : l.count
         if k < l.count {
             order = Array(partialTopK(l, k))
         } else {
@@ -88,6 +89,23 @@ public struct Sampler {
             if u <= 0 { return Int32(id) }
         }
         return Int32(order.last!)
+    }
+
+    /// Without top-k and top-p no order is needed: min-p keeps the tokens within ln(minP) of the top logit, and the draw
+    /// walks the vocabulary in index order (full-vocabulary sampling, as RL rollouts use, without a sort per token).
+    mutating func drawUnsorted(_ l: [Float]) -> Int32 {
+        let best = argmax(l)
+        let m = l[best]
+        let floor: Float = settings.minP > 0 ? log(settings.minP) : -.infinity
+        let invT = 1 / Double(settings.temperature)
+        var total = 0.0
+        for v in l where v - m >= floor { total += exp(Double(v - m) * invT) }
+        var u = rng.uniform() * total
+        for (i, v) in l.enumerated() where v - m >= floor {
+            u -= exp(Double(v - m) * invT)
+            if u <= 0 { return Int32(i) }
+        }
+        return Int32(best)
     }
 
     func applyPenalties(_ l: inout [Float], history: [Int32]) {

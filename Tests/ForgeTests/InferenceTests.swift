@@ -385,6 +385,17 @@ extension Transformer {
         }
     }
 
+    @Test func minPWithTemperatureFollowsTheRenormalizedSoftmax() {
+        // Without top-k and top-p the sampler draws in index order with no sort; min-p keeps tokens 1 and 3 here.
+        let logits: [Float] = [0.1, 2.5, -1, 2.4, 0]
+        var settings = SamplingSettings(); settings.topK = 0; settings.topP = 1; settings.minP = 0.5; settings.temperature = 0.25; settings.seed = 7
+        var s = Sampler(settings)
+        let xs = (0..<6000).map { _ in s.sample(logits) }
+        #expect(Set(xs) == [1, 3])
+        let expected = 1 / (1 + exp(-0.1 / 0.25)), seen = Double(xs.filter { $0 == 1 }.count) / 6000
+        #expect(abs(seen - expected) < 0.025, "p(token 1) \(seen) vs \(expected)")
+    }
+
     @Test func penaltiesLowerRecentTokens() {
         let logits: [Float] = [2, 1.9, -1]
         var rep = SamplingSettings.greedy; rep.repetitionPenalty = 1.5
