@@ -134,7 +134,7 @@ extension Objective where Batch == ChatBatch {
     /// Mean cross-entropy over the assistant tokens of a batch (TRL's SFT loss with assistant-only masking).
     public static var assistantTokens: Objective {
         Objective(name: "assistant-token cross-entropy",
-                  loss: { tape, model, b in Losses.crossEntropy(tape, model.logits(tape, tokens: b.inputs, layout: b.layout), targets: b.targets) },
+                  loss: { tape, model, b in model.targetLoss(tape, tokens: b.inputs, targets: b.targets, layout: b.layout) },
                   tokens: { $0.counted }, processed: { $0.tokens })
     }
 }

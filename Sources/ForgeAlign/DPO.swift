@@ -129,8 +129,7 @@ public final class StepMeans {
 public enum DPO {
     /// Summed log-probabilities of each row's reply tokens, [2B].
     static func sequenceLogProbabilities(_ tape: Tape, _ model: Transformer, _ b: PairBatch) -> Variable {
-        let logits = model.logits(tape, tokens: b.inputs, layout: b.layout)
-        return Losses.sequenceLogProbabilities(tape, logits, targets: b.targets, sequences: b.layout.batch)
+        tape.groupSums(model.targetLogProbabilities(tape, tokens: b.inputs, targets: b.targets, layout: b.layout), groups: b.layout.batch)
     }
 
     /// The sigmoid DPO loss of a batch; `stats` receives TRL's metrics.

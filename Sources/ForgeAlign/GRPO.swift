@@ -176,7 +176,7 @@ public struct RolloutSource: BatchSource {
     /// log π(target) at every position of `b` (0 where there is no target), without gradients.
     static func tokenLogProbabilities(_ model: Transformer, _ b: RolloutBatch) -> [Float] {
         let tape = Tape(recording: false)
-        let v = Losses.tokenLogProbabilities(tape, model.logits(tape, tokens: b.inputs, layout: b.layout), targets: b.targets).value
+        let v = model.targetLogProbabilities(tape, tokens: b.inputs, targets: b.targets, layout: b.layout).value
         return Array(UnsafeBufferPointer(start: v.data, count: v.count))
     }
 }
@@ -194,8 +194,8 @@ public enum GRPO {
     public static func objective(_ settings: GRPOSettings, stats: StepMeans) -> Objective<RolloutBatch> {
         Objective(name: "GRPO (\(settings.lossType.rawValue), β \(settings.beta), ε \(settings.epsilon))",
                   loss: { tape, model, b in
-                      let logits = model.logits(tape, tokens: b.inputs, layout: b.layout)
-                      return tape.grpoLoss(Losses.tokenLogProbabilities(tape, logits, targets: b.targets), batch: b, settings: settings,
+                      let lp = model.targetLogProbabilities(tape, tokens: b.inputs, targets: b.targets, layout: b.layout)
+                      return tape.grpoLoss(lp, batch: b, settings: settings,
                                            stats: tape.recording ? stats : nil)
                   },
                   tokens: { $0.completionTokens }, processed: { $0.tokens })

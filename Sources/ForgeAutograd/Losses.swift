@@ -17,6 +17,9 @@ public enum Losses {
         tape.tokenLogProbabilities(logits, targets: targets)
     }
 
+    /// The positions whose target is a token (≥ 0), in order.
+    public static func targetRows(_ targets: [Int32]) -> [Int] { targets.indices.filter { targets[$0] >= 0 } }
+
     /// Σ of the token log-probabilities of each of `sequences` consecutive equal groups of rows, [sequences].
     public static func sequenceLogProbabilities(_ tape: Tape, _ logits: Variable, targets: [Int32], sequences: Int) -> Variable {
         tape.groupSums(tape.tokenLogProbabilities(logits, targets: targets), groups: sequences)

@@ -180,9 +180,40 @@ public final class Transformer {
 
     /// Logits [B·T, V] for `tokens` in `layout` (packed documents attend only within themselves).
     public func logits(_ tape: Tape, tokens: [Int32], layout: TokenLayout) -> Variable {
-        let h = hidden(tape, tokens: tokens, layout: layout), w = family.outputWeight(self)
+        output(tape, hidden(tape, tokens: tokens, layout: layout))
+    }
+
+    /// Logits [K, V] of the positions `rows` alone: the output layer (a sixth of a small model's work, and [N, V] floats
+    /// of memory) runs only where a loss reads it.
+    public func logits(_ tape: Tape, tokens: [Int32], layout: TokenLayout, rows: [Int]) -> Variable {
+        output(tape, tape.gatherRows(hidden(tape, tokens: tokens, layout: layout), rows: rows))
+    }
+
+    /// The output layer on hidden states [N, C]: logits [N, V].
+    func output(_ tape: Tape, _ h: Variable) -> Variable {
+        let w = family.outputWeight(self)
         if let s = stored[w.name] { return tape.storedLinear(h, s) }
         return tape.linear(h, w)
+    }
+
+    /// Mean next-token cross-entropy over the positions with a target (≥ 0), the output layer run on those alone.
+    public func targetLoss(_ tape: Tape, tokens: [Int32], targets: [Int32], layout: TokenLayout) -> Variable {
+        let rows = Losses.targetRows(targets)
+        if rows.isEmpty || rows.count == targets.count {
+            return Losses.crossEntropy(tape, logits(tape, tokens: tokens, layout: layout), targets: targets)
+        }
+        return Losses.crossEntropy(tape, logits(tape, tokens: tokens, layout: layout, rows: rows), targets: rows.map { targets[$0] })
+    }
+
+    /// log p(target) at every position, [N] (0 where the target is negative), the output layer run on target positions alone.
+    public func targetLogProbabilities(_ tape: Tape, tokens: [Int32], targets: [Int32], layout: TokenLayout) -> Variable {
+        let rows = Losses.targetRows(targets)
+        if rows.isEmpty || rows.count == targets.count {
+            return Losses.tokenLogProbabilities(tape, logits(tape, tokens: tokens, layout: layout), targets: targets)
+        }
+        let picked = Losses.tokenLogProbabilities(tape, logits(tape, tokens: tokens, layout: layout, rows: rows),
+                                                  targets: rows.map { targets[$0] })
+        return tape.scatterRows(picked, rows: rows, count: targets.count)
     }
 
     /// Rows `ids` of the table `name` (an embedding), from its stored type when it is kept stored (then frozen).

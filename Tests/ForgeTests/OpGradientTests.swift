@@ -45,6 +45,17 @@ import Testing
                 reference: { r in Ref.linear(r[0], rows: 130, inF: 96, weight: r[1], bias: nil, outF: 200) })
     }
 
+    @Test func gatherAndScatterRows() {
+        var rng = RNG(seed: 31)
+        let x = randomTensor([6, 9], &rng), v = randomTensor([3], &rng)
+        let picked = [4, 0, 4, 2]  // a repeated row adds its gradients
+        checkOp("gatherRows", inputs: [x], fast: { t, v in t.gatherRows(v[0], rows: picked) },
+                reference: { r in picked.flatMap { Array(r[0][($0 * 9)..<($0 * 9 + 9)]) } })
+        let places = [5, 1, 3]
+        checkOp("scatterRows", inputs: [v], fast: { t, v in t.scatterRows(v[0], rows: places, count: 7) },
+                reference: { r in (0..<7).map { i in places.firstIndex(of: i).map { r[0][$0] } ?? 0 } })
+    }
+
     @Test func elementwise() {
         var rng = RNG(seed: 15)
         let a = randomTensor([7, 37], &rng), b = randomTensor([7, 37], &rng)

@@ -43,6 +43,41 @@ struct FixedBatches: BatchSource {
                           batch: rows, seq: seq)
     }
 
+    /// Losses that run the output layer on the target positions alone give the full path's values and gradients.
+    @Test func targetRowsLossesEqualTheFullOutputLayer() throws {
+        let model = try Transformer(config: tinyLlama, seed: 12)
+        let b = batch(5, rows: 2, seq: 12)
+        var targets = b.targets
+        for i in targets.indices where i % 12 < 5 || i % 7 == 3 { targets[i] = -100 }
+        let layout = TokenLayout(batch: 2, seq: 12)
+        func run(_ loss: (Tape) -> Variable) -> (Float, [[Float]]) {
+            model.parameters.forEach { $0.zeroGrad() }
+            let tape = Tape()
+            let l = loss(tape)
+            let value = l.value.array.reduce(0, +)
+            tape.backward(l)
+            return (value, model.parameters.map { $0.grad?.array ?? [] })
+        }
+        let weights = (0..<targets.count).map { Float($0 % 5) - 1.5 }
+        let pairs: [((Tape) -> Variable, (Tape) -> Variable)] = [
+            ({ t in Losses.crossEntropy(t, model.logits(t, tokens: b.inputs, layout: layout), targets: targets) },
+             { t in model.targetLoss(t, tokens: b.inputs, targets: targets, layout: layout) }),
+            ({ t in t.weightedSum(Losses.tokenLogProbabilities(t, model.logits(t, tokens: b.inputs, layout: layout), targets: targets),
+                                  Tensor(shape: [targets.count], values: weights)) },
+             { t in t.weightedSum(model.targetLogProbabilities(t, tokens: b.inputs, targets: targets, layout: layout),
+                                  Tensor(shape: [targets.count], values: weights)) }),
+        ]
+        for (full, picked) in pairs {
+            let (a, ga) = run(full), (c, gc) = run(picked)
+            #expect(abs(a - c) <= 1e-5 * max(1, abs(a)), "loss \(a) vs \(c)")
+            for (x, y) in zip(ga, gc) {
+                #expect(x.count == y.count)
+                let worst = zip(x, y).map { abs($0 - $1) }.max() ?? 0
+                #expect(worst <= 1e-5, "gradient differs by \(worst)")
+            }
+        }
+    }
+
     /// Frozen parameters get no gradient and keep their values bit for bit; the others train; the run resumes.
     @Test(arguments: [tinyLlama, tinyGemma])
     func frozenParametersKeepTheirValues(config: TransformerConfig) throws {
