@@ -78,13 +78,17 @@ let package = Package(
                 dependencies: ["ForgeCore", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeInference", "ForgeData",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: fastFlags),
+        // Safety: the toxicity classifier and its data (guardrails and red-teaming build on it).
+        .target(name: "ForgeSafety",
+                dependencies: ["ForgeCore", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData", "ForgeAlign"],
+                swiftSettings: fastFlags),
         // The small public API for Swift programs (load, generate, stream, chat); the CLI is written on it.
         .target(name: "Forge", dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference"], swiftSettings: fastFlags),
         .executableTarget(
             name: "ForgeCommand",
             dependencies: [
                 "Forge", "ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData",
-                "ForgeInference", "ForgeServer", "ForgeEval", "ForgeAlign", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ForgeInference", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/forge",
             swiftSettings: fastFlags),
@@ -93,7 +97,7 @@ let package = Package(
         .testTarget(
             name: "ForgeTests",
             dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer",
-                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeCommand"],
+                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCommand"],
             exclude: ["Fixtures"],
             swiftSettings: fastFlags),
     ],

@@ -118,7 +118,7 @@ public final class StepMeans {
     var sums: [String: Double] = [:], counts: [String: Int] = [:]
     public init() {}
     /// Adds one value per key (each key averages over its own adds: GRPO adds rewards and KL at different times).
-    func add(_ values: [String: Double]) { for (k, v) in values { sums[k, default: 0] += v; counts[k, default: 0] += 1 } }
+    public func add(_ values: [String: Double]) { for (k, v) in values { sums[k, default: 0] += v; counts[k, default: 0] += 1 } }
     /// The means since the last call, then reset.
     public func take() -> [String: Double] {
         defer { sums = [:]; counts = [:] }

