@@ -65,6 +65,10 @@ public final class DataPipeline {
     public let config: PipelineConfig
     public var progress: ((String) -> Void)?
 
+    /// A scorer in place of the word list (the trained classifier, `toxicity.classifier`), with its threshold: documents
+    /// scoring at or above it are removed.
+    public var toxicityScorer: (scorer: any ToxicityScorer, threshold: Double, name: String)?
+
     public init(config: PipelineConfig) { self.config = config }
 
     static let stageNames = ["read", "clean", "quality", "toxicity", "exact_dedup", "near_dedup", "mixing"]
@@ -75,7 +79,16 @@ public final class DataPipeline {
         let start = Date()
         let c = config
         try FileManager.default.createDirectory(atPath: c.output, withIntermediateDirectories: true)
-        let scorer: ToxicityScorer? = c.toxicity.enabled ? try WordListScorer.load(c.toxicity.wordList) : nil
+        let scorer: ToxicityScorer?, removes: (Double) -> Bool, scorerName: String
+        if c.toxicity.enabled, let injected = toxicityScorer {
+            (scorer, scorerName) = (injected.scorer, injected.name)
+            removes = { $0 >= injected.threshold }
+        } else {
+            scorer = c.toxicity.enabled ? try WordListScorer.load(c.toxicity.wordList) : nil
+            scorerName = "word-list"
+            removes = { [threshold = c.toxicity.threshold] in $0 > threshold }
+        }
+        let toxicityThreshold = toxicityScorer?.threshold ?? c.toxicity.threshold
         let hasher = c.nearDedup.enabled ? MinHasher(c.nearDedup) : nil
         var exact = ExactDeduplicator()
         var near = NearDeduplicator(c.nearDedup)
@@ -119,9 +132,10 @@ public final class DataPipeline {
             if let r = QualityFilter.check(text, c.quality) { p.failure = ("quality", r); return p }
             if let scorer {
                 let (score, matches) = scorer.score(text)
-                if score > c.toxicity.threshold {
+                if removes(score) {
                     let shown = Array(Set(matches)).sorted().prefix(5).joined(separator: ", ")
-                    p.failure = ("toxicity", String(format: "word-list score %.4f > %.4f (%d matches: %@)", score, c.toxicity.threshold, matches.count, shown))
+                    p.failure = ("toxicity", String(format: "%@ score %.4f over %.4f (%d matches: %@)", scorerName, score, toxicityThreshold,
+                                                    matches.count, shown))
                     return p
                 }
             }

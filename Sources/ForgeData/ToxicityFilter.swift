@@ -18,13 +18,17 @@ public struct ToxicityOptions: Codable, Sendable, Equatable {
     public var wordList = "better-profanity"
     /// Remove documents with more matches per word than this.
     public var threshold = 0.005
+    /// A trained classifier dir (`forge classifier train`'s RUN/classifier) used instead of the word list: documents at or
+    /// above its calibrated threshold are removed.
+    public var classifier: String?
     public init() {}
-    enum CodingKeys: String, CodingKey { case enabled, wordList = "word_list", threshold }
+    enum CodingKeys: String, CodingKey { case enabled, wordList = "word_list", threshold, classifier }
     public init(from d: Decoder) throws {
         let c = try d.container(keyedBy: CodingKeys.self)
         enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
         wordList = try c.decodeIfPresent(String.self, forKey: .wordList) ?? "better-profanity"
         threshold = try c.decodeIfPresent(Double.self, forKey: .threshold) ?? 0.005
+        classifier = try c.decodeIfPresent(String.self, forKey: .classifier)
     }
 }
 

@@ -6,6 +6,7 @@ import Foundation
 public struct ModerationResult: Sendable, Equatable {
     public var category: String
     public var reason: String
+    public init(category: String, reason: String) { (self.category, self.reason) = (category, reason) }
 }
 
 /// Decides whether a text may pass.

@@ -1,5 +1,6 @@
 // forge data: clean, filter, deduplicate, scrub and mix raw text into JSONL shards, with a manifest.
 import ArgumentParser
+import ForgeSafety
 import ForgeCore
 import ForgeData
 import ForgeTrain
@@ -37,6 +38,11 @@ struct DataCommand: ParsableCommand {
         if let output { c.output = output }
         let progress = ProgressLine()
         let pipeline = DataPipeline(config: c)
+        if c.toxicity.enabled, let dir = c.toxicity.classifier {
+            let classifier = try TextClassifier.load(dir)
+            pipeline.toxicityScorer = (classifier, classifier.settings.threshold, "classifier")
+            progress.line(String(format: "toxicity: the classifier in %@ (threshold %.4f)", dir, classifier.settings.threshold))
+        }
         pipeline.progress = { progress.update($0) }
         let s = try pipeline.run()
         progress.line(String(format: "%d documents (%.1f MB) in %.1f s: kept %d train + %d validation, removed %d; %d near-duplicate clusters",

@@ -1,5 +1,6 @@
 // forge serve: the OpenAI-compatible server (chat page at /).
 import ArgumentParser
+import ForgeSafety
 import Forge
 import ForgeCore
 import ForgeInference
@@ -38,7 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds running requests get to finish after SIGTERM.") var drainSeconds = 30
     @Option(help: "Context window per sequence (default: the model's, at most 8192).") var context: Int?
     @Option(help: "Key/value cache type: f16 or f32.") var cacheType: KVCacheType = .f16
-    @Option(help: "Moderation rules file: one blocked word per line, or /regex/.") var moderation: String?
+    @Option(help: "Moderation: a rules file (one blocked word per line, or /regex/), or classifier:DIR (forge classifier train's RUN/classifier).") var moderation: String?
     @Flag(help: "Log prompt and reply text (default: only counts and timings).") var logText = false
     @OptionGroup var threads: ThreadOptions
 
@@ -65,7 +66,11 @@ struct ServeCommand: AsyncParsableCommand {
         options.logText = logText
         options.drainSeconds = drainSeconds
         let moderator: any Moderator
-        do { moderator = try moderation.map { try WordRules(file: $0) } ?? AllowAll() } catch let e as APIError { throw ForgeError(e.message) }
+        if let m = moderation, m.hasPrefix("classifier:") {
+            moderator = ClassifierModerator(classifier: try TextClassifier.load(String(m.dropFirst("classifier:".count))))
+        } else {
+            do { moderator = try moderation.map { try WordRules(file: $0) } ?? AllowAll() } catch let e as APIError { throw ForgeError(e.message) }
+        }
         let service = CompletionService(loaded: loaded, scheduler: scheduler, modelName: options.modelName, limits: options.limits,
                                         moderator: moderator)
         let server = OpenAIServer(service: service, options: options)

@@ -104,4 +104,25 @@ import Testing
         #expect(loaded.probabilities([long])[0] >= loaded.settings.threshold)
         #expect(throws: ForgeError.self) { try TextClassifier.load(dir + "/run") }
     }
+
+    /// A scorer put in place of the word list removes what it scores at or above its threshold, and the manifest says why.
+    @Test func dataPipelineTakesAnInjectedScorer() throws {
+        struct Marked: ToxicityScorer {
+            func score(_ text: String) -> (score: Double, matches: [String]) { text.contains("quux") ? (0.9, ["classifier:toxic"]) : (0.1, []) }
+        }
+        let dir = temporaryDirectory("data-scorer")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+        for i in 0..<6 { try (prose(i) + (i % 2 == 0 ? " A quux appears." : "")).write(toFile: dir + "/in/d\(i).txt", atomically: true, encoding: .utf8) }
+        var c = try JSONDecoder().decode(PipelineConfig.self, from: Data(#"{"sources": []}"#.utf8))
+        c.sources = [SourceConfig(name: "t", paths: [dir + "/in"])]
+        c.output = dir + "/out"
+        c.nearDedup.enabled = false
+        let pipeline = DataPipeline(config: c)
+        pipeline.toxicityScorer = (Marked(), 0.5, "classifier")
+        let s = try pipeline.run()
+        let removed = try manifestLines(c.output).filter { $0["stage"] as? String == "toxicity" }
+        #expect(removed.count == 3 && s.removedDocuments == 3)
+        #expect(removed.allSatisfy { ($0["reason"] as? String)?.hasPrefix("classifier score 0.9000") == true })
+    }
 }
