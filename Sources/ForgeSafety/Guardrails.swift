@@ -81,15 +81,15 @@ public final class Guardrails: @unchecked Sendable {
         }
     }
 
-    /// Applies the rules for `direction` to `text`.
-    public func inspect(_ text: String, _ direction: GuardDirection) -> GuardVerdict {
+    /// Applies the rules for `direction` to `text` (decisions go to `log` unless `logging` is false).
+    public func inspect(_ text: String, _ direction: GuardDirection, logging: Bool = true) -> GuardVerdict {
         var verdict = GuardVerdict(text: text, decisions: [])
         for (rule, detector) in zip(policy.rules, detectors) where rule.appliesTo.contains(direction) {
             guard let finding = detector.find(verdict.text) else { continue }
             let d = GuardDecision(direction: direction, category: rule.category, action: rule.action,
                                   code: rule.category + "/" + rule.detector, detail: finding.detail)
             verdict.decisions.append(d)
-            log?(d)
+            if logging { log?(d) }
             switch rule.action {
             case .block: return verdict
             case .redact: verdict.text = finding.redacted ?? verdict.text
@@ -210,37 +210,40 @@ public final class GuardStream {
     }
 
     func flush(final: Bool) -> String {
-        // Blocking and warning rules see the recent raw reply: what was shown plus what is pending.
+        // Blocking and warning rules see the recent raw reply: what was shown plus what is pending. Each decision is
+        // kept and logged once per reply.
         let window = String(shownRaw.suffix(400)) + pending
-        let verdict = guardrails.inspect(window, .output)
-        for d in verdict.decisions where d.action != .redact && seen.insert(d.code).inserted { decisions.append(d) }
+        let verdict = guardrails.inspect(window, .output, logging: false)
+        for d in verdict.decisions where d.action != .redact && seen.insert(d.code).inserted {
+            decisions.append(d)
+            guardrails.log?(d)
+        }
         if let b = verdict.blocked { blocked = b; pending = ""; return "" }
         let whole = redact(pending)
-        var cut = final ? pending.endIndex : cutPoint(pending)
+        var cut = final ? pending.endIndex
+                        : whitespace(before: pending.index(pending.endIndex, offsetBy: -hold, limitedBy: pending.startIndex) ?? pending.startIndex)
         // A cut inside something a redaction would replace moves back until the redacted prefix agrees with the whole.
         while cut > pending.startIndex {
             let head = redact(String(pending[..<cut]))
-            if whole.hasPrefix(head) || final {
+            if final || whole.hasPrefix(head) {
                 shownRaw += pending[..<cut]
                 pending = String(pending[cut...])
                 return head
             }
-            cut = cutPoint(String(pending[..<cut]), hold: 0)
+            cut = whitespace(before: cut)
         }
         return ""
     }
 
-    /// The last whitespace at least `hold` characters before the end (the start when there is none).
-    func cutPoint(_ s: String, hold: Int? = nil) -> String.Index {
-        let h = hold ?? self.hold
-        guard s.count > h else { return s.startIndex }
-        var i = s.index(s.endIndex, offsetBy: -h)
-        while i > s.startIndex {
-            let prev = s.index(before: i)
-            if s[prev].isWhitespace { return prev == s.startIndex ? s.startIndex : prev }
+    /// The index of the last whitespace in `pending` before `limit` (its start when there is none).
+    func whitespace(before limit: String.Index) -> String.Index {
+        var i = limit
+        while i > pending.startIndex {
+            let prev = pending.index(before: i)
+            if pending[prev].isWhitespace { return prev }
             i = prev
         }
-        return s.startIndex
+        return pending.startIndex
     }
 
     /// The redacting rules applied to `text`.

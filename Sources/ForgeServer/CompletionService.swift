@@ -67,7 +67,8 @@ public final class CompletionService: Sendable {
     }
 
     /// Checks a parsed request against the model and limits, and turns it into jobs.
-    func prepare(_ r: CompletionRequest) throws(APIError) -> [Prepared] {
+    func prepare(_ request: CompletionRequest) throws(APIError) -> [Prepared] {
+        var r = request
         guard r.model == modelName else {
             throw APIError(status: 404, "The model `\(r.model)` does not exist or you do not have access to it.", param: "model",
                            code: "model_not_found")
@@ -77,6 +78,18 @@ public final class CompletionService: Sendable {
                            code: "integer_above_max_value")
         }
         let maxTokens = r.maxTokens ?? limits.maxTokens
+        // Input moderation before rendering: a guardrail may redact what the model sees.
+        if let rewriting = moderator as? any RewritingModerator {
+            func reviewed(_ text: String) throws(APIError) -> String {
+                let (out, refusal) = rewriting.review(text)
+                if let refusal { throw .invalid("Your request was rejected by the content filter: \(refusal.reason).", code: "content_filter") }
+                return out
+            }
+            for i in r.messages.indices where r.messages[i].role == "user" || r.messages[i].role == "system" {
+                r.messages[i].content = try reviewed(r.messages[i].content)
+            }
+            for i in r.prompts.indices { r.prompts[i] = try reviewed(r.prompts[i]) }
+        }
         let texts: [String]
         do {
             texts = r.kind == .chat ? [try loaded.chatPrompt(r.messages)] : r.prompts
@@ -87,7 +100,7 @@ public final class CompletionService: Sendable {
             throw .invalid("\(texts.count * r.n) choices requested; this server allows \(limits.maxChoices) per request.", param: "n")
         }
         let inputs = r.kind == .chat ? r.messages.map(\.content) : r.prompts
-        for text in inputs {
+        for text in inputs where !(moderator is any RewritingModerator) {
             if let block = moderator.check(text) {
                 throw .invalid("Your request was rejected by the content filter: \(block.reason).", code: "content_filter")
             }
@@ -149,18 +162,30 @@ public final class CompletionService: Sendable {
         for (p, handle) in handles.enumerated() {
             var replies = Array(repeating: "", count: r.n)
             var blocked = Set<Int>()
+            // Guardrails follow each choice's reply (they may hold text back and redact it); tokens wait with their text.
+            let filters = (0..<r.n).map { _ in (moderator as? any RewritingModerator)?.replyFilter() }
+            var heldTokens = Array(repeating: [TokenLogprob](), count: r.n)
+            func refuse(_ i: Int, _ choice: Int) async throws {
+                // A reply that turns bad ends there, with OpenAI's content_filter.
+                blocked.insert(i)
+                record.finishReasons[choice] = "content_filter"
+                try await out(.finished(choice: choice, reason: "content_filter"))
+                if blocked.count == r.n { handle.cancel() }
+            }
             for await event in handle.events {
                 switch event {
-                case .text(let i, let text, let tokens):
+                case .text(let i, var text, var tokens):
                     let choice = p * r.n + i
                     guard !blocked.contains(i) else { continue }
-                    if let b = moderator.check(String(replies[i].suffix(64)) + text) {
-                        // A reply that turns bad ends there, with OpenAI's content_filter.
-                        _ = b
-                        blocked.insert(i)
-                        record.finishReasons[choice] = "content_filter"
-                        try await out(.finished(choice: choice, reason: "content_filter"))
-                        if blocked.count == r.n { handle.cancel() }
+                    if let filter = filters[i] {
+                        let (shown, refusal) = filter.feed(text)
+                        if refusal != nil { try await refuse(i, choice); continue }
+                        heldTokens[i] += tokens
+                        if shown.isEmpty { continue }
+                        (text, tokens) = (shown, heldTokens[i])
+                        heldTokens[i] = []
+                    } else if moderator.check(String(replies[i].suffix(64)) + text) != nil {
+                        try await refuse(i, choice)
                         continue
                     }
                     replies[i] += text
@@ -176,6 +201,16 @@ public final class CompletionService: Sendable {
                         // The client went away (nobody to tell), or the choice was filtered.
                         record.finishReasons[p * r.n + i] = "cancelled"
                         continue
+                    }
+                    if let filter = filters[i] {
+                        // What the guardrails held back is checked and shown before the reply ends.
+                        let (shown, refusal) = filter.finish()
+                        if refusal != nil { try await refuse(i, p * r.n + i); continue }
+                        if !shown.isEmpty || !heldTokens[i].isEmpty {
+                            replies[i] += shown
+                            try await out(.text(choice: p * r.n + i, text: shown, tokens: heldTokens[i]))
+                            heldTokens[i] = []
+                        }
                     }
                     let name = reason == .stop ? "stop" : "length"
                     record.finishReasons[p * r.n + i] = name

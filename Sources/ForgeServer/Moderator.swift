@@ -15,6 +15,21 @@ public protocol Moderator: Sendable {
     func check(_ text: String) -> ModerationResult?
 }
 
+/// A moderator that may also rewrite what passes (redaction) and follows each reply as it streams (guardrails).
+public protocol RewritingModerator: Moderator {
+    /// The text to use (possibly redacted), or a refusal.
+    func review(_ text: String) -> (text: String, refusal: ModerationResult?)
+    /// A filter for one streamed reply.
+    func replyFilter() -> any ReplyFilter
+}
+
+/// Follows one reply piece by piece: what to show now (it may hold text back), or a refusal that ends the reply.
+public protocol ReplyFilter: AnyObject {
+    func feed(_ piece: String) -> (shown: String, refusal: ModerationResult?)
+    /// The end of the reply: the rest of what was held back.
+    func finish() -> (shown: String, refusal: ModerationResult?)
+}
+
 /// Lets everything pass.
 public struct AllowAll: Moderator {
     public init() {}

@@ -24,6 +24,7 @@ struct ChatCommand: ParsableCommand {
     @Option(help: "Context window in tokens (default: the model's, at most 4096).") var context: Int?
     @Option(help: "Key/value cache type: f16 (llama.cpp's default and arithmetic) or f32.") var cacheType: KVCacheType = .f16
     @OptionGroup var sampling: SamplingFlags
+    @OptionGroup var guardOptions: GuardOptions
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -31,6 +32,7 @@ struct ChatCommand: ParsableCommand {
         let loaded = try LoadedModel.open(self.model, lora: lora)
         let model = try LanguageModel(loaded, contextLength: context ?? min(loaded.model.config.contextLength, 4096), cacheType: cacheType)
         let chat = model.chat(system: system)
+        let guardrails = try guardOptions.load()
         let interactive = isatty(0) != 0
         let err = FileHandle.standardError, out = FileHandle.standardOutput
         err.write(Data("\(model.summary), context \(model.contextLength) tokens. /reset, /system TEXT, /exit.\n".utf8))
@@ -51,10 +53,21 @@ struct ChatCommand: ParsableCommand {
                 continue
             }
             if input.hasPrefix("/") { err.write(Data("[unknown command \(input); try /reset, /system TEXT, /exit]\n".utf8)); continue }
+            var message = input
+            if let guardrails {
+                let v = guardrails.inspect(input, .input)
+                if let b = v.blocked { err.write(Data("[blocked by the guardrails: \(b.code) (\(b.detail))]\n".utf8)); continue }
+                message = v.text
+            }
+            let stream = guardrails?.stream()
             do {
-                try chat.send(input, settings: sampling.settings) { piece in
-                    out.write(Data(piece.utf8))
-                    return true
+                try chat.send(message, settings: sampling.settings) { piece in
+                    out.write(Data((stream.map { $0.feed(piece) } ?? piece).utf8))
+                    return stream?.blocked == nil
+                }
+                if let stream {
+                    out.write(Data(stream.finish().utf8))
+                    if let b = stream.blocked { err.write(Data("\n[reply stopped by the guardrails: \(b.code) (\(b.detail))]".utf8)) }
                 }
             } catch let e as ForgeError {
                 err.write(Data("[\(e.description)]\n".utf8))

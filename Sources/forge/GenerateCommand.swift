@@ -63,6 +63,7 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Print timings (prompt and generation tokens/s) and the cache's memory to stderr.") var stats = false
     @Flag(help: "Print the generated token ids (space-separated) instead of the text.") var ids = false
     @OptionGroup var sampling: SamplingFlags
+    @OptionGroup var guardOptions: GuardOptions
     @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
@@ -77,14 +78,34 @@ struct GenerateCommand: ParsableCommand {
             guard let s = String(data: data, encoding: .utf8) else { throw ForgeError.file(promptFile, "is not valid UTF-8") }
             text = s
         }
+        let guardrails = try guardOptions.load()
+        if let guardrails {
+            let v = guardrails.inspect(text, .input)
+            if let b = v.blocked {
+                FileHandle.standardError.write(Data("the prompt was blocked by the guardrails: \(b.code) (\(b.detail))\n".utf8))
+                throw ExitCode(3)
+            }
+            text = v.text
+        }
         let lm = try LanguageModel.load(model, lora: lora, contextLength: context, cacheType: cacheType)
         if chat { text = try lm.loaded.chatPrompt([.init(role: "user", content: text)]) }
         if !chat && !ids { FileHandle.standardOutput.write(Data(text.utf8)) }
         var settings = sampling.settings
         if chat { settings.stop += lm.loaded.chatStops }
+        let stream = guardrails?.stream()
         let result = try lm.generate(text, settings: settings, special: !noSpecial || chat) { piece in
-            if !ids { FileHandle.standardOutput.write(Data(piece.utf8)) }
-            return true
+            let shown = stream.map { $0.feed(piece) } ?? piece
+            if !ids { FileHandle.standardOutput.write(Data(shown.utf8)) }
+            return stream?.blocked == nil
+        }
+        if let stream {
+            let rest = stream.finish()
+            if !ids { FileHandle.standardOutput.write(Data(rest.utf8)) }
+            if let b = stream.blocked {
+                FileHandle.standardOutput.write(Data("\n".utf8))
+                FileHandle.standardError.write(Data("the reply was stopped by the guardrails: \(b.code) (\(b.detail))\n".utf8))
+                throw ExitCode(3)
+            }
         }
         if ids { FileHandle.standardOutput.write(Data(result.tokens.map(String.init).joined(separator: " ").utf8)) }
         FileHandle.standardOutput.write(Data("\n".utf8))

@@ -41,6 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Key/value cache type: f16 or f32.") var cacheType: KVCacheType = .f16
     @Option(help: "Moderation: a rules file (one blocked word per line, or /regex/), or classifier:DIR (forge classifier train's RUN/classifier).") var moderation: String?
     @Flag(help: "Log prompt and reply text (default: only counts and timings).") var logText = false
+    @OptionGroup var guardOptions: GuardOptions
     @OptionGroup var threads: ThreadOptions
 
     func run() async throws {
@@ -66,7 +67,10 @@ struct ServeCommand: AsyncParsableCommand {
         options.logText = logText
         options.drainSeconds = drainSeconds
         let moderator: any Moderator
-        if let m = moderation, m.hasPrefix("classifier:") {
+        if let g = try guardOptions.load() {
+            guard moderation == nil else { throw ValidationError("give --guard or --moderation, not both (a policy can hold word and classifier rules)") }
+            moderator = GuardModerator(g)
+        } else if let m = moderation, m.hasPrefix("classifier:") {
             moderator = ClassifierModerator(classifier: try TextClassifier.load(String(m.dropFirst("classifier:".count))))
         } else {
             do { moderator = try moderation.map { try WordRules(file: $0) } ?? AllowAll() } catch let e as APIError { throw ForgeError(e.message) }
