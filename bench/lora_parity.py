@@ -96,7 +96,9 @@ def main():
     with torch.no_grad():
         l64 = peft64(input_ids=ids, attention_mask=mask).logits
     m = mask.bool()
-    ours = forge["logits"].reshape(len(examples), width, -1)
+    vocab = l1.shape[-1]
+    # Forge pads each row of the batch to its own width (a multiple of its attention block): keep the first `width`.
+    ours = forge["logits"].reshape(len(examples), -1, vocab)[:, :width]
     dl = (l1 - ours).abs()[m].max().item()
     dm = (l1 - l2).abs()[m].max().item()
     print(f"logits: PEFT(base + Forge's adapter) vs Forge (unmerged): max |Δ| {dl:.2e} over {int(m.sum())} positions")
@@ -104,7 +106,7 @@ def main():
     dt64 = (l64 - l1.double()).abs()[m].max().item()
     print(f"logits: PEFT(base + Forge's adapter) in Float64 vs Forge: max |Δ| {d64:.2e} (PEFT's own Float32 vs its Float64: {dt64:.2e})")
     print(f"logits: PEFT(base + Forge's adapter) vs transformers(Forge's merge): max |Δ| {dm:.2e}")
-    base = load_file(base_path)["logits"].reshape(len(examples), width, -1)
+    base = load_file(base_path)["logits"].reshape(len(examples), -1, vocab)[:, :width]
     db = (l0 - base).abs()[m].max().item()
     print(f"logits: the base alone, transformers vs Forge: max |Δ| {db:.2e} (largest |logit| {l0.abs()[m].max().item():.1f})")
     ok = worst <= 1e-4 and d64 <= 1e-4 and n > 0
