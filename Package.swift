@@ -80,7 +80,8 @@ let package = Package(
                 swiftSettings: fastFlags),
         // Safety: the toxicity classifier and its data (guardrails and red-teaming build on it).
         .target(name: "ForgeSafety",
-                dependencies: ["ForgeCore", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData", "ForgeAlign"],
+                dependencies: ["ForgeCore", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData", "ForgeAlign",
+                               .product(name: "Yams", package: "Yams")],
                 swiftSettings: fastFlags),
         // The small public API for Swift programs (load, generate, stream, chat); the CLI is written on it.
         .target(name: "Forge", dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference"], swiftSettings: fastFlags),
@@ -97,7 +98,8 @@ let package = Package(
         .testTarget(
             name: "ForgeTests",
             dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer",
-                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCommand"],
+                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCommand",
+                           .product(name: "Yams", package: "Yams")],
             exclude: ["Fixtures"],
             swiftSettings: fastFlags),
     ],

@@ -90,6 +90,9 @@ public struct RunCard {
                                              .text("Per-item records: `eval/*.samples.jsonl`; each task's settings and the model's SHA-256: `eval/*.json`.")]))
             found += 1
         }
+        if fm.fileExists(atPath: runDir + "/model/README.md") {
+            sections.append(("Model card", [.text("The model's card in Hugging Face's format: `model/README.md` (`forge card --run DIR` rewrites it).")]))
+        }
         var settings: [Block] = []
         for f in ["pipeline.json", "training.json"] {
             if let d = fm.contents(atPath: runDir + "/" + f) { settings += [.text("`\(f)`"), .code(String(decoding: d, as: UTF8.self))] }

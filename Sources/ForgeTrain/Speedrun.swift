@@ -167,6 +167,10 @@ public enum Speedrun {
             results.append(("validation bits per byte", String(format: "%.3f (comparable across tokenizers)", bpb)))
             progress.line(String(format: "validation: %.4f nats/token = %.3f bits per byte", v, bpb))
         }
+        // The model card (Hugging Face's format) goes in the model dir; the report links it.
+        let modelCard = try ModelCard(runDir: o.runDir, name: "forge-speedrun-shakespeare").write(to: o.runDir)
+        progress.line("model card: \(modelCard)")
+        results.append(("model card", "[model/README.md](model/README.md) (Hugging Face format: metadata, data, evaluation, limits)"))
         let removedLines = try CleanShards.removed(pipelineConfig.output)
         let report = RunReport(title: "Forge speedrun", runDir: o.runDir, config: model.config, options: trainer.options,
                                summary: summary, metrics: trainer.metrics.records, samples: samples,

@@ -7,8 +7,10 @@ import ForgeData
 import ForgeModels
 import ForgeSafety
 import ForgeTokenizer
+import ForgeTrain
 import Foundation
 import Testing
+import Yams
 
 @Suite struct ClassifierTests {
     @Test func scoresAndThresholdOnHandCountedCases() {
@@ -124,5 +126,45 @@ import Testing
         let removed = try manifestLines(c.output).filter { $0["stage"] as? String == "toxicity" }
         #expect(removed.count == 3 && s.removedDocuments == 3)
         #expect(removed.allSatisfy { ($0["reason"] as? String)?.hasPrefix("classifier score 0.9000") == true })
+    }
+}
+
+/// The model card of a run: valid YAML metadata whose model-index holds exactly the run's evaluations, each also in
+/// the body; the data section from the pipeline's summary; unmeasured safety said so; a run without a model refused.
+@Suite struct ModelCardTests {
+    @Test func cardFromARunDirValidatesAndNamesEveryEval() throws {
+        let dir = temporaryDirectory("card")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fm = FileManager.default
+        #expect(throws: ForgeError.self) { try ModelCard(runDir: dir) }
+        try fm.createDirectory(atPath: dir + "/model", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: dir + "/eval", withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: dir + "/data/clean", withIntermediateDirectories: true)
+        try #"{"model_type": "llama", "num_hidden_layers": 4, "hidden_size": 64, "vocab_size": 512, "max_position_embeddings": 128}"#
+            .write(toFile: dir + "/model/config.json", atomically: true, encoding: .utf8)
+        try #"{"task": "heldout", "n": 3, "metrics": {"bits_per_byte": {"value": 2.125, "stderr": 0}, "word_perplexity": {"value": 310.5}}, "settings": {"shots": 0}}"#
+            .write(toFile: dir + "/eval/heldout.json", atomically: true, encoding: .utf8)
+        try #"{"task": "next: line \"quoted\"", "n": 40, "metrics": {"acc": {"value": 0.35, "stderr": 0.07}}, "settings": {"shots": 0}}"#
+            .write(toFile: dir + "/eval/nextline.json", atomically: true, encoding: .utf8)
+        try #"{"sources": [{"name": "shakespeare", "paths": ["x"]}]}"#.write(toFile: dir + "/pipeline.json", atomically: true, encoding: .utf8)
+        try #"{"input_documents": 78, "input_bytes": 9562119, "removed_documents": 36, "near_duplicate_clusters": 35, "train_documents": 38, "validation_documents": 4, "pii_replacements": 2}"#
+            .write(toFile: dir + "/data/clean/summary.json", atomically: true, encoding: .utf8)
+        let card = try ModelCard(runDir: dir, name: "tiny: model")
+        let path = try card.write(to: dir)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.hasPrefix("---\n"))
+        let yaml = String(text.dropFirst(4).prefix { _ in true }.components(separatedBy: "\n---\n")[0])
+        let meta = try #require(try Yams.load(yaml: yaml) as? [String: Any])
+        #expect(meta["license"] as? String == "apache-2.0" && (meta["datasets"] as? [String]) == ["shakespeare"])
+        let index = try #require(meta["model-index"] as? [[String: Any]])
+        #expect(index.first?["name"] as? String == "tiny: model")
+        var claimed: [String: Double] = [:]
+        for r in index.first?["results"] as? [[String: Any]] ?? [] {
+            let task = (r["dataset"] as? [String: Any])?["name"] as? String ?? "?"
+            for m in r["metrics"] as? [[String: Any]] ?? [] { claimed[task + "/" + (m["type"] as! String)] = (m["value"] as? NSNumber)?.doubleValue }
+        }
+        #expect(claimed == ["heldout/bits_per_byte": 2.125, "heldout/word_perplexity": 310.5, "next: line \"quoted\"/acc": 0.35])
+        for key in claimed.keys { #expect(text.contains("| \(key.split(separator: "/")[0]) |"), "the body names \(key)") }
+        #expect(text.contains("read 78 documents") && text.contains("Not measured for this run"))
     }
 }
