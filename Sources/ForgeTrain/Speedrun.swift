@@ -38,6 +38,8 @@ public struct SpeedrunOptions {
     public var prompts = ["ROMEO.\n", "To be, or not", "KING HENRY.\nNow"]
     public var sampleTokens = 300
     public var corpusDir: String?
+    /// Secrets planted in the training documents, one per repetition count, their exposure measured after training.
+    public var canaries: [Int] = []
 
     public init(runDir: String) { self.runDir = runDir }
 }
@@ -62,7 +64,12 @@ public enum Speedrun {
         progress.line(String(format: "data: %d documents from %@ → kept %d train + %d validation, removed %d (%d near-duplicate clusters) in %.1f s",
                              dataSummary.inputDocuments, corpusDir, dataSummary.trainDocuments, dataSummary.validationDocuments,
                              dataSummary.removedDocuments, dataSummary.nearDuplicateClusters, dataSummary.seconds))
-        let trainDocs = try CleanShards.texts(pipelineConfig.output, split: "train")
+        var trainDocs = try CleanShards.texts(pipelineConfig.output, split: "train")
+        let canaries = Canaries.make(repetitions: o.canaries, seed: o.training.seed)
+        if !canaries.isEmpty {
+            trainDocs = Canaries.plant(canaries, into: trainDocs, seed: o.training.seed)
+            progress.line("canaries: \(canaries.count) secrets planted \(o.canaries.map(String.init).joined(separator: ", ")) times in the training documents")
+        }
         let valDocs = try CleanShards.texts(pipelineConfig.output, split: "val")
 
         // 2. Tokenizer → token shards.
@@ -166,6 +173,17 @@ public enum Speedrun {
             let bpb = v * Double(valTokens.count) / Double(valBytes) / log(2.0)
             results.append(("validation bits per byte", String(format: "%.3f (comparable across tokenizers)", bpb)))
             progress.line(String(format: "validation: %.4f nats/token = %.3f bits per byte", v, bpb))
+        }
+        if !canaries.isEmpty {
+            // Memorization: each secret ranked among 999 random ones by the trained model.
+            let exposures = canaries.map { Canaries.exposure(trainer.model, tokenizer: tokenizer, canary: $0, seed: o.training.seed) }
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(o.runDir + "/canary.json", data: try enc.encode(exposures))
+            let line = exposures.map { String(format: "%d× → rank %d, exposure %.2f", $0.canary.repetitions, $0.rank, $0.exposure) }
+                .joined(separator: "; ")
+            progress.line("canary exposure (of log2(1000) ≈ 9.97): " + line)
+            results.append(("canary exposure", line + " (`canary.json`; the Secret Sharer's test)"))
         }
         // The model card (Hugging Face's format) goes in the model dir; the report links it.
         let modelCard = try ModelCard(runDir: o.runDir, name: "forge-speedrun-shakespeare").write(to: o.runDir)

@@ -33,6 +33,8 @@ struct SpeedrunCommand: AsyncParsableCommand {
     @Flag(help: "Then fine-tune it to answer in turns (dialogue from the training plays) and measure the effect on held-out plays.")
     var sft = false
     @Option(help: "Steps of the chat fine-tuning (with --sft).") var sftSteps = 300
+    @Option(help: "Plant one random secret per count, that many times, in the training data, and report each one's exposure (e.g. 1,4,16,64).")
+    var canaries: String?
     @Flag(help: "Serve the trained model when done (OpenAI API and chat page) until Ctrl-C or SIGTERM.") var serve = false
     @Option(help: "Address to serve on (with --serve).") var host = "127.0.0.1"
     @Option(help: "Port to serve on (with --serve; 0: any free port).") var port = 8080
@@ -62,6 +64,13 @@ struct SpeedrunCommand: AsyncParsableCommand {
         if let vocab { o.vocabSize = vocab }
         if let batch { o.training.batch = batch }
         if let lr { o.training.learningRate = lr }
+        if let canaries {
+            let counts = canaries.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !counts.isEmpty, counts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+                throw ValidationError("--canaries takes repetition counts ≥ 1, comma-separated (e.g. 1,4,16,64), got '\(canaries)'")
+            }
+            o.canaries = counts.map { $0! }
+        }
         try Speedrun.run(o)
         var served = runDir + "/model"
         if sft {

@@ -168,3 +168,36 @@ import Yams
         #expect(text.contains("read 78 documents") && text.contains("Not measured for this run"))
     }
 }
+
+/// The Secret Sharer on a tiny run: a secret planted 64 times is ranked far higher among random candidates than one
+/// planted once (exposure grows with repetition); planting is stable and keeps every document.
+@Suite struct CanaryTests {
+    @Test func exposureGrowsWithRepetition() throws {
+        let dir = temporaryDirectory("canary")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var rng = RNG(seed: 5)
+        let words = ["the", "king", "sword", "night", "river", "castle", "light", "storm", "bread", "horse", "sea", "crown"]
+        let filler = (0..<2000).map { _ in (0..<30).map { _ in words[rng.below(words.count)] }.joined(separator: " ") + "." }
+        let canaries = Canaries.make(repetitions: [1, 64], seed: 3)
+        let docs = Canaries.plant(canaries, into: filler, seed: 3)
+        #expect(docs.count == 2000 + 65 && docs.filter { $0 == canaries[1].text }.count == 64)
+        #expect(Canaries.plant(canaries, into: filler, seed: 3) == docs)
+        let tokenizer = ByteTokenizer()
+        let ids = docs.flatMap { tokenizer.encode($0 + "\n") }
+        try TokenShard.write(ids, vocabSize: 256, to: dir + "/train.bin")
+        let config = TransformerConfig(architecture: .llama, vocabSize: 256, contextLength: 64, width: 64, layers: 2, heads: 4,
+                                       kvHeads: 2, tiedEmbeddings: false)
+        var options = TrainingOptions()
+        (options.batch, options.seq, options.steps, options.learningRate, options.warmupSteps, options.evalEvery, options.checkpointEvery) =
+            (16, 64, 250, 3e-3, 20, 0, 0)
+        let trainer = try Trainer(config: config, options: options, train: try TokenDataset(paths: [dir + "/train.bin"]), validation: nil,
+                                  runDir: dir + "/run", tokenizer: tokenizer, resume: false)
+        trainer.progress = nil
+        _ = try trainer.run()
+        let e = canaries.map { Canaries.exposure(trainer.model, tokenizer: tokenizer, canary: $0, candidates: 199, seed: 1) }
+        print("canary exposure: once \(e[0].exposure) (rank \(e[0].rank)), 64× \(e[1].exposure) (rank \(e[1].rank)) of 200")
+        #expect(e[1].exposure > e[0].exposure + 2)
+        #expect(e[1].rank <= 3)
+    }
+}
