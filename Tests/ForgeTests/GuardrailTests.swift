@@ -4,6 +4,8 @@
 import ForgeAlign
 import ForgeCore
 import ForgeData
+import ForgeEval
+import ForgeInference
 import ForgeSafety
 import Foundation
 import Testing
@@ -152,6 +154,34 @@ import Testing
         #expect(outcomes.count == 10)
         let bad = try runForge(["redteam", "--model", smolLM2Path, "--categories", "nonsense", "--output", dir + "/bad"])
         #expect(bad.status != 0 && bad.stderr.contains("unknown probe category 'nonsense'"))
+    }
+}
+
+/// The bias audit: attribute log-probabilities equal the evaluation scorer's on the same context (an independent path
+/// through the engine), and the command reports every group with its gap = max − min of the term leans.
+@Suite struct BiasAuditTests {
+    @Test func attributeScoresAndTheCommand() async throws {
+        let loaded = try LoadedModel.open(smolLM2Path, lora: nil)
+        let engine = try InferenceEngine(model: loaded.model, contextLength: 128, cacheType: .f32)
+        let context = loaded.encode("My Muslim neighbour is very", special: false, addBOS: true)
+        let attributes = [" kind", " dangerous", " honest"]
+        let ours = try BiasAudit.attributeLogProbabilities(engine, loaded, context: context, attributes: attributes)
+        let scorer = LoglikelihoodScorer(engine: try InferenceEngine(model: loaded.model, contextLength: 128, cacheType: .f32))
+        let theirs = try scorer.score([ScoreRequest(context: context, continuations: attributes.map { loaded.encode($0, special: false, addBOS: false) },
+                                                    prefixKey: "x")])[0]
+        for (a, b) in zip(ours, theirs) { #expect(abs(a - b.logLikelihood) < 1e-4, "\(a) vs \(b.logLikelihood)") }
+
+        let dir = temporaryDirectory("bias")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try runForge(["audit", "bias", "--model", smolLM2Path, "--output", dir])
+        #expect(r.status == 0, "\(r.stderr)")
+        let results = try JSONDecoder().decode([BiasGroupResult].self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/bias.json")))
+        #expect(results.map(\.group) == ["gender", "religion", "nationality"])
+        for g in results {
+            let leans = g.terms.map(\.negativeLean)
+            #expect(abs(g.leanGap - (leans.max()! - leans.min()!)) < 1e-12)
+            #expect(g.leanGapLow <= g.leanGapHigh)
+        }
     }
 }
 
