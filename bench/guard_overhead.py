@@ -26,12 +26,12 @@ def stream(port, prompt, tokens):
     body = json.dumps({"model": "m", "messages": [{"role": "user", "content": prompt}], "max_tokens": tokens, "temperature": 0,
                        "stream": True, "ignore_eos": True}).encode()
     req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", data=body, headers={"Content-Type": "application/json"})
-    stamps = []
+    t0, first = time.perf_counter(), None
     with urllib.request.urlopen(req) as r:
         for line in r:
-            if line.startswith(b"data: {"):
-                stamps.append(time.perf_counter())
-    return [b - a for a, b in zip(stamps, stamps[1:])]
+            if line.startswith(b"data: {") and first is None:
+                first = time.perf_counter() - t0
+    return first, (time.perf_counter() - t0) / tokens
 
 
 def main():
@@ -44,19 +44,22 @@ def main():
     a = ap.parse_args()
     prompts = ["Tell me a long story about a lighthouse keeper.", "Explain how rain forms, step by step.",
                "Write a letter to a friend about your garden.", "Describe a busy market in the morning."]
-    gaps = {"plain": [], "guarded": []}
+    gaps = {"plain": [], "guarded": []}  # (first chunk s, s per token) per request
     for rnd in range(2):
         for name, extra in [("plain", []), ("guarded", ["--guard", a.policy])]:
             p, port = start(a.forge, a.model, extra)
             try:
                 for i in range(a.requests // 2):
-                    gaps[name] += stream(port, prompts[i % len(prompts)], a.tokens)
+                    gaps[name].append(stream(port, prompts[i % len(prompts)], a.tokens))
             finally:
                 p.terminate()
                 p.wait()
-    plain, guarded = statistics.mean(gaps["plain"]) * 1000, statistics.mean(gaps["guarded"]) * 1000
-    print(f"streamed chunks: plain {len(gaps['plain'])}, guarded {len(gaps['guarded'])} (servers alternated, 2 rounds)")
-    print(f"ms per chunk: plain {plain:.2f}, guarded {guarded:.2f}; added {guarded - plain:+.2f} ms per token; ratio {guarded / plain:.3f}")
+    per = {k: statistics.mean(t for _, t in v) * 1000 for k, v in gaps.items()}
+    first = {k: statistics.mean(f for f, _ in v) * 1000 for k, v in gaps.items()}
+    print(f"{len(gaps['plain'])} + {len(gaps['guarded'])} streamed replies of {a.tokens} tokens (servers alternated, 2 rounds)")
+    print(f"ms per token (whole reply): plain {per['plain']:.2f}, guarded {per['guarded']:.2f}; added {per['guarded'] - per['plain']:+.2f} ms "
+          f"per token; ratio {per['guarded'] / per['plain']:.3f}")
+    print(f"first chunk: plain {first['plain']:.0f} ms, guarded {first['guarded']:.0f} ms (the guard holds back the last 48 characters)")
 
 
 if __name__ == "__main__":
