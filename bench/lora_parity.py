@@ -90,9 +90,26 @@ def main():
         with peft.disable_adapter():
             l0 = peft(input_ids=ids, attention_mask=mask).logits
     del merged_model
-    # The same adapter file over the base in Float64: the reference both Float32 forwards approximate.
+    # The same adapter file over the base in Float64: the reference both Float32 forwards approximate. transformers
+    # computes rotary angles in Float32 even in a Float64 model (autocast off, `.float()`), so the exact reference
+    # also gets its rotary table in Float64 (Forge computes its table in Float64 and rounds cos/sin once).
     base64 = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float64)
     peft64 = PeftModel.from_pretrained(base64, adapter).eval()
+    with torch.no_grad():
+        l64_hf = peft64(input_ids=ids, attention_mask=mask).logits
+    import types
+    rotary = base64.model.rotary_emb
+    cfg = base64.config
+    theta = getattr(cfg, "rope_theta", None) or (getattr(cfg, "rope_parameters", None) or {}).get("rope_theta")
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+
+    def rope64(self, x, position_ids):
+        inv = 1.0 / (float(theta) ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+        freqs = position_ids[:, :, None].double() * inv[None, None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+
+    rotary.forward = types.MethodType(rope64, rotary)
     with torch.no_grad():
         l64 = peft64(input_ids=ids, attention_mask=mask).logits
     m = mask.bool()
@@ -104,7 +121,11 @@ def main():
     print(f"logits: PEFT(base + Forge's adapter) vs Forge (unmerged): max |Δ| {dl:.2e} over {int(m.sum())} positions")
     d64 = (l64 - ours.double()).abs()[m].max().item()
     dt64 = (l64 - l1.double()).abs()[m].max().item()
-    print(f"logits: PEFT(base + Forge's adapter) in Float64 vs Forge: max |Δ| {d64:.2e} (PEFT's own Float32 vs its Float64: {dt64:.2e})")
+    d64hf = (l64_hf - ours.double()).abs()[m].max().item()
+    dt64hf = (l64_hf - l1.double()).abs()[m].max().item()
+    print(f"logits: PEFT(base + Forge's adapter) in Float64 (rotary table in Float64 too) vs Forge: max |Δ| {d64:.2e} "
+          f"(PEFT's own Float32 vs it: {dt64:.2e})")
+    print(f"logits: against transformers' Float64 as it ships (rotary angles in Float32): Forge {d64hf:.2e}, PEFT Float32 {dt64hf:.2e}")
     print(f"logits: PEFT(base + Forge's adapter) vs transformers(Forge's merge): max |Δ| {dm:.2e}")
     base = load_file(base_path)["logits"].reshape(len(examples), -1, vocab)[:, :width]
     db = (l0 - base).abs()[m].max().item()
