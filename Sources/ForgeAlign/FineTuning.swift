@@ -120,13 +120,20 @@ public enum FineTuning {
 public enum PostTraining {
     /// The checkpoint to resume from (checked against the base) and the options that then apply.
     static func resumePoint(runDir: String, resume: Bool, base: BaseModel, options: TrainingOptions) throws -> (LoadedCheckpoint?, TrainingOptions) {
+        try resumePoint(runDir: runDir, resume: resume, model: base.transformer, options: options)
+    }
+
+    /// The checkpoint to resume from (checked against `model`'s config) and the options that then apply: the
+    /// checkpoint's, with the larger step count.
+    public static func resumePoint(runDir: String, resume: Bool, model: Transformer, options: TrainingOptions) throws
+        -> (LoadedCheckpoint?, TrainingOptions) {
         var options = options
         var checkpoint: LoadedCheckpoint?
         let path = runDir + "/checkpoint.safetensors"
         if resume {
             guard FileManager.default.fileExists(atPath: path) else { throw ForgeError.file(path, "no checkpoint to resume from") }
             let loaded = try Checkpoint.load(from: path)
-            guard loaded.state.config == base.transformer.config else {
+            guard loaded.state.config == model.config else {
                 throw ForgeError.file(path, "was trained from a different model than --model")
             }
             let steps = max(options.steps, loaded.state.options.steps)
@@ -134,8 +141,8 @@ public enum PostTraining {
             options.steps = steps
             checkpoint = loaded
         }
-        guard options.seq <= base.transformer.config.contextLength else {
-            throw ForgeError("--seq \(options.seq) exceeds the model's context of \(base.transformer.config.contextLength)")
+        guard options.seq <= model.config.contextLength else {
+            throw ForgeError("--seq \(options.seq) exceeds the model's context of \(model.config.contextLength)")
         }
         return (checkpoint, options)
     }

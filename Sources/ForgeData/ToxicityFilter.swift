@@ -48,7 +48,10 @@ public struct WordListScorer: ToxicityScorer {
     }
 
     /// Loads a list file, or the named packaged list.
-    public static func load(_ spec: String) throws -> WordListScorer {
+    public static func load(_ spec: String) throws -> WordListScorer { WordListScorer(terms: try terms(spec)) }
+
+    /// The terms of a list file (one per line; CSV: the first column; `#` comments), or of "better-profanity"'s list.
+    public static func terms(_ spec: String) throws -> [String] {
         var path = spec
         if spec == "better-profanity" {
             guard let found = PythonPackages.path(module: "better_profanity", file: "profanity_wordlist.txt") else {
@@ -57,11 +60,10 @@ public struct WordListScorer: ToxicityScorer {
             path = found
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw ForgeError.file(path, "toxicity word list cannot be read") }
-        let lines = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).map { line -> String in
+        return String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).map { line -> String in
             let first = line.split(separator: ",", maxSplits: 1).first.map(String.init) ?? ""
             return first.trimmingCharacters(in: .whitespaces)
         }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        return WordListScorer(terms: lines)
     }
 
     /// Lower-case words of letters, digits and inner apostrophes.

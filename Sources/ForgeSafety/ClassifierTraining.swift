@@ -120,18 +120,7 @@ public enum ClassifierTraining {
     /// A trainer for `classifier` on the train split, validated on the validation split.
     public static func trainer(_ classifier: TextClassifier, data: [LabelledText], options: TrainingOptions, runDir: String,
                                resume: Bool, log: (String) -> Void = { _ in }) throws -> Trainer<ClassifierBatch> {
-        var options = options
-        var checkpoint: LoadedCheckpoint?
-        let path = runDir + "/checkpoint.safetensors"
-        if resume {
-            guard FileManager.default.fileExists(atPath: path) else { throw ForgeError.file(path, "no checkpoint to resume from") }
-            let loaded = try Checkpoint.load(from: path)
-            guard loaded.state.config == classifier.model.config else { throw ForgeError.file(path, "was trained from a different model") }
-            let steps = max(options.steps, loaded.state.options.steps)
-            options = loaded.state.options
-            options.steps = steps
-            checkpoint = loaded
-        }
+        let (checkpoint, options) = try PostTraining.resumePoint(runDir: runDir, resume: resume, model: classifier.model, options: options)
         classifier.settings.maxTokens = options.seq
         let train = encode(data.filter { $0.split == "train" }, classifier: classifier)
         let validation = encode(data.filter { $0.split == "validation" }, classifier: classifier)

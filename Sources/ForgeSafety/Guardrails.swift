@@ -64,7 +64,7 @@ public final class Guardrails: @unchecked Sendable {
             case "pii": return .pii
             case "words":
                 var terms = r.words ?? []
-                if let list = r.wordList { terms += try WordList.terms(list) }
+                if let list = r.wordList { terms += try WordListScorer.terms(list) }
                 return .words(try WordMatcher(terms: terms))
             case "jailbreak":
                 return .patterns(try Self.compile(Self.jailbreakPatterns + (r.patterns ?? []), rule: r)
@@ -162,23 +162,6 @@ struct WordMatcher {
             out.replaceSubrange(r, with: String(repeating: "*", count: out[r].count))
         }
         return (out, matches.map { ns.substring(with: $0.range).lowercased() })
-    }
-}
-
-/// Word lists by file (one term per line, CSV: first column) or package name.
-enum WordList {
-    static func terms(_ spec: String) throws -> [String] {
-        var path = spec
-        if spec == "better-profanity" {
-            guard let found = PythonPackages.path(module: "better_profanity", file: "profanity_wordlist.txt") else {
-                throw ForgeError("word list 'better-profanity' not found: pip install --no-deps better-profanity==0.7.0")
-            }
-            path = found
-        }
-        guard let data = FileManager.default.contents(atPath: path) else { throw ForgeError.file(path, "word list cannot be read") }
-        return String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
-            .map { ($0.split(separator: ",", maxSplits: 1).first.map(String.init) ?? "").trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
     }
 }
 
