@@ -154,22 +154,31 @@ public final class CompletionService: Sendable {
 
     /// Runs the request's jobs, calling `out` for every event in order; moderates replies as they stream.
     func run(_ r: CompletionRequest, _ prepared: [Prepared], _ handles: [JobHandle], record: inout CompletionRecord,
-             out: (Output) async throws -> Void) async throws {
+             out deliver: (Output) async throws -> Void) async throws {
         let started = ContinuousClock.now
+        // When the client goes away (`deliver` throws), the job is cancelled and its events drained so that the record
+        // still counts the tokens made and ends the open choices as cancelled; then the error goes to the caller.
+        var gone: (any Error)?
+        var current: JobHandle?
+        func out(_ output: Output) async {
+            guard gone == nil else { return }
+            do { try await deliver(output) } catch { gone = error; current?.cancel() }
+        }
         var last: ContinuousClock.Instant?
         record.promptTokens = prepared.reduce(0) { $0 + $1.tokens.count }
         record.finishReasons = Array(repeating: "", count: prepared.count * r.n)
         for (p, handle) in handles.enumerated() {
+            current = handle
             var replies = Array(repeating: "", count: r.n)
             var blocked = Set<Int>()
             // Guardrails follow each choice's reply (they may hold text back and redact it); tokens wait with their text.
             let filters = (0..<r.n).map { _ in (moderator as? any RewritingModerator)?.replyFilter() }
             var heldTokens = Array(repeating: [TokenLogprob](), count: r.n)
-            func refuse(_ i: Int, _ choice: Int) async throws {
+            func refuse(_ i: Int, _ choice: Int) async {
                 // A reply that turns bad ends there, with OpenAI's content_filter.
                 blocked.insert(i)
                 record.finishReasons[choice] = "content_filter"
-                try await out(.finished(choice: choice, reason: "content_filter"))
+                await out(.finished(choice: choice, reason: "content_filter"))
                 if blocked.count == r.n { handle.cancel() }
             }
             for await event in handle.events {
@@ -179,13 +188,13 @@ public final class CompletionService: Sendable {
                     guard !blocked.contains(i) else { continue }
                     if let filter = filters[i] {
                         let (shown, refusal) = filter.feed(text)
-                        if refusal != nil { try await refuse(i, choice); continue }
+                        if refusal != nil { await refuse(i, choice); continue }
                         heldTokens[i] += tokens
                         if shown.isEmpty { continue }
                         (text, tokens) = (shown, heldTokens[i])
                         heldTokens[i] = []
                     } else if moderator.check(String(replies[i].suffix(64)) + text) != nil {
-                        try await refuse(i, choice)
+                        await refuse(i, choice)
                         continue
                     }
                     replies[i] += text
@@ -193,7 +202,7 @@ public final class CompletionService: Sendable {
                     if record.firstTokenSeconds == nil { record.firstTokenSeconds = seconds(now - started) }
                     if choice == 0, let last { record.tokenIntervals.append(seconds(now - last)) }
                     if choice == 0 { last = now }
-                    try await out(.text(choice: choice, text: text, tokens: tokens))
+                    await out(.text(choice: choice, text: text, tokens: tokens))
                 case .finished(let i, let reason, let count):
                     record.completionTokens += count
                     guard !blocked.contains(i) else { continue }
@@ -205,25 +214,27 @@ public final class CompletionService: Sendable {
                     if let filter = filters[i] {
                         // What the guardrails held back is checked and shown before the reply ends.
                         let (shown, refusal) = filter.finish()
-                        if refusal != nil { try await refuse(i, p * r.n + i); continue }
+                        if refusal != nil { await refuse(i, p * r.n + i); continue }
                         if !shown.isEmpty || !heldTokens[i].isEmpty {
                             replies[i] += shown
-                            try await out(.text(choice: p * r.n + i, text: shown, tokens: heldTokens[i]))
+                            await out(.text(choice: p * r.n + i, text: shown, tokens: heldTokens[i]))
                             heldTokens[i] = []
                         }
                     }
                     let name = reason == .stop ? "stop" : "length"
                     record.finishReasons[p * r.n + i] = name
-                    try await out(.finished(choice: p * r.n + i, reason: name))
+                    await out(.finished(choice: p * r.n + i, reason: name))
                 case .done(_, let cached):
                     record.cachedTokens += cached
                 case .failed(let e):
-                    try await out(.failed(e))
+                    await out(.failed(e))
                 }
             }
-            if blocked.count == r.n {
-                // The job was stopped: its choices count the tokens they had.
-                continue
+            if let gone {
+                // Jobs not reached yet never ran for this client: their choices end as cancelled too.
+                for c in record.finishReasons.indices where record.finishReasons[c].isEmpty { record.finishReasons[c] = "cancelled" }
+                handles[(p + 1)...].forEach { $0.cancel() }
+                throw gone
             }
         }
     }
