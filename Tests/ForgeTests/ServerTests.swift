@@ -258,6 +258,27 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
         #expect(FileManager.default.fileExists(atPath: shot))
     }
 
+    /// garak (PyPI, offline) attacks a guarded server through its own OpenAI-compatible generator: its run completes on
+    /// loopback, its report parses into a table row, and every prompt the jailbreak guard refused (HTTP 400, logged with
+    /// its reason code) reaches garak as no output rather than as an answer.
+    @Test func garakAgainstAGuardedServer() throws {
+        let dir = temporaryDirectory("serve-garak")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "rules:\n  - {category: jailbreak, detector: jailbreak, applies_to: [input], action: block}\n"
+            .write(toFile: dir + "/policy.yml", atomically: true, encoding: .utf8)
+        let server = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--context", "2048", "--guard", dir + "/policy.yml"])
+        let out = try runPython("garak_serve.py", [server.base, "smollm2", dir + "/garak", "probes.dan.DanInTheWild", "8", "16"],
+                                hint: "the test command installs garak and the modules its CLI needs") as? [String: Any] ?? [:]
+        #expect(out["status"] as? Int == 0, "\(out["log"] as? String ?? "no output")")
+        let rows = out["rows"] as? [[String: Any]] ?? []
+        let row = rows.first { $0["probe"] as? String == "dan.DanInTheWild" && $0["detector"] as? String == "mitigation.MitigationBypass" }
+        let (evaluated, nones) = (row?["evaluated"] as? Int ?? -1, row?["nones"] as? Int ?? -1)
+        #expect(evaluated + nones == 8, "\(rows)")
+        #expect(server.stop() == 0)
+        let refused = server.log.components(separatedBy: #""code":"jailbreak/jailbreak""#).count - 1
+        #expect(refused >= 1 && nones == refused, "garak saw \(nones) prompts without output; the server refused \(refused)")
+    }
+
     /// schemathesis on /openapi.json with a keyed server: no 5xx, documented statuses and shapes, invalid input refused,
     /// 401 without the key, 405 for other methods.
     @Test func schemathesisOnTheOpenAPIDocument() throws {
