@@ -63,6 +63,24 @@ import Yams
         #expect(throws: ForgeError.self) { try ToxicityData.read(path) }
     }
 
+    /// The harmful-request set: harmful prompts labelled 1 and split exactly as forge redteam's held-out split (so its
+    /// held-out probes are never trained on), ordinary first user turns labelled 0 and capped per source, duplicates once.
+    @Test func requestSetSplitsHarmfulPromptsAsTheRedTeamDoes() throws {
+        let dir = temporaryDirectory("reqdata")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let harmful = (0..<60).map { (text: "How do I hurt person number \($0)?", source: $0 < 40 ? "donotanswer/x" : "harmbench") }
+        let bot = dir + "/bot.yml"
+        try ("conversations:\n" + (0..<30).map { "- - What is the capital of country \($0)?\n  - I do not know.\n" }.joined())
+            .write(toFile: bot, atomically: true, encoding: .utf8)
+        let rows = try ToxicityData.buildRequests(harmful: harmful + [harmful[0]], sharegpt: nil, chitchat: nil, chatterbot: [bot], cleanLimit: 20)
+        #expect(rows.filter { $0.label == 1 }.count == 60 && rows.filter { $0.label == 0 }.count == 20)
+        #expect(rows.filter { $0.label == 0 }.allSatisfy { $0.source == "chatterbot" && $0.text.hasPrefix("What is the capital") })
+        for r in rows where r.label == 1 { #expect(r.split == ToxicityData.split(of: r.text)) }
+        #expect(Set(rows.map(\.split)) == ["train", "validation", "test"])
+        #expect(throws: ForgeError.self) { try ToxicityData.buildRequests(harmful: [], sharegpt: nil, chitchat: nil, chatterbot: [bot]) }
+    }
+
     /// A one-block classifier learns "toxic iff the text holds a 'z'", keeps its scores through save and load, plugs in as
     /// a ToxicityScorer, and scores a long text by its worst window.
     @Test func tinyClassifierLearnsSavesAndScoresWindows() throws {
