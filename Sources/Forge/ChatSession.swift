@@ -50,4 +50,12 @@ public final class ChatSession {
         history.append(ChatMessage(role: "assistant", content: reply))
         return reply
     }
+
+    /// Rewrites the last reply as it was shown (e.g. redacted by guardrails); nil forgets the last exchange, as for a
+    /// reply that was stopped, so that the model never sees it again.
+    public func amendLastReply(_ shown: String?) {
+        guard history.count >= 2, history[history.count - 1].role == "assistant" else { return }
+        if let shown { history[history.count - 1].content = shown.trimmingCharacters(in: .whitespaces) }
+        else { history.removeLast(2) }
+    }
 }

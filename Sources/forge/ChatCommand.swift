@@ -60,14 +60,25 @@ struct ChatCommand: ParsableCommand {
                 message = v.text
             }
             let stream = guardrails?.stream()
+            var shown = ""
             do {
                 try chat.send(message, settings: sampling.settings) { piece in
-                    out.write(Data((stream.map { $0.feed(piece) } ?? piece).utf8))
+                    let text = stream.map { $0.feed(piece) } ?? piece
+                    shown += text
+                    out.write(Data(text.utf8))
                     return stream?.blocked == nil
                 }
                 if let stream {
-                    out.write(Data(stream.finish().utf8))
-                    if let b = stream.blocked { err.write(Data("\n[reply stopped by the guardrails: \(b.code) (\(b.detail))]".utf8)) }
+                    let rest = stream.finish()
+                    shown += rest
+                    out.write(Data(rest.utf8))
+                    // The history keeps what was shown: a redacted reply as redacted, a stopped one not at all.
+                    if let b = stream.blocked {
+                        err.write(Data("\n[reply stopped by the guardrails: \(b.code) (\(b.detail)); the exchange is left out of the conversation]".utf8))
+                        chat.amendLastReply(nil)
+                    } else {
+                        chat.amendLastReply(shown)
+                    }
                 }
             } catch let e as ForgeError {
                 err.write(Data("[\(e.description)]\n".utf8))

@@ -28,6 +28,11 @@ import Testing
         #expect(reply.contains("Paris"), "\(reply)")
         _ = try chat.send("And of Italy?", settings: greedy)
         #expect(chat.history.count == 4 && chat.history[1].role == "assistant")
+        // Guardrails keep what was shown: a redacted reply as redacted, a stopped exchange not at all.
+        chat.amendLastReply("Rome, [REDACTED].")
+        #expect(chat.history[3] == ChatMessage(role: "assistant", content: "Rome, [REDACTED]."))
+        chat.amendLastReply(nil)
+        #expect(chat.history.count == 2 && chat.history.last?.content == reply)
         #expect(model.cacheUsage.blocks > 0)
     }
 
