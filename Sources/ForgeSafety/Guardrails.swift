@@ -81,10 +81,12 @@ public final class Guardrails: @unchecked Sendable {
         }
     }
 
-    /// Applies the rules for `direction` to `text` (decisions go to `log` unless `logging` is false).
-    public func inspect(_ text: String, _ direction: GuardDirection, logging: Bool = true) -> GuardVerdict {
+    /// Applies the rules for `direction` to `text` (decisions go to `log` unless `logging` is false); `classifiers`
+    /// false skips the classifier rules (the streamed reply runs them less often: they cost a model pass).
+    public func inspect(_ text: String, _ direction: GuardDirection, logging: Bool = true, classifiers: Bool = true) -> GuardVerdict {
         var verdict = GuardVerdict(text: text, decisions: [])
         for (rule, detector) in zip(policy.rules, detectors) where rule.appliesTo.contains(direction) {
+            if !classifiers, case .classifier = detector { continue }
             guard let finding = detector.find(verdict.text) else { continue }
             let d = GuardDecision(direction: direction, category: rule.category, action: rule.action,
                                   code: rule.category + "/" + rule.detector, detail: finding.detail)
@@ -97,6 +99,14 @@ public final class Guardrails: @unchecked Sendable {
             }
         }
         return verdict
+    }
+
+    /// Whether a classifier rule applies to `direction`.
+    func hasClassifiers(_ direction: GuardDirection) -> Bool {
+        zip(policy.rules, detectors).contains { rule, detector in
+            if case .classifier = detector { return rule.appliesTo.contains(direction) }
+            return false
+        }
     }
 
     /// A checker for a reply that arrives piece by piece.
@@ -175,6 +185,9 @@ public final class GuardStream {
     public private(set) var decisions: [GuardDecision] = []
     public private(set) var blocked: GuardDecision?
     var seen = Set<String>()
+    /// Characters since the classifier rules last ran, and how many times they ran.
+    var unclassified = 0
+    public private(set) var classifierPasses = 0
 
     init(_ g: Guardrails, hold: Int) { (guardrails, self.hold) = (g, hold) }
 
@@ -182,6 +195,7 @@ public final class GuardStream {
     public func feed(_ piece: String) -> String {
         guard blocked == nil else { return "" }
         pending += piece
+        unclassified += piece.count
         guard pending.count > hold else { return "" }
         return flush(final: false)
     }
@@ -195,8 +209,12 @@ public final class GuardStream {
     func flush(final: Bool) -> String {
         // Blocking and warning rules see the recent raw reply: what was shown plus what is pending. Each decision is
         // kept and logged once per reply.
+        // Classifier rules run once at least half the hold-back has arrived since their last pass (and at the end):
+        // what is shown lies at least `hold` characters before the end, so it was always inside a classified window.
         let window = String(shownRaw.suffix(400)) + pending
-        let verdict = guardrails.inspect(window, .output, logging: false)
+        let classify = final || unclassified * 2 >= hold
+        if classify { unclassified = 0; classifierPasses += guardrails.hasClassifiers(.output) ? 1 : 0 }
+        let verdict = guardrails.inspect(window, .output, logging: false, classifiers: classify)
         for d in verdict.decisions where d.action != .redact && seen.insert(d.code).inserted {
             decisions.append(d)
             guardrails.log?(d)

