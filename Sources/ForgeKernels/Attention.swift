@@ -7,6 +7,7 @@
 // log-sum-exp of each row, from which the backward recomputes the probabilities block by block.
 // With document starts (packing), a query also sees no key before its own document's first token.
 import ForgeCore
+import Foundation
 
 /// Sizes of one attention call.
 public struct AttentionShape: Sendable, Equatable {
@@ -79,9 +80,26 @@ public enum Attention {
             // With a sliding window or packed documents, keys before `first` are masked too.
             var first = s.window.map { max(0, q0 + i + 1 - $0) } ?? 0
             if let starts { first = max(first, Int(starts[q0 + i])) }
-            if computeLSE { lse[q0 + i] = Softmax.logSumExp(row + first, visible - first) }
-            let lv = F16x(repeating: lse[q0 + i])
-            map16(visible - first, row + first, row + first) { vexp($0 - lv) }
+            if computeLSE {
+                // exp(s − max) / Σ: rounding relative to the probabilities themselves. exp(s − lse) would carry the
+                // rounding of lse, an ulp of a number that reaches tens at SmolLM2's attention sinks (~2e-6 relative).
+                let n = visible - first, x = row + first
+                var mv = F16x(repeating: -.infinity)
+                var j = 0
+                while j + 16 <= n { let v = load16(x, j); mv = mv.replacing(with: v, where: mv .< v); j += 16 }
+                var m = hmax(mv)
+                while j < n { m = max(m, x[j]); j += 1 }
+                let mb = F16x(repeating: m)
+                map16(n, x, x) { vexp($0 - mb) }
+                var total = 0.0
+                for t in 0..<n { total += Double(x[t]) }
+                let inv = F16x(repeating: Float(1 / total))
+                map16(n, x, x) { $0 * inv }
+                lse[q0 + i] = m + Float(log(total))
+            } else {
+                let lv = F16x(repeating: lse[q0 + i])
+                map16(visible - first, row + first, row + first) { vexp($0 - lv) }
+            }
             if first > 0 { row.initialize(repeating: 0, count: first) }
             if visible < keys { (row + visible).initialize(repeating: 0, count: keys - visible) }
         }
