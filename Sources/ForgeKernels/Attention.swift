@@ -83,19 +83,14 @@ public enum Attention {
             if computeLSE {
                 // exp(s − max) / Σ: rounding relative to the probabilities themselves. exp(s − lse) would carry the
                 // rounding of lse, an ulp of a number that reaches tens at SmolLM2's attention sinks (~2e-6 relative).
+                // The sum runs in 32 lanes (Norms.rowSum), close to a Float64 sum at vector speed.
                 let n = visible - first, x = row + first
-                var mv = F16x(repeating: -.infinity)
-                var j = 0
-                while j + 16 <= n { let v = load16(x, j); mv = mv.replacing(with: v, where: mv .< v); j += 16 }
-                var m = hmax(mv)
-                while j < n { m = max(m, x[j]); j += 1 }
-                let mb = F16x(repeating: m)
+                let m = Softmax.rowMax(x, n), mb = F16x(repeating: m)
                 map16(n, x, x) { vexp($0 - mb) }
-                var total = 0.0
-                for t in 0..<n { total += Double(x[t]) }
-                let inv = F16x(repeating: Float(1 / total))
+                let total = Norms.rowSum(x, n)
+                let inv = F16x(repeating: 1 / total)
                 map16(n, x, x) { $0 * inv }
-                lse[q0 + i] = m + Float(log(total))
+                lse[q0 + i] = m + log(total)
             } else {
                 let lv = F16x(repeating: lse[q0 + i])
                 map16(visible - first, row + first, row + first) { vexp($0 - lv) }

@@ -6,18 +6,25 @@ public enum Softmax {
     /// Writes max and log-sum-exp of one row; returns lse.
     @inlinable @inline(__always)
     public static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        let m = rowMax(x, n)
+        if m == -.infinity { return -.infinity }
+        let mb = F16x(repeating: m)
+        var acc = F16x()
+        var i = 0
+        while i + 16 <= n { acc += vexp(load16(x, i) - mb); i += 16 }
+        if i < n { acc += vexp(loadPartial(x, i, n - i) - mb).replacing(with: 0, where: laneMask(n - i)) }
+        return m + log(hsum(acc))
+    }
+
+    /// The largest of n floats (−∞ for none).
+    @inlinable @inline(__always)
+    public static func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
         var mv = F16x(repeating: -.infinity)
         var i = 0
         while i + 16 <= n { let v = load16(x, i); mv = mv.replacing(with: v, where: mv .< v); i += 16 }
         var m = hmax(mv)
         while i < n { m = max(m, x[i]); i += 1 }
-        if m == -.infinity { return -.infinity }
-        let mb = F16x(repeating: m)
-        var acc = F16x()
-        i = 0
-        while i + 16 <= n { acc += vexp(load16(x, i) - mb); i += 16 }
-        if i < n { acc += vexp(loadPartial(x, i, n - i) - mb).replacing(with: 0, where: laneMask(n - i)) }
-        return m + log(hsum(acc))
+        return m
     }
 
     /// Lanes at or past `k` set (for masking a partial vector).
