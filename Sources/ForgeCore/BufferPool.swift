@@ -17,6 +17,7 @@ public final class BufferPool: Sendable {
         var cachedBytes = 0
         var liveBytes = 0
         var peakLiveBytes = 0
+        var meters: [UInt: (live: Int, peak: Int)] = [:]  // by thread, see `measuringPeak`
     }
     private let state = Mutex(State())
     private let limitBytes: Int
@@ -28,6 +29,11 @@ public final class BufferPool: Sendable {
         let reused: UInt? = state.withLock { s in
             s.liveBytes += count * 4
             s.peakLiveBytes = max(s.peakLiveBytes, s.liveBytes)
+            if !s.meters.isEmpty, var m = s.meters[currentThreadID()] {
+                m.live += count * 4
+                m.peak = max(m.peak, m.live)
+                s.meters[currentThreadID()] = m
+            }
             guard var list = s.free[count], let p = list.popLast() else { return nil }
             s.free[count] = list
             s.cachedBytes -= count * 4
@@ -46,6 +52,7 @@ public final class BufferPool: Sendable {
     func give(_ p: UnsafeMutablePointer<Float>, capacity: Int) {
         let kept = state.withLock { s -> Bool in
             s.liveBytes -= capacity * 4
+            if !s.meters.isEmpty, s.meters[currentThreadID()] != nil { s.meters[currentThreadID()]!.live -= capacity * 4 }
             guard s.cachedBytes + capacity * 4 <= limitBytes else { return false }
             s.free[capacity, default: []].append(UInt(bitPattern: p))
             s.cachedBytes += capacity * 4
@@ -61,6 +68,16 @@ public final class BufferPool: Sendable {
     /// Starts a new peak measurement from the bytes alive now.
     public func resetPeak() { state.withLock { $0.peakLiveBytes = $0.liveBytes } }
 
+    /// Runs `body` and returns the most bytes it held alive at once, counting only buffers taken and given back on
+    /// the calling thread, so tests and other work running beside it do not move the figure.
+    public func measuringPeak<T>(_ body: () throws -> T) rethrows -> (result: T, peakBytes: Int) {
+        let id = currentThreadID()
+        state.withLock { $0.meters[id] = (0, 0) }
+        defer { state.withLock { _ = $0.meters.removeValue(forKey: id) } }
+        let result = try body()
+        return (result, state.withLock { $0.meters[id]!.peak })
+    }
+
     /// Frees every cached buffer.
     public func drain() {
         let all = state.withLock { s -> [UInt] in
@@ -71,4 +88,13 @@ public final class BufferPool: Sendable {
         }
         for address in all { free(UnsafeMutableRawPointer(bitPattern: address)) }
     }
+}
+
+/// The calling thread's identity as a number (pthread_t is an integer on Linux and a pointer on Darwin).
+@inline(__always) private func currentThreadID() -> UInt {
+    #if canImport(Darwin)
+    UInt(bitPattern: pthread_self())
+    #else
+    UInt(pthread_self())
+    #endif
 }
