@@ -83,6 +83,8 @@ public struct RolloutSource: BatchSource {
     public var reward: @Sendable (String, Problem) -> Double = { AnswerChecker.reward($0, answer: $1.answer) }
     public var state: SamplerState
     var held: (batch: RolloutBatch, uses: Int)?
+    /// Where each prompt's rollouts are appended (prompt and completion token ids, texts, rewards, advantages).
+    public var log: RolloutLog?
 
     public init(model: Transformer, problems: [Problem], encoder: ChatEncoder, settings: GRPOSettings, batch: Int, seq: Int, pad: Int32,
                 lora: LoRAConfig?, reference: Transformer?, stats: StepMeans, seed: UInt64) throws {
@@ -138,8 +140,10 @@ public struct RolloutSource: BatchSource {
                                              settings: sampling, maxTokens: settings.maxTokens, endTokens: endTokens)
         var rows: [(prompt: [Int32], completion: [Int32])] = [], rewards: [Double] = [], advantages: [Float] = []
         var stds: [Double] = [], ended = 0, lengths = 0
+        var records: [RolloutLog.Record] = []
         for (k, p) in picked.enumerated() {
-            let r = groups[k].map { c in reward(tokenizer.decode(c.tokens.filter { !endTokens.contains($0) }, skipSpecial: true), problems[p]) }
+            let texts = groups[k].map { c in tokenizer.decode(c.tokens.filter { !endTokens.contains($0) }, skipSpecial: true) }
+            let r = texts.map { reward($0, problems[p]) }
             let mean = r.reduce(0, +) / Double(g)
             let std = g > 1 ? (r.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(g - 1)).squareRoot() : 0
             stds.append(std)
@@ -150,7 +154,12 @@ public struct RolloutSource: BatchSource {
                 ended += c.ended ? 1 : 0
                 lengths += c.tokens.count
             }
+            if log != nil {
+                records.append(.init(position: Int(salt) + k, problem: problems[p], prompt: prompts[p], completions: groups[k].map(\.tokens),
+                                     texts: texts, rewards: r, advantages: Array(advantages.suffix(g))))
+            }
         }
+        try log?.append(records)
         let r = ReplyRows(rows.map { ($0.prompt, $0.completion) }, seq: seq, pad: pad)
         var batch = RolloutBatch(inputs: r.inputs, targets: r.targets, layout: r.layout, advantages: advantages, rewards: rewards,
                                  reference: [], old: [], completionTokens: lengths, tokens: r.lengths.reduce(0, +))
@@ -234,6 +243,7 @@ public enum GRPO {
                                        seq: options.seq, pad: base.padToken, lora: adapter, reference: adapter == nil ? reference : nil,
                                        stats: stats, seed: options.seed)
         if let reward { source.reward = reward }
+        source.log = try RolloutLog(path: runDir + "/rollouts.jsonl")
         log("\(problems.count) problems, \(options.batch) prompts × \(settings.group) completions per micro-batch, "
             + "up to \(settings.maxTokens) tokens each")
         let trainer = try Trainer(model: base.transformer, options: options, source: source, objective: objective(settings, stats: stats),
