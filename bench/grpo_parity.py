@@ -44,7 +44,7 @@ def main():
 
     import torch
     from datasets import Dataset
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
     torch.set_num_threads(a.threads)
     tok = AutoTokenizer.from_pretrained(a.model)
@@ -72,7 +72,7 @@ def main():
     def forge_reward(prompts, completions, completion_ids, **kw):
         return [rewards[(p[0]["content"], tuple(ids))] for p, ids in zip(prompts, completion_ids)]
 
-    logs = []
+    collected = []
 
     config = GRPOConfig(output_dir=os.path.join(work, "trl"), per_device_train_batch_size=a.batch * a.group,
                         num_generations=a.group, gradient_accumulation_steps=1, steps_per_generation=1, num_iterations=1,
@@ -83,16 +83,14 @@ def main():
                         seed=0, model_init_kwargs={"dtype": torch.float32})
     trainer = GRPOTrainer(model=a.model, reward_funcs=forge_reward, args=config, train_dataset=ds, processing_class=tok,
                           rollout_func=rollout_func)
-    original_log = trainer.log
-
-    def log(values, *args, **kw):
-        logs.append(dict(values))
-        return original_log(values, *args, **kw)
-    trainer.log = log
+    class Collect(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kw):
+            collected.append(dict(logs or {}))
+    trainer.add_callback(Collect())
     t0 = time.time()
     trainer.train()
     trl_seconds = time.time() - t0
-    trl = [m for m in logs if "loss" in m]
+    trl = [m for m in collected if "loss" in m]
 
     print(f"\nGRPO parity: SmolLM2 ({a.model}), {a.steps} steps of {a.batch} prompts × {a.group} completions, "
           f"β {a.beta}, lr {a.lr}, dapo, Float32, {a.threads} threads")
@@ -100,7 +98,7 @@ def main():
     print(f"{'step':>4} {'metric':<10} {'Forge':>14} {'TRL':>14} {'|Δ|':>10}")
     worst = {}
     for step, (f, t) in enumerate(zip(forge, trl), 1):
-        for k, tk in [("loss", "loss"), ("grad_norm", "grad_norm"), ("kl", "kl"), ("reward", "reward")]:
+        for k, tk in [("loss", "loss"), ("grad_norm", "grad_norm"), ("kl", "kl"), ("reward", "reward"), ("reward_std", "reward_std")]:
             if k in f and tk in t:
                 d = abs(f[k] - t[tk])
                 worst[k] = max(worst.get(k, 0), d if k != "grad_norm" else d / max(abs(t[tk]), 1e-12))

@@ -175,8 +175,9 @@ public struct RolloutSource: BatchSource {
             }
         }
         if settings.iterations > 1 { batch.old = Self.tokenLogProbabilities(model, batch) }
-        let n = Double(rows.count)
-        stats.add(["reward": rewards.reduce(0, +) / n, "reward_std": stds.reduce(0, +) / Double(stds.count),
+        let n = Double(rows.count), mean = rewards.reduce(0, +) / n
+        let spread = n > 1 ? (rewards.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)).squareRoot() : 0
+        stats.add(["reward": mean, "reward_std": spread,
                    "frac_reward_zero_std": Double(stds.filter { $0 == 0 }.count) / Double(stds.count),
                    "completions/mean_length": Double(lengths) / n, "completions/clipped_ratio": 1 - Double(ended) / n])
         return batch
