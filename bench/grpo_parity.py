@@ -48,6 +48,8 @@ def main():
     from trl import GRPOConfig, GRPOTrainer
     torch.set_num_threads(a.threads)
     tok = AutoTokenizer.from_pretrained(a.model)
+    if tok.pad_token is None:  # padding is masked out of every sum; TRL needs a token id for it
+        tok.pad_token = tok.eos_token
     # TRL renders the prompt with its own chat template: it must give Forge's prompt tokens.
     template_agrees = sum(
         tok.apply_chat_template([{"role": "user", "content": r["question"]}], add_generation_prompt=True, tokenize=True,

@@ -131,9 +131,9 @@ public enum ModelDir {
         return Set(map.values).sorted().map { dir + "/" + $0 }
     }
 
-    /// Reads the tokenizer of a model dir.
+    /// Reads the tokenizer of a model dir, with the special tokens tokenizer_config.json names.
     public static func loadTokenizer(from dir: String) throws -> TextTokenizer {
-        try TokenizerJSON.load(from: dir + "/tokenizer.json")
+        try TokenizerJSON.load(modelDir: dir)
     }
 
     /// The chat template text of a model dir (tokenizer_config.json or chat_template.jinja), if any.

@@ -10,6 +10,29 @@ import ForgeCore
 import Foundation
 
 public enum TokenizerJSON {
+    /// Loads a model dir's tokenizer: tokenizer.json, with the EOS, padding and BOS tokens tokenizer_config.json names
+    /// (tokenizer.json alone knows only the BOS its template adds).
+    public static func load(modelDir dir: String) throws -> BPETokenizer {
+        let t = try load(from: dir + "/tokenizer.json")
+        let path = dir + "/tokenizer_config.json"
+        guard let data = FileManager.default.contents(atPath: path) else { return t }
+        guard let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ForgeError.file(path, "not a JSON object")
+        }
+        func named(_ key: String) throws -> Int32? {
+            // A token is written as its text or as an added-token object with "content".
+            guard let value = config[key], !(value is NSNull) else { return nil }
+            guard let text = (value as? String) ?? ((value as? [String: Any])?["content"] as? String) else {
+                throw ForgeError.file(path, "\(key) is neither a string nor an object with \"content\"")
+            }
+            return t.id(of: text)  // a token the vocabulary lacks is left unset, as before
+        }
+        if let id = try named("eos_token") { t.eosId = id }
+        if let id = try named("pad_token") { t.padId = id }
+        if t.bosId == nil, let id = try named("bos_token") { t.bosId = id }
+        return t
+    }
+
     /// Loads a tokenizer.json file.
     public static func load(from path: String) throws -> BPETokenizer {
         guard let data = FileManager.default.contents(atPath: path) else {

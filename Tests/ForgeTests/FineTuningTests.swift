@@ -168,6 +168,21 @@ import Testing
         return dir
     }
 
+    /// A model dir's tokenizer keeps the GGUF's special tokens through tokenizer_config.json, also when a run saves it
+    /// again (a fine-tuned model's dir must name its EOS, or Hugging Face generation never stops).
+    @Test func specialTokensSurviveModelDirToModelDir() throws {
+        let gguf = try GGUFVocab.load(try GGUFFile(path: smolLM2Path))
+        let base = try FineTuningRunTests.tinyBase()
+        let loaded = try #require(try ModelDir.loadTokenizer(from: base) as? BPETokenizer)
+        #expect(loaded.eosId == 2 && loaded.eosId == gguf.eosId && loaded.padId == (gguf as? BPETokenizer)?.padId && loaded.bosId == gguf.bosId)
+        let again = temporaryDirectory("tinybase-again")
+        defer { try? FileManager.default.removeItem(atPath: again) }
+        try ModelDir.save(try Transformer(config: ModelDir.loadConfig(from: base), seed: 1), tokenizer: loaded, to: again)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: again + "/tokenizer_config.json"))) as? [String: Any]
+        #expect(config?["eos_token"] as? String == "<|im_end|>" && config?["pad_token"] as? String == "<|im_end|>", "\(config ?? [:])")
+        #expect(try TokenizerLoader.load(again).eosId == 2)
+    }
+
     @Test(arguments: [false, true])
     func aResumedRunEqualsAnUninterruptedOne(lora: Bool) throws {
         let base = try FineTuningRunTests.tinyBase()
