@@ -71,7 +71,8 @@ struct ServeCommand: AsyncParsableCommand {
             guard moderation == nil else { throw ValidationError("give --guard or --moderation, not both (a policy can hold word and classifier rules)") }
             moderator = GuardModerator(g)
         } else if let m = moderation, m.hasPrefix("classifier:") {
-            moderator = ClassifierModerator(classifier: try TextClassifier.load(String(m.dropFirst("classifier:".count))))
+            // The classifier runs once per 24 characters of a streamed reply, not once per token.
+            moderator = HeldBackModerator(ClassifierModerator(classifier: try TextClassifier.load(String(m.dropFirst("classifier:".count)))))
         } else {
             do { moderator = try moderation.map { try WordRules(file: $0) } ?? AllowAll() } catch let e as APIError { throw ForgeError(e.message) }
         }
