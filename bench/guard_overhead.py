@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Guardrail overhead on streamed replies in `forge serve`: the same requests against a server without and with
-`--guard POLICY`, alternated, timing every streamed chunk. Prints the mean time per token of each, the added latency per
+`--guard POLICY` (or `--moderation M`, e.g. classifier:DIR), alternated, timing every streamed chunk. Prints the mean time per token of each, the added latency per
 token and the ratio, from one run.
 
   python3 bench/guard_overhead.py --forge .build/release/forge --model SmolLM2.gguf --policy policy.yml [--requests 8]
+  python3 bench/guard_overhead.py --forge .build/release/forge --model SmolLM2.gguf --moderation classifier:CLF_DIR
 """
 import argparse, json, os, re, statistics, subprocess, sys, tempfile, time, urllib.request
 
@@ -38,15 +39,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--forge", required=True)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--policy", required=True)
+    ap.add_argument("--policy", help="a guardrail policy (--guard)")
+    ap.add_argument("--moderation", help="a --moderation value instead of a policy (rules file or classifier:DIR)")
     ap.add_argument("--requests", type=int, default=8)
     ap.add_argument("--tokens", type=int, default=128)
     a = ap.parse_args()
+    if (a.policy is None) == (a.moderation is None):
+        sys.exit("give --policy or --moderation")
+    guarded = ["--guard", a.policy] if a.policy else ["--moderation", a.moderation]
     prompts = ["Tell me a long story about a lighthouse keeper.", "Explain how rain forms, step by step.",
                "Write a letter to a friend about your garden.", "Describe a busy market in the morning."]
     gaps = {"plain": [], "guarded": []}  # (first chunk s, s per token) per request
     for rnd in range(2):
-        for name, extra in [("plain", []), ("guarded", ["--guard", a.policy])]:
+        for name, extra in [("plain", []), ("guarded", guarded)]:
             p, port = start(a.forge, a.model, extra)
             try:
                 for i in range(a.requests // 2):

@@ -46,21 +46,34 @@ public enum Canaries {
         return out
     }
 
-    /// Log-likelihood of `text`'s tokens after `prefix` under `model`, for many texts at once.
+    /// Each `prefix + continuation` tokenized whole, as the training text was (a BPE tokenizer joins the space before
+    /// the secret to its digits, and a secret repeated often gets tokens of its own: encoding the prefix and the
+    /// secret apart would score token sequences the model never saw), and where the continuation's tokens start: after
+    /// the tokens of the prefix without its trailing spaces, which every row shares.
+    public static func rows(_ tokenizer: TextTokenizer, prefix: String, continuations: [String]) -> (rows: [[Int32]], start: Int) {
+        let bos = tokenizer.bosId.map { [$0] } ?? []
+        var stem = prefix
+        while stem.last?.isWhitespace == true { stem.removeLast() }
+        let head = bos + tokenizer.encode(stem)
+        let rows = continuations.map { bos + tokenizer.encode(prefix + $0) }
+        let start = rows.map { r in zip(head, r).prefix { $0 == $1 }.count }.min() ?? head.count
+        return (rows, start)
+    }
+
+    /// Log-likelihood of each continuation's tokens after `prefix` under `model` (tokenized whole), for many at once.
     static func scores(_ model: Transformer, _ tokenizer: TextTokenizer, prefix: String, continuations: [String]) -> [Double] {
-        let head = (tokenizer.bosId.map { [$0] } ?? []) + tokenizer.encode(prefix)
-        let rows = continuations.map { head + tokenizer.encode($0) }
+        let (rows, start) = rows(tokenizer, prefix: prefix, continuations: continuations)
         let seq = rows.map(\.count).max() ?? 1
         var out: [Double] = []
         let batch = 64
-        for start in stride(from: 0, to: rows.count, by: batch) {
-            let chunk = Array(rows[start..<min(start + batch, rows.count)])
+        for first in stride(from: 0, to: rows.count, by: batch) {
+            let chunk = Array(rows[first..<min(first + batch, rows.count)])
             var inputs: [Int32] = [], targets: [Int32] = []
             for r in chunk {
                 let padded = r + Array(repeating: r.last!, count: seq - r.count)
                 inputs += padded
                 // Targets: the continuation's tokens only (the prefix is shared by all candidates).
-                targets += (0..<seq).map { t in t + 1 < r.count && t + 1 >= head.count ? r[t + 1] : -1 }
+                targets += (0..<seq).map { t in t + 1 < r.count && t + 1 >= start ? r[t + 1] : -1 }
             }
             let lp = model.targetLogProbabilities(Tape(recording: false), tokens: inputs, targets: targets,
                                                   layout: TokenLayout(batch: chunk.count, seq: seq)).value

@@ -218,4 +218,23 @@ import Yams
         #expect(e[1].exposure > e[0].exposure + 2)
         #expect(e[1].rank <= 3)
     }
+
+    /// Candidates are scored on the tokens the training text had: with a BPE tokenizer trained on the planted text (the
+    /// space before a secret joins its digits, a secret seen 64 times gets merges of its own), the true secret's row is
+    /// exactly the training encoding, and scoring starts where the rows leave the shared prefix.
+    @Test func candidatesAreTokenizedAsTheTrainingText() throws {
+        let canaries = Canaries.make(repetitions: [64], seed: 3)
+        let docs = Canaries.plant(canaries, into: ["the king rode 12 miles to the sea.", "a storm of 7 nights."], seed: 3)
+        var options = BPETrainingOptions()
+        options.vocabSize = 400
+        let tokenizer = try BPETrainer.train(try BPETrainer.count(docs, pattern: options.pattern), options: options)
+        let c = canaries[0]
+        let trained = (tokenizer.bosId.map { [$0] } ?? []) + tokenizer.encode(c.text)
+        #expect(tokenizer.encode(c.secret + ".").count < c.secret.count + 1, "the secret has merged tokens")
+        let (rows, start) = Canaries.rows(tokenizer, prefix: c.prefix, continuations: [c.secret + ".", "000000."])
+        #expect(rows[0] == trained)
+        #expect(start > 0 && start < rows[0].count && Array(rows[0][..<start]) == Array(rows[1][..<start]))
+        let stem = (tokenizer.bosId.map { [$0] } ?? []) + tokenizer.encode(String(c.prefix.dropLast()))
+        #expect(start == stem.count, "the continuation starts after the prefix's words; the space goes with the digits")
+    }
 }
