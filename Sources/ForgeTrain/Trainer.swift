@@ -49,6 +49,18 @@ public final class Trainer<Batch> {
     var source: any BatchSource<Batch>
     let validation: [Batch]
 
+    /// The trainable parameters' gradients on the next batch, without a step (the data position is left as it was):
+    /// for checks against other trainers.
+    public func firstGradients() -> [(String, Tensor)] {
+        var copy = source
+        let batch = copy.next()
+        for p in model.trainableParameters { p.zeroGrad() }
+        let tape = Tape()
+        tape.backward(objective.loss(tape, model, batch))
+        defer { for p in model.trainableParameters { p.zeroGrad() } }
+        return model.trainableParameters.map { ($0.name, $0.grad ?? Tensor(shape: $0.shape, zeroed: true)) }
+    }
+
     public var checkpointPath: String { runDir + "/checkpoint.safetensors" }
     public var modelDir: String { runDir + "/model" }
 

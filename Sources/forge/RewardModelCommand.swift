@@ -25,6 +25,8 @@ struct RewardModelCommand: ParsableCommand {
     @OptionGroup var loraFlags: LoRAFlags
     @OptionGroup var training: TrainingFlags<PreferenceDefaults>
     @OptionGroup var threads: ThreadOptions
+    @Option(help: "Write the trainable parameters' gradients on the first batch (safetensors) and exit.")
+    var dumpGradients: String?
 
     func run() throws {
         try threads.apply()
@@ -35,6 +37,12 @@ struct RewardModelCommand: ParsableCommand {
         Interrupt.install()
         let (trainer, heldOut) = try RewardModel.trainer(base: base, data: data, options: training.options, runDir: runDir, resume: resume,
                                                          lora: try loraFlags.config(), baseName: model, log: { progress.line($0) })
+        if let dumpGradients {
+            let grads = trainer.firstGradients()
+            try SafeTensors(tensors: grads).write(to: dumpGradients)
+            progress.line("\(grads.count) gradients written to \(dumpGradients)")
+            return
+        }
         let before = heldOut.isEmpty || resume ? nil : RewardModel.accuracy(trainer.model, heldOut)
         let summary = try trainer.run()
         if summary.alreadyComplete { return }
