@@ -110,7 +110,14 @@ import Testing
         let (trainer, heldOut) = try RewardModel.trainer(base: try BaseModel.load(base), data: data, options: options, runDir: run, resume: false)
         trainer.progress = nil
         #expect(!heldOut.isEmpty)
+        // The first batch's gradients, taken without a step or moving the data (`forge rm --dump-gradients`), are the
+        // ones the first step then applies: its logged gradient norm is theirs.
+        let first = trainer.firstGradients()
+        #expect(first.contains { $0.0 == "score.weight" })
+        let norm = first.reduce(0.0) { $0 + $1.1.array.reduce(0.0) { $0 + Double($1) * Double($1) } }.squareRoot()
         _ = try trainer.run()
+        let logged = try #require(trainer.metrics.records.first { $0.kind == "train" }?.values["grad_norm"])
+        #expect(abs(logged - norm) <= 1e-5 * norm, "first-step gradient norm \(logged), dumped \(norm)")
         let accuracy = RewardModel.accuracy(trainer.model, heldOut)
         #expect(accuracy >= 0.9, "held-out accuracy \(accuracy)")
         #expect(trainer.metrics.records.last { $0.kind == "train" }?.values["accuracy"] != nil)
