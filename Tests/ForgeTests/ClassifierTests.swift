@@ -54,6 +54,14 @@ import Yams
         // Every slur lives in one split only.
         let splits = Dictionary(grouping: rows.filter { $0.source == "slur" }) { $0.text.split(separator: " ").last! }.mapValues { Set($0.map(\.split)) }
         #expect(splits.values.allSatisfy { $0.count == 1 })
+        // Neutral identity sentences are clean, every template in one split, and none is a bias-audit template.
+        let identity = rows.filter { $0.source == "identity" }
+        #expect(identity.count == ToxicityData.identityTemplates.count * ToxicityData.identityTerms.count && identity.allSatisfy { $0.label == 0 })
+        for template in ToxicityData.identityTemplates {
+            let texts = Set(ToxicityData.identityTerms.map { template.replacingOccurrences(of: "{X}", with: $0) })
+            #expect(Set(identity.filter { texts.contains($0.text) }.map(\.split)).count == 1, "\(template)")
+        }
+        #expect(Set(ToxicityData.identityTemplates).isDisjoint(with: BiasAudit.templates))
         #expect(Set(rows.map(\.split)).isSubset(of: ["train", "validation", "test"]))
         // Round trip and a bad file.
         let path = dir + "/set.jsonl"
