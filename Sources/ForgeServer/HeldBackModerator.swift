@@ -39,14 +39,21 @@ public final class HeldBackReply: ReplyFilter {
     }
 
     /// Checks the window; shows what is pending up to its last space (a word still being written waits for its end,
-    /// so a word split across two checks is never half shown), or all of it at the end.
+    /// so a word split across two checks is never half shown; text without spaces keeps only `hold` characters back),
+    /// or all of it at the end.
     func release(final: Bool) -> (shown: String, refusal: ModerationResult?) {
+        var cut = final ? pending.endIndex : (pending.lastIndex(where: \.isWhitespace) ?? pending.startIndex)
+        if !final && pending.distance(from: cut, to: pending.endIndex) > 2 * hold {
+            // Text without spaces (Chinese, Japanese, a long URL): show all but the last `hold` characters, as the
+            // guardrails do, rather than hold the reply back to its end.
+            cut = pending.index(pending.endIndex, offsetBy: -hold)
+        }
+        if cut == pending.startIndex && !final { return ("", nil) }  // nothing could be shown yet: no check
         checks += 1
         if let r = base.check(String(shown.suffix(64)) + pending) {
             refused = r
             return ("", r)
         }
-        let cut = final ? pending.endIndex : (pending.lastIndex(where: \.isWhitespace) ?? pending.startIndex)
         let out = String(pending[..<cut])
         shown += out
         pending = String(pending[cut...])

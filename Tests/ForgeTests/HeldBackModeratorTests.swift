@@ -24,6 +24,22 @@ import Testing
         #expect(filter.checks <= 4, "\(filter.checks) checks for \(pieces.count) pieces")
     }
 
+    /// Text without spaces (Chinese here) still streams: all but the last 24 characters are shown as it comes.
+    @Test func textWithoutSpacesIsNotHeldToTheEnd() throws {
+        let filter = HeldBackModerator(try WordRules(words: ["poison"]), hold: 24).replyFilter()
+        let piece = "今天天气很好我们去公园散步吧"  // 14 characters, no spaces
+        var shown = "", fed = ""
+        for _ in 0..<10 {
+            fed += piece
+            let r = filter.feed(piece)
+            #expect(r.refusal == nil)
+            shown += r.shown
+            #expect(fed.count - shown.count <= 2 * 24 + piece.count, "\(fed.count - shown.count) characters waiting")
+        }
+        #expect(shown.count >= fed.count - 2 * 24 - piece.count && !shown.isEmpty)
+        #expect(shown + filter.finish().shown == fed)
+    }
+
     @Test func aBlockedWindowIsNeverShown() throws {
         let moderator = HeldBackModerator(try WordRules(words: ["poison"]), hold: 24)
         let filter = moderator.replyFilter()
