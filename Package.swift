@@ -83,13 +83,17 @@ let package = Package(
                 dependencies: ["ForgeCore", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData", "ForgeAlign",
                                "ForgeInference", .product(name: "Yams", package: "Yams")],
                 swiftSettings: fastFlags),
+        // Compression and export: GGUF export, llama.cpp-exact quantization, pruning, distillation.
+        .target(name: "ForgeCompress",
+                dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeInference"],
+                swiftSettings: fastFlags),
         // The small public API for Swift programs (load, generate, stream, chat); the CLI is written on it.
         .target(name: "Forge", dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference"], swiftSettings: fastFlags),
         .executableTarget(
             name: "ForgeCommand",
             dependencies: [
                 "Forge", "ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData",
-                "ForgeInference", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ForgeInference", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/forge",
             swiftSettings: fastFlags),
@@ -98,7 +102,7 @@ let package = Package(
         .testTarget(
             name: "ForgeTests",
             dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer",
-                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCommand",
+                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeCommand",
                            .product(name: "Yams", package: "Yams")],
             exclude: ["Fixtures"],
             swiftSettings: fastFlags),

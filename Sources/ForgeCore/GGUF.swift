@@ -80,6 +80,8 @@ public final class GGUFFile: @unchecked Sendable {
     public let path: String
     public let version: UInt32
     public let metadata: [String: GGUFValue]
+    /// The metadata in file order, each entry as stored (value type id and value bytes), for copying verbatim.
+    public let rawMetadata: [(key: String, typedValue: [UInt8])]
     public let tensors: [GGUFTensorInfo]
     let tensorIndex: [String: Int]
     public let alignment: Int
@@ -100,13 +102,16 @@ public final class GGUFFile: @unchecked Sendable {
         guard version == 2 || version == 3 else { throw ForgeError.file(path, "unsupported GGUF version \(version) (2 and 3 are read)") }
         let tensorCount = try r.u64(), kvCount = try r.u64()
         guard tensorCount < 1 << 24, kvCount < 1 << 24 else { throw ForgeError.file(path, "corrupt header: \(tensorCount) tensors, \(kvCount) keys") }
-        var meta: [String: GGUFValue] = [:]
+        var meta: [String: GGUFValue] = [:], raw: [(key: String, typedValue: [UInt8])] = []
         for _ in 0..<kvCount {
             let key = try r.string()
+            let start = r.offset
             let type = try r.u32()
             meta[key] = try r.value(type: type, depth: 0)
+            raw.append((key, [UInt8](data[(data.startIndex + start)..<(data.startIndex + r.offset)])))
         }
         metadata = meta
+        rawMetadata = raw
         let align = meta["general.alignment"]?.int ?? 32
         guard align > 0, align & (align - 1) == 0 else { throw ForgeError.file(path, "general.alignment \(align) is not a power of two") }
         alignment = align

@@ -4,7 +4,7 @@
 // x = (nibble − 8)·d, Q4_1 {f16 d; f16 m; u8 q[16]} with x = nibble·d + m (element j in the low nibble
 // of byte j, element j+16 in its high nibble), Q5_0 {f16 d; u32 qh; u8 q[16]} with x = (q − 16)·d and
 // Q5_1 {f16 d; f16 m; u32 qh; u8 q[16]} with x = q·d + m (q = nibble + 16·bit j of qh), and the
-// 256-element K-quants Q4_K and Q6_K.
+// 256-element K-quants Q4_K, Q5_K and Q6_K.
 import CSIMD
 import ForgeCore
 
@@ -13,7 +13,7 @@ public enum QuantBlocks {
     /// True for the types Forge can decode and multiply.
     public static func isSupported(_ type: GGMLType) -> Bool {
         switch type {
-        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q6_K: return true
+        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K: return true
         default: return false
         }
     }
@@ -41,6 +41,8 @@ public enum QuantBlocks {
             for b in 0..<blocks { q5Block(src + b * bb, dst + b * 32, hasMin: true) }
         case .q4_K:
             for b in 0..<blocks { q4KBlock(src + b * bb, dst + b * 256) }
+        case .q5_K:
+            for b in 0..<blocks { q5KBlock(src + b * bb, dst + b * 256) }
         case .q6_K:
             for b in 0..<blocks { q6KBlock(src + b * bb, dst + b * 256) }
         default:
@@ -138,6 +140,22 @@ public enum QuantBlocks {
                 hi.addProduct(uint8ToFloat(q &>> 4), d2)
                 store16(lo, y, 64 * g + 16 * h)
                 store16(hi, y, 64 * g + 32 + 16 * h)
+            }
+        }
+    }
+
+    /// Q5_K {f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]}: Q4_K's layout plus a fifth bit per value.
+    @inline(__always) static func q5KBlock(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0), dmin = half(p, 2)
+        let scales = p + 4, qh = p + 16, ql = p + 48
+        for g in 0..<4 {
+            let (s1, m1) = scaleMinK4(2 * g, scales), (s2, m2) = scaleMinK4(2 * g + 1, scales)
+            let d1 = d * s1, n1 = dmin * m1, d2 = d * s2, n2 = dmin * m2
+            let u1 = UInt8(1) << (2 * g), u2 = UInt8(2) << (2 * g)
+            for l in 0..<32 {
+                let q = ql.load(fromByteOffset: 32 * g + l, as: UInt8.self), h = qh.load(fromByteOffset: l, as: UInt8.self)
+                y[64 * g + l] = d1 * Float((q & 0xF) + (h & u1 != 0 ? 16 : 0)) - n1
+                y[64 * g + 32 + l] = d2 * Float((q >> 4) + (h & u2 != 0 ? 16 : 0)) - n2
             }
         }
     }

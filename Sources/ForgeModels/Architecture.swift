@@ -22,6 +22,8 @@ public protocol ModelArchitecture {
     static func huggingFaceConfig(_ c: TransformerConfig) -> [String: Any]
     /// A config from GGUF metadata (`<arch>.embedding_length`, ...); errors name the key.
     static func config(gguf keys: ConfigKeys, vocabSize: Int) throws -> TransformerConfig
+    /// The `<arch>.*` GGUF metadata llama.cpp reads for this config (the inverse of `config(gguf:)`).
+    static func ggufMetadata(_ c: TransformerConfig) throws -> [(String, GGUFTypedValue)]
     /// Checks what only this family requires (`TransformerConfig.validate` checks the rest).
     static func validate(_ c: TransformerConfig) throws
 
@@ -38,6 +40,9 @@ public protocol ModelArchitecture {
 
 extension ModelArchitecture {
     public static func validate(_ c: TransformerConfig) throws {}
+    public static func ggufMetadata(_ c: TransformerConfig) throws -> [(String, GGUFTypedValue)] {
+        throw ForgeError("\(name) models have no GGUF form in llama.cpp")
+    }
 }
 
 /// The families Forge knows. One line per family.

@@ -53,6 +53,12 @@ public enum GPT2: ModelArchitecture {
             normEps: Float(try k.double("attention.layer_norm_epsilon", ConfigLimits.eps, default: 1e-5)))
     }
 
+    public static func ggufMetadata(_ c: TransformerConfig) throws -> [(String, GGUFTypedValue)] {
+        [("gpt2.context_length", .u32(UInt32(c.contextLength))), ("gpt2.embedding_length", .u32(UInt32(c.width))),
+         ("gpt2.feed_forward_length", .u32(UInt32(c.ffnWidth))), ("gpt2.block_count", .u32(UInt32(c.layers))),
+         ("gpt2.attention.head_count", .u32(UInt32(c.heads))), ("gpt2.attention.layer_norm_epsilon", .f32(c.normEps))]
+    }
+
     public static func validate(_ c: TransformerConfig) throws {
         guard c.kvHeads == c.heads, c.headDim * c.heads == c.width else {
             throw ForgeError("config: GPT-2 style models have no grouped-query heads and D = C/H")

@@ -92,6 +92,26 @@ public enum Gemma3: ModelArchitecture {
         return d
     }
 
+    public static func ggufMetadata(_ c: TransformerConfig) throws -> [(String, GGUFTypedValue)] {
+        var m: [(String, GGUFTypedValue)] = [
+            ("gemma3.context_length", .u32(UInt32(c.contextLength))), ("gemma3.embedding_length", .u32(UInt32(c.width))),
+            ("gemma3.block_count", .u32(UInt32(c.layers))), ("gemma3.feed_forward_length", .u32(UInt32(c.ffnWidth))),
+            ("gemma3.attention.head_count", .u32(UInt32(c.heads))), ("gemma3.attention.head_count_kv", .u32(UInt32(c.kvHeads))),
+            ("gemma3.attention.layer_norm_rms_epsilon", .f32(c.normEps)),
+            ("gemma3.attention.key_length", .u32(UInt32(c.headDim))), ("gemma3.attention.value_length", .u32(UInt32(c.headDim))),
+            ("gemma3.rope.freq_base", .f32(Float(c.ropeTheta))),
+        ]
+        if let w = c.slidingWindow { m.append(("gemma3.attention.sliding_window", .u32(UInt32(w)))) }
+        // llama.cpp's defaults (every 6th layer global, local RoPE base 10000) are written only when they differ.
+        if let p = c.slidingWindowPattern, p != 6 { m.append(("gemma3.attention.sliding_window_pattern", .u32(UInt32(p)))) }
+        if let local = c.ropeLocalTheta, local != 10000 { m.append(("gemma3.rope.freq_base_swa", .f32(Float(local)))) }
+        let llamaScale = c.layers == 62 ? 1 / Float(c.width / c.heads).squareRoot() : 1 / Float(c.headDim).squareRoot()
+        guard abs(c.scoreScale - llamaScale) <= 1e-6 * llamaScale else {
+            throw ForgeError("this Gemma 3 config's attention scale (query_pre_attn_scalar) is not the one llama.cpp derives; it has no GGUF form")
+        }
+        return m
+    }
+
     public static func config(gguf k: ConfigKeys, vocabSize: Int) throws -> TransformerConfig {
         try k.refuse("final_logit_softcapping", "final logit soft-capping is not supported yet")
         let width = try k.int("embedding_length", ConfigLimits.width), heads = try k.int("attention.head_count", ConfigLimits.heads)
