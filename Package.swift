@@ -103,7 +103,7 @@ let package = Package(
             name: "ForgeTests",
             dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer",
                            "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeCommand",
-                           .product(name: "Yams", package: "Yams")],
+                           .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["Fixtures"],
             swiftSettings: fastFlags),
     ],
