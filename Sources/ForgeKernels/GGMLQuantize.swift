@@ -279,27 +279,25 @@ public enum GGMLQuantize {
         return ((b(j + 4) & 0xF) | ((b(j - 4) >> 6) << 4), (b(j + 4) >> 4) | ((b(j) >> 6) << 4))
     }
 
-    /// Shared by Q4_K and Q5_K: per 32-value sub-block scales and mins by makeQKX2, 6-bit quantized against
-    /// the block maxima, then every level recomputed from the stored (half-rounded) scales. Returns the levels.
+    /// Shared by Q4_K and Q5_K: per 32-value sub-block scales and mins by makeQKX2 (all eight sub-blocks at once, one
+    /// per SIMD lane), 6-bit quantized against the block maxima, then every level recomputed from the stored
+    /// (half-rounded) scales.
     static func superBlockK(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, nmax: Int32, rmin: Float, nstep: Int,
                             levels L: UnsafeMutablePointer<UInt8>) {
-        var weights = [Float](repeating: 0, count: 32), aux = [UInt8](repeating: 0, count: 32)
-        var scales = [Float](repeating: 0, count: 8), mins = [Float](repeating: 0, count: 8)
-        var maxScale: Float = 0, maxMin: Float = 0
-        weights.withUnsafeMutableBufferPointer { w in
-            aux.withUnsafeMutableBufferPointer { a in
-                for j in 0..<8 {
-                    var sumX2: Float = 0
-                    for l in 0..<32 { sumX2 += x[32 * j + l] * x[32 * j + l] }
-                    let avX = (sumX2 / 32).squareRoot()
-                    for l in 0..<32 { w[l] = avX + abs(x[32 * j + l]) }
-                    let (s, m) = makeQKX2(32, nmax, x + 32 * j, w.baseAddress!, L + 32 * j, a.baseAddress!,
-                                          rmin: rmin, rdelta: 0.1, nstep: nstep)
-                    scales[j] = s; mins[j] = m
-                    if s > maxScale { maxScale = s }
-                    if m > maxMin { maxMin = m }
-                }
+        let (scales, mins) = withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { wb in
+            let w = wb.baseAddress!
+            for j in 0..<8 {
+                var sumX2: Float = 0
+                for l in 0..<32 { sumX2 += x[32 * j + l] * x[32 * j + l] }
+                let avX = (sumX2 / 32).squareRoot()
+                for l in 0..<32 { w[32 * j + l] = avX + abs(x[32 * j + l]) }
             }
+            return makeQKX2x8(x, w, nmax: nmax, rmin: rmin, rdelta: 0.1, nstep: nstep, levels: L)
+        }
+        var maxScale: Float = 0, maxMin: Float = 0
+        for j in 0..<8 {
+            if scales[j] > maxScale { maxScale = scales[j] }
+            if mins[j] > maxMin { maxMin = mins[j] }
         }
         let invScale: Float = maxScale > 0 ? 63 / maxScale : 0
         let invMin: Float = maxMin > 0 ? 63 / maxMin : 0
@@ -317,9 +315,11 @@ public enum GGMLQuantize {
             let (s, m) = scaleMinK4(j, sc)
             let d = dAll * Float(s)
             if d == 0 { continue }
-            let dm = dminAll * Float(m)
-            for i in 0..<32 {
-                L[32 * j + i] = UInt8(max(0, min(nmax, nearestInt((x[32 * j + i] + dm) / d))))
+            let dm = F8(repeating: dminAll * Float(m)), dv = F8(repeating: d)
+            for c in 0..<4 {
+                let xv = UnsafeRawPointer(x + 32 * j + 8 * c).loadUnaligned(as: F8.self)
+                let l = clamp(nearestInt8((xv + dm) / dv), 0, nmax)
+                for k in 0..<8 { L[32 * j + 8 * c + k] = UInt8(truncatingIfNeeded: l[k]) }
             }
         }
     }
@@ -360,11 +360,10 @@ public enum GGMLQuantize {
     static func q6_K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
         withUnsafeTemporaryAllocation(of: Int8.self, capacity: 256) { Lb in
             let L = Lb.baseAddress!
-            var scales = [Float](repeating: 0, count: 16)
+            let scales = makeQXx16(x, nmax: 32, levels: L)
             var maxScale: Float = 0, maxAbsScale: Float = 0
             for ib in 0..<16 {
-                let s = makeQX(16, 32, x + 16 * ib, L + 16 * ib)
-                scales[ib] = s
+                let s = scales[ib]
                 if abs(s) > maxAbsScale { maxAbsScale = abs(s); maxScale = s }
             }
             if maxAbsScale < 1e-15 {
@@ -381,8 +380,10 @@ public enum GGMLQuantize {
             for j in 0..<16 {
                 let d = dAll * Float(sc.load(fromByteOffset: j, as: Int8.self))
                 if d == 0 { continue }
-                for i in 0..<16 {
-                    L[16 * j + i] = Int8(max(-32, min(31, nearestInt(x[16 * j + i] / d))) + 32)
+                let dv = F8(repeating: d)
+                for c in 0..<2 {
+                    let l = clamp(nearestInt8(UnsafeRawPointer(x + 16 * j + 8 * c).loadUnaligned(as: F8.self) / dv), -32, 31) &+ 32
+                    for k in 0..<8 { L[16 * j + 8 * c + k] = Int8(truncatingIfNeeded: l[k]) }
                 }
             }
             for (k, j) in stride(from: 0, to: 256, by: 128).enumerated() {

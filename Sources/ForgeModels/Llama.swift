@@ -73,16 +73,14 @@ public enum Llama: ModelArchitecture {
     }
 
     public static func ggufMetadata(_ c: TransformerConfig) throws -> [(String, GGUFTypedValue)] {
-        var m: [(String, GGUFTypedValue)] = [
+        let m: [(String, GGUFTypedValue)] = [
             ("llama.block_count", .u32(UInt32(c.layers))), ("llama.context_length", .u32(UInt32(c.contextLength))),
             ("llama.embedding_length", .u32(UInt32(c.width))), ("llama.feed_forward_length", .u32(UInt32(c.ffnWidth))),
             ("llama.attention.head_count", .u32(UInt32(c.heads))), ("llama.attention.head_count_kv", .u32(UInt32(c.kvHeads))),
             ("llama.rope.freq_base", .f32(Float(c.ropeTheta))), ("llama.attention.layer_norm_rms_epsilon", .f32(c.normEps)),
             ("llama.vocab_size", .u32(UInt32(c.vocabSize))), ("llama.rope.dimension_count", .u32(UInt32(c.headDim))),
+            ("llama.attention.key_length", .u32(UInt32(c.headDim))), ("llama.attention.value_length", .u32(UInt32(c.headDim))),
         ]
-        if c.headDim * c.heads != c.width {
-            m += [("llama.attention.key_length", .u32(UInt32(c.headDim))), ("llama.attention.value_length", .u32(UInt32(c.headDim)))]
-        }
         return m
     }
 

@@ -103,6 +103,37 @@ private func smallBPE(vocab: Int) throws -> BPETokenizer {
         }
     }
 
+    /// The SIMD-lane searches (one sub-block per lane) give the scalar reference's scales, minimums and levels bit for
+    /// bit, flat and all-zero sub-blocks included.
+    @Test func laneSearchesEqualTheScalarReference() {
+        var rng = RNG(seed: 11)
+        for trial in 0..<200 {
+            var x = (0..<256).map { _ in Float(rng.normal()) * 0.03 }
+            if trial % 5 == 1 { for i in 32..<64 { x[i] = 0.25 } }          // a flat sub-block
+            if trial % 5 == 2 { for i in 0..<16 { x[i] = 0 } }              // an all-zero Q6_K sub-block
+            if trial % 5 == 3 { for i in 64..<96 { x[i] = abs(x[i]) + 0.1 } } // minimum above zero
+            let w = x.map { abs($0) + 0.01 }
+            for (nmax, rmin, nstep) in [(Int32(15), Float(-1), 20), (31, -0.5, 15)] {
+                var lanes = [UInt8](repeating: 0, count: 256), scalar = [UInt8](repeating: 0, count: 256), aux = [UInt8](repeating: 0, count: 32)
+                let (s8, m8) = GGMLQuantize.makeQKX2x8(x, w, nmax: nmax, rmin: rmin, rdelta: 0.1, nstep: nstep, levels: &lanes)
+                for j in 0..<8 {
+                    let (s, m) = x.withUnsafeBufferPointer { xb in w.withUnsafeBufferPointer { wb in
+                        GGMLQuantize.makeQKX2(32, nmax, xb.baseAddress! + 32 * j, wb.baseAddress! + 32 * j, &scalar[32 * j], &aux,
+                                              rmin: rmin, rdelta: 0.1, nstep: nstep) } }
+                    #expect(s.bitPattern == s8[j].bitPattern && m.bitPattern == m8[j].bitPattern, "trial \(trial) sub-block \(j): \(s) \(m) vs \(s8[j]) \(m8[j])")
+                }
+                #expect(lanes == scalar, "trial \(trial) levels")
+            }
+            var lanes = [Int8](repeating: 0, count: 256), scalar = [Int8](repeating: 0, count: 256)
+            let s16 = GGMLQuantize.makeQXx16(x, nmax: 32, levels: &lanes)
+            for j in 0..<16 {
+                let s = x.withUnsafeBufferPointer { GGMLQuantize.makeQX(16, 32, $0.baseAddress! + 16 * j, &scalar[16 * j]) }
+                #expect(s.bitPattern == s16[j].bitPattern, "trial \(trial) Q6_K sub-block \(j)")
+            }
+            #expect(lanes == scalar, "trial \(trial) Q6_K levels")
+        }
+    }
+
     /// llama.cpp's per-tensor choices, spelled out for a 32-layer Llama of width 4096 (as llama-quantize --dry-run lists them).
     @Test func mixRulesFollowLlamaCpp() throws {
         var entries: [QuantizationPlan.Entry] = [.init(name: "token_embd.weight", dims: [4096, 32000], type: .f16),
