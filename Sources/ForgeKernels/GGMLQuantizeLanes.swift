@@ -23,6 +23,23 @@ extension GGMLQuantize {
         pointwiseMax(pointwiseMin(v, I16L(repeating: hi)), I16L(repeating: lo))
     }
 
+    // Lane selects as bit operations: the standard library's `replace(with:where:)` compiles to a branch per lane.
+    @inline(__always) static func bits(_ m: SIMDMask<I8>) -> I8 { unsafeBitCast(m, to: I8.self) }
+    @inline(__always) static func bits(_ m: SIMDMask<I16L>) -> I16L { unsafeBitCast(m, to: I16L.self) }
+    /// `b` where `m`, else `a`.
+    @inline(__always) static func pick(_ a: F8, _ b: F8, _ m: SIMDMask<I8>) -> F8 {
+        let ai = unsafeBitCast(a, to: I8.self), bi = unsafeBitCast(b, to: I8.self), mi = bits(m)
+        return unsafeBitCast((ai & ~mi) | (bi & mi), to: F8.self)
+    }
+    @inline(__always) static func pick(_ a: I8, _ b: I8, _ m: SIMDMask<I8>) -> I8 { let mi = bits(m); return (a & ~mi) | (b & mi) }
+    @inline(__always) static func pick(_ a: F16L, _ b: F16L, _ m: SIMDMask<I16L>) -> F16L {
+        let ai = unsafeBitCast(a, to: I16L.self), bi = unsafeBitCast(b, to: I16L.self), mi = bits(m)
+        return unsafeBitCast((ai & ~mi) | (bi & mi), to: F16L.self)
+    }
+    @inline(__always) static func pick(_ a: I16L, _ b: I16L, _ m: SIMDMask<I16L>) -> I16L { let mi = bits(m); return (a & ~mi) | (b & mi) }
+    @inline(__always) static func anyLane(_ m: SIMDMask<I8>) -> Bool { (bits(m) != I8()) }
+    @inline(__always) static func anyLane(_ m: SIMDMask<I16L>) -> Bool { (bits(m) != I16L()) }
+
     /// `makeQKX2` for the eight 32-value sub-blocks of `x` (weights `w` laid out the same): lane j is sub-block j.
     /// Levels go to `levels` in the natural layout (sub-block j at 32·j).
     static func makeQKX2x8(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, nmax: Int32, rmin: Float, rdelta: Float,
@@ -40,13 +57,13 @@ extension GGMLQuantize {
                 var sumX = sumW * xt[0]
                 for i in 1..<32 {
                     let xi = xt[i]
-                    lo.replace(with: xi, where: xi .< lo)
-                    hi.replace(with: xi, where: xi .> hi)
+                    lo = pick(lo, xi, xi .< lo)
+                    hi = pick(hi, xi, xi .> hi)
                     let wi = wt[i]
                     sumW += wi
                     sumX += wi * xi
                 }
-                lo.replace(with: 0, where: lo .> 0)
+                lo = pick(lo, F8(), lo .> 0)
                 let flat = hi .== lo
                 let lo0 = lo
                 let fmax = Float(nmax)
@@ -73,29 +90,29 @@ extension GGMLQuantize {
                         }
                         let D = sumW * sumL2 - sumL * sumL
                         let ok = D .> 0
-                        if !any(ok) { continue }
+                        if !anyLane(ok) { continue }
                         var thisScale = (sumW * sumXL - sumX * sumL) / D
                         var thisMin = (sumL2 * sumX - sumL * sumXL) / D
                         let positive = thisMin .> 0
-                        thisMin.replace(with: 0, where: positive)
-                        thisScale.replace(with: sumXL / sumL2, where: positive)
+                        thisMin = pick(thisMin, F8(), positive)
+                        thisScale = pick(thisScale, sumXL / sumL2, positive)
                         var err = F8()
                         for i in 0..<32 {
                             let diff = thisScale * F8(aux[i]) + thisMin - xt[i]
                             err += wt[i] * (diff * diff)
                         }
                         let better = ok .& (err .< best) .& .!flat
-                        if !any(better) { continue }
-                        for i in 0..<32 { L[i].replace(with: aux[i], where: better) }
-                        best.replace(with: err, where: better)
-                        scale.replace(with: thisScale, where: better)
-                        lo.replace(with: thisMin, where: better)
+                        if !anyLane(better) { continue }
+                        for i in 0..<32 { L[i] = pick(L[i], aux[i], better) }
+                        best = pick(best, err, better)
+                        scale = pick(scale, thisScale, better)
+                        lo = pick(lo, thisMin, better)
                     }
                 }
-                scale.replace(with: 0, where: flat)
-                lo.replace(with: lo0, where: flat)
+                scale = pick(scale, F8(), flat)
+                lo = pick(lo, lo0, flat)
                 for i in 0..<32 {
-                    let l = L[i].replacing(with: 0, where: flat)
+                    let l = pick(L[i], I8(), flat)
                     for j in 0..<8 { out[32 * j + i] = UInt8(truncatingIfNeeded: l[j]) }
                 }
                 return (scale, unsafeBitCast(unsafeBitCast(lo, to: SIMD8<UInt32>.self) ^ 0x8000_0000, to: F8.self))  // -lo, sign bit flipped as scalar negation does
@@ -118,8 +135,8 @@ extension GGMLQuantize {
                 for i in 0..<16 {
                     let ax = unsafeBitCast(unsafeBitCast(xt[i], to: SIMD16<UInt32>.self) & 0x7fff_ffff, to: F16L.self)
                     let gt = ax .> amax
-                    amax.replace(with: ax, where: gt)
-                    maxv.replace(with: xt[i], where: gt)
+                    amax = pick(amax, ax, gt)
+                    maxv = pick(maxv, xt[i], gt)
                 }
                 let zero = amax .< 1e-15
                 let fmax = Float(nmax)
@@ -132,7 +149,7 @@ extension GGMLQuantize {
                     sumLX += w * xi * fl
                     sumL2 += w * fl * fl
                 }
-                var scale = (sumLX / sumL2).replacing(with: 0, where: sumL2 .== 0)
+                var scale = pick(sumLX / sumL2, F16L(), sumL2 .== 0)
                 var best = scale * sumLX
                 for s in -9...9 where s != 0 {
                     iscale = -(fmax + 0.1 * Float(s)) / maxv
@@ -145,14 +162,14 @@ extension GGMLQuantize {
                         sumL2 += w * fl * fl
                     }
                     let better = (sumL2 .> 0) .& (sumLX * sumLX .> best * sumL2) .& .!zero
-                    if !any(better) { continue }
-                    for i in 0..<16 { L[i].replace(with: aux[i] &+ nmax, where: better) }
-                    scale.replace(with: sumLX / sumL2, where: better)
-                    best.replace(with: scale * sumLX, where: better)
+                    if !anyLane(better) { continue }
+                    for i in 0..<16 { L[i] = pick(L[i], aux[i] &+ nmax, better) }
+                    scale = pick(scale, sumLX / sumL2, better)
+                    best = pick(best, scale * sumLX, better)
                 }
-                scale.replace(with: 0, where: zero)
+                scale = pick(scale, F16L(), zero)
                 for i in 0..<16 {
-                    let l = L[i].replacing(with: 0, where: zero)
+                    let l = pick(L[i], I16L(), zero)
                     for j in 0..<16 { out[16 * j + i] = Int8(truncatingIfNeeded: l[j]) }
                 }
                 return scale
