@@ -318,8 +318,8 @@ public enum GGMLQuantize {
             let dm = F8(repeating: dminAll * Float(m)), dv = F8(repeating: d)
             for c in 0..<4 {
                 let xv = UnsafeRawPointer(x + 32 * j + 8 * c).loadUnaligned(as: F8.self)
-                let l = clamp(nearestInt8((xv + dm) / dv), 0, nmax)
-                for k in 0..<8 { L[32 * j + 8 * c + k] = UInt8(truncatingIfNeeded: l[k]) }
+                let l = clampF(roundedF8((xv + dm) / dv), F8(), F8(repeating: Float(nmax)))
+                for k in 0..<8 { L[32 * j + 8 * c + k] = UInt8(l[k]) }
             }
         }
     }
@@ -382,8 +382,9 @@ public enum GGMLQuantize {
                 if d == 0 { continue }
                 let dv = F8(repeating: d)
                 for c in 0..<2 {
-                    let l = clamp(nearestInt8(UnsafeRawPointer(x + 16 * j + 8 * c).loadUnaligned(as: F8.self) / dv), -32, 31) &+ 32
-                    for k in 0..<8 { L[16 * j + 8 * c + k] = Int8(truncatingIfNeeded: l[k]) }
+                    let q = roundedF8(UnsafeRawPointer(x + 16 * j + 8 * c).loadUnaligned(as: F8.self) / dv)
+                    let l = clampF(q, F8(repeating: -32), F8(repeating: 31)) + F8(repeating: 32)
+                    for k in 0..<8 { L[16 * j + 8 * c + k] = Int8(l[k]) }
                 }
             }
             for (k, j) in stride(from: 0, to: 256, by: 128).enumerated() {
