@@ -12,22 +12,9 @@ extension GGMLQuantize {
     typealias F16L = SIMD16<Float>
     typealias I16L = SIMD16<Int32>
 
-    // Lane selects as bit operations: the standard library's `replace(with:where:)` compiles to a branch per lane.
-    @inline(__always) static func bits(_ m: SIMDMask<I8>) -> I8 { unsafeBitCast(m, to: I8.self) }
-    @inline(__always) static func bits(_ m: SIMDMask<I16L>) -> I16L { unsafeBitCast(m, to: I16L.self) }
-    /// `b` where `m`, else `a`.
-    @inline(__always) static func pick(_ a: F8, _ b: F8, _ m: SIMDMask<I8>) -> F8 {
-        let ai = unsafeBitCast(a, to: I8.self), bi = unsafeBitCast(b, to: I8.self), mi = bits(m)
-        return unsafeBitCast((ai & ~mi) | (bi & mi), to: F8.self)
-    }
-    @inline(__always) static func pick(_ a: I8, _ b: I8, _ m: SIMDMask<I8>) -> I8 { let mi = bits(m); return (a & ~mi) | (b & mi) }
-    @inline(__always) static func pick(_ a: F16L, _ b: F16L, _ m: SIMDMask<I16L>) -> F16L {
-        let ai = unsafeBitCast(a, to: I16L.self), bi = unsafeBitCast(b, to: I16L.self), mi = bits(m)
-        return unsafeBitCast((ai & ~mi) | (bi & mi), to: F16L.self)
-    }
-    @inline(__always) static func pick(_ a: I16L, _ b: I16L, _ m: SIMDMask<I16L>) -> I16L { let mi = bits(m); return (a & ~mi) | (b & mi) }
-    @inline(__always) static func anyLane(_ m: SIMDMask<I8>) -> Bool { (bits(m) != I8()) }
-    @inline(__always) static func anyLane(_ m: SIMDMask<I16L>) -> Bool { (bits(m) != I16L()) }
+    /// `b` where `m`, else `a` (a compare feeding `replacing` becomes one masked blend).
+    @inline(__always) static func pick(_ a: F8, _ b: F8, _ m: SIMDMask<I8>) -> F8 { a.replacing(with: b, where: m) }
+    @inline(__always) static func pick(_ a: F16L, _ b: F16L, _ m: SIMDMask<I16L>) -> F16L { a.replacing(with: b, where: m) }
 
     /// Float(nearest_int(f)) per lane.
     @inline(__always) static func roundedF8(_ f: F8) -> F8 { (f + F8(repeating: 12582912)) - F8(repeating: 12582912) }
@@ -85,7 +72,6 @@ extension GGMLQuantize {
                     }
                     let D = sumW * sumL2 - sumL * sumL
                     let ok = D .> 0
-                    if !anyLane(ok) { continue }
                     var thisScale = (sumW * sumXL - sumX * sumL) / D
                     var thisMin = (sumL2 * sumX - sumL * sumXL) / D
                     let positive = thisMin .> 0
@@ -97,7 +83,6 @@ extension GGMLQuantize {
                         err += wt[i] * (diff * diff)
                     }
                     let better = ok .& (err .< best) .& .!flat
-                    if !anyLane(better) { continue }
                     for i in 0..<32 { L[i] = pick(L[i], aux[i], better) }
                     best = pick(best, err, better)
                     scale = pick(scale, thisScale, better)
@@ -157,7 +142,6 @@ extension GGMLQuantize {
                     sumL2 += w * l * l
                 }
                 let better = (sumL2 .> 0) .& (sumLX * sumLX .> best * sumL2) .& .!zero
-                if !anyLane(better) { continue }
                 for i in 0..<16 { L[i] = pick(L[i], aux[i], better) }
                 scale = pick(scale, sumLX / sumL2, better)
                 best = pick(best, scale * sumLX, better)
