@@ -33,7 +33,7 @@ extension GGMLQuantize {
                 for j in 0..<8 { a[j] = x[32 * j + i]; b[j] = w[32 * j + i] }
                 xt[i] = a; wt[i] = b
             }
-            let zero = F8(), top = F8(repeating: Float(nmax))
+            let zero = F8(), top = F8(repeating: Float(nmax)), big8 = F8(repeating: 12582912)
             var lo = xt[0], hi = xt[0]
             var sumW = wt[0]
             var sumX = sumW * xt[0]
@@ -53,7 +53,8 @@ extension GGMLQuantize {
             var scale = 1 / iscale
             var best = F8()
             for i in 0..<32 {
-                let l = clampF(roundedF8(iscale * (xt[i] - lo)), zero, top)
+                let r = (iscale * (xt[i] - lo) + big8) - big8, c = r.replacing(with: top, where: r .> top)
+                        let l = c.replacing(with: zero, where: c .< zero)
                 L[i] = l
                 let diff = scale * l + lo - xt[i]
                 best += wt[i] * (diff * diff)
@@ -63,7 +64,8 @@ extension GGMLQuantize {
                     iscale = (rmin + rdelta * Float(s) + fmax) / (hi - lo)
                     var sumL = F8(), sumL2 = F8(), sumXL = F8()
                     for i in 0..<32 {
-                        let l = clampF(roundedF8(iscale * (xt[i] - lo)), zero, top)
+                        let r = (iscale * (xt[i] - lo) + big8) - big8, c = r.replacing(with: top, where: r .> top)
+                        let l = c.replacing(with: zero, where: c .< zero)
                         aux[i] = l
                         let wi = wt[i]
                         sumL += wi * l
@@ -110,7 +112,7 @@ extension GGMLQuantize {
                 for j in 0..<16 { a[j] = x[16 * j + i] }
                 xt[i] = a
             }
-            let zeroV = F16L(), loL = F16L(repeating: -Float(nmax)), hiL = F16L(repeating: Float(nmax - 1))
+            let zeroV = F16L(), loL = F16L(repeating: -Float(nmax)), hiL = F16L(repeating: Float(nmax - 1)), big16 = F16L(repeating: 12582912)
             var maxv = F16L(), amax = F16L()
             for i in 0..<16 {
                 let ax = unsafeBitCast(unsafeBitCast(xt[i], to: SIMD16<UInt32>.self) & 0x7fff_ffff, to: F16L.self)
@@ -123,7 +125,8 @@ extension GGMLQuantize {
             var iscale = -fmax / maxv
             var sumLX = F16L(), sumL2 = F16L()
             for i in 0..<16 {
-                let l = clampF(roundedF16(iscale * xt[i]), loL, hiL)
+                let r = (iscale * xt[i] + big16) - big16, c = r.replacing(with: hiL, where: r .> hiL)
+                    let l = c.replacing(with: loL, where: c .< loL)
                 L[i] = l
                 let xi = xt[i], w = xi * xi
                 sumLX += w * xi * l
@@ -135,7 +138,8 @@ extension GGMLQuantize {
                 iscale = -(fmax + 0.1 * Float(s)) / maxv
                 sumLX = F16L(); sumL2 = F16L()
                 for i in 0..<16 {
-                    let l = clampF(roundedF16(iscale * xt[i]), loL, hiL)
+                    let r = (iscale * xt[i] + big16) - big16, c = r.replacing(with: hiL, where: r .> hiL)
+                    let l = c.replacing(with: loL, where: c .< loL)
                     aux[i] = l
                     let xi = xt[i], w = xi * xi
                     sumLX += w * xi * l
