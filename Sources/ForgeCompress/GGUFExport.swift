@@ -19,6 +19,10 @@ public struct GGUFSourceTensor {
     public let values: () throws -> [Float]
     /// The stored bytes, when the source is a file (copied as they are when the type does not change).
     public var storedBytes: (() -> [UInt8])? = nil
+    /// Calls its argument with the Float32 values in place when they are stored as F32 in a mapped file (no copy).
+    public var withMappedFloats: (((UnsafePointer<Float>) throws -> [UInt8]) throws -> [UInt8])? = nil
+    /// Called when the tensor has been written (a mapped source drops its pages).
+    public var done: () -> Void = {}
     public var count: Int { dims.reduce(1, *) }
 }
 
@@ -75,6 +79,10 @@ public struct GGUFModelSource {
                 return out
             }
             s.storedBytes = { file.withBytes(of: t) { [UInt8]($0) } }
+            if t.type == .f32 {
+                s.withMappedFloats = { body in try file.withBytes(of: t) { try body($0.baseAddress!.assumingMemoryBound(to: Float.self)) } }
+            }
+            s.done = { file.dropPages(of: t) }
             list.append(s)
         }
         tensors = list

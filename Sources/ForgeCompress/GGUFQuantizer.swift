@@ -5,6 +5,7 @@
 import ForgeCore
 import ForgeKernels
 import Foundation
+import Synchronization
 
 /// What a quantization did.
 public struct QuantizationSummary: Sendable {
@@ -36,8 +37,14 @@ public enum GGUFQuantizer {
             counts["\(type)", default: 0] += 1
             bytesIn += t.count / t.type.block.elements * t.type.block.bytes
             try w.add(GGUFWriter.Tensor(name: t.name, dims: t.dims, type: type) {
+                defer { t.done() }
                 if type == t.type, let raw = t.storedBytes { return raw() }
-                return try encodeParallel(try t.values(), type: type, rows: t.count / t.dims[0], perRow: t.dims[0], name: t.name)
+                let rows = t.count / t.dims[0], perRow = t.dims[0]
+                if let mapped = t.withMappedFloats {
+                    return try mapped { try encodeParallel($0, type: type, rows: rows, perRow: perRow, name: t.name) }
+                }
+                let v = try t.values()
+                return try v.withUnsafeBufferPointer { try encodeParallel($0.baseAddress!, type: type, rows: rows, perRow: perRow, name: t.name) }
             })
         }
         let start = Date()
@@ -57,20 +64,44 @@ public enum GGUFQuantizer {
 
     /// Encodes rows in `type`, rows split over `Parallel.threads`; non-finite values are refused, naming the tensor.
     static func encodeParallel(_ v: [Float], type: GGMLType, rows: Int, perRow: Int, name: String) throws -> [UInt8] {
-        if let bad = v.firstIndex(where: { !$0.isFinite }) {
-            throw ForgeError("tensor '\(name)' holds a non-finite value (\(v[bad]) at \(bad)); refusing to quantize it")
-        }
+        try v.withUnsafeBufferPointer { try encodeParallel($0.baseAddress!, type: type, rows: rows, perRow: perRow, name: name) }
+    }
+
+    /// Encodes `rows` rows of `perRow` values at `src`, rows split over `Parallel.threads`.
+    static func encodeParallel(_ src: UnsafePointer<Float>, type: GGMLType, rows: Int, perRow: Int, name: String) throws -> [UInt8] {
         let rowBytes = GGMLQuantize.rowBytes(type, perRow)
-        var out = [UInt8](repeating: 0, count: rows * rowBytes)
-        v.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBytes { dst in
-                let s = UncheckedSendable(src.baseAddress!), d = UncheckedSendable(dst.baseAddress!)
-                Parallel.forEach(rows, grain: max(1, 65536 / max(perRow, 1))) { r in
-                    GGMLQuantize.quantize(type, s.value + r.lowerBound * perRow, d.value + r.lowerBound * rowBytes,
-                                          rows: r.count, perRow: perRow)
+        let s = UncheckedSendable(src)
+        let bad = Mutex<Int?>(nil)
+        let out = [UInt8](unsafeUninitializedCapacity: rows * rowBytes) { buf, count in
+            let d = UncheckedSendable(buf.baseAddress!)
+            Parallel.forEach(rows, grain: max(1, 65536 / max(perRow, 1))) { r in
+                let start = s.value + r.lowerBound * perRow, n = r.count * perRow
+                if let i = firstNonFinite(start, n) {
+                    bad.withLock { $0 = min($0 ?? .max, r.lowerBound * perRow + i) }
+                    return
                 }
+                GGMLQuantize.quantize(type, start, d.value + r.lowerBound * rowBytes, rows: r.count, perRow: perRow)
             }
+            count = rows * rowBytes
+        }
+        if let i = bad.withLock({ $0 }) {
+            throw ForgeError("tensor '\(name)' holds a non-finite value (\(src[i]) at \(i)); refusing to quantize it")
         }
         return out
+    }
+
+    /// The index of the first NaN or infinity among `n` values, checked 16 at a time.
+    static func firstNonFinite(_ p: UnsafePointer<Float>, _ n: Int) -> Int? {
+        let raw = UnsafeRawPointer(p)
+        var top = SIMD16<UInt32>()
+        var i = 0
+        while i + 16 <= n {
+            let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<UInt32>.self) & 0x7fff_ffff
+            top = top.replacing(with: v, where: top .< v)
+            i += 16
+        }
+        var finite = top.max() < 0x7f80_0000
+        while i < n { if !p[i].isFinite { finite = false }; i += 1 }
+        return finite ? nil : (0..<n).first { !p[$0].isFinite }
     }
 }

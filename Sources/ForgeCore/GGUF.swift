@@ -6,6 +6,9 @@
 // u64 length + UTF-8 bytes. Every read is bounds-checked: a damaged file gives an error, never a
 // read out of bounds.
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One metadata value.
 public indirect enum GGUFValue: Sendable, Equatable {
@@ -159,6 +162,19 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// The tensor called `name`.
     public func tensor(_ name: String) -> GGUFTensorInfo? { tensorIndex[name].map { tensors[$0] } }
+
+    /// Tells the system the mapped pages of a tensor are no longer needed (they are read again if touched), so a
+    /// pass over a large file does not keep all of it resident.
+    public func dropPages(of t: GGUFTensorInfo) {
+        #if canImport(Glibc)
+        data.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let start = (t.fileOffset + page - 1) / page * page, end = (t.fileOffset + t.byteCount) / page * page
+            if end > start { _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED) }
+        }
+        #endif
+    }
 
     /// Calls `body` with the raw bytes of a tensor.
     public func withBytes<R>(of t: GGUFTensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
