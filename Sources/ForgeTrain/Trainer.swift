@@ -222,7 +222,7 @@ extension Trainer where Batch == TokenBatch {
     /// A pretraining run on token shards. With `resume` it continues from `runDir`'s checkpoint (its config and
     /// options win over the arguments except `steps`, which may be raised).
     public convenience init(config: TransformerConfig, options: TrainingOptions, train: TokenDataset, validation val: TokenDataset?,
-                            runDir: String, tokenizer: TextTokenizer, resume: Bool) throws {
+                            runDir: String, tokenizer: TextTokenizer, resume: Bool, initialModel: Transformer? = nil) throws {
         let path = runDir + "/checkpoint.safetensors"
         var options = options
         var checkpoint: LoadedCheckpoint?
@@ -237,7 +237,7 @@ extension Trainer where Batch == TokenBatch {
             options.steps = steps
             checkpoint = loaded
         } else {
-            model = try Transformer(config: config, seed: options.seed)
+            model = try initialModel ?? Transformer(config: config, seed: options.seed)
         }
         guard options.seq <= model.config.contextLength else {
             throw ForgeError("sequence length \(options.seq) exceeds the model context \(model.config.contextLength)")
