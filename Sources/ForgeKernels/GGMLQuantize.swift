@@ -26,8 +26,8 @@ public enum GGMLQuantize {
             let x = src + r * n, y = dst + r * rb
             switch type {
             case .f32: y.copyMemory(from: x, byteCount: 4 * n)
-            case .f16: for i in 0..<n { y.storeBytes(of: Float16(x[i]).bitPattern, toByteOffset: 2 * i, as: UInt16.self) }
-            case .bf16: for i in 0..<n { y.storeBytes(of: bf16Bits(x[i]), toByteOffset: 2 * i, as: UInt16.self) }
+            case .f16: f16Row(x, y, n)
+            case .bf16: bf16Row(x, y, n)
             default:
                 for b in 0..<(n / be) { block(type, x + b * be, y + b * bb) }
             }
@@ -36,11 +36,11 @@ public enum GGMLQuantize {
 
     @inline(__always) static func block(_ type: GGMLType, _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
         switch type {
-        case .q8_0: q8_0(x, y)
-        case .q4_0: q4_0(x, y)
-        case .q4_1: q4_1(x, y)
-        case .q5_0: q5_0(x, y)
-        case .q5_1: q5_1(x, y)
+        case .q8_0: q8_0v(x, y)
+        case .q4_0: q4_0v(x, y)
+        case .q4_1: q4_1v(x, y)
+        case .q5_0: q5_0v(x, y)
+        case .q5_1: q5_1v(x, y)
         case .q4_K: q4_K(x, y)
         case .q5_K: q5_K(x, y)
         case .q6_K: q6_K(x, y)
@@ -72,7 +72,7 @@ public enum GGMLQuantize {
     /// C's float → int8_t/uint8_t cast (truncation toward zero), for values in range.
     @inline(__always) static func trunc(_ f: Float) -> Int32 { Int32(f) }
 
-    // MARK: - 32-element blocks
+    // MARK: - 32-element blocks (the scalar reference; GGMLQuantizeVector.swift has the encoders used)
 
     /// Q8_0 {f16 d; i8 q[32]}: d = amax/127, q = round(x/d).
     static func q8_0(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {

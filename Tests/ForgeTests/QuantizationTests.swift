@@ -134,6 +134,46 @@ private func smallBPE(vocab: Int) throws -> BPETokenizer {
         }
     }
 
+    /// The vector block encoders and row conversions write the scalar reference's bytes, signed zeros, constant
+    /// blocks, all-zero blocks and NaN (bf16) included.
+    @Test func vectorEncodersEqualTheScalarReference() {
+        var rng = RNG(seed: 13)
+        typealias Enc = (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void
+        let pairs: [(GGMLType, Enc, Enc)] = [(.q8_0, GGMLQuantize.q8_0, GGMLQuantize.q8_0v), (.q4_0, GGMLQuantize.q4_0, GGMLQuantize.q4_0v),
+                                             (.q4_1, GGMLQuantize.q4_1, GGMLQuantize.q4_1v), (.q5_0, GGMLQuantize.q5_0, GGMLQuantize.q5_0v),
+                                             (.q5_1, GGMLQuantize.q5_1, GGMLQuantize.q5_1v)]
+        for trial in 0..<300 {
+            var x = (0..<32).map { _ in Float(rng.normal()) * 0.05 }
+            switch trial % 6 {
+            case 1: x = x.map { $0 < 0 ? -0.0 : 0 }                          // signed zeros only
+            case 2: x = [Float](repeating: 0.125, count: 32)                  // constant
+            case 3: x[7] = -x.map(abs).max()! ; x[20] = -x[7]                // tie of largest magnitude
+            case 4: for i in 0..<32 where i % 3 == 0 { x[i] = -0.0 }; x = x.map { abs($0) }  // minimum a signed zero
+            default: break
+            }
+            for (type, scalar, vector) in pairs {
+                let bb = type.block.bytes
+                var a = [UInt8](repeating: 0, count: bb), b = [UInt8](repeating: 0, count: bb)
+                x.withUnsafeBufferPointer { p in
+                    a.withUnsafeMutableBytes { scalar(p.baseAddress!, $0.baseAddress!) }
+                    b.withUnsafeMutableBytes { vector(p.baseAddress!, $0.baseAddress!) }
+                }
+                #expect(a == b, "trial \(trial) \(type)")
+            }
+        }
+        var row = (0..<83).map { _ in Float(rng.normal()) * 100 }
+        row[5] = .nan; row[6] = .infinity; row[7] = -0.0; row[8] = 65520; row[9] = 1e-8
+        var h = [UInt8](repeating: 0, count: 166), bf = [UInt8](repeating: 0, count: 166)
+        row.withUnsafeBufferPointer { p in
+            h.withUnsafeMutableBytes { GGMLQuantize.f16Row(p.baseAddress!, $0.baseAddress!, 83) }
+            bf.withUnsafeMutableBytes { GGMLQuantize.bf16Row(p.baseAddress!, $0.baseAddress!, 83) }
+        }
+        for i in 0..<83 where i != 5 {
+            #expect(UInt16(h[2 * i]) | UInt16(h[2 * i + 1]) << 8 == Float16(row[i]).bitPattern, "f16 \(i)")
+        }
+        for i in 0..<83 { #expect(UInt16(bf[2 * i]) | UInt16(bf[2 * i + 1]) << 8 == GGMLQuantize.bf16Bits(row[i]), "bf16 \(i)") }
+    }
+
     /// llama.cpp's per-tensor choices, spelled out for a 32-layer Llama of width 4096 (as llama-quantize --dry-run lists them).
     @Test func mixRulesFollowLlamaCpp() throws {
         var entries: [QuantizationPlan.Entry] = [.init(name: "token_embd.weight", dims: [4096, 32000], type: .f16),
