@@ -32,7 +32,7 @@ extension GGMLQuantize {
     /// Largest |x| of the block.
     @inline(__always) static func absMax32(_ a: V16, _ b: V16) -> Float {
         let m = abs16(a).replacing(with: abs16(b), where: abs16(a) .< abs16(b))
-        return m.max()
+        return hmax(m)
     }
     /// The scalar rule's signed maximum: the first value of largest magnitude (+0 when all are zero).
     @inline(__always) static func signedMax32(_ x: UnsafePointer<Float>, _ a: V16, _ b: V16) -> Float {
@@ -43,15 +43,29 @@ extension GGMLQuantize {
     }
     /// The block's (min, max) as the scalar loop finds them (signed zeros included).
     @inline(__always) static func minMax32(_ x: UnsafePointer<Float>, _ a: V16, _ b: V16) -> (Float, Float) {
-        let lo = a.replacing(with: b, where: b .< a).min(), hi = a.replacing(with: b, where: b .> a).max()
+        let lo = hmin(a.replacing(with: b, where: b .< a)), hi = hmax(a.replacing(with: b, where: b .> a))
         if lo == 0 || hi == 0 { return minMax(x) }
         return (lo, hi)
     }
     /// The fifth bits of 16 levels, as qh bits `shift`..<`shift`+16.
     @inline(__always) static func highBits(_ v: SIMD16<Int32>, shift: Int) -> UInt32 {
-        var h: UInt32 = 0
-        for j in 0..<16 { h |= ((UInt32(truncatingIfNeeded: v[j]) & 0x10) >> 4) << (j + shift) }
-        return h
+        let lanes = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        let bits = ((unsafeBitCast(v, to: SIMD16<UInt32>.self) &>> 4) & 1) &<< lanes
+        // Disjoint bits: the halving sum is their OR.
+        let s8 = bits.lowHalf | bits.highHalf, s4 = s8.lowHalf | s8.highHalf, s2 = s4.lowHalf | s4.highHalf
+        return (s2[0] | s2[1]) << shift
+    }
+    @inline(__always) static func hmax(_ v: V16) -> Float {
+        let a = v.lowHalf.replacing(with: v.highHalf, where: v.lowHalf .< v.highHalf)
+        let b = a.lowHalf.replacing(with: a.highHalf, where: a.lowHalf .< a.highHalf)
+        let c = b.lowHalf.replacing(with: b.highHalf, where: b.lowHalf .< b.highHalf)
+        return Swift.max(c[0], c[1])
+    }
+    @inline(__always) static func hmin(_ v: V16) -> Float {
+        let a = v.lowHalf.replacing(with: v.highHalf, where: v.lowHalf .> v.highHalf)
+        let b = a.lowHalf.replacing(with: a.highHalf, where: a.lowHalf .> a.highHalf)
+        let c = b.lowHalf.replacing(with: b.highHalf, where: b.lowHalf .> b.highHalf)
+        return Swift.min(c[0], c[1])
     }
 
     static func q8_0v(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
