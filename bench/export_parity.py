@@ -49,8 +49,8 @@ def main():
         if not t:
             continue
         want = hf.encode(t, add_special_tokens=False).ids
-        out = run([os.path.join(bin_dir, "llama-tokenize"), "-m", gguf_path, "--stdin", "--ids", "--log-disable", "--no-escape",
-                   "--no-parse-special"], input=t).stdout.strip().splitlines()[-1]
+        out = run([os.path.join(bin_dir, "llama-tokenize"), "-m", gguf_path, "--stdin", "--ids", "--log-disable", "--no-escape"],
+                  input=t)  # special tokens parsed, as HF tokenizers' encode does.stdout.strip().splitlines()[-1]
         got = json.loads(out)
         total += 1
         if got == want:

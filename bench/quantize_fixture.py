@@ -5,8 +5,10 @@
    vocabulary 64, untied output, head size 8, FFN 32, so that the mixes' layer rules, the Q6_K output, the K-quant
    fallbacks (rows of 32: Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0) and the F16 fallback (rows of 16) all occur.
    Values: normal(0, 0.02) with outliers, an all-zero row, constant positive and all-negative rows.
-2. llama-quantize (built by bench/llama_cpp.sh from the same source package as the other benches) quantizes it to
-   every type Forge writes, and --pure Q4_K_M; the SHA-256 of each output file and of each tensor's data is stored.
+2. An importance matrix for it in llama-imatrix's GGUF layout (random heavy-tailed column weights).
+3. llama-quantize (built by bench/llama_cpp.sh from the same source package as the other benches) quantizes it to
+   every type Forge writes, --pure Q4_K_M, and with the importance matrix to the types it changes; the SHA-256 of
+   each output file and of each tensor's data is stored.
 
 The test (QuantizationTests) quantizes the same input with Forge and compares every hash.
 Usage: python3 bench/quantize_fixture.py
@@ -19,6 +21,8 @@ import gguf
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 out_dir = os.path.join(root, "Tests/ForgeTests/Fixtures/quantize")
 TYPES = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "F16", "BF16", "F32"]
+IMATRIX_TYPES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K"]
+IMATRIX = "tiny-llama.imatrix.gguf"
 
 
 def build_input(path):
@@ -80,6 +84,28 @@ def build_input(path):
     w.close()
 
 
+def build_imatrix(src, path):
+    """An importance matrix in llama-imatrix's GGUF layout for every matrix llama-imatrix would cover (not the token
+    embedding or the output): in_sum2 random positive (heavy-tailed, as real activations are), 512 rows counted."""
+    rng = np.random.default_rng(17)
+    r = gguf.GGUFReader(src)
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_string("general.type", "imatrix")
+    w.add_array("imatrix.datasets", ["fixture"])
+    w.add_uint32("imatrix.chunk_count", 1)
+    w.add_uint32("imatrix.chunk_size", 512)
+    for t in r.tensors:
+        if len(t.shape) < 2 or t.name in ("token_embd.weight", "output.weight"):
+            continue
+        cols = int(t.shape[0])
+        w.add_tensor(t.name + ".in_sum2", (rng.exponential(1.0, size=(1, cols)) ** 2 * 512).astype(np.float32))
+        w.add_tensor(t.name + ".counts", np.array([[512.0]], dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def tensor_hashes(path):
     r = gguf.GGUFReader(path)
     return {t.name: {"type": t.tensor_type.name, "sha256": hashlib.sha256(bytes(t.data.tobytes())).hexdigest()} for t in r.tensors}
@@ -91,12 +117,17 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     src = os.path.join(out_dir, "tiny-llama.f16.gguf")
     build_input(src)
+    build_imatrix(src, os.path.join(out_dir, IMATRIX))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, args in [(t, [t]) for t in TYPES] + [("pure-Q4_K_M", ["Q4_K_M"])]:
+        runs = [(t, [t]) for t in TYPES] + [("pure-Q4_K_M", ["Q4_K_M"])] + [("imatrix-" + t, [t]) for t in IMATRIX_TYPES]
+        for name, args in runs:
             out = os.path.join(tmp, name + ".gguf")
             flags = ["--pure"] if name.startswith("pure-") else []
-            subprocess.run([quantize] + flags + [src, out] + args + ["2"], check=True, capture_output=True)
+            if name.startswith("imatrix-"):
+                flags = ["--imatrix", IMATRIX]  # relative: the path is recorded in the file (quantize.imatrix.file)
+            subprocess.run([quantize] + flags + [os.path.basename(src), out] + args + ["2"], check=True, capture_output=True,
+                           cwd=out_dir)
             data = open(out, "rb").read()
             results[name] = {"file_sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "tensors": tensor_hashes(out)}
             print(f"{name}: {len(data)} bytes", file=sys.stderr)

@@ -21,19 +21,39 @@ public struct QuantizationSummary: Sendable {
 
 public enum GGUFQuantizer {
     /// Quantizes `source` to `fileType` into `path` (atomically). `pure`: every quantizable tensor gets the base type.
+    /// With `importance` (and its file's path as given, recorded as llama-quantize records it), the tensors it has an
+    /// entry for are quantized with its weights.
     public static func quantize(_ source: GGUFModelSource, fileType: QuantizationFileType, pure: Bool = false, to path: String,
+                                importance: ImportanceMatrix? = nil, importancePath: String? = nil,
                                 log: (String) -> Void = { _ in }) throws -> QuantizationSummary {
         let entries = source.tensors.map { QuantizationPlan.Entry(name: $0.name, dims: $0.dims, type: $0.type) }
-        let plan = QuantizationPlan(tensors: entries, layers: source.layers, fileType: fileType, pure: pure)
+        let plan = QuantizationPlan(tensors: entries, layers: source.layers, fileType: fileType, pure: pure,
+                                    hasImportance: importance != nil)
         let byName = Dictionary(source.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var w = GGUFWriter()
         for (k, v) in source.metadata where !k.hasPrefix("split.") { w.setEncoded(k, v) }
         w.set("general.quantization_version", .u32(2))
         w.set("general.file_type", .u32(fileType.llamaFileType))
+        if let importance {
+            // What llama-quantize records (its key/value overrides: strings cut to 127 bytes, counts as u32).
+            func cut(_ s: String) -> String { String(decoding: Array(s.utf8.prefix(127)), as: UTF8.self) }
+            if let importancePath { w.set("quantize.imatrix.file", .string(cut(importancePath))) }
+            if let d = importance.datasets.first { w.set("quantize.imatrix.dataset", .string(cut(d))) }
+            w.set("quantize.imatrix.entries_count", .u32(UInt32(importance.sums.count)))
+            if importance.chunkCount > 0 { w.set("quantize.imatrix.chunks_count", .u32(UInt32(importance.chunkCount))) }
+        }
         var counts: [String: Int] = [:]
         var bytesIn = 0
         for (entry, type) in plan.targets {
             let t = byName[entry.name]!
+            var weights: [Float]? = nil
+            if let importance, type != t.type, let wv = importance.weights(t.name) {
+                guard wv.count == t.dims[0] else {
+                    throw ForgeError("the importance matrix has \(wv.count) values for '\(t.name)', whose rows have \(t.dims[0])")
+                }
+                guard wv.allSatisfy({ $0.isFinite }) else { throw ForgeError("the importance matrix holds non-finite values for '\(t.name)'") }
+                weights = wv
+            }
             counts["\(type)", default: 0] += 1
             bytesIn += t.count / t.type.block.elements * t.type.block.bytes
             try w.add(GGUFWriter.Tensor(name: t.name, dims: t.dims, type: type) {
@@ -41,10 +61,12 @@ public enum GGUFQuantizer {
                 if type == t.type, let raw = t.storedBytes { return raw() }
                 let rows = t.count / t.dims[0], perRow = t.dims[0]
                 if let mapped = t.withMappedFloats {
-                    return try mapped { try encodeParallel($0, type: type, rows: rows, perRow: perRow, name: t.name) }
+                    return try mapped { try encodeParallel($0, type: type, rows: rows, perRow: perRow, name: t.name, importance: weights) }
                 }
                 let v = try t.values()
-                return try v.withUnsafeBufferPointer { try encodeParallel($0.baseAddress!, type: type, rows: rows, perRow: perRow, name: t.name) }
+                return try v.withUnsafeBufferPointer {
+                    try encodeParallel($0.baseAddress!, type: type, rows: rows, perRow: perRow, name: t.name, importance: weights)
+                }
             })
         }
         let start = Date()
@@ -68,7 +90,8 @@ public enum GGUFQuantizer {
     }
 
     /// Encodes `rows` rows of `perRow` values at `src`, rows split over `Parallel.threads`.
-    static func encodeParallel(_ src: UnsafePointer<Float>, type: GGMLType, rows: Int, perRow: Int, name: String) throws -> [UInt8] {
+    static func encodeParallel(_ src: UnsafePointer<Float>, type: GGMLType, rows: Int, perRow: Int, name: String,
+                               importance: [Float]? = nil) throws -> [UInt8] {
         let rowBytes = GGMLQuantize.rowBytes(type, perRow)
         let s = UncheckedSendable(src)
         let bad = Mutex<Int?>(nil)
@@ -80,7 +103,14 @@ public enum GGUFQuantizer {
                     bad.withLock { $0 = min($0 ?? .max, r.lowerBound * perRow + i) }
                     return
                 }
-                GGMLQuantize.quantize(type, start, d.value + r.lowerBound * rowBytes, rows: r.count, perRow: perRow)
+                if let importance {
+                    importance.withUnsafeBufferPointer {
+                        GGMLQuantize.quantize(type, start, d.value + r.lowerBound * rowBytes, rows: r.count, perRow: perRow,
+                                              importance: $0.baseAddress!)
+                    }
+                } else {
+                    GGMLQuantize.quantize(type, start, d.value + r.lowerBound * rowBytes, rows: r.count, perRow: perRow)
+                }
             }
             count = rows * rowBytes
         }

@@ -87,8 +87,8 @@ public struct QuantizationPlan {
     }
 
     /// Plans `tensors` of a model with `layers` blocks for `fileType`; `pure` gives every quantizable tensor the
-    /// base type (llama-quantize --pure).
-    public init(tensors: [Entry], layers: Int, fileType: QuantizationFileType, pure: Bool = false) {
+    /// base type (llama-quantize --pure); `hasImportance`: an importance matrix is used (it changes one rule).
+    public init(tensors: [Entry], layers: Int, fileType: QuantizationFileType, pure: Bool = false, hasImportance: Bool = false) {
         let ordered = Self.llamaOrder(tensors)
         let base = fileType.baseType
         let isQuantized = ![.f32, .f16, .bf16].contains(base)
@@ -113,6 +113,10 @@ public struct QuantizationPlan {
                         let i = iFFNDown
                         if fileType == .q4_K_M || fileType == .q5_K_M { if moreBits(i, layers) { type = .q6_K } }
                         else if fileType == .q4_K_S && i < layers / 8 { type = .q5_K }
+                        // With an importance matrix, llama.cpp guards the first eighth of FFN-down layers of Q4_0/Q5_0.
+                        else if hasImportance && (fileType == .q4_0 || fileType == .q5_0) && i < layers / 8 {
+                            type = fileType == .q4_0 ? .q4_1 : .q5_1
+                        }
                         iFFNDown += 1
                     }
                 }

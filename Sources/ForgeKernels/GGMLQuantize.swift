@@ -357,10 +357,17 @@ public enum GGMLQuantize {
     }
 
     /// Q6_K {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}.
-    static func q6_K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+    /// With `weights` (importance, 256 values) each sub-block's search minimizes the weighted error
+    /// (`quantize_row_q6_K_impl`); without, the lanes search the plain one (`quantize_row_q6_K_ref`).
+    static func q6_K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, weights: UnsafePointer<Float>? = nil) {
         withUnsafeTemporaryAllocation(of: Int8.self, capacity: 256) { Lb in
             let L = Lb.baseAddress!
-            let scales = makeQXx16(x, nmax: 32, levels: L)
+            var scales = F16L()
+            if let weights {
+                for ib in 0..<16 { scales[ib] = makeQX(16, 32, x + 16 * ib, L + 16 * ib, weights: weights + 16 * ib) }
+            } else {
+                scales = makeQXx16(x, nmax: 32, levels: L)
+            }
             var maxScale: Float = 0, maxAbsScale: Float = 0
             for ib in 0..<16 {
                 let s = scales[ib]

@@ -75,6 +75,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "The file type (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, F16, BF16, F32).") var type: String
     @Option(help: "The .gguf file to write.") var output: String
     @Flag(help: "Every quantizable tensor in the base type (no mix, no Q6_K output).") var pure = false
+    @Option(help: "An importance matrix (llama-imatrix's or `forge imatrix`'s GGUF): weighted rounding for the tensors it covers.") var imatrix: String?
     @Flag(help: "Print nothing per tensor.") var quiet = false
     @OptionGroup var threads: ThreadOptions
 
@@ -82,7 +83,9 @@ struct QuantizeCommand: ParsableCommand {
         try threads.apply()
         let fileType = try QuantizationFileType(name: type)
         let source = try GGUFModelSource.load(model)
-        let summary = try GGUFQuantizer.quantize(source, fileType: fileType, pure: pure, to: output) { line in
+        let importance = try imatrix.map { try ImportanceMatrix.read($0) }
+        let summary = try GGUFQuantizer.quantize(source, fileType: fileType, pure: pure, to: output, importance: importance,
+                                                 importancePath: imatrix) { line in
             if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         }
         for f in summary.fallbacks where !quiet { FileHandle.standardError.write(Data("fallback: \(f)\n".utf8)) }

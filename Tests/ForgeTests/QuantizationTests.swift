@@ -35,19 +35,23 @@ private func smallBPE(vocab: Int) throws -> BPETokenizer {
 
     static var outputs: [String] { (fixture["outputs"] as! [String: Any]).keys.sorted() }
 
-    /// Every type: each tensor's bytes and type, and the whole file, equal llama-quantize's for the same F16 input.
+    /// Every type, and with an importance matrix every type it changes: each tensor's bytes and type, and the whole
+    /// file, equal llama-quantize's for the same F16 input.
     @Test(arguments: QuantizationTests.outputs)
     func quantizedBytesEqualLlamaQuantize(output: String) throws {
         let input = fixturePath("quantize/tiny-llama.f16.gguf")
         let fixture = Self.fixture
         #expect(try fileSHA256(input) == fixture["input_sha256"] as? String, "the committed input is the one llama-quantize read")
         let want = (fixture["outputs"] as! [String: Any])[output] as! [String: Any]
-        let pure = output.hasPrefix("pure-")
-        let type = try QuantizationFileType(name: pure ? String(output.dropFirst(5)) : output)
+        let pure = output.hasPrefix("pure-"), weighted = output.hasPrefix("imatrix-")
+        let type = try QuantizationFileType(name: pure ? String(output.dropFirst(5)) : weighted ? String(output.dropFirst(8)) : output)
+        // llama-quantize ran in the fixture dir with the importance matrix's relative path, which the file records.
+        let importance = weighted ? try ImportanceMatrix.read(fixturePath("quantize/tiny-llama.imatrix.gguf")) : nil
         let dir = temporaryDirectory("quantize")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/out.gguf"
-        _ = try GGUFQuantizer.quantize(try GGUFModelSource.load(input), fileType: type, pure: pure, to: path)
+        _ = try GGUFQuantizer.quantize(try GGUFModelSource.load(input), fileType: type, pure: pure, to: path, importance: importance,
+                                       importancePath: weighted ? "tiny-llama.imatrix.gguf" : nil)
         let file = try GGUFFile(path: path)
         let wantTensors = want["tensors"] as! [String: [String: String]]
         #expect(file.tensors.count == wantTensors.count)
