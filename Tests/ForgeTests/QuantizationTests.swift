@@ -178,6 +178,38 @@ private func smallBPE(vocab: Int) throws -> BPETokenizer {
         for i in 0..<83 { #expect(UInt16(bf[2 * i]) | UInt16(bf[2 * i + 1]) << 8 == GGMLQuantize.bf16Bits(row[i]), "bf16 \(i)") }
     }
 
+    /// `forge imatrix`'s statistics: the first layer's Q/K/V inputs are the normalized embeddings, so their sums of
+    /// squares per column are checked against a Float64 computation; counts are tokens; the file reads back.
+    @Test func importanceMatrixCollectsInputSquares() throws {
+        let model = try Transformer(config: tinyLlama, seed: 31)
+        perturbAll(model, seed: 32)
+        let tokens: [Int32] = (0..<48).map { Int32(($0 * 37 + 5) % 256) }
+        let m = try ImportanceMatrix.collect(model, tokens: tokens, chunkSize: 16, maxChunks: nil, bos: 1, dataset: "t")
+        #expect(m.chunkCount == 3 && m.counts["blk.0.attn_q.weight"] == 48)
+        #expect(m.sums["output.weight"] == nil && m.sums["token_embd.weight"] == nil && m.sums.count == 2 * 7)
+        let emb = model.parameter("model.embed_tokens.weight").value, norm = model.parameter("model.layers.0.input_layernorm.weight").value
+        let C = tinyLlama.width
+        var want = [Double](repeating: 0, count: C)
+        for (i, t) in tokens.enumerated() {
+            let tok = i % 16 == 0 ? 1 : Int(t)
+            let row = (0..<C).map { Double(emb.data[tok * C + $0]) }
+            let rms = (row.map { $0 * $0 }.reduce(0, +) / Double(C) + Double(tinyLlama.normEps)).squareRoot()
+            for c in 0..<C { let v = row[c] / rms * Double(norm.data[c]); want[c] += v * v }
+        }
+        for name in ["blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight"] {
+            let got = m.sums[name]!
+            for c in 0..<C { #expect(abs(got[c] - want[c]) <= 1e-4 * want[c] + 1e-9, "\(name)[\(c)]: \(got[c]) vs \(want[c])") }
+        }
+        let dir = temporaryDirectory("imatrix")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try m.write(to: dir + "/m.gguf")
+        let back = try ImportanceMatrix.read(dir + "/m.gguf")
+        #expect(back.counts == m.counts && back.datasets == ["t"] && back.chunkSize == 16)
+        for (k, v) in m.sums { #expect(back.sums[k]! == v.map { Double(Float($0)) }) }
+        #expect(back.weights("blk.1.ffn_down.weight")!.count == tinyLlama.ffnWidth)
+        #expect { try ImportanceMatrix.read(fixturePath("quantize/tiny-llama.f16.gguf")) } throws: { "\($0)".contains("not an importance matrix") }
+    }
+
     /// llama.cpp's per-tensor choices, spelled out for a 32-layer Llama of width 4096 (as llama-quantize --dry-run lists them).
     @Test func mixRulesFollowLlamaCpp() throws {
         var entries: [QuantizationPlan.Entry] = [.init(name: "token_embd.weight", dims: [4096, 32000], type: .f16),
