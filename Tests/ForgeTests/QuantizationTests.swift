@@ -296,6 +296,25 @@ private func smallBPE(vocab: Int) throws -> BPETokenizer {
         }
     }
 
+    /// The commands: `forge quantize` writes llama-quantize's file; an unknown type and an export of a file are refused
+    /// with a message naming the problem, and nothing is written.
+    @Test func commandsQuantizeAndRefuse() throws {
+        let dir = temporaryDirectory("quantize-cli")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let input = fixturePath("quantize/tiny-llama.f16.gguf")
+        let r = try runForge(["quantize", "--model", input, "--type", "q4_k", "--output", dir + "/q.gguf", "--quiet"])
+        #expect(r.status == 0 && r.stdout.contains("Q4_K_M"), "\(r.stderr)")
+        let want = ((Self.fixture["outputs"] as! [String: Any])["Q4_K_M"] as! [String: Any])["file_sha256"] as? String
+        #expect(try fileSHA256(dir + "/q.gguf") == want)
+        let bad = try runForge(["quantize", "--model", input, "--type", "Q3_K_XL", "--output", dir + "/x.gguf"])
+        #expect(bad.status != 0 && bad.stderr.contains("unknown quantization type 'Q3_K_XL'"), "\(bad.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/x.gguf"))
+        let e = try runForge(["export", "--model", input, "--output", dir + "/e.gguf"])
+        #expect(e.status != 0 && e.stderr.contains("not a model directory"), "\(e.stderr)")
+        let m = try runForge(["quantize", "--model", input, "--type", "Q4_0", "--imatrix", input, "--output", dir + "/y.gguf"])
+        #expect(m.status != 0 && m.stderr.contains("not an importance matrix"), "\(m.stderr)")
+    }
+
     /// Refusals: unknown types, export of what llama.cpp could not read the same way, corrupt and non-finite inputs;
     /// nothing is left at the output path.
     @Test func badInputIsRefusedAndNothingIsWritten() throws {
