@@ -64,6 +64,7 @@ struct DistilCommand: ParsableCommand {
         r.temperature = temperature
         r.topK = topK
         r.chunkLimit = teacherChunks
+        r.log = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         Interrupt.install()
         let result = try r.run(student: model, resume: resume)
         print(String(format: "%@/model: student perplexity %.3f, teacher %.3f (held-out)", runDir, result.studentPerplexity, result.teacherPerplexity))

@@ -55,6 +55,7 @@ struct PruneCommand: ParsableCommand {
         r.calibrationBatches = calibrationBatches
         r.recoverSteps = recoverSteps
         r.learningRate = lr
+        r.log = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         _ = try r.run(methods)
         print("\(runDir)/model, report: \(runDir)/prune.md, curve: \(runDir)/prune.svg")
     }
