@@ -1,13 +1,15 @@
 // Distillation: a student trained on a teacher's next-token distributions as well as on the text.
 //
 // The teacher (any model Forge runs: a GGUF, quantized or not, or a model dir) reads the training text once, in
-// fixed chunks of `seq` tokens, and its k largest logits at every position are cached on disk (TeacherCache:
+// fixed chunks of `seq` tokens, and its k largest logits at every position, with the log-sum-exp of all its logits at
+// the temperature τ (so the mass outside the top k is known), are cached on disk (TeacherCache:
 // RUN/teacher-topk.bin), so a run, a resumed run or a second student never run the teacher again. The student
 // then trains on those chunks with loss α·τ²·KL(teacher top-k ‖ student at τ) + (1 − α)·cross-entropy; α = 0 is
 // the same run without the teacher (same chunks, same order), the baseline a distillation is measured against.
 import ForgeAutograd
 import ForgeCore
 import ForgeInference
+import ForgeKernels
 import ForgeModels
 import ForgeTrain
 import Foundation
@@ -21,9 +23,13 @@ public struct TeacherCache: Sendable {
     public let vocab: Int
     /// What the cache was made from (teacher and data), checked when it is reused.
     public let fingerprint: String
+    /// The temperature the log-sum-exps are taken at.
+    public let temperature: Float
     /// [chunks · seq · k] teacher ids and logits, row r of chunk c at (c·seq + r)·k.
     public let ids: [Int32]
     public let logits: [Float]
+    /// [chunks · seq] log Σ_v exp(logit_v / τ) over the teacher's whole vocabulary.
+    public let lse: [Float]
 
     /// The chunks of `data` the cache covers: chunk c is tokens c·seq ..< c·seq + seq + 1 (inputs and shifted targets).
     public static func chunkCount(_ data: TokenDataset, seq: Int, limit: Int?) -> Int {
@@ -31,13 +37,14 @@ public struct TeacherCache: Sendable {
     }
 
     /// Runs `teacher` over the chunks of `data` and keeps its top `k` logits per position.
-    public static func build(teacher: InferenceModel, data: TokenDataset, seq: Int, k: Int, limit: Int?, fingerprint: String,
-                             log: (String) -> Void) throws -> TeacherCache {
+    public static func build(teacher: InferenceModel, data: TokenDataset, seq: Int, k: Int, limit: Int?, temperature: Float,
+                             fingerprint: String, log: (String) -> Void) throws -> TeacherCache {
         let chunks = chunkCount(data, seq: seq, limit: limit), V = teacher.config.vocabSize
         guard chunks >= 1 else { throw ForgeError("the training text has \(data.count) tokens: not one chunk of \(seq + 1)") }
         guard k >= 1, k <= V else { throw ForgeError("--top-k \(k) is outside 1...\(V)") }
         let session = try InferenceSession(model: teacher, contextLength: seq)
         var ids = [Int32](repeating: 0, count: chunks * seq * k), vals = [Float](repeating: 0, count: chunks * seq * k)
+        var lses = [Float](repeating: 0, count: chunks * seq)
         var window = [Int32](repeating: 0, count: seq)
         let start = Date()
         for c in 0..<chunks {
@@ -46,11 +53,19 @@ public struct TeacherCache: Sendable {
             let logits = try session.forward(window, logits: .from(0))
             ids.withUnsafeMutableBufferPointer { idp in
                 vals.withUnsafeMutableBufferPointer { vp in
-                    let ip = UncheckedSendable(idp.baseAddress!), lp = UncheckedSendable(vp.baseAddress!)
-                    logits.withUnsafeBufferPointer { l in
-                        let src = UncheckedSendable(l.baseAddress!)
-                        Parallel.forEach(seq) { rows in
-                            for r in rows { topK(src.value + r * V, V, k, ip.value + (c * seq + r) * k, lp.value + (c * seq + r) * k) }
+                    lses.withUnsafeMutableBufferPointer { sp in
+                        let ip = UncheckedSendable(idp.baseAddress!), lp = UncheckedSendable(vp.baseAddress!), ep = UncheckedSendable(sp.baseAddress!)
+                        logits.withUnsafeBufferPointer { l in
+                            let src = UncheckedSendable(l.baseAddress!)
+                            Parallel.forEach(seq) { rows in
+                                var scaled = [Float](repeating: 0, count: V)
+                                for r in rows {
+                                    let row = src.value + r * V
+                                    topK(row, V, k, ip.value + (c * seq + r) * k, lp.value + (c * seq + r) * k)
+                                    for v in 0..<V { scaled[v] = row[v] / temperature }
+                                    ep.value[c * seq + r] = scaled.withUnsafeBufferPointer { Softmax.logSumExp($0.baseAddress!, V) }
+                                }
+                            }
                         }
                     }
                 }
@@ -60,7 +75,8 @@ public struct TeacherCache: Sendable {
                 log(String(format: "teacher: chunk %d/%d, %.0f tokens/s, ETA %.0f s", c + 1, chunks, Double((c + 1) * seq) / t, t / done - t))
             }
         }
-        return TeacherCache(k: k, seq: seq, chunks: chunks, vocab: V, fingerprint: fingerprint, ids: ids, logits: vals)
+        return TeacherCache(k: k, seq: seq, chunks: chunks, vocab: V, fingerprint: fingerprint, temperature: temperature,
+                            ids: ids, logits: vals, lse: lses)
     }
 
     /// The k largest of `n` logits (largest first; ties by lower id) into `ids` / `out`.
@@ -78,19 +94,20 @@ public struct TeacherCache: Sendable {
         for (j, e) in heap.enumerated() { ids[j] = e.1; out[j] = e.0 }
     }
 
-    /// Writes the cache atomically: magic, u32 version 1, u32 k, u32 seq, u32 vocab, u64 chunks, u32 fingerprint length,
-    /// the fingerprint (UTF-8), then ids (i32) and logits (f32), little-endian.
+    /// Writes the cache atomically: magic, u32 version 2, u32 k, u32 seq, u32 vocab, u64 chunks, f32 temperature, u32
+    /// fingerprint length, the fingerprint (UTF-8), then ids (i32), logits (f32) and log-sum-exps (f32), little-endian.
     public func write(to path: String) throws {
         try AtomicFile.write(path) { w in
             var head = TeacherCache.magic
             func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { head += $0 } }
-            put(UInt32(1)); put(UInt32(k)); put(UInt32(seq)); put(UInt32(vocab)); put(UInt64(chunks))
+            put(UInt32(2)); put(UInt32(k)); put(UInt32(seq)); put(UInt32(vocab)); put(UInt64(chunks)); put(temperature.bitPattern)
             let f = Array(fingerprint.utf8)
             put(UInt32(f.count))
             head += f
             try head.withUnsafeBytes { try w.write($0) }
             try ids.withUnsafeBytes { try w.write($0) }
             try logits.withUnsafeBytes { try w.write($0) }
+            try lse.withUnsafeBytes { try w.write($0) }
         }
     }
 
@@ -98,20 +115,24 @@ public struct TeacherCache: Sendable {
     public static func read(_ path: String) throws -> TeacherCache {
         guard let data = FileManager.default.contents(atPath: path) else { throw ForgeError.file(path, "cannot be read") }
         func bad(_ why: String) -> ForgeError { ForgeError.file(path, "not a usable teacher cache: \(why)") }
-        guard data.count >= 36, Array(data.prefix(8)) == magic else { throw bad("bad magic or too short") }
+        guard data.count >= 40, Array(data.prefix(8)) == magic else { throw bad("bad magic or too short") }
         func u32(_ o: Int) -> Int { Int(UInt32(littleEndian: data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt32.self) })) }
-        guard u32(8) == 1 else { throw bad("version \(u32(8))") }
+        guard u32(8) == 2 else { throw bad("version \(u32(8)) (2 is read)") }
         let k = u32(12), seq = u32(16), vocab = u32(20)
         let chunks = Int(UInt64(littleEndian: data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 24, as: UInt64.self) }))
-        let fl = u32(32)
-        guard k >= 1, seq >= 1, chunks >= 1, chunks < 1 << 32, fl < 1 << 16, 36 + fl <= data.count else { throw bad("corrupt header") }
-        let fingerprint = String(decoding: data[(data.startIndex + 36)..<(data.startIndex + 36 + fl)], as: UTF8.self)
-        let n = chunks * seq * k, off = 36 + fl
-        guard data.count == off + 8 * n else { throw bad("\(data.count) bytes, expected \(off + 8 * n) (truncated?)") }
+        let temperature = Float(bitPattern: UInt32(u32(32)))
+        let fl = u32(36)
+        guard k >= 1, seq >= 1, chunks >= 1, chunks < 1 << 32, temperature > 0, fl < 1 << 16, 40 + fl <= data.count else { throw bad("corrupt header") }
+        let fingerprint = String(decoding: data[(data.startIndex + 40)..<(data.startIndex + 40 + fl)], as: UTF8.self)
+        let n = chunks * seq * k, rows = chunks * seq, off = 40 + fl
+        guard data.count == off + 8 * n + 4 * rows else { throw bad("\(data.count) bytes, expected \(off + 8 * n + 4 * rows) (truncated?)") }
+        func f32(_ o: Int) -> Float { Float(bitPattern: UInt32(littleEndian: data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt32.self) })) }
         let ids = data.withUnsafeBytes { raw in (0..<n).map { Int32(littleEndian: raw.loadUnaligned(fromByteOffset: off + 4 * $0, as: Int32.self)) } }
-        let logits = data.withUnsafeBytes { raw in (0..<n).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: off + 4 * n + 4 * $0, as: UInt32.self))) } }
+        let logits = (0..<n).map { f32(off + 4 * n + 4 * $0) }
+        let lse = (0..<rows).map { f32(off + 8 * n + 4 * $0) }
         guard ids.allSatisfy({ $0 >= 0 && Int($0) < vocab }) else { throw bad("a token id outside the vocabulary of \(vocab)") }
-        return TeacherCache(k: k, seq: seq, chunks: chunks, vocab: vocab, fingerprint: fingerprint, ids: ids, logits: logits)
+        return TeacherCache(k: k, seq: seq, chunks: chunks, vocab: vocab, fingerprint: fingerprint, temperature: temperature,
+                            ids: ids, logits: logits, lse: lse)
     }
 }
 
@@ -120,6 +141,8 @@ public struct DistillationBatch {
     public let tokens: TokenBatch
     public let ids: [Int32]
     public let logits: [Float]
+    /// The teacher's log-sum-exp at τ per position.
+    public let lse: [Float]
     public var hasTeacher: Bool { !ids.isEmpty }
 }
 
@@ -151,7 +174,7 @@ public struct DistillationSource: BatchSource {
 
     public mutating func next() -> DistillationBatch {
         let seq = cache.seq, k = cache.k
-        var inputs = [Int32](), targets = [Int32](), ids = [Int32](), logits = [Float]()
+        var inputs = [Int32](), targets = [Int32](), ids = [Int32](), logits = [Float](), lse = [Float]()
         var window = [Int32](repeating: 0, count: seq + 1)
         for _ in 0..<batch {
             let pass = state.position / cache.chunks, slot = state.position % cache.chunks
@@ -162,14 +185,16 @@ public struct DistillationSource: BatchSource {
             targets += window[1...seq]
             ids += cache.ids[(c * seq * k)..<((c + 1) * seq * k)]
             logits += cache.logits[(c * seq * k)..<((c + 1) * seq * k)]
+            lse += cache.lse[(c * seq)..<((c + 1) * seq)]
             state.position += 1
         }
-        return DistillationBatch(tokens: TokenBatch(inputs: inputs, targets: targets, batch: batch, seq: seq), ids: ids, logits: logits)
+        return DistillationBatch(tokens: TokenBatch(inputs: inputs, targets: targets, batch: batch, seq: seq), ids: ids, logits: logits, lse: lse)
     }
 }
 
 extension Objective where Batch == DistillationBatch {
-    /// α·τ²·KL(teacher top-k ‖ student) + (1 − α)·cross-entropy; batches without a teacher (validation) give cross-entropy.
+    /// α·τ²·KL(teacher ‖ student) over the teacher's top k and the rest of its mass, + (1 − α)·cross-entropy; batches
+    /// without a teacher (validation) give cross-entropy. The cache's temperature must be `temperature`.
     public static func distillation(alpha: Float, temperature: Float, k: Int) -> Objective {
         Objective(name: alpha == 0 ? "next-token cross-entropy (no teacher)" : "distillation (α \(alpha), τ \(temperature), top-\(k))",
                   loss: { tape, model, b in
@@ -177,7 +202,7 @@ extension Objective where Batch == DistillationBatch {
                       let logits = model.logits(tape, tokens: t.inputs, batch: t.batch, seq: t.seq)
                       let ce = Losses.crossEntropy(tape, logits, targets: t.targets)
                       guard b.hasTeacher, alpha > 0 else { return ce }
-                      let kd = tape.topKDistillation(logits, ids: b.ids, teacherLogits: b.logits, k: k, temperature: temperature)
+                      let kd = tape.topKDistillation(logits, ids: b.ids, teacherLogits: b.logits, teacherLSE: b.lse, k: k, temperature: temperature)
                       return alpha == 1 ? kd : tape.add(tape.scale(kd, alpha), tape.scale(ce, 1 - alpha))
                   },
                   tokens: { $0.tokens.batch * $0.tokens.seq })

@@ -52,7 +52,7 @@ public struct DistillationRun {
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
         let data = try CompressionData(files: files, tokenizer: tokenizer, runDir: runDir)
         let chunks = TeacherCache.chunkCount(data.train, seq: options.seq, limit: chunkLimit)
-        let fingerprint = "\(URL(fileURLWithPath: teacherPath).standardizedFileURL.path) | \(data.train.count) tokens | checksum \(checksum(data.train)) | seq \(options.seq) | top-\(topK) | \(chunks) chunks"
+        let fingerprint = "\(URL(fileURLWithPath: teacherPath).standardizedFileURL.path) | \(data.train.count) tokens | checksum \(checksum(data.train)) | seq \(options.seq) | top-\(topK) | τ \(temperature) | \(chunks) chunks"
         let cachePath = runDir + "/teacher-topk.bin"
         var cache: TeacherCache
         if FileManager.default.fileExists(atPath: cachePath), let c = try? TeacherCache.read(cachePath), c.fingerprint == fingerprint {
@@ -61,13 +61,13 @@ public struct DistillationRun {
         } else {
             log("teacher: \(teacher.summary), \(chunks) chunks of \(options.seq) tokens, top-\(topK) logits cached")
             cache = try TeacherCache.build(teacher: teacher, data: data.train, seq: options.seq, k: topK, limit: chunkLimit,
-                                           fingerprint: fingerprint, log: log)
+                                           temperature: temperature, fingerprint: fingerprint, log: log)
             try cache.write(to: cachePath)
         }
         let source = try DistillationSource(cache: cache, data: data.train, batch: options.batch, seed: options.seed)
         var validation: [DistillationBatch] = []
         for b in BatchSampler.evaluationBatches(data.validation, batch: options.batch, seq: options.seq, maxBatches: options.evalBatches) {
-            validation.append(DistillationBatch(tokens: b, ids: [], logits: []))
+            validation.append(DistillationBatch(tokens: b, ids: [], logits: [], lse: []))
         }
         let checkpoint = resume ? try Checkpoint.load(from: runDir + "/checkpoint.safetensors") : nil
         let trainer = try Trainer(model: student, options: options, source: source,

@@ -11,8 +11,9 @@ import Testing
 @testable import ForgeTokenizer
 @testable import ForgeTrain
 
-/// τ²·KL(p_topk ‖ softmax(z/τ)) per row in Float64, averaged over rows whose first id is ≥ 0.
-private func referenceKD(_ z: [Double], rows: Int, vocab: Int, ids: [Int32], t: [Double], k: Int, tau: Double) -> Double {
+/// τ²·KL(p ‖ softmax(z/τ)) per row in Float64, averaged over rows whose first id is ≥ 0: with the teacher's
+/// log-sum-exps, over the top k and a bucket for the rest; without, over the renormalized top k.
+private func referenceKD(_ z: [Double], rows: Int, vocab: Int, ids: [Int32], t: [Double], lse teacherLSE: [Double]?, k: Int, tau: Double) -> Double {
     var total = 0.0, n = 0
     for r in 0..<rows where ids[r * k] >= 0 {
         let zr = (0..<vocab).map { z[r * vocab + $0] / tau }
@@ -20,12 +21,15 @@ private func referenceKD(_ z: [Double], rows: Int, vocab: Int, ids: [Int32], t: 
         let lse = m + log(zr.map { exp($0 - m) }.reduce(0, +))
         let tr = (0..<k).map { t[r * k + $0] / tau }
         let tm = tr.max()!
-        let ts = tr.map { exp($0 - tm) }.reduce(0, +)
-        var kl = 0.0
+        let tl = teacherLSE?[r] ?? tm + log(tr.map { exp($0 - tm) }.reduce(0, +))
+        var kl = 0.0, pTop = 0.0, qTop = 0.0
         for j in 0..<k {
-            let p = exp(tr[j] - tm) / ts
-            kl += p * (log(p) - (zr[Int(ids[r * k + j])] - lse))
+            let p = exp(tr[j] - tl), id = Int(ids[r * k + j])
+            kl += p * (log(p) - (zr[id] - lse))
+            pTop += p
+            qTop += exp(zr[id] - lse)
         }
+        if teacherLSE != nil { kl += (1 - pTop) * (log(1 - pTop) - log(1 - qTop)) }
         total += kl
         n += 1
     }
@@ -44,22 +48,31 @@ private func referenceKD(_ z: [Double], rows: Int, vocab: Int, ids: [Int32], t: 
             ids += r == 2 ? [Int32](repeating: -1, count: k) : Array(pool.prefix(k))   // row 2: no teacher
             t += (0..<k).map { _ in Float(rng.normal()) * 3 }
         }
-        let x = Variable(Tensor(shape: [rows, vocab], values: z), requiresGrad: true)
-        let tape = Tape()
-        let loss = tape.topKDistillation(x, ids: ids, teacherLogits: t, k: k, temperature: tau)
-        let ref = referenceKD(z.map(Double.init), rows: rows, vocab: vocab, ids: ids, t: t.map(Double.init), k: k, tau: Double(tau))
-        #expect(abs(Double(loss.value.data[0]) - ref) < 1e-5 * max(1, ref), "loss \(loss.value.data[0]) vs Float64 \(ref)")
-        tape.backward(loss)
-        let g = x.grad!
-        for i in stride(from: 0, to: rows * vocab, by: 3) {
-            var plus = z.map(Double.init), minus = plus
-            plus[i] += 1e-4
-            minus[i] -= 1e-4
-            let fd = (referenceKD(plus, rows: rows, vocab: vocab, ids: ids, t: t.map(Double.init), k: k, tau: Double(tau))
-                      - referenceKD(minus, rows: rows, vocab: vocab, ids: ids, t: t.map(Double.init), k: k, tau: Double(tau))) / 2e-4
-            #expect(abs(Double(g.data[i]) - fd) < 2e-4, "gradient[\(i)] \(g.data[i]) vs finite difference \(fd)")
+        // The teacher's full log-sum-exp at τ: its top k hold part of its mass, the rest is spread over 20 more logits.
+        let lse: [Float] = (0..<rows).map { r in
+            let all = (0..<k).map { Double(t[r * k + $0]) } + (0..<20).map { Double($0 % 7) - 6 }
+            let m = all.max()! / Double(tau)
+            return Float(m + log(all.map { exp($0 / Double(tau) - m) }.reduce(0, +)))
         }
-        for v in 0..<vocab { #expect(g.data[2 * vocab + v] == 0, "a row without a teacher gets no gradient") }
+        for teacherLSE in [nil, lse] {
+            let x = Variable(Tensor(shape: [rows, vocab], values: z), requiresGrad: true)
+            let tape = Tape()
+            let loss = tape.topKDistillation(x, ids: ids, teacherLogits: t, teacherLSE: teacherLSE, k: k, temperature: tau)
+            let l64 = teacherLSE?.map(Double.init)
+            let ref = referenceKD(z.map(Double.init), rows: rows, vocab: vocab, ids: ids, t: t.map(Double.init), lse: l64, k: k, tau: Double(tau))
+            #expect(abs(Double(loss.value.data[0]) - ref) < 1e-5 * max(1, ref), "loss \(loss.value.data[0]) vs Float64 \(ref)")
+            tape.backward(loss)
+            let g = x.grad!
+            for i in stride(from: 0, to: rows * vocab, by: 3) {
+                var plus = z.map(Double.init), minus = plus
+                plus[i] += 1e-4
+                minus[i] -= 1e-4
+                let fd = (referenceKD(plus, rows: rows, vocab: vocab, ids: ids, t: t.map(Double.init), lse: l64, k: k, tau: Double(tau))
+                          - referenceKD(minus, rows: rows, vocab: vocab, ids: ids, t: t.map(Double.init), lse: l64, k: k, tau: Double(tau))) / 2e-4
+                #expect(abs(Double(g.data[i]) - fd) < 2e-4, "gradient[\(i)] \(g.data[i]) vs finite difference \(fd) (\(teacherLSE == nil ? "renormalized" : "with the rest"))")
+            }
+            for v in 0..<vocab { #expect(g.data[2 * vocab + v] == 0, "a row without a teacher gets no gradient") }
+        }
     }
 
     @Test func teacherCacheRoundTripsAndBatchesFollowThePosition() throws {
@@ -76,11 +89,12 @@ private func referenceKD(_ z: [Double], rows: Int, vocab: Int, ids: [Int32], t: 
         try TokenShard.write(tokens, vocabSize: 50, to: dir + "/t.bin")
         let data = try TokenDataset(paths: [dir + "/t.bin"])
         let n = 8 * 16 * 3
-        let cache = TeacherCache(k: 3, seq: 16, chunks: 8, vocab: 50, fingerprint: "test ✓", ids: (0..<n).map { Int32($0 % 50) },
-                                 logits: (0..<n).map { Float($0) / 7 })
+        let cache = TeacherCache(k: 3, seq: 16, chunks: 8, vocab: 50, fingerprint: "test ✓", temperature: 2, ids: (0..<n).map { Int32($0 % 50) },
+                                 logits: (0..<n).map { Float($0) / 7 }, lse: (0..<128).map { Float($0) / 3 })
         try cache.write(to: dir + "/c.bin")
         let back = try TeacherCache.read(dir + "/c.bin")
-        #expect(back.ids == cache.ids && back.logits == cache.logits && back.fingerprint == "test ✓" && back.chunks == 8)
+        #expect(back.ids == cache.ids && back.logits == cache.logits && back.lse == cache.lse && back.fingerprint == "test ✓"
+                && back.chunks == 8 && back.temperature == 2)
         let raw = try Data(contentsOf: URL(fileURLWithPath: dir + "/c.bin"))
         try raw.prefix(raw.count - 5).write(to: URL(fileURLWithPath: dir + "/cut.bin"))
         #expect { try TeacherCache.read(dir + "/cut.bin") } throws: { "\($0)".contains("truncated") }
@@ -105,6 +119,7 @@ private func referenceKD(_ z: [Double], rows: Int, vocab: Int, ids: [Int32], t: 
         #expect(Array(first[0].tokens.inputs.prefix(16)) == Array(tokens[(chunk * 16)..<(chunk * 16 + 16)]))
         #expect(Array(first[0].tokens.targets.prefix(16)) == Array(tokens[(chunk * 16 + 1)...(chunk * 16 + 16)]))
         #expect(Array(first[0].ids.prefix(48)) == Array(cache.ids[(chunk * 48)..<(chunk * 48 + 48)]))
+        #expect(Array(first[0].lse.prefix(16)) == Array(cache.lse[(chunk * 16)..<(chunk * 16 + 16)]))
     }
 
     /// The pruned model computes exactly what the original computes with the removed heads' / channels' output
