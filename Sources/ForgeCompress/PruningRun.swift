@@ -144,17 +144,21 @@ public enum PruningPlot {
         let all = points.flatMap { [$0.perplexity] + ($0.recoveredPerplexity.map { [$0] } ?? []) }.filter { $0.isFinite && $0 > 0 }
         let (left, right, top, bottom) = (64.0, 20.0, 36.0, 44.0)
         let pw = Double(width) - left - right, ph = Double(height) - top - bottom
-        let maxX = max(0.05, points.map(\.sparsity).max() ?? 1) * 1.05
+        // Sparsity axis to the next tenth, a tick per tenth.
+        let tenths = max(1, Int(((points.map(\.sparsity).max() ?? 1) * 10).rounded(.up)))
+        let maxX = Double(tenths) / 10
         let lo = log(max(1e-3, (all.min() ?? 1) / 1.05)), hi = log(max((all.min() ?? 1) * 1.1, (all.max() ?? 2) * 1.05))
         func x(_ s: Double) -> Double { left + s / maxX * pw }
         func y(_ p: Double) -> Double { top + (1 - (log(max(p, 1e-3)) - lo) / (hi - lo)) * ph }
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" font-family=\"sans-serif\" font-size=\"12\">\n"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"\(Int(left))\" y=\"22\" font-size=\"15\">\(title)</text>\n"
         for i in 0...5 {
-            let p = exp(lo + (hi - lo) * Double(i) / 5), sx = maxX * Double(i) / 5
+            let p = exp(lo + (hi - lo) * Double(i) / 5)
             s += String(format: "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>", left, left + pw, y(p), y(p))
-            s += String(format: "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.1f</text>", left - 6, y(p) + 4, p)
-            s += String(format: "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%.0f%%</text>\n", x(sx), top + ph + 18, 100 * sx)
+            s += String(format: "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.1f</text>\n", left - 6, y(p) + 4, p)
+        }
+        for i in 0...tenths {
+            s += String(format: "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%d%%</text>\n", x(Double(i) / 10), top + ph + 18, 10 * i)
         }
         s += String(format: "<text x=\"%.0f\" y=\"%d\" text-anchor=\"middle\">sparsity (zeros, or parameters removed)</text>\n", left + pw / 2, height - 6)
         s += String(format: "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#888\"/>\n", left, top, pw, ph)
