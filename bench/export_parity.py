@@ -49,8 +49,9 @@ def main():
         if not t:
             continue
         want = hf.encode(t, add_special_tokens=False).ids
+        # Special tokens parsed, as HF tokenizers' encode does; no escape processing.
         out = run([os.path.join(bin_dir, "llama-tokenize"), "-m", gguf_path, "--stdin", "--ids", "--log-disable", "--no-escape"],
-                  input=t)  # special tokens parsed, as HF tokenizers' encode does.stdout.strip().splitlines()[-1]
+                  input=t).stdout.strip().splitlines()[-1]
         got = json.loads(out)
         total += 1
         if got == want:
