@@ -50,7 +50,7 @@ def main():
             continue
         want = hf.encode(t, add_special_tokens=False).ids
         # Special tokens parsed, as HF tokenizers' encode does; no escape processing.
-        out = run([os.path.join(bin_dir, "llama-tokenize"), "-m", gguf_path, "--stdin", "--ids", "--log-disable", "--no-escape"],
+        out = run([os.path.join(bin_dir, "llama-tokenize"), "-m", gguf_path, "--stdin", "--ids", "--log-disable", "--no-escape", "--no-bos"],
                   input=t).stdout.strip().splitlines()[-1]
         got = json.loads(out)
         total += 1

@@ -37,9 +37,10 @@ extension GGUFVocab {
 
     /// `tokenizer.ggml.*` metadata for a byte-level BPE tokenizer, with an optional chat template.
     public static func ggufMetadata(_ tokenizer: any TextTokenizer, chatTemplate: String?) throws -> [(String, GGUFTypedValue)] {
-        guard let t = tokenizer as? BPETokenizer, !t.model.byteFallback else {
-            throw ForgeError("only byte-level BPE tokenizers are written to GGUF so far (this one is \(type(of: tokenizer)))")
+        guard let t = tokenizer as? BPETokenizer else {
+            throw ForgeError("only BPE tokenizers (byte-level, or SentencePiece-style with byte fallback) are written to GGUF (this one is \(type(of: tokenizer)))")
         }
+        if t.model.byteFallback { return try sentencePieceMetadata(t, chatTemplate: chatTemplate) }
         let pre = try llamaCppPreTokenizerName(t)
         let n = t.vocabSize
         var tokens = [String](repeating: "", count: n), types = [Int32](repeating: 1, count: n)
@@ -61,6 +62,60 @@ extension GGUFVocab {
         if let e = t.eosId { m.append(("tokenizer.ggml.eos_token_id", .u32(UInt32(e)))) }
         if let p = t.padId { m.append(("tokenizer.ggml.padding_token_id", .u32(UInt32(p)))) }
         m.append(("tokenizer.ggml.add_bos_token", .bool(t.addsBOS)))
+        if let c = chatTemplate { m.append(("tokenizer.chat_template", .string(c))) }
+        return m
+    }
+
+    /// A SentencePiece-style vocabulary (BPE with byte fallback, as Hugging Face stores Gemma's and Llama 2's) as
+    /// llama.cpp's SentencePiece model (`tokenizer.ggml.model` "llama"): tokens, token types (byte tokens, unknown,
+    /// control and user-defined added tokens) and scores. The scores are rebuilt from the merges: a token made by the
+    /// merge of rank r scores −r, so llama.cpp's highest-score-first bigram merging takes the merges in the BPE's
+    /// order (the merges list every split of a token into two tokens, which is how the Hugging Face conversion wrote
+    /// them from the original scores). The export reads the result back and compares encodings before it finishes.
+    static func sentencePieceMetadata(_ t: BPETokenizer, chatTemplate: String?) throws -> [(String, GGUFTypedValue)] {
+        let n = t.vocabSize, strings = t.model.tokenStrings
+        var tokens = [String](repeating: "", count: n), types = [Int32](repeating: 1, count: n)
+        for (i, s) in strings.enumerated() where i < n {
+            tokens[i] = s
+            if s.count == 6, s.hasPrefix("<0x"), s.hasSuffix(">"), UInt8(s.dropFirst(3).prefix(2), radix: 16) != nil { types[i] = 6 }
+        }
+        var filled = Set(0..<min(n, strings.count))
+        for a in t.addedTokens where Int(a.id) < n {
+            tokens[Int(a.id)] = a.content
+            types[Int(a.id)] = a.special ? 3 : 4
+            filled.insert(Int(a.id))
+        }
+        for i in 0..<n where !filled.contains(i) { tokens[i] = "[PAD\(i)]"; types[i] = 5 }
+        if let u = t.model.unkId, Int(u) < n { types[Int(u)] = 2 }
+        var scores = [Float](repeating: 0, count: n), scored = [Bool](repeating: false, count: n)
+        for (rank, (a, b)) in t.model.merges.enumerated() {
+            guard let m = t.model.id(ofBytes: Array((strings[Int(a)] + strings[Int(b)]).utf8)), Int(m) < n, !scored[Int(m)] else { continue }
+            scores[Int(m)] = -Float(rank)
+            scored[Int(m)] = true
+        }
+        // Tokens no merge makes (single characters, bytes, added tokens) are never bigram results; below every merge.
+        let floor = -Float(t.model.merges.count + 1)
+        for i in 0..<n where !scored[i] { scores[i] = floor }
+        var prefix = false
+        func visit(_ x: Normalizer?) {
+            switch x {
+            case .prepend(let p)?: if p == "\u{2581}" { prefix = true }
+            case .sequence(let list)?: list.forEach(visit)
+            default: break
+            }
+        }
+        visit(t.normalizer)
+        var m: [(String, GGUFTypedValue)] = [
+            ("tokenizer.ggml.model", .string("llama")), ("tokenizer.ggml.pre", .string("default")),
+            ("tokenizer.ggml.tokens", .strings(tokens)), ("tokenizer.ggml.scores", .float32s(scores)),
+            ("tokenizer.ggml.token_type", .int32s(types)),
+        ]
+        if let b = t.bosId { m.append(("tokenizer.ggml.bos_token_id", .u32(UInt32(b)))) }
+        if let e = t.eosId { m.append(("tokenizer.ggml.eos_token_id", .u32(UInt32(e)))) }
+        if let u = t.model.unkId { m.append(("tokenizer.ggml.unknown_token_id", .u32(UInt32(u)))) }
+        if let p = t.padId { m.append(("tokenizer.ggml.padding_token_id", .u32(UInt32(p)))) }
+        m += [("tokenizer.ggml.add_bos_token", .bool(t.addsBOS)), ("tokenizer.ggml.add_eos_token", .bool(false)),
+              ("tokenizer.ggml.add_space_prefix", .bool(prefix))]
         if let c = chatTemplate { m.append(("tokenizer.chat_template", .string(c))) }
         return m
     }

@@ -315,6 +315,37 @@ private func smallBPE(vocab: Int) throws -> BPETokenizer {
         #expect(m.status != 0 && m.stderr.contains("not an importance matrix"), "\(m.stderr)")
     }
 
+    /// SentencePiece-style vocabularies (Llama 2's from llama.cpp's test vocabularies, Gemma 3's when installed) go
+    /// GGUF → tokenizer.json (BPE with byte fallback, as `forge convert` writes dirs) → GGUF metadata with scores rebuilt
+    /// from the merges, and the vocabulary read back encodes every tricky text as the original and as the dir's.
+    @Test func sentencePieceVocabulariesExportAsTheyWere() throws {
+        let texts = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixturePath("tricky_texts.json")))) as! [String]
+        let dir = temporaryDirectory("spm-export")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for path in [llamaModelsDir + "/ggml-vocab-llama-spm.gguf"] + (gemma3Path.map { [$0] } ?? []) {
+            let original = try GGUFVocab.load(path: path)
+            try original.save(to: dir + "/tokenizer.json")
+            let bpe = try TokenizerJSON.load(from: dir + "/tokenizer.json")
+            var w = GGUFWriter()
+            w.set("general.architecture", .string("llama"))
+            for (k, v) in try GGUFVocab.ggufMetadata(bpe, chatTemplate: nil) { w.set(k, v) }
+            try w.write(to: dir + "/v.gguf")
+            let back = try GGUFVocab.load(path: dir + "/v.gguf")
+            #expect(back is SentencePieceTokenizer && back.vocabSize == original.vocabSize && back.bosId == original.bosId)
+            var differ = 0
+            for text in texts + ["<s> and </s> inside", "  two spaces", "\n\nnew lines\n"] {
+                for special in [false, true] {
+                    let b = back.encode(text, allowSpecial: special)
+                    if b != original.encode(text, allowSpecial: special) || b != bpe.encode(text, allowSpecial: special) {
+                        differ += 1
+                        if differ <= 3 { Issue.record("\(path): special=\(special) \(String(reflecting: text))") }
+                    }
+                }
+            }
+            #expect(differ == 0, "\(path): \(differ) encodings differ")
+        }
+    }
+
     /// Refusals: unknown types, export of what llama.cpp could not read the same way, corrupt and non-finite inputs;
     /// nothing is left at the output path.
     @Test func badInputIsRefusedAndNothingIsWritten() throws {
@@ -323,7 +354,7 @@ private func smallBPE(vocab: Int) throws -> BPETokenizer {
         // A byte tokenizer has no llama.cpp form.
         let model = try Transformer(config: tinyLlama, seed: 1)
         #expect { try GGUFModelSource(model: model, tokenizer: ByteTokenizer(), chatTemplate: nil, name: "x") } throws: {
-            "\($0)".contains("byte-level BPE")
+            "\($0)".contains("BPE tokenizers") && "\($0)".contains("ByteTokenizer")
         }
         // A truncated GGUF is refused by name.
         let input = try Data(contentsOf: URL(fileURLWithPath: fixturePath("quantize/tiny-llama.f16.gguf")))
