@@ -310,6 +310,12 @@ public enum GGMLQuantize {
         }
         putHalf(y, 0, maxScale / 63)
         putHalf(y, 2, maxMin / 63)
+        requantizeK(x, y, nmax: nmax, levels: L)
+    }
+
+    /// Every level of a Q4_K/Q5_K super-block recomputed from its stored (half-rounded) scales and minimums.
+    static func requantizeK(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, nmax: Int32, levels L: UnsafeMutablePointer<UInt8>) {
+        let sc = y + 4
         let dAll = half(y, 0), dminAll = half(y, 2)
         for j in 0..<8 {
             let (s, m) = scaleMinK4(j, sc)
@@ -324,14 +330,36 @@ public enum GGMLQuantize {
         }
     }
 
-    /// Q4_K {f16 d; f16 dmin; u8 scales[12]; u8 qs[128]}.
-    static func q4_K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { L in
-            superBlockK(x, y, nmax: 15, rmin: -1, nstep: 20, levels: L.baseAddress!)
+    /// The levels of a super-block packed as Q4_K (nibbles) or Q5_K (nibbles and fifth bits in qh).
+    static func packK(_ type: GGMLType, _ y: UnsafeMutableRawPointer, levels L: UnsafePointer<UInt8>) {
+        if type == .q4_K {
             let q = y + 16
             for (k, j) in stride(from: 0, to: 256, by: 64).enumerated() {
                 for l in 0..<32 { q.storeBytes(of: L[j + l] | (L[j + l + 32] << 4), toByteOffset: 32 * k + l, as: UInt8.self) }
             }
+            return
+        }
+        let qh = y + 16, ql = y + 48
+        for i in 0..<32 { qh.storeBytes(of: 0, toByteOffset: i, as: UInt8.self) }
+        var m1: UInt8 = 1, m2: UInt8 = 2
+        for (k, n) in stride(from: 0, to: 256, by: 64).enumerated() {
+            for j in 0..<32 {
+                var l1 = L[n + j], l2 = L[n + j + 32]
+                var h = qh.load(fromByteOffset: j, as: UInt8.self)
+                if l1 > 15 { l1 -= 16; h |= m1 }
+                if l2 > 15 { l2 -= 16; h |= m2 }
+                qh.storeBytes(of: h, toByteOffset: j, as: UInt8.self)
+                ql.storeBytes(of: l1 | (l2 << 4), toByteOffset: 32 * k + j, as: UInt8.self)
+            }
+            m1 <<= 2; m2 <<= 2
+        }
+    }
+
+    /// Q4_K {f16 d; f16 dmin; u8 scales[12]; u8 qs[128]}.
+    static func q4_K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { L in
+            superBlockK(x, y, nmax: 15, rmin: -1, nstep: 20, levels: L.baseAddress!)
+            packK(.q4_K, y, levels: L.baseAddress!)
         }
     }
 
@@ -339,20 +367,7 @@ public enum GGMLQuantize {
     static func q5_K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { L in
             superBlockK(x, y, nmax: 31, rmin: -0.5, nstep: 15, levels: L.baseAddress!)
-            let qh = y + 16, ql = y + 48
-            for i in 0..<32 { qh.storeBytes(of: 0, toByteOffset: i, as: UInt8.self) }
-            var m1: UInt8 = 1, m2: UInt8 = 2
-            for (k, n) in stride(from: 0, to: 256, by: 64).enumerated() {
-                for j in 0..<32 {
-                    var l1 = L[n + j], l2 = L[n + j + 32]
-                    var h = qh.load(fromByteOffset: j, as: UInt8.self)
-                    if l1 > 15 { l1 -= 16; h |= m1 }
-                    if l2 > 15 { l2 -= 16; h |= m2 }
-                    qh.storeBytes(of: h, toByteOffset: j, as: UInt8.self)
-                    ql.storeBytes(of: l1 | (l2 << 4), toByteOffset: 32 * k + j, as: UInt8.self)
-                }
-                m1 <<= 2; m2 <<= 2
-            }
+            packK(.q5_K, y, levels: L.baseAddress!)
         }
     }
 

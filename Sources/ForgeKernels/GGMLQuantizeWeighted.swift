@@ -231,35 +231,8 @@ extension GGMLQuantize {
                 }
                 putHalf(y, 0, dBlock)
                 putHalf(y, 2, mBlock)
-                let dAll = half(y, 0), dminAll = half(y, 2)
-                for j in 0..<8 {
-                    let (s, m) = scaleMinK4(j, sc)
-                    let d = dAll * Float(s)
-                    if d == 0 { continue }
-                    let dm = dminAll * Float(m)
-                    for i in 0..<32 { L[32 * j + i] = UInt8(max(0, min(nmax, nearestInt((x[32 * j + i] + dm) / d)))) }
-                }
-                if type == .q4_K {
-                    let q = y + 16
-                    for (k, j) in stride(from: 0, to: 256, by: 64).enumerated() {
-                        for l in 0..<32 { q.storeBytes(of: L[j + l] | (L[j + l + 32] << 4), toByteOffset: 32 * k + l, as: UInt8.self) }
-                    }
-                } else {
-                    let qh = y + 16, ql = y + 48
-                    for i in 0..<32 { qh.storeBytes(of: 0, toByteOffset: i, as: UInt8.self) }
-                    var m1: UInt8 = 1, m2: UInt8 = 2
-                    for (k, n) in stride(from: 0, to: 256, by: 64).enumerated() {
-                        for j in 0..<32 {
-                            var l1 = L[n + j], l2 = L[n + j + 32]
-                            var h = qh.load(fromByteOffset: j, as: UInt8.self)
-                            if l1 > 15 { l1 -= 16; h |= m1 }
-                            if l2 > 15 { l2 -= 16; h |= m2 }
-                            qh.storeBytes(of: h, toByteOffset: j, as: UInt8.self)
-                            ql.storeBytes(of: l1 | (l2 << 4), toByteOffset: 32 * k + j, as: UInt8.self)
-                        }
-                        m1 <<= 2; m2 <<= 2
-                    }
-                }
+                requantizeK(x, y, nmax: nmax, levels: L)
+                packK(type, y, levels: L)
             }
         }
     }
