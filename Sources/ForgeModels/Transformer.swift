@@ -124,12 +124,20 @@ public final class Transformer {
     public func freezeAll() { setTrainable(false) { _ in true } }
 
     /// AdamW groups over the trainable parameters: weight decay on matrices only.
-    public func parameterGroups(weightDecay: Float) -> [ParameterGroup] {
+    public func parameterGroups(weightDecay: Float, muon: Bool = false) -> [ParameterGroup] {
         let decays = Dictionary(uniqueKeysWithValues: specs.map { ($0.name, $0.decays) })
         let trainable = trainableParameters
         // Adapter matrices (not among the specs) decay like the model's matrices.
         let decayed = { (p: Variable) in decays[p.name] ?? (p.shape.count == 2) }
-        return [ParameterGroup(name: "decay", parameters: trainable.filter(decayed), weightDecay: weightDecay),
+        guard muon else {
+            return [ParameterGroup(name: "decay", parameters: trainable.filter(decayed), weightDecay: weightDecay),
+                    ParameterGroup(name: "no_decay", parameters: trainable.filter { !decayed($0) }, weightDecay: 0)]
+        }
+        // Muon takes the hidden matrices; the output head (and embeddings, norms, biases) stay on AdamW.
+        let heads = Set(specs.filter { $0.gguf == "output.weight" }.map(\.name))
+        let hidden = { (p: Variable) in decayed(p) && p.shape.count == 2 && !heads.contains(p.name) }
+        return [ParameterGroup(name: "muon", parameters: trainable.filter(hidden), weightDecay: 0, muon: true),
+                ParameterGroup(name: "decay", parameters: trainable.filter { decayed($0) && !hidden($0) }, weightDecay: weightDecay),
                 ParameterGroup(name: "no_decay", parameters: trainable.filter { !decayed($0) }, weightDecay: 0)]
     }
 

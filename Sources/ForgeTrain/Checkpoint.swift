@@ -27,6 +27,8 @@ public struct LoadedCheckpoint {
     public var state: CheckpointState
     public var weights: [String: Tensor]
     public var moments: [String: (m: Tensor, v: Tensor)]
+    /// Muon momentum buffers, by parameter name.
+    public var momenta: [String: Tensor] = [:]
 }
 
 /// Saving and loading training checkpoints.
@@ -36,15 +38,24 @@ public enum Checkpoint {
     /// Writes `parameters`, the optimizer moments of those it trains, and the state to `path`, replacing any old
     /// file atomically. Refuses (and leaves the old file) when a weight is not finite.
     public static func save(parameters: [Variable], optimizer: AdamW, state: CheckpointState, to path: String) throws {
+        try save(parameters: parameters, moments: optimizer.moments, momenta: optimizer.momenta, state: state, to: path)
+    }
+
+    /// Writes `parameters` with the given AdamW moments and Muon momenta (a sharded optimizer's, gathered).
+    public static func save(parameters: [Variable], moments: [String: (m: Tensor, v: Tensor)], momenta: [String: Tensor],
+                            state: CheckpointState, to path: String) throws {
         var tensors: [(String, Tensor)] = []
         for p in parameters {
             for i in 0..<p.value.count where !p.value.data[i].isFinite {
                 throw ForgeError.file(path, "not written: parameter '\(p.name)' is not finite (training diverged); the previous checkpoint is kept")
             }
             tensors.append(("model/" + p.name, p.value))
-            if let (m, v) = optimizer.moments[p.name] { tensors += [("adam_m/" + p.name, m), ("adam_v/" + p.name, v)] }
+            if let (m, v) = moments[p.name] { tensors += [("adam_m/" + p.name, m), ("adam_v/" + p.name, v)] }
+            if let b = momenta[p.name] { tensors.append(("muon_m/" + p.name, b)) }
         }
-        let json = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys  // the same state gives the same bytes
+        let json = String(decoding: try encoder.encode(state), as: UTF8.self)
         try SafeTensors(tensors: tensors, metadata: [stateKey: json]).write(to: path)
     }
 
@@ -69,6 +80,8 @@ public enum Checkpoint {
             guard let v = file.tensors["adam_v/" + key] else { throw ForgeError.file(path, "corrupt: optimizer moments for '\(key)' are incomplete") }
             moments[key] = (m, v)
         }
-        return LoadedCheckpoint(state: state, weights: weights, moments: moments)
+        var momenta: [String: Tensor] = [:]
+        for (name, b) in file.tensors where name.hasPrefix("muon_m/") { momenta[String(name.dropFirst(7))] = b }
+        return LoadedCheckpoint(state: state, weights: weights, moments: moments, momenta: momenta)
     }
 }

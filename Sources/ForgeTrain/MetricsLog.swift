@@ -60,11 +60,13 @@ public final class MetricsLog {
 
     /// Opens `path`; with `keepUpTo` the existing records up to that step are kept (a resumed run),
     /// otherwise the file starts empty.
-    public init(path: String, keepUpTo step: Int? = nil) throws {
+    /// With `writing` false the records stay in memory only (the ranks of a distributed run but rank 0).
+    public init(path: String, keepUpTo step: Int? = nil, writing: Bool = true) throws {
         self.path = path
         if let step, let text = try? String(contentsOfFile: path, encoding: .utf8) {
             records = text.split(separator: "\n").compactMap { MetricRecord(jsonLine: String($0)) }.filter { $0.step <= step }
         }
+        guard writing else { return }
         let text = records.map { $0.jsonLine + "\n" }.joined()
         try AtomicFile.write(path, string: text)
         handle = FileHandle(forWritingAtPath: path)

@@ -6,6 +6,7 @@
 // `Trainer<TokenBatch>` with the next-token objective (the convenience initializer below).
 import ForgeAutograd
 import ForgeCore
+import ForgeDistributed
 import ForgeModels
 import ForgeTokenizer
 import Foundation
@@ -48,6 +49,10 @@ public final class Trainer<Batch> {
     public var replan: ((Int, Double) -> Int?)?
     var source: any BatchSource<Batch>
     let validation: [Batch]
+    /// The data-parallel layout (one process unless started by mpirun).
+    public let parallel: DataParallel
+    /// Owner rank of each optimizer parameter, in `optimizer.parameters` order (ZeRO-1; all 0 otherwise).
+    let owners: [Int]
 
     /// The trainable parameters' gradients on the next batch, without a step (the data position is left as it was):
     /// for checks against other trainers.
@@ -68,14 +73,25 @@ public final class Trainer<Batch> {
     /// run continues from it (weights, moments, data position, step); without one, a run dir that already holds a
     /// checkpoint is refused so that nothing is overwritten by accident.
     public init(model: Transformer, options: TrainingOptions, source: any BatchSource<Batch>, objective: Objective<Batch>,
-                validation: [Batch], runDir: String, tokenizer: TextTokenizer, checkpoint: LoadedCheckpoint? = nil) throws {
+                validation: [Batch], runDir: String, tokenizer: TextTokenizer, checkpoint: LoadedCheckpoint? = nil,
+                parallel: DataParallel = DataParallel.shared) throws {
         let checkpointPath = runDir + "/checkpoint.safetensors"
+        guard options.gradAccumulation % parallel.size == 0 else {
+            throw ForgeError("--accum \(options.gradAccumulation) (micro-batches per step, over all ranks) is not a multiple of the "
+                             + "\(parallel.size) ranks: each rank takes an equal block of every step's micro-batches")
+        }
         guard tokenizer.vocabSize <= model.config.vocabSize else {
             throw ForgeError("the tokenizer has \(tokenizer.vocabSize) tokens, more than the model's vocabulary of \(model.config.vocabSize)")
         }
         guard !model.trainableParameters.isEmpty else { throw ForgeError("every parameter is frozen: nothing to train") }
-        optimizer = AdamW(groups: model.parameterGroups(weightDecay: options.weightDecay),
-                          beta1: options.beta1, beta2: options.beta2, eps: options.eps)
+        let groups = model.parameterGroups(weightDecay: options.weightDecay, muon: options.usesMuon)
+        let owners = parallel.sharded ? DataParallel.owners(of: groups.flatMap(\.parameters), ranks: parallel.size)
+                                      : [Int](repeating: 0, count: groups.reduce(0) { $0 + $1.parameters.count })
+        let owned = Set(zip(groups.flatMap(\.parameters), owners).filter { $0.1 == parallel.rank || !parallel.sharded }.map { $0.0.name })
+        optimizer = AdamW(groups: groups, beta1: options.beta1, beta2: options.beta2, eps: options.eps,
+                          muon: options.muon ?? MuonSettings(), owns: { owned.contains($0.name) })
+        self.owners = owners
+        self.parallel = parallel
         var source = source
         if let checkpoint {
             let byName = Dictionary(uniqueKeysWithValues: (model.parameters + model.adapterParameters + Array(model.heads.values)).map { ($0.name, $0) })
@@ -88,7 +104,7 @@ public final class Trainer<Batch> {
                 }
                 p.value.data.update(from: t.data, count: t.count)
             }
-            do { try optimizer.restore(step: checkpoint.state.optimizerStep, moments: checkpoint.moments) }
+            do { try optimizer.restore(step: checkpoint.state.optimizerStep, moments: checkpoint.moments, momenta: checkpoint.momenta) }
             catch let e as ForgeError { throw ForgeError.file(checkpointPath, "corrupt: \(e.description)") }
             source.state = checkpoint.state.sampler
             step = checkpoint.state.step
@@ -105,47 +121,81 @@ public final class Trainer<Batch> {
         self.runDir = runDir
         self.tokenizer = tokenizer
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
-        metrics = try MetricsLog(path: runDir + "/metrics.jsonl", keepUpTo: checkpoint == nil ? nil : step)
+        metrics = try MetricsLog(path: runDir + "/metrics.jsonl", keepUpTo: checkpoint == nil ? nil : step, writing: parallel.isRoot)
+        if !parallel.isRoot { progress = nil }
     }
 
     /// Mean loss over the fixed validation batches, weighted by their tokens (nil without validation data).
+    /// Distributed, rank r scores batches r, r+N, ...; the sum is taken in batch order as in one process.
     public func evaluate() -> Double? {
         guard !validation.isEmpty else { return nil }
-        var total = 0.0, count = 0
-        for b in validation {
-            let loss = objective.loss(Tape(recording: false), model, b)
+        var weighted = [Double](repeating: 0, count: validation.count)
+        var count = 0
+        for (i, b) in validation.enumerated() {
             let n = objective.tokens(b)
-            total += Double(loss.value.data[0]) * Double(n)
             count += n
+            guard i % parallel.size == parallel.rank else { continue }
+            let loss = objective.loss(Tape(recording: false), model, b)
+            weighted[i] = Double(loss.value.data[0]) * Double(n)
         }
+        let total = parallel.world.sumInRankOrder(weighted).reduce(0, +)
         return count > 0 ? total / Double(count) : nil
     }
 
     /// One optimizer step over `gradAccumulation` micro-batches; returns (mean loss, gradient norm, lr).
+    /// Each micro-batch's gradients are computed from empty ones and summed along a fixed tree (GradientTree);
+    /// distributed, rank r computes the r-th block of micro-batches and the blocks are summed across ranks
+    /// along the same tree, so the step is one process's, bit for bit (power-of-two blocks and ranks).
     public func trainStep() -> (loss: Double, gradNorm: Double, lr: Double) {
-        var lossSum = 0.0
         let micro = options.gradAccumulation
+        let per = micro / parallel.size, mine = (parallel.rank * per)..<((parallel.rank + 1) * per)
+        var losses = [Double](repeating: 0, count: micro)
+        let params = optimizer.parameters
+        let tree = GradientTree(parameters: params)
         for m in 0..<micro {
             let b = source.next()
+            tokensSeen += objective.processed(b)
+            guard mine.contains(m) else { continue }
             // Dropout masks depend on the run's seed, step and micro-batch only (same after a resume).
             model.noise.value = (options.seed &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(step) << 20) ^ UInt64(m)
             let tape = Tape()
             let loss = objective.loss(tape, model, b)
             tape.backward(loss, seed: 1 / Float(micro))
-            lossSum += Double(loss.value.data[0])
-            tokensSeen += objective.processed(b)
+            losses[m] = Double(loss.value.data[0])
+            tree.push()
         }
+        tree.finish()
+        losses = parallel.world.sumInRankOrder(losses)
         let lr = options.schedule.rate(at: step)
-        let norm = optimizer.update(lr: Float(lr), clipNorm: options.clipNorm > 0 ? options.clipNorm : nil)
+        let clip: Float? = options.clipNorm > 0 ? options.clipNorm : nil
+        let muonLR = Float(lr * (options.muon ?? MuonSettings()).learningRate / options.learningRate)
+        let norm: Double
+        if parallel.sharded {
+            parallel.reduceScatterGradients(params, owners: owners)
+            norm = optimizer.update(lr: Float(lr), clipNorm: clip, muonLR: muonLR,
+                                    norm: parallel.shardedGradientNorm(params, owners: owners))
+            parallel.allgatherWeights(params, owners: owners)
+        } else {
+            parallel.allreduceGradients(params)
+            norm = optimizer.update(lr: Float(lr), clipNorm: clip, muonLR: muonLR)
+        }
         step += 1
-        return (lossSum / Double(micro), norm, lr)
+        return (losses.reduce(0, +) / Double(micro), norm, lr)
     }
 
     /// Saves the checkpoint (atomically; a diverged model is refused and the old file kept).
+    /// Distributed, every rank must call it (a sharded optimizer's state is gathered); rank 0 writes.
     public func saveCheckpoint() throws {
         let state = CheckpointState(step: step, optimizerStep: optimizer.step, sampler: source.state,
                                     tokensSeen: tokensSeen, config: model.config, options: options)
-        try Checkpoint.save(model: model, optimizer: optimizer, state: state, to: checkpointPath)
+        if parallel.sharded {
+            let (moments, momenta) = parallel.gatherState(optimizer, owners: owners)
+            if parallel.isRoot {
+                try Checkpoint.save(parameters: model.trainableParameters, moments: moments, momenta: momenta, state: state, to: checkpointPath)
+            }
+        } else if parallel.isRoot {
+            try Checkpoint.save(model: model, optimizer: optimizer, state: state, to: checkpointPath)
+        }
     }
 
     /// Trains until `options.steps` or an interrupt (or `stopAt`, which acts like an interrupt after that
@@ -171,7 +221,7 @@ public final class Trainer<Batch> {
         }
         var interrupted = false
         while step < options.steps {
-            if Interrupt.requested || step == stopAt { interrupted = true; break }
+            if parallel.world.any(Interrupt.requested || step == stopAt) { interrupted = true; break }
             let (loss, norm, lr) = trainStep()
             guard loss.isFinite else {
                 throw ForgeError("training diverged at step \(step): loss is \(loss); the last checkpoint is kept at \(checkpointPath)")
@@ -204,7 +254,7 @@ public final class Trainer<Batch> {
             lastVal = v
         }
         try saveCheckpoint()
-        if !interrupted {
+        if !interrupted, parallel.isRoot {
             if let saveResult { try saveResult(self) } else { try ModelDir.save(model, tokenizer: tokenizer, chatTemplate: chatTemplate, to: modelDir) }
         }
         let seconds = Date().timeIntervalSince(start)

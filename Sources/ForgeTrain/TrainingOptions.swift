@@ -29,7 +29,16 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Recompute each block's activations in the backward pass instead of keeping them (less memory, ~1/3 more compute).
     public var activationCheckpointing = false
 
+    /// The optimizer of the hidden matrices (nil: AdamW, as every run before Muon was added).
+    public var optimizer: OptimizerKind?
+    /// Muon's settings when `optimizer` is `.muon` (its learning rate follows the same schedule, scaled).
+    public var muon: MuonSettings?
+    /// Matrix-product precision (nil: Float32).
+    public var precision: Precision?
+
     public init() {}
+
+    public var usesMuon: Bool { optimizer == .muon }
 
     public var schedule: LRSchedule {
         LRSchedule(peak: learningRate, warmupSteps: warmupSteps, totalSteps: steps, decay: decay, minFraction: minLRFraction)
@@ -37,4 +46,17 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
 
     /// Tokens consumed per optimizer step.
     public var tokensPerStep: Int { batch * seq * gradAccumulation }
+}
+
+/// Which optimizer trains the hidden weight matrices (the rest always uses AdamW).
+public enum OptimizerKind: String, Codable, Sendable, CaseIterable {
+    case adamw, muon
+}
+
+/// The precision of matrix products in training.
+public enum Precision: String, Codable, Sendable, CaseIterable {
+    /// Float32 throughout.
+    case fp32
+    /// bf16 operands with Float32 accumulation and Float32 master weights.
+    case bf16
 }

@@ -14,6 +14,8 @@ extension Architecture: ExpressibleByArgument {
     public static var allValueStrings: [String] { Architectures.all.map { $0.name } }
 }
 extension LRSchedule.Decay: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 /// Shape of a new model.
 struct ModelOptions: ParsableArguments {
@@ -63,6 +65,11 @@ struct TrainingFlags<Defaults: TrainingDefaults>: ParsableArguments {
     @Option(help: "Random seed (initialization and batch sampling).") var seed: UInt64 = Defaults.options.seed
     @Flag(help: "Recompute each block's activations in the backward pass (less memory, about a third more compute).")
     var checkpointActivations = false
+    @Option(help: "Optimizer of the hidden weight matrices: adamw, or muon (embeddings, norms and the head stay on AdamW).")
+    var optimizer: OptimizerKind = .adamw
+    @Option(help: "Muon's peak learning rate (follows the same schedule as --lr).") var muonLr = MuonSettings().learningRate
+    @Option(help: "Matrix products: fp32, or bf16 (bf16 operands, Float32 accumulation and master weights).")
+    var precision: Precision = .fp32
 
     func validate() throws {
         guard batch > 0, seq > 0, accum > 0, steps > 0 else { throw ValidationError("--batch, --seq, --accum and --steps must be positive") }
@@ -79,6 +86,13 @@ struct TrainingFlags<Defaults: TrainingDefaults>: ParsableArguments {
         o.learningRate = lr; o.minLRFraction = minLrFraction; o.warmupSteps = warmup; o.decay = decay
         o.weightDecay = weightDecay; o.beta2 = beta2; o.clipNorm = clip; o.evalEvery = evalEvery; o.evalBatches = evalBatches
         o.checkpointEvery = checkpointEvery; o.seed = seed; o.activationCheckpointing = checkpointActivations
+        if optimizer == .muon {
+            o.optimizer = .muon
+            var m = MuonSettings()
+            m.learningRate = muonLr
+            o.muon = m
+        }
+        if precision != .fp32 { o.precision = precision }
         return o
     }
 }

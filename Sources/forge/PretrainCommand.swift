@@ -27,9 +27,14 @@ struct PretrainCommand: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @OptionGroup var training: TrainingFlags<PretrainDefaults>
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var distributed: DistributedOptions
 
     func run() throws {
         try threads.apply()
+        try distributed.run(explicitThreads: threads.threads != nil) { _ in try runTraining() }
+    }
+
+    func runTraining() throws {
         let trainSet = try TokenDataset(paths: train)
         let valSet = val.isEmpty ? nil : try TokenDataset(paths: val)
         let shardVocab = trainSet.shards.map(\.vocabSize).max() ?? 0

@@ -44,6 +44,7 @@ struct SFTCommand: ParsableCommand {
     @Flag(help: "With LoRA on a .gguf base: keep the base in its stored type (decoded strip by strip), not in Float32.") var qlora = false
     @OptionGroup var training: TrainingFlags<FineTuneDefaults>
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var distributed: DistributedOptions
 
     func validate() throws {
         guard valFraction >= 0, valFraction < 1 else { throw ValidationError("--val-fraction must be in [0, 1)") }
@@ -52,6 +53,10 @@ struct SFTCommand: ParsableCommand {
 
     func run() throws {
         try threads.apply()
+        try distributed.run(explicitThreads: threads.threads != nil) { _ in try runTraining() }
+    }
+
+    func runTraining() throws {
         var settings = FineTuneData(paths: data)
         settings.format = format.rawValue
         settings.validationFraction = valFraction
