@@ -51,6 +51,8 @@ public final class Trainer<Batch> {
     let validation: [Batch]
     /// The data-parallel layout (one process unless started by mpirun).
     public let parallel: DataParallel
+    /// Seconds spent in gradient exchange (waiting included) since the start; ZeRO-1 steps count the whole update.
+    public private(set) var exchangeSeconds = 0.0
     /// Owner rank of each optimizer parameter, in `optimizer.parameters` order (ZeRO-1; all 0 otherwise).
     let owners: [Int]
 
@@ -165,18 +167,21 @@ public final class Trainer<Batch> {
             tree.push()
         }
         tree.finish()
+        let exchangeStart = Date()
         losses = parallel.world.sumInRankOrder(losses)
         let lr = options.schedule.rate(at: step)
         let clip: Float? = options.clipNorm > 0 ? options.clipNorm : nil
         let muonLR = Float(lr * (options.muon ?? MuonSettings()).learningRate / options.learningRate)
         let norm: Double
         if parallel.sharded {
+            defer { exchangeSeconds += Date().timeIntervalSince(exchangeStart) }
             parallel.reduceScatterGradients(params, owners: owners)
             norm = optimizer.update(lr: Float(lr), clipNorm: clip, muonLR: muonLR,
                                     norm: parallel.shardedGradientNorm(params, owners: owners))
             parallel.allgatherWeights(params, owners: owners)
         } else {
             parallel.allreduceGradients(params)
+            exchangeSeconds += Date().timeIntervalSince(exchangeStart)
             norm = optimizer.update(lr: Float(lr), clipNorm: clip, muonLR: muonLR)
         }
         step += 1
@@ -210,6 +215,15 @@ public final class Trainer<Batch> {
             return s
         }
         let startStep = step, startTokens = tokensSeen
+        if parallel.size > 1 {
+            // Optimizer memory per rank (about 1/N of the whole with ZeRO-1).
+            let perRank = parallel.world.allgather([Double(optimizer.stateBytes)]).map { $0[0] }
+            var values = ["ranks": Double(parallel.size), "zero": Double(parallel.zeroStage)]
+            for (r, b) in perRank.enumerated() { values["optimizer_state_bytes_rank\(r)"] = b }
+            metrics.append(MetricRecord(kind: "parallel", step: step, values: values))
+            progress?.line("optimizer state per rank: " + perRank.map { String(format: "%.2f MB", $0 / 1e6) }.joined(separator: ", ")
+                           + (parallel.sharded ? " (ZeRO-1)" : ""))
+        }
         let start = Date()
         var lastLoss = Double.nan
         var lastVal: Double?
@@ -235,7 +249,7 @@ public final class Trainer<Batch> {
             metrics.append(MetricRecord(kind: "train", step: step, values: [
                 "loss": loss, "lr": lr, "grad_norm": norm, "tokens": Double(tokensSeen),
                 "tokens_per_s": tps, "elapsed_s": elapsed,
-            ].merging(stepMetrics?() ?? [:]) { a, _ in a }))
+            ].merging(parallel.size > 1 ? ["exchange_s": exchangeSeconds] : [:]) { a, _ in a }.merging(stepMetrics?() ?? [:]) { a, _ in a }))
             progress?.update(String(format: "step %d/%d  loss %.4f  lr %.2e  |g| %.2f  %.0f tok/s  ETA %@",
                                     step, options.steps, loss, lr, norm, tps, ProgressLine.duration(eta)))
             if options.evalEvery > 0, step % options.evalEvery == 0, step < options.steps, let v = evaluate() {

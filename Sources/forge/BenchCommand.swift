@@ -10,7 +10,7 @@ import Foundation
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchTrain.self, BenchTokenizer.self, BenchDedup.self, BenchGenerate.self, BenchBatched.self, BenchKernels.self, BenchLogits.self])
+        commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchTrain.self, BenchTokenizer.self, BenchDedup.self, BenchGenerate.self, BenchBatched.self, BenchKernels.self, BenchLogits.self, BenchAllreduce.self])
 }
 
 struct BenchTrain: ParsableCommand {
