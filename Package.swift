@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "ForgeTrain", dependencies: ["ForgeCore", "ForgeDistributed", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeData",
                                              "ForgeInference", "ForgeEval"],
                 swiftSettings: fastFlags),
-        .target(name: "ForgeData", dependencies: ["ForgeCore", "ForgeTokenizer", "CZlib", "CZstd"], swiftSettings: fastFlags),
+        .target(name: "ForgeData", dependencies: ["ForgeCore", "ForgeDistributed", "ForgeTokenizer", "CZlib", "CZstd"], swiftSettings: fastFlags),
         .target(name: "ForgeInference", dependencies: ["ForgeCore", "ForgeKernels", "ForgeModels", "ForgeTokenizer"],
                 swiftSettings: fastFlags),
         .target(name: "ForgeReference", dependencies: [], swiftSettings: fastFlags),

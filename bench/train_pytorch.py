@@ -2,10 +2,12 @@
 """PyTorch peer for `forge bench train`: the same GPT-2-style reference config on the CPU.
 
 Usage: python3 bench/train_pytorch.py [--threads 2] [--steps 8] [--bf16]
+       torchrun --nproc_per_node 2 bench/train_pytorch.py --threads 1   (DistributedDataParallel over gloo)
 Prints median and best tokens/s over the measured steps (after warm-up), fp32 eager by default,
-bf16 autocast with --bf16. Install: pip install "torch==2.13.0+cpu".
+bf16 autocast with --bf16. Under torchrun each rank takes a batch of B sequences (global batch B × ranks) and the
+tokens/s printed are the job's (global tokens / the slowest rank's step time). Install: pip install "torch==2.13.0+cpu".
 """
-import argparse, math, time
+import argparse, math, os, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -54,6 +56,11 @@ class GPT(nn.Module):
 
 
 model = GPT()
+world = int(os.environ.get("WORLD_SIZE", "1"))
+if world > 1:
+    import torch.distributed as dist
+    dist.init_process_group("gloo")
+    model = torch.nn.parallel.DistributedDataParallel(model)
 decay = [p for n, p in model.named_parameters() if p.dim() == 2 and "wte" not in n and "wpe" not in n]
 rest = [p for n, p in model.named_parameters() if not (p.dim() == 2 and "wte" not in n and "wpe" not in n)]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0}],
@@ -72,6 +79,14 @@ for i in range(a.warmup + a.steps):
     dt = time.perf_counter() - t0
     if i >= a.warmup:
         times.append(dt)
+if world > 1:
+    t = torch.tensor(times)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    times = t.tolist()
 times.sort()
 med, best = times[len(times) // 2], times[0]
-print(f"pytorch {'bf16-autocast' if a.bf16 else 'fp32'} threads={a.threads} tokens/s median {B*T/med:.0f} best {B*T/best:.0f}")
+if int(os.environ.get("RANK", "0")) == 0:
+    label = f"ddp-gloo ranks={world} " if world > 1 else ""
+    print(f"pytorch {label}{'bf16-autocast' if a.bf16 else 'fp32'} threads={a.threads} tokens/s median {B*T*world/med:.0f} best {B*T*world/best:.0f}")
+if world > 1:
+    dist.destroy_process_group()

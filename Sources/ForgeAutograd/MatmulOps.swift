@@ -12,9 +12,18 @@ struct MatrixOperand {
     var t: MatrixOperand { MatrixOperand(pointer: pointer, rows: rows, cols: cols, transposed: !transposed) }
 }
 
-/// C (+)= op(A)·op(B), split over workers.
+/// C (+)= op(A)·op(B), split over workers; with `BFloat16.matrixOperands`, A and B are first rounded to bf16
+/// (Float32 accumulation and output, as bf16 autocast computes them).
 func gemm(_ a: MatrixOperand, _ b: MatrixOperand, into c: UnsafeMutablePointer<Float>, accumulate: Bool, parallel: Bool = true) {
     precondition(a.opCols == b.opRows, "matmul inner dimensions differ")
+    if BFloat16.matrixOperands {
+        let ra = Tensor(shape: [a.rows * a.cols], zeroed: false), rb = Tensor(shape: [b.rows * b.cols], zeroed: false)
+        BFloat16.round(a.pointer, ra.data, a.rows * a.cols)
+        BFloat16.round(b.pointer, rb.data, b.rows * b.cols)
+        let f = parallel ? BLAS.parallelSgemm : BLAS.sgemm
+        f(a.transposed, b.transposed, a.opRows, b.opCols, a.opCols, 1, ra.data, a.cols, rb.data, b.cols, accumulate ? 1 : 0, c, b.opCols)
+        return
+    }
     let f = parallel ? BLAS.parallelSgemm : BLAS.sgemm
     f(a.transposed, b.transposed, a.opRows, b.opCols, a.opCols, 1, a.pointer, a.cols, b.pointer, b.cols,
       accumulate ? 1 : 0, c, b.opCols)

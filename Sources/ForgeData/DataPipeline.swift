@@ -4,7 +4,13 @@
 // Per-document stages run on all workers over batches of documents; the order-dependent ones (dedup,
 // mixing, writing) run in input order, so a run is deterministic. Every input document gets one line in
 // manifest.jsonl: where it went, or the stage and reason that removed it.
+//
+// Under mpirun the input files are shared out between the ranks (file i to rank i mod N), each rank reads its
+// files and runs the per-document stages, and rank 0 gathers the results (exact-dedup keys, MinHash
+// signatures and the cleaned texts) and runs the order-dependent stages over all files in input order, so the
+// output is byte for byte the one-process run's.
 import ForgeCore
+import ForgeDistributed
 import Foundation
 import Synchronization
 
@@ -69,6 +75,9 @@ public final class DataPipeline {
     /// scoring at or above it are removed.
     public var toxicityScorer: (scorer: any ToxicityScorer, threshold: Double, name: String)?
 
+    /// The job's ranks (one process unless started by mpirun); rank 0 writes the output.
+    public var world: any Communicator = SingleProcess()
+
     public init(config: PipelineConfig) { self.config = config }
 
     static let stageNames = ["read", "clean", "quality", "toxicity", "exact_dedup", "near_dedup", "mixing"]
@@ -94,7 +103,8 @@ public final class DataPipeline {
         var near = NearDeduplicator(c.nearDedup)
         var summary = DataSummary()
         var counts = Dictionary(uniqueKeysWithValues: Self.stageNames.map { ($0, StageCount(stage: $0)) })
-        let manifest = try JSONLWriter(path: c.output + "/manifest.jsonl")
+        // Only rank 0 writes (the other ranks of a distributed run send it their results).
+        let manifest: JSONLWriter? = world.isRoot ? try JSONLWriter(path: c.output + "/manifest.jsonl") : nil
         let writers = ShardWriters(dir: c.output, shardDocuments: c.shardDocuments)
         var seenIds = Set<String>()
         var manifestIds = 0
@@ -102,7 +112,7 @@ public final class DataPipeline {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
 
         func record(_ e: ManifestEntry) throws {
-            try manifest.write(String(decoding: try encoder.encode(e), as: UTF8.self))
+            try manifest!.write(String(decoding: try encoder.encode(e), as: UTF8.self))
             manifestIds += 1
         }
         func removed(_ stage: String, _ doc: (id: String, source: String, bytes: Int), _ reason: String, dup: String? = nil, sim: Double? = nil) throws {
@@ -147,13 +157,9 @@ public final class DataPipeline {
             return p
         }
 
-        var batch: [Document] = []
-        var batchBytes = 0
-        func flush() throws {
-            guard !batch.isEmpty else { return }
-            var results = [Processed?](repeating: nil, count: batch.count)
+        func processAll(_ docs: [Document]) -> [Processed] {
+            var results = [Processed?](repeating: nil, count: docs.count)
             let next = Atomic<Int>(0)
-            let docs = batch
             results.withUnsafeMutableBufferPointer { res in
                 Parallel.forEachTask(Parallel.threads) { _ in
                     while true {
@@ -163,8 +169,31 @@ public final class DataPipeline {
                     }
                 }
             }
-            for r in results {
-                let p = r!
+            return results.map { $0! }
+        }
+
+        /// An input's unique id (ids must be unique for the accounting to mean anything), counted as read.
+        func admit(_ original: String, bytes: Int) -> String {
+            var id = original, k = 2
+            while !seenIds.insert(id).inserted { id = original + "~\(k)"; k += 1 }
+            summary.inputDocuments += 1
+            summary.inputBytes += bytes
+            countIn(["read"], bytes)
+            return id
+        }
+
+        var batch: [Document] = []
+        var batchBytes = 0
+        func flush() throws {
+            guard !batch.isEmpty else { return }
+            try decide(processAll(batch))
+            batch.removeAll(keepingCapacity: true)
+            batchBytes = 0
+        }
+
+        /// The order-dependent stages over processed documents, in input order.
+        func decide(_ results: [Processed]) throws {
+            for p in results {
                 let d = (id: p.doc.id, source: p.doc.source, bytes: p.doc.inputBytes)
                 // A document enters each stage up to the one that removes it.
                 func enter(through stage: String) {
@@ -207,45 +236,91 @@ public final class DataPipeline {
                 try record(ManifestEntry(id: d.id, source: d.source, bytes: d.bytes, status: "kept", split: split, shard: shard,
                                          copies: copies == 1 ? nil : copies))
             }
-            batch.removeAll(keepingCapacity: true)
-            batchBytes = 0
             progress?(String(format: "data: %d documents read, %.1f MB, %d kept, %d removed", summary.inputDocuments,
                              Double(summary.inputBytes) / 1e6, summary.trainDocuments + summary.validationDocuments, summary.removedDocuments))
         }
 
         let reader = DocumentReader()
-        for source in c.sources {
-            for (path, rel) in try DocumentReader.files(source.paths) {
-                try reader.read(path: path, relative: rel, source: source.name, textField: source.textField) { item in
-                    var id: String
-                    switch item {
-                    case .document(let d): id = d.id
-                    case .rejected(let r): id = r.id
-                    }
-                    // Ids must be unique for the accounting to mean anything.
-                    var k = 2
-                    let base = id
-                    while !seenIds.insert(id).inserted { id = base + "~\(k)"; k += 1 }
-                    summary.inputDocuments += 1
+        var units: [(path: String, relative: String, source: SourceConfig)] = []
+        for source in c.sources { for (path, rel) in try DocumentReader.files(source.paths) { units.append((path, rel, source)) } }
+        if world.size == 1 {
+            for unit in units {
+                try reader.read(path: unit.path, relative: unit.relative, source: unit.source.name, textField: unit.source.textField) { item in
                     switch item {
                     case .document(var d):
-                        d.id = id
-                        summary.inputBytes += d.inputBytes
-                        countIn(["read"], d.inputBytes)
+                        d.id = admit(d.id, bytes: d.inputBytes)
                         batch.append(d)
                         batchBytes += d.inputBytes
                         if batch.count >= 256 || batchBytes >= 64 << 20 { try flush() }
                     case .rejected(let r):
-                        summary.inputBytes += r.bytes
-                        countIn(["read"], r.bytes)
-                        try removed("read", (id, r.source, r.bytes), r.reason)
+                        try removed("read", (admit(r.id, bytes: r.bytes), r.source, r.bytes), r.reason)
                     }
                 }
             }
+            try flush()
+        } else {
+            // Each rank reads and processes its share of the files; rank 0 decides over all of them in input order.
+            var mine: [DistributedItem] = []
+            for (u, unit) in units.enumerated() where u % world.size == world.rank {
+                var docs: [Document] = []
+                var items: [DistributedItem] = []
+                try reader.read(path: unit.path, relative: unit.relative, source: unit.source.name, textField: unit.source.textField) { item in
+                    switch item {
+                    case .document(let d):
+                        docs.append(d)
+                        items.append(DistributedItem(unit: u, id: d.id, source: d.source, bytes: d.inputBytes))
+                    case .rejected(let r):
+                        items.append(DistributedItem(unit: u, id: r.id, source: r.source, bytes: r.bytes, rejected: r.reason))
+                    }
+                }
+                var processed = processAll(docs).makeIterator()
+                for var item in items {
+                    if item.rejected == nil, let p = processed.next() {
+                        item.failureStage = p.failure?.stage
+                        item.failureReason = p.failure?.reason
+                        item.text = p.text
+                        item.exactKey = [p.exactKey.0, p.exactKey.1]
+                        item.signature = p.signature
+                        item.pii = p.pii
+                    }
+                    mine.append(item)
+                }
+                progress?("data: rank \(world.rank) read \(unit.relative) (\(items.count) documents)")
+            }
+            let gathered = world.gather(Array(try JSONEncoder().encode(mine)), root: 0)
+            guard world.isRoot else {
+                var s = DataSummary()
+                s.seconds = Date().timeIntervalSince(start)
+                return s
+            }
+            var byUnit = [[DistributedItem]](repeating: [], count: units.count)
+            for payload in gathered {
+                for item in try JSONDecoder().decode([DistributedItem].self, from: Data(payload)) { byUnit[item.unit].append(item) }
+            }
+            // The same batches as one process makes (read rejections recorded at once, documents in batches).
+            var pending: [Processed] = [], pendingBytes = 0
+            for items in byUnit {
+                for item in items {
+                    let id = admit(item.id, bytes: item.bytes)
+                    if let reason = item.rejected {
+                        try removed("read", (id, item.source, item.bytes), reason)
+                        continue
+                    }
+                    var p = Processed(doc: Document(id: id, source: item.source, text: "", inputBytes: item.bytes, isHTML: false))
+                    p.text = item.text ?? ""
+                    if let stage = item.failureStage { p.failure = (stage, item.failureReason ?? "") }
+                    if let k = item.exactKey, k.count == 2 { p.exactKey = (k[0], k[1]) }
+                    p.signature = item.signature ?? []
+                    p.pii = item.pii ?? [:]
+                    pending.append(p)
+                    pendingBytes += item.bytes
+                    if pending.count >= 256 || pendingBytes >= 64 << 20 { try decide(pending); pending = []; pendingBytes = 0 }
+                }
+            }
+            try decide(pending)
         }
-        try flush()
         summary.shards = try writers.finish()
-        try manifest.close()
+        try manifest?.close()
 
         // Near-duplicate clusters.
         let clusters = near.clusters()
@@ -332,4 +407,19 @@ final class ShardWriters {
         open = [:]
         return done.sorted()
     }
+}
+
+/// One input of a distributed run as a rank sends it to rank 0: the outcome of the per-document stages.
+struct DistributedItem: Codable {
+    var unit: Int
+    var id: String
+    var source: String
+    var bytes: Int
+    var rejected: String?
+    var failureStage: String?
+    var failureReason: String?
+    var text: String?
+    var exactKey: [UInt64]?
+    var signature: [UInt32]?
+    var pii: [String: Int]?
 }

@@ -196,7 +196,9 @@ public enum QualityFilter {
                 let g = gram(i, n)
                 if let e = counts[g] { counts[g] = (e.count + 1, e.first) } else { counts[g] = (1, i) }
             }
-            if let top = counts.values.max(by: { $0.count < $1.count }), top.count > 1 {
+            // Ties go to the n-gram seen first (as Counter.most_common does in datatrove), not to hash order:
+            // the same text gives the same verdict in every process.
+            if let top = counts.values.max(by: { $0.count < $1.count || ($0.count == $1.count && $0.first > $1.first) }), top.count > 1 {
                 let chars = lengths[top.first..<(top.first + n)].reduce(0, +)
                 let r = Double(top.count * chars) / Double(wordChars)
                 if r > limit { return String(format: "gopher: top %d-gram covers %.3f of characters > %.3f", n, r, limit) }

@@ -20,6 +20,8 @@ public protocol Communicator: AnyObject {
     func broadcast(_ bytes: inout [UInt8], root: Int)
     /// Every rank's array of doubles (all the same length), in rank order.
     func allgather(_ values: [Double]) -> [[Double]]
+    /// Every rank's bytes, in rank order, at rank `root` (the others get an empty array).
+    func gather(_ bytes: [UInt8], root: Int) -> [[UInt8]]
     /// Waits for every rank.
     func barrier()
     /// Stops every rank of the job with `message` (the job exits non-zero).
@@ -50,6 +52,7 @@ public final class SingleProcess: Communicator {
     public func allgather(_ buffer: UnsafeMutablePointer<Float>, counts: [Int], offsets: [Int]) {}
     public func broadcast(_ bytes: inout [UInt8], root: Int) {}
     public func allgather(_ values: [Double]) -> [[Double]] { [values] }
+    public func gather(_ bytes: [UInt8], root: Int) -> [[UInt8]] { [bytes] }
     public func barrier() {}
     public func abort(_ message: String) -> Never {
         writeStandardError("forge: \(message)\n")
@@ -118,6 +121,27 @@ public final class MPIWorld: Communicator, @unchecked Sendable {
             }
         }
         return (0..<size).map { Array(all[($0 * n)..<(($0 + 1) * n)]) }
+    }
+
+    public func gather(_ bytes: [UInt8], root: Int) -> [[UInt8]] {
+        let sizes = allgather([Double(bytes.count)]).map { Int($0[0]) }
+        guard sizes.reduce(0, +) < Int(Int32.max) else { abort("gathering \(sizes.reduce(0, +)) bytes at one rank: more than MPI's 2 GiB per call") }
+        var offsets: [Int32] = [], total = 0
+        for s in sizes { offsets.append(Int32(total)); total += s }
+        var all = [UInt8](repeating: 0, count: rank == root ? total : 0)
+        let counts = sizes.map { Int32($0) }
+        bytes.withUnsafeBytes { b in
+            all.withUnsafeMutableBytes { a in
+                counts.withUnsafeBufferPointer { c in
+                    offsets.withUnsafeBufferPointer { o in
+                        mpi.check(mpi.gatherV(b.baseAddress, Int32(b.count), mpi.byte, a.baseAddress, c.baseAddress, o.baseAddress,
+                                              mpi.byte, Int32(root), mpi.commWorld), "MPI_Gatherv")
+                    }
+                }
+            }
+        }
+        guard rank == root else { return [] }
+        return (0..<size).map { Array(all[Int(offsets[$0])..<(Int(offsets[$0]) + sizes[$0])]) }
     }
 
     public func barrier() { mpi.check(mpi.barrier(mpi.commWorld), "MPI_Barrier") }

@@ -214,7 +214,7 @@ public enum Speedrun {
     /// Seconds per optimizer step, measured on a throwaway copy of the model (2 warm-up steps, median of 3).
     static func calibrate(config: TransformerConfig, options: TrainingOptions, data: TokenDataset) throws -> Double {
         let model = try Transformer(config: config, seed: options.seed)
-        let opt = AdamW(groups: model.parameterGroups(weightDecay: options.weightDecay))
+        let opt = AdamW(groups: model.parameterGroups(weightDecay: options.weightDecay, muon: options.usesMuon), muon: options.muon ?? MuonSettings())
         var sampler = try BatchSampler(dataset: data, batch: options.batch, seq: options.seq, seed: 1)
         var times: [Double] = []
         for i in 0..<5 {

@@ -206,6 +206,12 @@ public final class Trainer<Batch> {
     /// Trains until `options.steps` or an interrupt (or `stopAt`, which acts like an interrupt after that
     /// step); checkpoints, and writes the model dir when the run is complete.
     public func run(stopAt: Int? = nil) throws -> TrainingSummary {
+        let precision = MixedPrecision.plan(options.precision)
+        if let message = precision.message { progress?.line(message) }
+        return try precision.apply { try runSteps(stopAt: stopAt) }
+    }
+
+    private func runSteps(stopAt: Int?) throws -> TrainingSummary {
         if step >= options.steps {
             progress?.line("the run in \(runDir) is already complete at step \(step) of \(options.steps): nothing to do "
                            + "(raise --steps to train further; the model is in \(modelDir))")

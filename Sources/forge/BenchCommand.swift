@@ -6,6 +6,7 @@ import ForgeKernels
 import ForgeData
 import ForgeModels
 import ForgeTokenizer
+import ForgeTrain
 import Foundation
 
 struct BenchCommand: ParsableCommand {
@@ -25,15 +26,23 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Batch size.") var batch = 8
     @Option(help: "Sequence length.") var seq = 256
     @Flag(help: "Recompute each block in the backward pass (activation checkpointing).") var checkpointActivations = false
+    @Option(help: "Optimizer of the hidden matrices: adamw or muon.") var optimizer: OptimizerKind = .adamw
+    @Option(help: "Matrix products: fp32 or bf16 (see forge pretrain --help).") var precision: Precision = .fp32
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         try threads.apply()
+        let plan = MixedPrecision.plan(precision)
+        if let message = plan.message { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+        try plan.apply { try measure() }
+    }
+
+    func measure() throws {
         let arch = Architecture(rawValue: arch)
         let config = TransformerConfig(architecture: arch, vocabSize: 8192, contextLength: seq, width: 384, layers: 6, heads: 6)
         let model = try Transformer(config: config, seed: 1)
         model.checkpointing = checkpointActivations
-        let opt = AdamW(groups: model.parameterGroups(weightDecay: 0.1))
+        let opt = AdamW(groups: model.parameterGroups(weightDecay: 0.1, muon: optimizer == .muon))
         BufferPool.shared.resetPeak()
         var rng = RNG(seed: 7)
         let tokens = (0..<(batch * seq)).map { _ in Int32(rng.below(config.vocabSize)) }

@@ -1,5 +1,6 @@
 // forge data: clean, filter, deduplicate, scrub and mix raw text into JSONL shards, with a manifest.
 import ArgumentParser
+import ForgeDistributed
 import ForgeSafety
 import ForgeCore
 import ForgeData
@@ -25,6 +26,10 @@ struct DataCommand: ParsableCommand {
 
     func run() throws {
         try threads.apply()
+        try runInJob(explicitThreads: threads.threads != nil) { world in try runPipeline(world) }
+    }
+
+    func runPipeline(_ world: any Communicator) throws {
         if printDefaults {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -38,6 +43,7 @@ struct DataCommand: ParsableCommand {
         if let output { c.output = output }
         let progress = ProgressLine()
         let pipeline = DataPipeline(config: c)
+        pipeline.world = world
         if c.toxicity.enabled, let dir = c.toxicity.classifier {
             let classifier = try TextClassifier.load(dir)
             pipeline.toxicityScorer = (classifier, classifier.settings.threshold, "classifier")
@@ -45,6 +51,7 @@ struct DataCommand: ParsableCommand {
         }
         pipeline.progress = { progress.update($0) }
         let s = try pipeline.run()
+        guard world.isRoot else { return }
         progress.line(String(format: "%d documents (%.1f MB) in %.1f s: kept %d train + %d validation, removed %d; %d near-duplicate clusters",
                              s.inputDocuments, Double(s.inputBytes) / 1e6, s.seconds, s.trainDocuments, s.validationDocuments,
                              s.removedDocuments, s.nearDuplicateClusters))

@@ -1,6 +1,7 @@
 // forge speedrun: the main job on the embedded default corpus (Shakespeare), data to model and report.
 import ArgumentParser
 import ForgeAlign
+import ForgeAutograd
 import ForgeCore
 import ForgeModels
 import ForgeTrain
@@ -30,6 +31,10 @@ struct SpeedrunCommand: AsyncParsableCommand {
     @Option(help: "BPE vocabulary trained on the corpus (256: raw bytes).") var vocab: Int?
     @Option(help: "Sequences per batch.") var batch: Int?
     @Option(help: "Peak learning rate.") var lr: Double?
+    @Option(help: "Optimizer of the hidden matrices: adamw or muon.") var optimizer: OptimizerKind = .adamw
+    @Option(help: "Muon's peak learning rate (with --optimizer muon).") var muonLr = MuonSettings().learningRate
+    @Option(help: "Matrix products: fp32 or bf16 (falls back to fp32, with a message, on CPUs without bf16 instructions).")
+    var precision: Precision = .fp32
     @Flag(help: "Then fine-tune it to answer in turns (dialogue from the training plays) and measure the effect on held-out plays.")
     var sft = false
     @Option(help: "Steps of the chat fine-tuning (with --sft).") var sftSteps = 300
@@ -64,6 +69,13 @@ struct SpeedrunCommand: AsyncParsableCommand {
         if let vocab { o.vocabSize = vocab }
         if let batch { o.training.batch = batch }
         if let lr { o.training.learningRate = lr }
+        if optimizer == .muon {
+            o.training.optimizer = .muon
+            var m = MuonSettings()
+            m.learningRate = muonLr
+            o.training.muon = m
+        }
+        if precision != .fp32 { o.training.precision = precision }
         if let canaries {
             let counts = canaries.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !counts.isEmpty, counts.allSatisfy({ ($0 ?? 0) >= 1 }) else {

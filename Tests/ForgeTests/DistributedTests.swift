@@ -4,6 +4,7 @@
 // to the uninterrupted result.
 import ForgeAutograd
 import ForgeCore
+import ForgeData
 import ForgeDistributed
 import ForgeTrain
 import Foundation
@@ -206,5 +207,51 @@ private func trainArgs(_ train: String, _ val: String, run: String, steps: Int =
         let one = try runForge(trainArgs(train, val, run: dir + "/one") + ["--threads", "1"])
         #expect(one.status == 0)
         #expect(bytes(dir + "/two/checkpoint.safetensors") == bytes(dir + "/one/checkpoint.safetensors"))
+    }
+
+    /// `mpirun -np N forge data`: files shared out, per-document stages on each rank, exact and near dedup over all
+    /// of them at rank 0 (keys and MinHash signatures gathered); the output is the one-process run's, byte for byte.
+    @Test(arguments: [2, 3]) func distributedDataEqualsOneProcess(ranks: Int) throws {
+        let dir = temporaryDirectory("dp-data")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Shakespeare (each play in two editions: real near duplicates) and a small source with exact duplicates
+        // across files, an HTML page, a JSONL file with a broken line and an empty document.
+        try FileManager.default.createDirectory(atPath: dir + "/extra", withIntermediateDirectories: true)
+        let plays = try ShakespeareCorpus.locate()
+        let first = try FileManager.default.contentsOfDirectory(atPath: plays).sorted().first { $0.hasSuffix(".txt") }!
+        let scene = String(try String(contentsOfFile: plays + "/" + first, encoding: .utf8).dropFirst(30_000).prefix(6_000))
+        try scene.write(toFile: dir + "/extra/a.txt", atomically: true, encoding: .utf8)
+        try scene.write(toFile: dir + "/extra/b.txt", atomically: true, encoding: .utf8)
+        try "<html><body><p>\(String(repeating: "An HTML page about rivers and foxes and many other things. ", count: 15))</p></body></html>"
+            .write(toFile: dir + "/extra/c.html", atomically: true, encoding: .utf8)
+        try "{\"text\": \"\(String(repeating: "A line of JSON text that is long enough to pass the filters. ", count: 12))\"}\nnot json\n{\"text\": \"\"}\n"
+            .write(toFile: dir + "/extra/d.jsonl", atomically: true, encoding: .utf8)
+        var c = try JSONDecoder().decode(PipelineConfig.self, from: Data(#"{"sources": []}"#.utf8))
+        c.sources = [SourceConfig(name: "shakespeare", paths: [plays]), SourceConfig(name: "extra", paths: [dir + "/extra"])]
+        c.toxicity.enabled = false
+        c.quality.maxDuplicateLineFraction = 0.5
+        c.quality.maxDuplicateLineCharFraction = 0.3
+        c.nearDedup.shingleSize = 3; c.nearDedup.bands = 64; c.nearDedup.threshold = 0.2; c.nearDedup.spelling = .earlyModern
+        c.shardDocuments = 7
+        try JSONEncoder().encode(c).write(to: URL(fileURLWithPath: dir + "/pipeline.json"))
+        let one = try runForge(["data", "--config", dir + "/pipeline.json", "--output", dir + "/one", "--threads", "1"])
+        #expect(one.status == 0, "\(one.stderr)")
+        let many = try runMPI(ranks, ["data", "--config", dir + "/pipeline.json", "--output", dir + "/many"])
+        #expect(many.status == 0, "\(many.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/one").sorted()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/many").sorted() == files)
+        #expect(files.contains("manifest.jsonl") && files.contains("clusters.jsonl") && files.filter { $0.hasPrefix("train_") }.count > 2)
+        for f in files where f != "summary.json" {
+            #expect(bytes(dir + "/one/" + f) == bytes(dir + "/many/" + f), "\(f) differs with \(ranks) ranks")
+        }
+        let manifest = try String(contentsOfFile: dir + "/many/manifest.jsonl", encoding: .utf8)
+        #expect(manifest.contains("\"exact_dedup\"") && manifest.contains("\"near_dedup\"") && manifest.contains("\"read\""))
+        // The summaries agree but for the time taken.
+        func summary(_ d: String) throws -> [String: Any] {
+            var o = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: d + "/summary.json"))) as! [String: Any]
+            o["seconds"] = nil
+            return o
+        }
+        #expect(NSDictionary(dictionary: try summary(dir + "/one")).isEqual(to: try summary(dir + "/many")))
     }
 }
