@@ -25,7 +25,7 @@ struct DataCommand: ParsableCommand {
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
-        try threads.apply()
+        try threads.apply(distributed: true)
         try runInJob(explicitThreads: threads.threads != nil) { world in try runPipeline(world) }
     }
 

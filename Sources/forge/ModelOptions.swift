@@ -1,5 +1,6 @@
 // Option groups shared by the training commands.
 import ArgumentParser
+import Foundation
 import ForgeAlign
 import ForgeAutograd
 import ForgeCore
@@ -101,7 +102,12 @@ struct TrainingFlags<Defaults: TrainingDefaults>: ParsableArguments {
 struct ThreadOptions: ParsableArguments {
     @Option(help: "Worker threads (default: $FORGE_THREADS or all cores).") var threads: Int?
 
-    func apply() throws {
+    /// Sets the thread count; `distributed` commands (pretrain, sft, data) may run under mpirun, the others refuse
+    /// to (N copies of them would each do the whole job and write the same files).
+    func apply(distributed: Bool = false) throws {
+        if !distributed, let n = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init), n > 1 {
+            throw ValidationError("this command runs in one process: start it without mpirun (under mpirun: forge pretrain, sft and data)")
+        }
         if let threads {
             guard threads > 0 else { throw ValidationError("--threads must be positive") }
             Parallel.threads = threads

@@ -30,7 +30,7 @@ struct PretrainCommand: ParsableCommand {
     @OptionGroup var distributed: DistributedOptions
 
     func run() throws {
-        try threads.apply()
+        try threads.apply(distributed: true)
         try distributed.run(explicitThreads: threads.threads != nil) { _ in try runTraining() }
     }
 

@@ -52,7 +52,7 @@ struct SFTCommand: ParsableCommand {
     }
 
     func run() throws {
-        try threads.apply()
+        try threads.apply(distributed: true)
         try distributed.run(explicitThreads: threads.threads != nil) { _ in try runTraining() }
     }
 

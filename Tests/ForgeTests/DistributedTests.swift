@@ -124,6 +124,9 @@ private func trainArgs(_ train: String, _ val: String, run: String, steps: Int =
         #expect(r.status != 0)
         #expect(r.stderr.contains("--accum 3") && r.stderr.contains("2 ranks"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/run/checkpoint.safetensors"))
+        // Commands that do not run distributed refuse to, rather than doing the whole job N times into the same files.
+        let other = try runMPI(2, ["tokenize", train, "--tokenizer", dir + "/none.json", "--output", dir + "/tok"])
+        #expect(other.status != 0 && other.stderr.contains("runs in one process"), "\(other.stderr)")
     }
 
     /// A rank killed mid-run stops the whole job with a non-zero exit naming the rank; the last checkpoint then
