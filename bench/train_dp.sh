@@ -51,7 +51,8 @@ for r in $(seq "$rounds"); do
   mpirun -np 2 -x FORGE_THREADS=1 .build/release/forge "${args[@]}" --run "$work/two" >/dev/null 2>&1
   o=$(rate "$work/one"); t=$(rate "$work/two")
   e=$(python3 -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if '\"train\"' in l]; print(f\"{r[-1]['exchange_s']/r[-1]['elapsed_s']:.3f}\")" "$work/two/metrics.jsonl")
-  d=$(OMP_NUM_THREADS=1 torchrun --nproc_per_node 2 bench/train_pytorch.py --threads 1 --steps "$steps" 2>/dev/null | awk '/tokens/ {print $8}')
+  # A fresh rendezvous port per round (the previous one may still be in TIME_WAIT).
+  d=$(OMP_NUM_THREADS=1 torchrun --nproc_per_node 2 --master_port $((29600 + r)) bench/train_pytorch.py --threads 1 --steps "$steps" 2>/dev/null | awk '/tokens/ {print $8}') || d=failed
   echo "round $r: forge 1 process × 2 threads $o tok/s   forge 2 ranks × 1 thread $t tok/s (exchange ${e} of the time)   pytorch DDP gloo 2 ranks $d tok/s"
   one+=("$o"); two+=("$t"); ddp+=("$d"); exch+=("$e")
 done
