@@ -257,4 +257,25 @@ private func trainArgs(_ train: String, _ val: String, run: String, steps: Int =
         }
         #expect(NSDictionary(dictionary: try summary(dir + "/one")).isEqual(to: try summary(dir + "/many")))
     }
+
+    /// `forge sft` under mpirun: full fine-tuning and LoRA with dropout (masks drawn per global micro-batch) on two
+    /// ranks end with one process's checkpoint, bytes and all.
+    @Test(arguments: [false, true]) func fineTuningRanksEqualOneProcess(lora: Bool) throws {
+        let base = try FineTuningRunTests.tinyBase()
+        let dir = temporaryDirectory("dp-sft")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lines = (0..<40).map { i in
+            #"{"messages": [{"role": "user", "content": "What is \#(i) plus \#(i)?"}, {"role": "assistant", "content": "It is \#(2 * i)."}]}"#
+        }
+        FileManager.default.createFile(atPath: dir + "/chats.jsonl", contents: Data(lines.joined(separator: "\n").utf8))
+        var args = ["sft", "--model", base, "--data", dir + "/chats.jsonl", "--seq", "96", "--batch", "2", "--accum", "2", "--steps", "4",
+                    "--eval-every", "2", "--checkpoint-every", "0", "--lr", "1e-3"]
+        if lora { args += ["--lora-rank", "2", "--lora-dropout", "0.1", "--lora-targets", "q,v,down"] }
+        let one = try runForge(args + ["--run", dir + "/one", "--threads", "1"])
+        #expect(one.status == 0, "\(one.stderr)")
+        let two = try runMPI(2, args + ["--run", dir + "/two"])
+        #expect(two.status == 0, "\(two.stderr)")
+        let checkpoint = try #require(bytes(dir + "/one/checkpoint.safetensors"))
+        #expect(bytes(dir + "/two/checkpoint.safetensors") == checkpoint, "LoRA \(lora): the 2-rank checkpoint differs")
+    }
 }
