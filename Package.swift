@@ -43,6 +43,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         blasTarget, simdTarget, zlibTarget, zstdTarget,
@@ -89,13 +90,17 @@ let package = Package(
         .target(name: "ForgeCompress",
                 dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeInference"],
                 swiftSettings: fastFlags),
+        // Retrieval: exact and HNSW vector search, documents/chunks/vectors in SQLite through GRDB.
+        .target(name: "ForgeRetrieval",
+                dependencies: ["ForgeCore", .product(name: "GRDB", package: "GRDB.swift")],
+                swiftSettings: fastFlags),
         // The small public API for Swift programs (load, generate, stream, chat); the CLI is written on it.
         .target(name: "Forge", dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference"], swiftSettings: fastFlags),
         .executableTarget(
             name: "ForgeCommand",
             dependencies: [
                 "Forge", "ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData",
-                "ForgeInference", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ForgeInference", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", "ForgeRetrieval", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/forge",
             swiftSettings: fastFlags),
@@ -104,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "ForgeTests",
             dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer",
-                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", "ForgeCommand",
+                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", "ForgeRetrieval", "ForgeCommand",
                            .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["Fixtures"],
             swiftSettings: fastFlags),

