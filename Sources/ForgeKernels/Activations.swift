@@ -106,4 +106,34 @@ public enum Activations {
             }
         }
     }
+
+    /// y = x·Φ(x) = 0.5·x·(1 + erf(x/√2)): the exact GELU (BERT's "gelu", PyTorch's default).
+    public static func geluErfForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        Parallel.forEach(n, grain: 1 << 15) { r in
+            map16(r.count, x + r.lowerBound, y + r.lowerBound) { v in 0.5 * v * (1 + verf(v * F16x(repeating: 0.7071067811865476))) }
+        }
+    }
+
+    /// dx (+)= dy · (Φ(x) + x·φ(x)).
+    public static func geluErfBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ n: Int,
+                                       accumulate: Bool) {
+        Parallel.forEach(n, grain: 1 << 15) { r in
+            var i = r.lowerBound
+            @inline(__always) func grad(_ v: F16x) -> F16x {
+                let cdf = 0.5 * (1 + verf(v * F16x(repeating: 0.7071067811865476)))
+                return cdf + v * F16x(repeating: 0.3989422804014327) * vexp(-0.5 * v * v)
+            }
+            while i + 16 <= r.upperBound {
+                var g = load16(dy, i) * grad(load16(x, i))
+                if accumulate { g += load16(dx, i) }
+                store16(g, dx, i); i += 16
+            }
+            if i < r.upperBound {
+                let k = r.upperBound - i
+                var g = loadPartial(dy, i, k) * grad(loadPartial(x, i, k))
+                if accumulate { g += loadPartial(dx, i, k) }
+                storePartial(g, dx, i, k)
+            }
+        }
+    }
 }

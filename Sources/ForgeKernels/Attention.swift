@@ -20,13 +20,19 @@ public struct AttentionShape: Sendable, Equatable {
     /// Packed documents: for each of the B·T rows, the index in its sequence of its document's first token; a query
     /// sees no key before it (nil: every row's document starts at 0).
     public var documentStarts: [Int32]?
+    /// Padding: for each of the B sequences, how many keys from its start are real (nil: all T); queries see no key
+    /// beyond. BERT's attention mask for right-padded batches.
+    public var keyLengths: [Int32]?
     public init(batch: Int, seq: Int, heads: Int, kvHeads: Int, headDim: Int, causal: Bool = true) {
         precondition(heads % kvHeads == 0, "query heads must be a multiple of key/value heads")
         (self.batch, self.seq, self.heads, self.kvHeads, self.headDim, self.causal) = (batch, seq, heads, kvHeads, headDim, causal)
         window = nil
         scale = 1 / Float(headDim).squareRoot()
         documentStarts = nil
+        keyLengths = nil
     }
+    /// The keys sequence `b` may see.
+    func keyLimit(_ b: Int) -> Int { keyLengths.map { Int($0[b]) } ?? seq }
     var qWidth: Int { heads * headDim }
     var kvWidth: Int { kvHeads * headDim }
     var group: Int { heads / kvHeads }
@@ -42,6 +48,8 @@ public enum Attention {
     ) {
         let (T, D) = (s.seq, s.headDim)
         precondition(s.documentStarts == nil || s.documentStarts!.count == s.batch * T, "attention: document starts do not fit \(s)")
+        precondition(s.keyLengths.map { $0.count == s.batch && $0.allSatisfy { 1...Int32(T) ~= $0 } } ?? true,
+                     "attention: key lengths must be 1...\(T) for each of \(s.batch) sequences")
         let starts = StartsBuffer(s.documentStarts)
         defer { starts.release() }
         Parallel.forEach(s.batch * s.heads) { tasks in
@@ -55,7 +63,7 @@ public enum Attention {
                 var q0 = 0
                 while q0 < T {
                     let rows = min(block, T - q0), keys = s.causal ? q0 + rows : T
-                    blockProbabilities(q: qh, k: kh, q0: q0, rows: rows, keys: keys, shape: s, starts: starts.row(b * T),
+                    blockProbabilities(q: qh, k: kh, q0: q0, rows: rows, keys: keys, shape: s, starts: starts.row(b * T), keyLimit: s.keyLimit(b),
                                        lse: lseh, computeLSE: true, into: scores)
                     BLAS.sgemm(transA: false, transB: false, m: rows, n: D, k: keys,
                                a: scores, lda: keys, b: vh, ldb: s.kvWidth,
@@ -70,13 +78,13 @@ public enum Attention {
     /// The forward computes each row's log-sum-exp into `lse`; the backward passes the saved one.
     static func blockProbabilities(
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, q0: Int, rows: Int, keys: Int, shape s: AttentionShape,
-        starts: UnsafePointer<Int32>?, lse: UnsafeMutablePointer<Float>, computeLSE: Bool, into p: UnsafeMutablePointer<Float>
+        starts: UnsafePointer<Int32>?, keyLimit: Int, lse: UnsafeMutablePointer<Float>, computeLSE: Bool, into p: UnsafeMutablePointer<Float>
     ) {
         BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: s.headDim, alpha: s.scale,
                    a: q + q0 * s.qWidth, lda: s.qWidth, b: k, ldb: s.kvWidth, beta: 0, c: p, ldc: keys)
         for i in 0..<rows {
             let row = p + i * keys
-            let visible = s.causal ? q0 + i + 1 : keys
+            let visible = min(s.causal ? q0 + i + 1 : keys, keyLimit)
             // With a sliding window or packed documents, keys before `first` are masked too.
             var first = s.window.map { max(0, q0 + i + 1 - $0) } ?? 0
             if let starts { first = max(first, Int(starts[q0 + i])) }
@@ -140,7 +148,7 @@ public enum Attention {
                     var q0 = 0
                     while q0 < T {
                         let rows = min(block, T - q0), keys = s.causal ? q0 + rows : T
-                        blockProbabilities(q: qh, k: kh, q0: q0, rows: rows, keys: keys, shape: s, starts: starts.row(b * T),
+                        blockProbabilities(q: qh, k: kh, q0: q0, rows: rows, keys: keys, shape: s, starts: starts.row(b * T), keyLimit: s.keyLimit(b),
                                            lse: UnsafeMutablePointer(mutating: lseh), computeLSE: false, into: p)
                         // dV += Pᵀ·dO
                         BLAS.sgemm(transA: true, transB: false, m: keys, n: D, k: rows,

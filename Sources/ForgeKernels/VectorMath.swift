@@ -50,6 +50,21 @@ public func vtanh(_ x: F16x) -> F16x {
     return (e - 1) / (e + 1)
 }
 
+/// erf(x) on 16 lanes (Abramowitz & Stegun 7.1.26; absolute error ≤ 1.5e-7).
+@inlinable @inline(__always)
+public func verf(_ x: F16x) -> F16x {
+    let negative = x .< 0
+    let a = x.replacing(with: -x, where: negative)
+    let t = 1 / (1 + F16x(repeating: 0.3275911) * a)
+    var p = F16x(repeating: 1.061405429)
+    p = fma(p, t, -1.453152027)
+    p = fma(p, t, 1.421413741)
+    p = fma(p, t, -0.284496736)
+    p = fma(p, t, 0.254829592)
+    let y = 1 - p * t * vexp(-a * a)
+    return y.replacing(with: -y, where: negative)
+}
+
 /// 1 / (1 + e^{-x}) on 16 lanes.
 @inlinable @inline(__always)
 public func vsigmoid(_ x: F16x) -> F16x { 1 / (1 + vexp(-x)) }

@@ -36,10 +36,13 @@ public protocol ModelArchitecture {
     static func outputWeight(_ model: Transformer) -> Variable
     /// The inference network over weights from `source` (a mapped GGUF, or a training model's tensors).
     static func inferenceNetwork(_ c: TransformerConfig, _ source: WeightSource) throws -> InferenceNetwork
+    /// Whether a tensor of the family's Hugging Face files is deliberately not read (buffers, unused heads).
+    static func ignoresTensor(_ name: String) -> Bool
 }
 
 extension ModelArchitecture {
     public static func validate(_ c: TransformerConfig) throws {}
+    public static func ignoresTensor(_ name: String) -> Bool { false }
     public static func ggufMetadata(_ c: TransformerConfig) throws -> [(String, GGUFTypedValue)] {
         throw ForgeError("\(name) models have no GGUF form in llama.cpp")
     }
@@ -47,7 +50,7 @@ extension ModelArchitecture {
 
 /// The families Forge knows. One line per family.
 public enum Architectures {
-    public static let all: [any ModelArchitecture.Type] = [GPT2.self, Llama.self, Gemma3.self]
+    public static let all: [any ModelArchitecture.Type] = [GPT2.self, Llama.self, Gemma3.self, BERT.self]
 
     /// The family called `name` (Forge's name), with an error listing the known ones.
     public static func named(_ name: String) throws -> any ModelArchitecture.Type {

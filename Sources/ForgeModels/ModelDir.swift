@@ -88,7 +88,8 @@ public enum ModelDir {
     /// Reads config.json and the safetensors weights of `dir`; errors name the file and the mismatch.
     public static func loadModel(from dir: String) throws -> Transformer {
         let config = try loadConfig(from: dir)
-        let specs = try config.family.parameters(config)
+        let family = try config.family
+        let specs = family.parameters(config)
         let transposedInHF = Set(specs.filter(\.huggingFaceTransposed).map(\.name))
         let wanted = Set(specs.map(\.name))
         var weights: [String: Tensor] = [:], heads: [String: Tensor] = [:]
@@ -97,8 +98,10 @@ public enum ModelDir {
             let file = try SafeTensors.read(from: path)
             for (name, t) in file.tensors {
                 var key = name
-                for prefix in ["transformer.", "language_model."] where key.hasPrefix(prefix) { key = String(key.dropFirst(prefix.count)) }
+                if family.ignoresTensor(key) { continue }
+                for prefix in ["transformer.", "language_model.", "bert."] where key.hasPrefix(prefix) { key = String(key.dropFirst(prefix.count)) }
                 if !wanted.contains(key) && wanted.contains("model." + key) { key = "model." + key }
+                if family.ignoresTensor(key) { continue }
                 if config.tiedEmbeddings && key == "lm_head.weight" { continue }
                 if key.hasSuffix(".attn.bias") || key.hasSuffix(".attn.masked_bias") { continue }  // old GPT-2 mask buffers
                 if key.hasPrefix("vision_tower.") || key.hasPrefix("multi_modal_projector.") { continue }

@@ -12,10 +12,22 @@ public struct TokenLayout: Sendable, Equatable {
     public let positions: [Int32]?
     /// Each row's document start: the index in its sequence of its document's first token (nil: 0 for all).
     public let documentStarts: [Int32]?
+    /// Right padding: the real tokens of each of the B sequences (nil: all T); keys beyond are masked (encoders).
+    public private(set) var lengths: [Int32]? = nil
 
     /// B sequences of T tokens, one document each.
     public init(batch: Int, seq: Int) {
         (self.batch, self.seq, positions, documentStarts) = (batch, seq, nil, nil)
+    }
+
+    /// B right-padded sequences of T rows, sequence b holding `lengths[b]` (1...T) real tokens.
+    public init(seq: Int, lengths: [Int]) throws {
+        guard let bad = lengths.first(where: { !(1...seq ~= $0) }) else {
+            (batch, self.seq, positions, documentStarts) = (lengths.count, seq, nil, nil)
+            self.lengths = lengths.map { Int32($0) }
+            return
+        }
+        throw ForgeError("padded layout: a sequence of \(bad) tokens does not fit 1...\(seq)")
     }
 
     /// B sequences, each cut into documents of the given lengths (in order, summing to `seq`).

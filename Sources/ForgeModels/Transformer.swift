@@ -176,6 +176,7 @@ public final class Transformer {
         s.window = config.window(layer)
         s.scale = config.scoreScale
         s.documentStarts = layout.documentStarts
+        s.keyLengths = layout.lengths
         return s
     }
 

@@ -36,6 +36,10 @@ public struct TransformerConfig: Codable, Equatable, Sendable {
     public var initStd: Float
     public var bosTokenId: Int?
     public var eosTokenId: Int?
+    /// Encoders (BERT): rows of the token-type table (nil for decoders).
+    public var typeVocabSize: Int?
+    /// Encoders (BERT): whether the model carries the masked-language-model head (`cls.predictions.*`).
+    public var maskedLMHead: Bool?
 
     public init(architecture: Architecture, vocabSize: Int, contextLength: Int, width: Int, layers: Int, heads: Int,
                 kvHeads: Int? = nil, headDim: Int? = nil, ffnWidth: Int? = nil, normEps: Float? = nil, ropeTheta: Double = 10000,

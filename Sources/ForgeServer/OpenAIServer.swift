@@ -1,5 +1,5 @@
 // OpenAIServer: `forge serve`, the OpenAI-compatible HTTP server (Hummingbird 2). Routes: POST /v1/chat/completions,
-// POST /v1/completions (JSON or server-sent events), GET /v1/models, GET /openapi.json, GET /health, GET /metrics and
+// POST /v1/completions (JSON or server-sent events), POST /v1/embeddings (with --embedder), GET /v1/models, GET /openapi.json, GET /health, GET /metrics and
 // the chat page at GET /. Every response is logged (JSON lines with a request id, timings and token counts; prompt text
 // only when asked) and counted. SIGTERM drains: no new requests, running ones finish within the deadline.
 import ForgeCore
@@ -32,6 +32,8 @@ public struct ServerOptions: Sendable {
 
 public final class OpenAIServer: Sendable {
     public let service: CompletionService
+    /// POST /v1/embeddings, when the server was given an embedding model.
+    public let embeddings: EmbeddingService?
     public let options: ServerOptions
     public let metrics = ServerMetrics()
     let limiter: RateLimiter
@@ -39,8 +41,9 @@ public final class OpenAIServer: Sendable {
     let ready = Mutex<Bool>(false)
     let draining = Mutex<Bool>(false)
 
-    public init(service: CompletionService, options: ServerOptions) {
+    public init(service: CompletionService, options: ServerOptions, embeddings: EmbeddingService? = nil) {
         self.service = service
+        self.embeddings = embeddings
         self.options = options
         limiter = RateLimiter(requestsPerMinute: options.requestsPerMinute, tokensPerMinute: options.tokensPerMinute)
         logger = Logger(label: "forge.serve") { JSONLogHandler(label: $0) }
@@ -73,7 +76,35 @@ public final class OpenAIServer: Sendable {
         }
         router.post("/v1/chat/completions") { request, context in try await self.completion(request, context, kind: .chat) }
         router.post("/v1/completions") { request, context in try await self.completion(request, context, kind: .text) }
+        router.post("/v1/embeddings") { request, _ in try await self.embed(request) }
         return router
+    }
+
+    /// An embeddings request: key, rate, body, then the encoder off the event loop.
+    func embed(_ request: Request) async throws -> Response {
+        var request = request
+        do throws(APIError) {
+            guard let embeddings else {
+                throw APIError(status: 404, "This server has no embedding model (start it with --embedder DIR).", code: "model_not_found")
+            }
+            let access = try options.keys.authorize(request.headers[.authorization])
+            try limiter.admit(access.client, limits: access.limits)
+            let body: ByteBuffer
+            do { body = try await request.collectBody(upTo: options.maxBodyBytes) } catch {
+                throw APIError(status: 413, "The request body is larger than this server's limit of \(options.maxBodyBytes) bytes.",
+                               code: "request_too_large")
+            }
+            let data = Data(buffer: body)
+            let result = await withCheckedContinuation { (done: CheckedContinuation<Result<[String: Any], APIError>, Never>) in
+                DispatchQueue.global().async {
+                    do throws(APIError) { done.resume(returning: .success(try embeddings.respond(data))) }
+                    catch { done.resume(returning: .failure(error)) }
+                }
+            }
+            return Self.json(try result.get())
+        } catch {
+            return Self.error(error)
+        }
     }
 
     /// A completion request: key, rate, body, parse, queue; then the whole answer or a stream of events.

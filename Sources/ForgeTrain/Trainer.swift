@@ -319,7 +319,19 @@ extension Trainer where Batch == TokenBatch {
         if let val, val.count > options.seq {
             batches = BatchSampler.evaluationBatches(val, batch: options.batch, seq: options.seq, maxBatches: options.evalBatches)
         }
-        try self.init(model: model, options: options, source: sampler, objective: .nextToken, validation: batches, runDir: runDir,
+        let objective: Objective<TokenBatch>
+        switch (options.objective ?? .nextToken, model.config.architecture) {
+        case (.mlm, .bert):
+            guard model.config.maskedLMHead == true else { throw ForgeError("--objective mlm needs a BERT model with a masked-LM head") }
+            guard let maskId = options.maskTokenId, maskId >= 0, Int(maskId) < model.config.vocabSize else {
+                throw ForgeError("--objective mlm needs a [MASK] token in the vocabulary (the tokenizer has none)")
+            }
+            objective = .maskedTokens(maskId: maskId, vocabSize: model.config.vocabSize, seed: options.seed)
+        case (.mlm, let arch): throw ForgeError("--objective mlm trains encoders (bert), not \(arch)")
+        case (.nextToken, .bert): throw ForgeError("bert is an encoder: pretrain it with --objective mlm")
+        case (.nextToken, _): objective = .nextToken
+        }
+        try self.init(model: model, options: options, source: sampler, objective: objective, validation: batches, runDir: runDir,
                       tokenizer: tokenizer, checkpoint: checkpoint)
     }
 }

@@ -35,6 +35,10 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var muon: MuonSettings?
     /// Matrix-product precision (nil: Float32).
     public var precision: Precision?
+    /// What pretraining predicts (nil: the next token).
+    public var objective: PretrainingObjective?
+    /// The [MASK] id of masked-language-model pretraining.
+    public var maskTokenId: Int32?
 
     public init() {}
 
@@ -49,6 +53,11 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
 }
 
 /// Which optimizer trains the hidden weight matrices (the rest always uses AdamW).
+/// What pretraining predicts: the next token (decoders) or masked tokens (encoders, BERT's 15% / 80-10-10 rule).
+public enum PretrainingObjective: String, Codable, Sendable, CaseIterable {
+    case nextToken = "next-token", mlm
+}
+
 public enum OptimizerKind: String, Codable, Sendable, CaseIterable {
     case adamw, muon
 }

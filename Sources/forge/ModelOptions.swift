@@ -17,10 +17,11 @@ extension Architecture: ExpressibleByArgument {
 extension LRSchedule.Decay: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
+extension PretrainingObjective: ExpressibleByArgument {}
 
 /// Shape of a new model.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Architecture: gpt2 (LayerNorm, learned positions, GELU), llama (RMSNorm, RoPE, SwiGLU, GQA) or gemma3 (QK norm, GeGLU, sliding window).")
+    @Option(help: "Architecture: gpt2 (LayerNorm, learned positions, GELU), llama (RMSNorm, RoPE, SwiGLU, GQA), gemma3 (QK norm, GeGLU, sliding window) or bert (bidirectional encoder; --objective mlm).")
     var arch: Architecture = .gpt2
     @Option(help: "Layers.") var layers = 6
     @Option(help: "Model width.") var width = 384
@@ -33,9 +34,10 @@ struct ModelOptions: ParsableArguments {
     @Flag(help: "Separate output matrix instead of tied embeddings.") var untied = false
 
     func config(vocab shardVocab: Int, seq: Int) throws -> TransformerConfig {
-        let c = TransformerConfig(architecture: arch, vocabSize: vocab ?? shardVocab, contextLength: context ?? seq, width: width,
-                                  layers: layers, heads: heads, kvHeads: kvHeads, ffnWidth: ffn, ropeTheta: ropeTheta,
-                                  tiedEmbeddings: !untied)
+        var c = TransformerConfig(architecture: arch, vocabSize: vocab ?? shardVocab, contextLength: context ?? seq, width: width,
+                                  layers: layers, heads: heads, kvHeads: kvHeads, ffnWidth: ffn ?? (arch == .bert ? 4 * width : nil),
+                                  normEps: arch == .bert ? 1e-12 : nil, ropeTheta: ropeTheta, tiedEmbeddings: !untied)
+        if arch == .bert { (c.typeVocabSize, c.maskedLMHead) = (2, true) }
         try c.validate()
         return c
     }

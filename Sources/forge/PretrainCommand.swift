@@ -9,7 +9,7 @@ import Foundation
 struct PretrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pretrain",
-        abstract: "Pretrain a GPT-2 or Llama style model on token shards.",
+        abstract: "Pretrain a decoder (next token) or a BERT encoder (masked tokens) on token shards.",
         discussion: """
         Writes RUN/metrics.jsonl, RUN/checkpoint.safetensors (every --checkpoint-every steps, on Ctrl-C and at the \
         end) and RUN/model/ (Hugging Face layout). --resume continues a stopped run exactly.
@@ -25,6 +25,8 @@ struct PretrainCommand: ParsableCommand {
     @Flag(help: "Continue from RUN/checkpoint.safetensors.") var resume = false
     @Option(help: "Tokenizer to store with the model: tokenizer.json, GGUF or model dir (default for vocab 256: bytes).") var tokenizer: String?
     @OptionGroup var model: ModelOptions
+    @Option(help: "What to predict: next-token (decoders) or mlm (masked tokens, 15% with BERT's 80/10/10 rule; --arch bert and a tokenizer with [MASK]).")
+    var objective: PretrainingObjective = .nextToken
     @OptionGroup var training: TrainingFlags<PretrainDefaults>
     @OptionGroup var threads: ThreadOptions
     @OptionGroup var distributed: DistributedOptions
@@ -47,7 +49,12 @@ struct PretrainCommand: ParsableCommand {
         else { throw ValidationError("--tokenizer is required for a vocabulary of \(model.vocab ?? shardVocab) (bytes need none)") }
         let config = try model.config(vocab: shardVocab, seq: training.seq)
         Interrupt.install()
-        let trainer = try Trainer(config: config, options: training.options, train: trainSet, validation: valSet,
+        var options = training.options
+        if objective == .mlm {
+            options.objective = .mlm
+            options.maskTokenId = tok.id(of: "[MASK]") ?? tok.id(of: "<mask>")
+        }
+        let trainer = try Trainer(config: config, options: options, train: trainSet, validation: valSet,
                                   runDir: runDir, tokenizer: tok, resume: resume)
         // A tokenizer taken from a model (GGUF or model dir) brings its chat template to the model dir written.
         if let tokenizer {

@@ -4,6 +4,7 @@ import ForgeSafety
 import Forge
 import ForgeCore
 import ForgeInference
+import ForgeModels
 import ForgeServer
 import Foundation
 
@@ -41,6 +42,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Key/value cache type: f16 or f32.") var cacheType: KVCacheType = .f16
     @Option(help: "Moderation: a rules file (one blocked word per line, or /regex/), or classifier:DIR (forge classifier train's RUN/classifier).") var moderation: String?
     @Flag(help: "Log prompt and reply text (default: only counts and timings).") var logText = false
+    @Option(help: "A sentence-transformers model dir (BERT, e.g. all-MiniLM-L6-v2) served at POST /v1/embeddings.") var embedder: String?
     @OptionGroup var guardOptions: GuardOptions
     @OptionGroup var threads: ThreadOptions
 
@@ -78,7 +80,11 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let service = CompletionService(loaded: loaded, scheduler: scheduler, modelName: options.modelName, limits: options.limits,
                                         moderator: moderator)
-        let server = OpenAIServer(service: service, options: options)
+        let embeddings = try embedder.map { dir in
+            let encoder = try SentenceEncoder(modelDir: dir)
+            return EmbeddingService(encoder: encoder, modelName: encoder.name)
+        }
+        let server = OpenAIServer(service: service, options: options, embeddings: embeddings)
         let summary = loaded.model.summary, keyed = options.keys.required, modelName = options.modelName
         try await server.run { port in
             let line = "forge serve: http://\(host):\(port)/ · model \(modelName) · \(summary) · context \(ctx) · "
