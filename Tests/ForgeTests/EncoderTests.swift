@@ -182,4 +182,26 @@ struct MiniLMFixture {
                         runDir: dir + "/run2", tokenizer: ByteTokenizer(), resume: false)
         }
     }
+
+    /// POST /v1/embeddings through the official openai client over loopback: vectors equal sentence-transformers'.
+    @Test(.enabled(if: miniLMPath != nil, miniLMMissing))
+    func embeddingsEndpointThroughOpenAIClient() throws {
+        let f = try MiniLMFixture.load()
+        let dir = temporaryDirectory("embed-serve")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "test-key\n".write(toFile: dir + "/keys", atomically: true, encoding: .utf8)
+        let server = try ServerProcess(["--model", smolLM2Path, "--embedder", miniLMPath!, "--api-key-file", dir + "/keys", "--context", "512"])
+        let picked = [0, 301, 420, 455]
+        let out = try runPythonJSON("openai_embeddings.py", [server.base, "test-key", "model"] + picked.map { f.texts[$0] })
+        let failures = out["failures"] as? [String] ?? ["no output"]
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+        #expect((out["checks"] as? [String])?.count == 8)
+        let vectors = out["vectors"] as? [[Double]] ?? []
+        #expect(vectors.count == picked.count)
+        for (v, i) in zip(vectors, picked) {
+            let cos = zip(v, f.embeddings[i]).reduce(0.0) { $0 + $1.0 * Double($1.1) }
+            #expect(cos >= 0.9999, "text \(i): cosine \(cos)")
+        }
+        #expect(server.stop() == 0)
+    }
 }
