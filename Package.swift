@@ -90,9 +90,9 @@ let package = Package(
         .target(name: "ForgeCompress",
                 dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeInference"],
                 swiftSettings: fastFlags),
-        // Retrieval: exact and HNSW vector search, documents/chunks/vectors in SQLite through GRDB.
+        // Retrieval: exact and HNSW vector search, documents/chunks/vectors in SQLite through GRDB, chunking, RAG.
         .target(name: "ForgeRetrieval",
-                dependencies: ["ForgeCore", .product(name: "GRDB", package: "GRDB.swift")],
+                dependencies: ["ForgeCore", "ForgeData", "ForgeModels", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: fastFlags),
         // The small public API for Swift programs (load, generate, stream, chat); the CLI is written on it.
         .target(name: "Forge", dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference"], swiftSettings: fastFlags),

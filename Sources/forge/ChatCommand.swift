@@ -2,6 +2,7 @@
 import ArgumentParser
 import Forge
 import ForgeCore
+import ForgeRetrieval
 import ForgeInference
 import ForgeTokenizer
 import Foundation
@@ -23,6 +24,9 @@ struct ChatCommand: ParsableCommand {
     @Option(help: "System message.") var system: String?
     @Option(help: "Context window in tokens (default: the model's, at most 4096).") var context: Int?
     @Option(help: "Key/value cache type: f16 (llama.cpp's default and arithmetic) or f32.") var cacheType: KVCacheType = .f16
+    @Option(help: "A retrieval index (forge rag index): each question is answered from its nearest chunks, with citations.") var rag: String?
+    @Option(help: "Chunks retrieved per question with --rag.") var ragK = 4
+    @Option(help: "Encoder dir for --rag (default: the one the index was built with).") var embedder: String?
     @OptionGroup var sampling: SamplingFlags
     @OptionGroup var guardOptions: GuardOptions
     @OptionGroup var threads: ThreadOptions
@@ -32,6 +36,7 @@ struct ChatCommand: ParsableCommand {
         let loaded = try LoadedModel.open(self.model, lora: lora)
         let model = try LanguageModel(loaded, contextLength: context ?? min(loaded.model.config.contextLength, 4096), cacheType: cacheType)
         let chat = model.chat(system: system)
+        let retriever = try rag.map { try Retriever(index: $0, embedder: embedder) }
         let guardrails = try guardOptions.load()
         let interactive = isatty(0) != 0
         let err = FileHandle.standardError, out = FileHandle.standardOutput
@@ -59,6 +64,12 @@ struct ChatCommand: ParsableCommand {
                 if let b = v.blocked { err.write(Data("[blocked by the guardrails: \(b.code) (\(b.detail))]\n".utf8)); continue }
                 message = v.text
             }
+            var grounded: GroundedPrompt?
+            if let retriever {
+                let (p, _) = try retriever.prompt(message, k: ragK)
+                grounded = p
+                message = p.message
+            }
             let stream = guardrails?.stream()
             var shown = ""
             do {
@@ -84,8 +95,16 @@ struct ChatCommand: ParsableCommand {
                 err.write(Data("[\(e.description)]\n".utf8))
                 continue
             }
+            if let grounded {
+                let cited = grounded.citations(in: shownOrReply(chat))
+                let list = (cited.isEmpty ? grounded.sources.map(\.number) : cited).map { n in "[\(n)] \(grounded.sources[n - 1].label)" }
+                err.write(Data("\n[\(cited.isEmpty ? "retrieved (none cited)" : "cited"): \(list.joined(separator: "; "))]".utf8))
+            }
             if chat.droppedTurns > 0 { err.write(Data("\n[dropped the \(chat.droppedTurns) oldest turn(s) to fit the context]".utf8)) }
             out.write(Data("\n".utf8))
         }
     }
+
+    /// The last reply in the conversation.
+    func shownOrReply(_ chat: ChatSession) -> String { chat.history.last { $0.role == "assistant" }?.content ?? "" }
 }
