@@ -14,7 +14,7 @@ extension HNSWIndex {
         flags.base[Int(slot)] = HNSWIndex.tombstone
         count -= 1
         tombstoneCount += 1
-        record(slot)
+        markChanged(slot)
         return true
     }
 
@@ -33,7 +33,7 @@ extension HNSWIndex {
             slotOfID[ids.base[slot]] = nil
             freeSlots.append(UInt32(slot))
             levels[slot] = -1
-            record(UInt32(slot))
+            markChanged(UInt32(slot))
         }
         // Highest slot first out of the free list: the lowest are reused first, keeping the slot range dense.
         freeSlots.sort(by: >)
@@ -78,7 +78,7 @@ extension HNSWIndex {
         }
         candidates.sort { $0.score > $1.score }
         setLinks(slot, level, selectNeighbours(candidates, max: maxLinks(level)).map(\.slot))
-        record(slot)
+        markChanged(slot)
     }
 
     /// The entry point after its node went: a live node of the highest level (the lowest slot among them).

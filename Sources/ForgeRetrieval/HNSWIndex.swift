@@ -100,7 +100,7 @@ public final class HNSWIndex {
         flags.base[Int(slot)] = HNSWIndex.live
         slotOfID[id] = slot
         count += 1
-        record(slot)
+        markChanged(slot)
         link(slot, level: level)
     }
 
@@ -183,7 +183,7 @@ public final class HNSWIndex {
             candidates.sort { $0.score > $1.score }
             setLinks(slot, level, selectNeighbours(candidates, max: maxLinks(level)).map(\.slot))
         }
-        record(slot)
+        markChanged(slot)
     }
 
     /// The paper's heuristic over candidates sorted best first: keep c unless a kept node is closer to c than the base is.
@@ -219,7 +219,7 @@ public final class HNSWIndex {
         for (j, n) in neighbours.enumerated() { row[1 + j] = n }
     }
 
-    @inline(__always) func record(_ slot: UInt32) { changedSlots?.insert(slot) }
+    @inline(__always) func markChanged(_ slot: UInt32) { changedSlots?.insert(slot) }
 
     // MARK: - Searching
 
