@@ -3,7 +3,6 @@
 import ForgeCore
 @testable import ForgeRetrieval
 import Foundation
-import GRDB
 import Testing
 
 /// Top k of `matrix` rows (n×d) by a Float64 inner product, best first, ties by id: shares no code with ExactSearch.
@@ -285,11 +284,12 @@ private func fileBytes(_ path: String) -> Data { FileManager.default.contents(at
         for i in 4096..<(3 * 4096) { damaged[i] = UInt8(truncatingIfNeeded: rng.next()) }  // pages 2 and 3
         cases.append(("damaged.sqlite", damaged))
         for (name, bytes) in cases { try bytes.write(to: URL(fileURLWithPath: dir + "/" + name)) }
-        let plain = dir + "/plain.sqlite"  // a SQLite database of something else
-        try DatabaseQueue(path: plain).write { try $0.execute(sql: "CREATE TABLE t (x); INSERT INTO t VALUES (1)") }
-        let newer = dir + "/newer.sqlite"  // a Forge index of another schema version
-        try intact.write(to: URL(fileURLWithPath: newer))
-        try DatabaseQueue(path: newer).write { try $0.execute(sql: "PRAGMA user_version = 99") }
+        // A SQLite database of something else (no application_id) and an index of another schema version.
+        var plain = intact, newer = intact
+        plain.replaceSubrange(68..<72, with: [0, 0, 0, 0])
+        newer.replaceSubrange(60..<64, with: [0, 0, 0, 99])
+        try plain.write(to: URL(fileURLWithPath: dir + "/plain.sqlite"))
+        try newer.write(to: URL(fileURLWithPath: dir + "/newer.sqlite"))
 
         for name in cases.map(\.name) + ["plain.sqlite", "newer.sqlite"] {
             let path = dir + "/" + name
