@@ -1,7 +1,7 @@
 // DocumentChunker: a document's text cut into windows of at most N tokens that overlap by K, on word boundaries.
 // Token counts are exact for tokenizers that split on whitespace first (WordPiece: a text's tokens are the sum of its
-// words'), and each chunk remembers its character range and the nearest heading above it (Markdown #, reST
-// underlines), which answers cite.
+// words'), and each chunk remembers its character range and the heading it sits under (Markdown #, reST underlines),
+// which answers cite. A heading starts a new chunk, and overlaps do not reach back into the previous section.
 import ForgeCore
 import Foundation
 
@@ -32,7 +32,7 @@ public struct DocumentChunker: Sendable {
     public func chunks(_ text: String, tokenCount: (Substring) -> Int) -> [TextChunk] {
         let scalars = Array(text.unicodeScalars)
         // Words with their scalar ranges and token counts, and the heading each starts under.
-        var words: [(range: Range<Int>, tokens: Int, section: String?)] = []
+        var words: [(range: Range<Int>, tokens: Int, section: String?, part: Int)] = []
         let headings = Self.headings(scalars)
         var h = 0, section: String? = nil
         var i = 0
@@ -44,13 +44,16 @@ public struct DocumentChunker: Sendable {
             while h < headings.count && headings[h].offset <= start { section = headings[h].title; h += 1 }
             var word = String.UnicodeScalarView()
             word.append(contentsOf: scalars[start..<i])
-            words.append((start..<i, max(1, tokenCount(Substring(String(word)))), section))
+            words.append((start..<i, max(1, tokenCount(Substring(String(word)))), section, h))
         }
         var out: [TextChunk] = []
         var first = 0, tokenStart = 0
         while first < words.count {
             var last = first, tokens = words[first].tokens
-            while last + 1 < words.count && tokens + words[last + 1].tokens <= maxTokens { last += 1; tokens += words[last].tokens }
+            // A chunk does not run past the end of its section (a heading starts a new chunk).
+            while last + 1 < words.count && words[last + 1].part == words[first].part && tokens + words[last + 1].tokens <= maxTokens {
+                last += 1; tokens += words[last].tokens
+            }
             let range = words[first].range.lowerBound..<words[last].range.upperBound
             var chunkText = String.UnicodeScalarView()
             chunkText.append(contentsOf: scalars[range])
@@ -59,7 +62,9 @@ public struct DocumentChunker: Sendable {
             guard last + 1 < words.count else { break }
             // Step back over whole words worth at most `overlap` tokens, always moving forward by at least one word.
             var next = last + 1, back = 0
-            while next - 1 > first && back + words[next - 1].tokens <= overlap { next -= 1; back += words[next].tokens }
+            while next - 1 > first && words[next - 1].part == words[last + 1].part && back + words[next - 1].tokens <= overlap {
+                next -= 1; back += words[next].tokens
+            }
             tokenStart += tokens - back
             first = next
         }
