@@ -252,14 +252,14 @@ public final class VectorStore {
                                  Date().timeIntervalSince1970])
             let documentID = db.lastInsertedRowID
             for (ordinal, chunk) in document.chunks.enumerated() {
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     INSERT INTO chunks (document_id, ordinal, text, char_start, char_end, token_start, token_end)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [documentID, ordinal, chunk.text, chunk.characters.lowerBound,
+                    """).execute(arguments: [documentID, ordinal, chunk.text, chunk.characters.lowerBound,
                                      chunk.characters.upperBound, chunk.tokens?.lowerBound, chunk.tokens?.upperBound])
                 let chunkID = db.lastInsertedRowID
-                try db.execute(sql: "INSERT INTO vectors (chunk_id, dimension, vector) VALUES (?, ?, ?)",
-                               arguments: [chunkID, dimension, floatData(chunk.vector)])
+                try db.cachedStatement(sql: "INSERT INTO vectors (chunk_id, dimension, vector) VALUES (?, ?, ?)")
+                    .execute(arguments: [chunkID, dimension, floatData(chunk.vector)])
                 try index.add(id: chunkID, vector: chunk.vector)
             }
             return documentID
@@ -312,13 +312,13 @@ public final class VectorStore {
     private func persistGraph(_ db: Database, changed: Set<UInt32>) throws {
         for slot in changed.sorted() {
             if let node = index.record(slot: slot) {
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     INSERT INTO graph_nodes (slot, chunk_id, level, links) VALUES (?, ?, ?, ?)
                     ON CONFLICT(slot) DO UPDATE SET chunk_id = excluded.chunk_id, level = excluded.level,
                     links = excluded.links
-                    """, arguments: [Int64(slot), node.id, node.level, node.links])
+                    """).execute(arguments: [Int64(slot), node.id, node.level, node.links])
             } else {
-                try db.execute(sql: "DELETE FROM graph_nodes WHERE slot = ?", arguments: [Int64(slot)])
+                try db.cachedStatement(sql: "DELETE FROM graph_nodes WHERE slot = ?").execute(arguments: [Int64(slot)])
             }
         }
         let state = index.state
