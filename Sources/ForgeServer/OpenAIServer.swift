@@ -1,5 +1,5 @@
 // OpenAIServer: `forge serve`, the OpenAI-compatible HTTP server (Hummingbird 2). Routes: POST /v1/chat/completions,
-// POST /v1/completions (JSON or server-sent events), POST /v1/embeddings (with --embedder), GET /v1/models, GET /openapi.json, GET /health, GET /metrics and
+// POST /v1/completions (JSON or server-sent events), POST /v1/embeddings (with --embedder), /v1/memories (with --memory), GET /v1/models, GET /openapi.json, GET /health, GET /metrics and
 // the chat page at GET /. Every response is logged (JSON lines with a request id, timings and token counts; prompt text
 // only when asked) and counted. SIGTERM drains: no new requests, running ones finish within the deadline.
 import ForgeCore
@@ -34,6 +34,8 @@ public final class OpenAIServer: Sendable {
     public let service: CompletionService
     /// POST /v1/embeddings, when the server was given an embedding model.
     public let embeddings: EmbeddingService?
+    /// Per-user memory: /v1/memories and facts recalled into chats, when the server was given a memory database.
+    public let memory: MemoryEndpoints?
     public let options: ServerOptions
     public let metrics = ServerMetrics()
     let limiter: RateLimiter
@@ -41,9 +43,10 @@ public final class OpenAIServer: Sendable {
     let ready = Mutex<Bool>(false)
     let draining = Mutex<Bool>(false)
 
-    public init(service: CompletionService, options: ServerOptions, embeddings: EmbeddingService? = nil) {
+    public init(service: CompletionService, options: ServerOptions, embeddings: EmbeddingService? = nil, memory: MemoryEndpoints? = nil) {
         self.service = service
         self.embeddings = embeddings
+        self.memory = memory
         self.options = options
         limiter = RateLimiter(requestsPerMinute: options.requestsPerMinute, tokensPerMinute: options.tokensPerMinute)
         logger = Logger(label: "forge.serve") { JSONLogHandler(label: $0) }
@@ -77,6 +80,12 @@ public final class OpenAIServer: Sendable {
         router.post("/v1/chat/completions") { request, context in try await self.completion(request, context, kind: .chat) }
         router.post("/v1/completions") { request, context in try await self.completion(request, context, kind: .text) }
         router.post("/v1/embeddings") { request, _ in try await self.embed(request) }
+        router.get("/v1/memories") { request, _ in try await self.memories(request) { m, owner, _ throws(APIError) in try m.list(owner: owner) } }
+        router.post("/v1/memories") { request, _ in try await self.memories(request) { m, owner, body throws(APIError) in try m.add(owner: owner, body: body) } }
+        router.delete("/v1/memories/:id") { request, context in
+            let id = context.parameters.get("id") ?? ""
+            return try await self.memories(request) { m, owner, _ throws(APIError) in try m.delete(owner: owner, id: id) }
+        }
         return router
     }
 
@@ -107,6 +116,33 @@ public final class OpenAIServer: Sendable {
         }
     }
 
+    /// A memory request: key, rate, then `body` with the owner (the client, and `user` from the query or the JSON body).
+    func memories(_ request: Request, _ body: @escaping (MemoryEndpoints, String, [String: Any]) throws(APIError) -> [String: Any]) async throws -> Response {
+        var request = request
+        do throws(APIError) {
+            guard let memory else {
+                throw APIError(status: 404, "This server keeps no memory (start it with --memory DB --embedder DIR).", code: "not_found")
+            }
+            let access = try options.keys.authorize(request.headers[.authorization])
+            try limiter.admit(access.client, limits: access.limits)
+            var json: [String: Any] = [:]
+            if request.method == .post {
+                let data: ByteBuffer
+                do { data = try await request.collectBody(upTo: options.maxBodyBytes) } catch {
+                    throw APIError(status: 413, "The request body is larger than this server's limit.", code: "request_too_large")
+                }
+                guard let o = (try? JSONSerialization.jsonObject(with: Data(buffer: data))) as? [String: Any] else {
+                    throw APIError.invalid("The body must be a JSON object.")
+                }
+                json = o
+            }
+            let user = request.uri.queryParameters.get("user") ?? json["user"] as? String
+            return Self.json(try body(memory, MemoryEndpoints.owner(client: access.client, user: user), json))
+        } catch {
+            return Self.error(error)
+        }
+    }
+
     /// A completion request: key, rate, body, parse, queue; then the whole answer or a stream of events.
     func completion(_ request: Request, _ context: BasicRequestContext, kind: CompletionRequest.Kind) async throws -> Response {
         var request = request
@@ -123,7 +159,10 @@ public final class OpenAIServer: Sendable {
                 throw APIError(status: 413, "The request body is larger than this server's limit of \(options.maxBodyBytes) bytes.",
                                code: "request_too_large")
             }
-            let parsed = try CompletionRequest.parse(Data(buffer: body), kind: kind)
+            var parsed = try CompletionRequest.parse(Data(buffer: body), kind: kind)
+            if let memory, kind == .chat {
+                parsed.messages = try memory.recall(into: parsed.messages, owner: MemoryEndpoints.owner(client: client, user: parsed.user))
+            }
             if options.logText {
                 logger.info("request text", metadata: ["request_id": .string(context.id),
                                                        "text": .string(String(buffer: body))])

@@ -26,7 +26,10 @@ struct ChatCommand: ParsableCommand {
     @Option(help: "Key/value cache type: f16 (llama.cpp's default and arithmetic) or f32.") var cacheType: KVCacheType = .f16
     @Option(help: "A retrieval index (forge rag index): each question is answered from its nearest chunks, with citations.") var rag: String?
     @Option(help: "Chunks retrieved per question with --rag.") var ragK = 4
-    @Option(help: "Encoder dir for --rag (default: the one the index was built with).") var embedder: String?
+    @Option(help: "Encoder dir for --rag (default: the one the index was built with) and --memory (default: --rag's).") var embedder: String?
+    @Option(help: "A memory database (SQLite, created if missing): facts you state are kept and recalled in later sessions. /memories lists them, /forget ID deletes one, /remember TEXT adds one.")
+    var memory: String?
+    @Option(help: "Whose memories --memory reads and writes.") var user = "local"
     @OptionGroup var sampling: SamplingFlags
     @OptionGroup var guardOptions: GuardOptions
     @OptionGroup var threads: ThreadOptions
@@ -37,6 +40,11 @@ struct ChatCommand: ParsableCommand {
         let model = try LanguageModel(loaded, contextLength: context ?? min(loaded.model.config.contextLength, 4096), cacheType: cacheType)
         let chat = model.chat(system: system)
         let retriever = try rag.map { try Retriever(index: $0, embedder: embedder) }
+        let memories = try memory.map { path -> UserMemory in
+            if let retriever, embedder == nil { return UserMemory(store: try MemoryStore(path: path, dimension: retriever.encoder.dimension), encoder: retriever.encoder) }
+            guard let embedder else { throw ValidationError("--memory needs --embedder (a sentence-transformers dir) or --rag") }
+            return try UserMemory(path: path, embedder: embedder)
+        }
         let guardrails = try guardOptions.load()
         let interactive = isatty(0) != 0
         let err = FileHandle.standardError, out = FileHandle.standardOutput
@@ -57,12 +65,18 @@ struct ChatCommand: ParsableCommand {
                 err.write(Data("[system message set; conversation reset]\n".utf8))
                 continue
             }
-            if input.hasPrefix("/") { err.write(Data("[unknown command \(input); try /reset, /system TEXT, /exit]\n".utf8)); continue }
+            if let memories, try handleMemoryCommand(input, memories, err) { continue }
+            if input.hasPrefix("/") { err.write(Data("[unknown command \(input); try /reset, /system TEXT, /exit\(memories == nil ? "" : ", /remember TEXT, /memories, /forget ID")]\n".utf8)); continue }
             var message = input
             if let guardrails {
                 let v = guardrails.inspect(input, .input)
                 if let b = v.blocked { err.write(Data("[blocked by the guardrails: \(b.code) (\(b.detail))]\n".utf8)); continue }
                 message = v.text
+            }
+            if let memories {
+                let context = try memories.context(user: user, message: message)
+                for fact in try memories.capture(user: user, message: message) { err.write(Data("[remembered: \(fact)]\n".utf8)) }
+                if let context { message = context + "\n\n" + message }
             }
             var grounded: GroundedPrompt?
             if let retriever {
@@ -107,4 +121,23 @@ struct ChatCommand: ParsableCommand {
 
     /// The last reply in the conversation.
     func shownOrReply(_ chat: ChatSession) -> String { chat.history.last { $0.role == "assistant" }?.content ?? "" }
+
+    /// /remember TEXT, /memories, /forget ID; false for anything else.
+    func handleMemoryCommand(_ input: String, _ memories: UserMemory, _ err: FileHandle) throws -> Bool {
+        if input.hasPrefix("/remember ") {
+            let id = try memories.remember(user: user, String(input.dropFirst("/remember ".count)))
+            err.write(Data("[remembered as #\(id)]\n".utf8))
+        } else if input == "/memories" {
+            let all = try memories.store.list(user: user)
+            err.write(Data((all.isEmpty ? "[no memories]\n" : all.map { "#\($0.id) \($0.text)\n" }.joined()).utf8))
+        } else if input.hasPrefix("/forget ") {
+            let arg = input.dropFirst("/forget ".count).trimmingCharacters(in: .whitespaces)
+            if arg == "all" { err.write(Data("[forgot \(try memories.store.forgetAll(user: user)) memories]\n".utf8)) }
+            else if let id = Int64(arg.drop { $0 == "#" }), try memories.store.forget(user: user, id: id) { err.write(Data("[forgot #\(id)]\n".utf8)) }
+            else { err.write(Data("[no memory \(arg); /memories lists them]\n".utf8)) }
+        } else {
+            return false
+        }
+        return true
+    }
 }

@@ -5,6 +5,7 @@ import Forge
 import ForgeCore
 import ForgeInference
 import ForgeModels
+import ForgeRetrieval
 import ForgeServer
 import Foundation
 
@@ -43,6 +44,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Moderation: a rules file (one blocked word per line, or /regex/), or classifier:DIR (forge classifier train's RUN/classifier).") var moderation: String?
     @Flag(help: "Log prompt and reply text (default: only counts and timings).") var logText = false
     @Option(help: "A sentence-transformers model dir (BERT, e.g. all-MiniLM-L6-v2) served at POST /v1/embeddings.") var embedder: String?
+    @Option(help: "A memory database (SQLite; needs --embedder): per-user facts recalled into chats, managed at /v1/memories.") var memory: String?
+    @Flag(help: "With --memory: save only facts posted to /v1/memories, not first-person statements found in chats.") var noAutoMemory = false
     @OptionGroup var guardOptions: GuardOptions
     @OptionGroup var threads: ThreadOptions
 
@@ -80,11 +83,14 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let service = CompletionService(loaded: loaded, scheduler: scheduler, modelName: options.modelName, limits: options.limits,
                                         moderator: moderator)
-        let embeddings = try embedder.map { dir in
-            let encoder = try SentenceEncoder(modelDir: dir)
-            return EmbeddingService(encoder: encoder, modelName: encoder.name)
+        let encoder = try embedder.map { try SentenceEncoder(modelDir: $0) }
+        let embeddings = encoder.map { EmbeddingService(encoder: $0, modelName: $0.name) }
+        let memoryEndpoints = try memory.map { path -> MemoryEndpoints in
+            guard let encoder else { throw ValidationError("--memory needs --embedder (a sentence-transformers dir)") }
+            let m = UserMemory(store: try MemoryStore(path: path, dimension: encoder.dimension), encoder: encoder)
+            return MemoryEndpoints(memory: ServerMemory(memory: m), autoCapture: !noAutoMemory)
         }
-        let server = OpenAIServer(service: service, options: options, embeddings: embeddings)
+        let server = OpenAIServer(service: service, options: options, embeddings: embeddings, memory: memoryEndpoints)
         let summary = loaded.model.summary, keyed = options.keys.required, modelName = options.modelName
         try await server.run { port in
             let line = "forge serve: http://\(host):\(port)/ · model \(modelName) · \(summary) · context \(ctx) · "
@@ -103,4 +109,17 @@ struct ServeCommand: AsyncParsableCommand {
         }
         return stem
     }
+}
+
+/// UserMemory behind the server's ConversationMemory (ForgeServer does not depend on ForgeRetrieval). Writes are serialized.
+struct ServerMemory: ConversationMemory, @unchecked Sendable {
+    let memory: UserMemory
+    let lock = NSLock()
+    func context(owner: String, message: String) throws -> String? { try lock.withLock { try memory.context(user: owner, message: message) } }
+    func capture(owner: String, message: String) throws -> [String] { try lock.withLock { try memory.capture(user: owner, message: message) } }
+    func list(owner: String) throws -> [(id: Int64, text: String, created: Date)] {
+        try lock.withLock { try memory.store.list(user: owner).map { ($0.id, $0.text, $0.created) } }
+    }
+    func remember(owner: String, text: String) throws -> Int64 { try lock.withLock { try memory.remember(user: owner, text) } }
+    func forget(owner: String, id: Int64) throws -> Bool { try lock.withLock { try memory.store.forget(user: owner, id: id) } }
 }
