@@ -1,5 +1,7 @@
 // forge rag: build a retrieval index from documents, and query it.
 import ArgumentParser
+import Forge
+import ForgeInference
 import ForgeCore
 import ForgeModels
 import ForgeRetrieval
@@ -9,7 +11,7 @@ import Foundation
 struct RAGCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rag", abstract: "Retrieval-augmented generation: index documents, search them (forge chat --rag answers from them).",
-        subcommands: [RAGIndexCommand.self, RAGQueryCommand.self])
+        subcommands: [RAGIndexCommand.self, RAGQueryCommand.self, RAGEvalCommand.self])
 }
 
 struct RAGIndexCommand: ParsableCommand {
@@ -67,6 +69,58 @@ struct RAGQueryCommand: ParsableCommand {
             let o: [String: Any] = ["source": try retriever.label(h), "chunk": h.ordinal, "score": Double(h.score), "text": h.text]
             let data = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}
+
+struct RAGEvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Score an index on questions whose answers are in known documents: recall@k, and answers with and without retrieval.",
+        discussion: """
+        Questions are JSONL: {"question", "source" (a path as indexed), "answer": [keywords]}. With --model, each \
+        question is answered twice at temperature 0 (from the k retrieved chunks, and from the question alone); an \
+        answer is right when it contains a keyword, and cites the right source when one of its [n] is a chunk of the \
+        expected document. bench/rag/python_docs_questions.jsonl is a set over the Python 3.11 library reference.
+        """)
+
+    @Option(help: "The index file.") var index: String
+    @Option(help: "Questions (JSONL).") var questions: String
+    @Option(help: "A chat model (GGUF or model dir) to answer with; without it only retrieval is scored.") var model: String?
+    @Option(help: "Encoder dir (default: the one the index was built with).") var embedder: String?
+    @Option(help: "Chunks retrieved per question.") var k = 5
+    @Option(help: "Tokens per answer.") var maxTokens = 96
+    @Option(help: "Write every question's outcome and the scores as JSON here.") var output: String?
+    @OptionGroup var threads: ThreadOptions
+
+    func run() throws {
+        try threads.apply()
+        let set = try RAGQuestion.load(questions)
+        let retriever = try Retriever(index: index, embedder: embedder)
+        let lm = try model.map { try LanguageModel.load($0, contextLength: 4096) }
+        var settings = GenerationSettings()
+        settings.maxTokens = maxTokens
+        settings.sampling.temperature = 0
+        let progress = ProgressLine()
+        var outcomes: [RAGOutcome] = []
+        for (i, q) in set.enumerated() {
+            let (prompt, hits) = try retriever.prompt(q.question, k: k)
+            var o = RAGOutcome(q, retrieved: hits.map(\.source))
+            if let lm {
+                let with = try lm.chat().send(prompt.message, settings: settings)
+                let without = try lm.chat().send(q.question, settings: settings)
+                o.score(q, with: with, prompt: prompt, sources: hits.map(\.source), without: without)
+            }
+            outcomes.append(o)
+            progress.update("question \(i + 1)/\(set.count)")
+        }
+        let scores = RAGScores(outcomes, k: k)
+        progress.line(scores.description)
+        if let output {
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            struct Report: Encodable { let index: String; let model: String?; let scores: RAGScores; let outcomes: [RAGOutcome] }
+            try AtomicFile.write(output, data: try e.encode(Report(index: index, model: model, scores: scores, outcomes: outcomes)))
         }
     }
 }
