@@ -81,7 +81,8 @@ struct RAGEvalCommand: ParsableCommand {
         Questions are JSONL: {"question", "source" (a path as indexed), "answer": [keywords]}. With --model, each \
         question is answered twice at temperature 0 (from the k retrieved chunks, and from the question alone); an \
         answer is right when it contains a keyword, and cites the right source when one of its [n] is a chunk of the \
-        expected document. bench/rag/python_docs_questions.jsonl is a set over the Python 3.11 library reference.
+        expected document. bench/rag/python_docs_questions.jsonl is a set over the Python 3.11 library reference (Debian python3.11-doc, \
+        /usr/share/doc/python3.11/html/library indexed as the folder).
         """)
 
     @Option(help: "The index file.") var index: String
