@@ -68,3 +68,9 @@ public struct MemoryEndpoints: Sendable {
         do { return try body() } catch { throw APIError(status: 500, "The memory store failed: \(error)", type: "server_error") }
     }
 }
+
+/// Retrieval for chats (`forge serve --rag`): the last user message becomes a grounded one, its sources listed.
+public protocol ChatGrounding: Sendable {
+    /// The grounded message for `question` and the labels of its numbered sources (1-based order).
+    func ground(_ question: String) throws -> (message: String, sources: [String])
+}

@@ -5,6 +5,7 @@
 import ForgeCore
 import ForgeInference
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -36,6 +37,8 @@ public final class OpenAIServer: Sendable {
     public let embeddings: EmbeddingService?
     /// Per-user memory: /v1/memories and facts recalled into chats, when the server was given a memory database.
     public let memory: MemoryEndpoints?
+    /// Retrieval-augmented chats: each chat's last user message answered from retrieved chunks.
+    public let grounding: (any ChatGrounding)?
     public let options: ServerOptions
     public let metrics = ServerMetrics()
     let limiter: RateLimiter
@@ -43,8 +46,10 @@ public final class OpenAIServer: Sendable {
     let ready = Mutex<Bool>(false)
     let draining = Mutex<Bool>(false)
 
-    public init(service: CompletionService, options: ServerOptions, embeddings: EmbeddingService? = nil, memory: MemoryEndpoints? = nil) {
+    public init(service: CompletionService, options: ServerOptions, embeddings: EmbeddingService? = nil, memory: MemoryEndpoints? = nil,
+                grounding: (any ChatGrounding)? = nil) {
         self.service = service
+        self.grounding = grounding
         self.embeddings = embeddings
         self.memory = memory
         self.options = options
@@ -116,6 +121,14 @@ public final class OpenAIServer: Sendable {
         }
     }
 
+    /// `Forge-Sources`: the numbered sources a grounded chat was given, as JSON (["path § section", ...]; [n] is the n-th).
+    static let sourcesHeader = HTTPField.Name("Forge-Sources")!
+    static func sourcesValue(_ sources: [String]) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: sources, options: [.withoutEscapingSlashes])) ?? Data("[]".utf8)
+        // Header values are ASCII: everything else is escaped as JSON \u sequences.
+        return String(decoding: data, as: UTF8.self).unicodeScalars.map { $0.isASCII && $0.value >= 32 ? String($0) : String(format: "\\u%04x", $0.value) }.joined()
+    }
+
     /// A memory request: key, rate, then `body` with the owner (the client, and `user` from the query or the JSON body).
     func memories(_ request: Request, _ body: @escaping (MemoryEndpoints, String, [String: Any]) throws(APIError) -> [String: Any]) async throws -> Response {
         var request = request
@@ -147,6 +160,7 @@ public final class OpenAIServer: Sendable {
     func completion(_ request: Request, _ context: BasicRequestContext, kind: CompletionRequest.Kind) async throws -> Response {
         var request = request
         let running: CompletionService.Running, client: String
+        var sources: [String] = []
         do throws(APIError) {
             guard !draining.withLock({ $0 }) else {
                 throw APIError(status: 503, "The server is shutting down.", type: "server_error", code: "unavailable", retryAfter: 5)
@@ -162,6 +176,13 @@ public final class OpenAIServer: Sendable {
             var parsed = try CompletionRequest.parse(Data(buffer: body), kind: kind)
             if let memory, kind == .chat {
                 parsed.messages = try memory.recall(into: parsed.messages, owner: MemoryEndpoints.owner(client: client, user: parsed.user))
+            }
+            if let grounding, kind == .chat, let last = parsed.messages.lastIndex(where: { $0.role == "user" }) {
+                do {
+                    let g = try grounding.ground(parsed.messages[last].content)
+                    parsed.messages[last].content = g.message
+                    sources = g.sources
+                } catch { throw APIError(status: 500, "Retrieval failed: \(error)", type: "server_error") }
             }
             if options.logText {
                 logger.info("request text", metadata: ["request_id": .string(context.id),
@@ -188,9 +209,12 @@ public final class OpenAIServer: Sendable {
                 }
             }, onInboundClosed: { running.cancel() })
             response.headers[.connection] = "close"
+            if !sources.isEmpty { response.headers[Self.sourcesHeader] = Self.sourcesValue(sources) }
             return response
         }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "close"],
+        var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "close"]
+        if !sources.isEmpty { headers[Self.sourcesHeader] = Self.sourcesValue(sources) }
+        return Response(status: .ok, headers: headers,
                         body: ResponseBody { writer in
             try await body.consumeWithInboundCloseHandler({ _ in
                 var record = CompletionRecord()

@@ -46,6 +46,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "A sentence-transformers model dir (BERT, e.g. all-MiniLM-L6-v2) served at POST /v1/embeddings.") var embedder: String?
     @Option(help: "A memory database (SQLite; needs --embedder): per-user facts recalled into chats, managed at /v1/memories.") var memory: String?
     @Flag(help: "With --memory: save only facts posted to /v1/memories, not first-person statements found in chats.") var noAutoMemory = false
+    @Option(help: "A retrieval index (forge rag index): chats are answered from its nearest chunks with [n] citations; the sources come back in the Forge-Sources header.") var rag: String?
+    @Option(help: "Chunks retrieved per chat with --rag.") var ragK = 4
     @OptionGroup var guardOptions: GuardOptions
     @OptionGroup var threads: ThreadOptions
 
@@ -90,7 +92,11 @@ struct ServeCommand: AsyncParsableCommand {
             let m = UserMemory(store: try MemoryStore(path: path, dimension: encoder.dimension), encoder: encoder)
             return MemoryEndpoints(memory: ServerMemory(memory: m), autoCapture: !noAutoMemory)
         }
-        let server = OpenAIServer(service: service, options: options, embeddings: embeddings, memory: memoryEndpoints)
+        let grounding = try rag.map { path -> ServerGrounding in
+            let store = try VectorStore(path: path)
+            return ServerGrounding(retriever: try Retriever(store: store, encoder: try encoder ?? SentenceEncoder(modelDir: store.embedder)), k: ragK)
+        }
+        let server = OpenAIServer(service: service, options: options, embeddings: embeddings, memory: memoryEndpoints, grounding: grounding)
         let summary = loaded.model.summary, keyed = options.keys.required, modelName = options.modelName
         try await server.run { port in
             let line = "forge serve: http://\(host):\(port)/ · model \(modelName) · \(summary) · context \(ctx) · "
@@ -122,4 +128,17 @@ struct ServerMemory: ConversationMemory, @unchecked Sendable {
     }
     func remember(owner: String, text: String) throws -> Int64 { try lock.withLock { try memory.remember(user: owner, text) } }
     func forget(owner: String, id: Int64) throws -> Bool { try lock.withLock { try memory.store.forget(user: owner, id: id) } }
+}
+
+/// A Retriever behind the server's ChatGrounding. Searches are serialized.
+struct ServerGrounding: ChatGrounding, @unchecked Sendable {
+    let retriever: Retriever
+    let k: Int
+    let lock = NSLock()
+    func ground(_ question: String) throws -> (message: String, sources: [String]) {
+        try lock.withLock {
+            let (p, _) = try retriever.prompt(question, k: k)
+            return (p.message, p.sources.map(\.label))
+        }
+    }
 }

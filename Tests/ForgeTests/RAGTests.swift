@@ -84,4 +84,27 @@ import Testing
         #expect(throws: (any Error).self) { try VectorStore(path: path) }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes)
     }
+
+    /// `forge serve --rag`: a chat is answered from the index; the numbered sources it was given come back in the
+    /// Forge-Sources header, nearest first.
+    @Test(.enabled(if: miniLMPath != nil, miniLMMissing))
+    func serverAnswersFromTheIndex() async throws {
+        let dir = temporaryDirectory("rag-serve")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/docs", withIntermediateDirectories: true)
+        try "# Garden\n\n## Roses\nPrune roses in late winter.\n\n## Tomatoes\nTomatoes need sun.\n".write(toFile: dir + "/docs/g.md", atomically: true, encoding: .utf8)
+        let encoder = try SentenceEncoder(modelDir: miniLMPath!)
+        let store = try VectorStore(path: dir + "/i.db", embedder: miniLMPath!, dimension: encoder.dimension)
+        _ = try RAGIndexer(encoder: encoder, chunker: try DocumentChunker(maxTokens: 64, overlap: 8)).index(dir + "/docs", into: store)
+        let server = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--rag", dir + "/i.db", "--rag-k", "2", "--context", "1024"])
+        let body = try JSONSerialization.data(withJSONObject: ["model": "smollm2", "max_tokens": 8, "temperature": 0,
+                                                               "messages": [["role": "user", "content": "When should roses be pruned?"]]])
+        let (status, headers, data) = try await http("POST", server.base + "/v1/chat/completions", body: body, headers: ["Content-Type": "application/json"])
+        #expect(status == 200)
+        let sources = try JSONSerialization.jsonObject(with: Data((headers["forge-sources"] ?? "[]").utf8)) as? [String]
+        #expect(sources?.first == "g.md § Roses" && sources?.count == 2, "\(headers)")
+        let usage = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["usage"] as? [String: Any]
+        #expect((usage?["prompt_tokens"] as? Int ?? 0) > 40, "the prompt carries the sources")
+        #expect(server.stop() == 0)
+    }
 }
