@@ -10,7 +10,7 @@ struct EmbedCommand: ParsableCommand {
         commandName: "embed",
         abstract: "Embed texts with a sentence-transformers encoder (e.g. all-MiniLM-L6-v2).",
         discussion: """
-        Texts come from the arguments, or --input (one text per line; .jsonl: the --field of each record). Writes one \
+        Texts come from the arguments, or --input (one text per line, empty ones included; .jsonl: the --field of each record). Writes one \
         JSON line per text, {"index", "embedding"}, to standard output or atomically to --output. Vectors are pooled and \
         normalized as the model's sentence-transformers modules say (mean pooling and unit length for MiniLM).
 
@@ -57,9 +57,11 @@ struct EmbedCommand: ParsableCommand {
     /// Lines of a text file, or the `field` of each record of a .jsonl file (errors name the line).
     static func read(_ path: String, field: String) throws -> [String] {
         guard let data = FileManager.default.contents(atPath: path) else { throw ForgeError.file(path, "no such file or cannot be read") }
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        // One text per line, empty lines included (the output's index is the line's); no text after a final newline.
+        var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if lines.last == "" { lines.removeLast() }
         guard path.hasSuffix(".jsonl") else { return lines }
-        return try lines.enumerated().map { i, line in
+        return try lines.enumerated().filter { !$0.element.trimmingCharacters(in: .whitespaces).isEmpty }.map { i, line in
             guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any], let t = o[field] as? String else {
                 throw ForgeError.file(path, "line \(i + 1) is not a JSON object with a string '\(field)'")
             }

@@ -204,4 +204,28 @@ struct MiniLMFixture {
         }
         #expect(server.stop() == 0)
     }
+
+    /// `forge embed` from a file (empty lines kept in place) to an output file; a missing model dir and an unknown
+    /// option are refused with a message and a non-zero exit, and the output file is left alone.
+    @Test(.enabled(if: miniLMPath != nil, miniLMMissing))
+    func embedCommand() throws {
+        let f = try MiniLMFixture.load()
+        let dir = temporaryDirectory("embed-cli")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try (f.texts[5] + "\n\n" + f.texts[7] + "\n").write(toFile: dir + "/in.txt", atomically: true, encoding: .utf8)
+        let r = try runForge(["embed", "--model", miniLMPath!, "--input", dir + "/in.txt", "--output", dir + "/out.jsonl", "--threads", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = try String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 3)
+        let vectors = lines.map { (try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["embedding"] as! [Double] }
+        for (v, i) in [(vectors[0], 5), (vectors[2], 7)] {
+            #expect(zip(v, f.embeddings[i]).reduce(0.0) { $0 + $1.0 * Double($1.1) } >= 0.9999)
+        }
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir + "/out.jsonl"))
+        let missing = try runForge(["embed", "--model", dir + "/nope", "--input", dir + "/in.txt", "--output", dir + "/out.jsonl"])
+        #expect(missing.status != 0 && missing.stderr.contains("nope"))
+        let unknown = try runForge(["embed", "--model", miniLMPath!, "--pooling", "max", "x"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("--pooling"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/out.jsonl")) == before)
+    }
 }
