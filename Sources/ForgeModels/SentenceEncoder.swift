@@ -46,7 +46,13 @@ public final class SentenceEncoder: @unchecked Sendable {
         normalize = modules.isEmpty || modules.contains { ($0["type"] as? String)?.hasSuffix("Normalize") == true }
         let st = try json("sentence_bert_config.json") as? [String: Any] ?? [:]
         maxLength = min((st["max_seq_length"] as? NSNumber)?.intValue ?? model.config.contextLength, model.config.contextLength)
-        name = URL(fileURLWithPath: dir).standardizedFileURL.lastPathComponent
+        name = Self.name(ofDir: dir)
+    }
+
+    /// A model dir's name: its last path component, or its parent's when that is a generic "model" (PyPI packages).
+    public static func name(ofDir dir: String) -> String {
+        let url = URL(fileURLWithPath: dir).standardizedFileURL
+        return url.lastPathComponent == "model" ? url.deletingLastPathComponent().lastPathComponent : url.lastPathComponent
     }
 
     /// The ids the model sees for `text` (template added, cut to `maxLength`).

@@ -41,8 +41,9 @@ struct RAGIndexCommand: ParsableCommand {
         let absolute = URL(fileURLWithPath: embedder).standardizedFileURL.path
         let store = FileManager.default.fileExists(atPath: index)
             ? try VectorStore(path: index) : try VectorStore(path: index, embedder: absolute, dimension: encoder.dimension)
-        guard store.dimension == encoder.dimension else {
-            throw ForgeError.file(index, "holds \(store.dimension)-dimensional vectors of '\(store.embedder)'; \(embedder) makes \(encoder.dimension)")
+        guard store.dimension == encoder.dimension, SentenceEncoder.name(ofDir: store.embedder) == encoder.name else {
+            throw ForgeError.file(index, "holds \(store.dimension)-dimensional vectors of '\(store.embedder)'; mixing in vectors of \(embedder) "
+                                  + "would make its searches meaningless: index into a new file")
         }
         let start = ContinuousClock.now, progress = ProgressLine()
         let report = try RAGIndexer(encoder: encoder, chunker: chunker).index(folder, into: store) { done, total in
