@@ -14,6 +14,8 @@ public final class EmbeddingService: Sendable {
     /// Most texts per request, and tokens per text (longer texts are cut to the model's limit, as sentence-transformers does).
     public let maxInputs: Int
     let running = Mutex<Void>(())
+    /// The vector width.
+    public var dimension: Int { encoder.dimension }
 
     public init(encoder: SentenceEncoder, modelName: String, maxInputs: Int = 2048) {
         (self.encoder, self.modelName, self.maxInputs) = (encoder, modelName, maxInputs)

@@ -74,7 +74,11 @@ public final class OpenAIServer: Sendable {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(self.service.scheduler.snapshot))))
         }
-        router.get("/openapi.json") { _, _ in Self.json(OpenAPIDocument.json(model: self.service.modelName, limits: self.service.limits)) }
+        router.get("/openapi.json") { _, _ in
+            var doc = OpenAPIDocument.json(model: self.service.modelName, limits: self.service.limits)
+            if let e = self.embeddings { OpenAPIDocument.addEmbeddings(to: &doc, dimension: e.dimension, maxInputs: e.maxInputs) }
+            return Self.json(doc)
+        }
         router.get("/v1/models") { request, _ in
             do throws(APIError) {
                 _ = try self.options.keys.authorize(request.headers[.authorization])
@@ -300,7 +304,7 @@ struct AccessLog: RouterMiddleware {
     let server: OpenAIServer
     /// The methods each route answers (a known route with another method is a 405).
     static let methods = ["/": "GET", "/health": "GET", "/metrics": "GET", "/openapi.json": "GET", "/v1/models": "GET",
-                          "/v1/chat/completions": "POST", "/v1/completions": "POST"]
+                          "/v1/chat/completions": "POST", "/v1/completions": "POST", "/v1/embeddings": "POST"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now

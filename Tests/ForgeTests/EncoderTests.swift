@@ -202,6 +202,9 @@ struct MiniLMFixture {
             let cos = zip(v, f.embeddings[i]).reduce(0.0) { $0 + $1.0 * Double($1.1) }
             #expect(cos >= 0.9999, "text \(i): cosine \(cos)")
         }
+        // The OpenAPI document lists the endpoint when the server has an embedder; other methods get 405.
+        let doc = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(string: server.base + "/openapi.json")!)) as? [String: Any]
+        #expect((doc?["paths"] as? [String: Any])?["/v1/embeddings"] != nil)
         #expect(server.stop() == 0)
     }
 
