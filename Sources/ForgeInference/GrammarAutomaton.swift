@@ -131,7 +131,9 @@ final class GrammarAutomaton {
             let n = Int(c >> 32), stack = Int32(truncatingIfNeeded: c & 0xFFFF_FFFF)
             if !edges[n].isEmpty { kept.append(c) }
             for e in empties[n] { work.append(config(e, stack)) }
-            if let call = calls[n], let s = push(call.back, on: stack) { work.append(config(ruleStart[Int(call.rule)], s)) }
+            if let call = calls[n], let s = push(call.back, on: stack) {
+                work.append(config(ruleStart[Int(call.rule)], s))
+            }
             if endsRule[n] >= 0 {
                 if stack == 0 {
                     accepting = accepting || endsRule[n] == 0
@@ -164,7 +166,8 @@ final class GrammarAutomaton {
     func computeNext(_ state: Int32, _ byte: UInt8) -> Int32 {
         var seeds: [UInt64] = []
         for c in states[Int(state)].configs {
-            for e in edges[Int(c >> 32)] where e.lo <= byte && byte <= e.hi { seeds.append(config(e.to, Int32(truncatingIfNeeded: c & 0xFFFF_FFFF))) }
+            let stack = Int32(truncatingIfNeeded: c & 0xFFFF_FFFF)
+            for e in edges[Int(c >> 32)] where e.lo <= byte && byte <= e.hi { seeds.append(config(e.to, stack)) }
         }
         let t = seeds.isEmpty ? -1 : intern(closure(seeds))
         table[Int(state) << 8 | Int(byte)] = t

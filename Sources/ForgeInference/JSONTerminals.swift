@@ -14,12 +14,16 @@ enum JSONTerminals {
     static let raw = UTF8Ranges.expr([0x20...0x21, 0x23...0x5B, 0x5D...0x10FFFF])
 
     /// Any character of a JSON string, escapes included.
-    static let stringChar = GrammarExpr.alt([raw, .seq([.literal("\\"), .alt([.oneOf("\"\\/bfnrt"), .seq([.literal("u"), hex, hex, hex, hex])])])])
+    static let stringChar = GrammarExpr.alt([
+        raw, .seq([.literal("\\"), .alt([.oneOf("\"\\/bfnrt"), .seq([.literal("u"), hex, hex, hex, hex])])]),
+    ])
 
     /// One code point of a JSON string (for minLength/maxLength): a \u escape never names half of a surrogate pair.
     static let countedChar: GrammarExpr = {
         let notD = GrammarExpr.byteRanges([0x30...0x39, 0x41...0x43, 0x45...0x46, 0x61...0x63, 0x65...0x66])
-        let nonSurrogate = GrammarExpr.alt([.seq([notD, hex, hex, hex]), .seq([.oneOf("dD"), .byteRanges([0x30...0x37]), hex, hex])])
+        let nonSurrogate = GrammarExpr.alt([
+            .seq([notD, hex, hex, hex]), .seq([.oneOf("dD"), .byteRanges([0x30...0x37]), hex, hex]),
+        ])
         return .alt([raw, .seq([.literal("\\"), .alt([.oneOf("\"\\/bfnrt"), .seq([.literal("u"), nonSurrogate])])])])
     }()
 
@@ -32,9 +36,9 @@ enum JSONTerminals {
         func has(_ v: UInt32) -> Bool { set.contains { $0.contains(v) } }
         var plain: [ClosedRange<UInt32>] = []
         for r in set {
-            for piece in [max(r.lowerBound, 0x20)...min(r.upperBound, 0x21), max(r.lowerBound, 0x23)...min(r.upperBound, 0x5B),
-                          max(r.lowerBound, 0x5D)...r.upperBound] where piece.lowerBound <= piece.upperBound {
-                plain.append(piece)
+            for (lo, hi) in [(0x20, 0x21), (0x23, 0x5B), (0x5D, 0x10FFFF)] as [(UInt32, UInt32)] {
+                let a = max(r.lowerBound, lo), b = min(r.upperBound, hi)
+                if a <= b { plain.append(a...b) }
             }
         }
         var options: [GrammarExpr] = plain.isEmpty ? [] : [UTF8Ranges.expr(plain)]
@@ -50,7 +54,8 @@ enum JSONTerminals {
     /// Optional whitespace: nothing, one space, or a newline and up to `maxIndent` spaces (nil: none at all).
     static func whitespace(maxIndent: Int?) -> GrammarExpr {
         guard let maxIndent else { return .empty }
-        return .optional(.alt([.literal(" "), .seq([.literal("\n"), .repetition(.literal(" "), min: 0, max: maxIndent)])]))
+        let indent = GrammarExpr.repetition(.literal(" "), min: 0, max: maxIndent)
+        return .optional(.alt([.literal(" "), .seq([.literal("\n"), indent])]))
     }
 
     // MARK: - Numbers
@@ -58,7 +63,9 @@ enum JSONTerminals {
     static let fraction = GrammarExpr.seq([.literal("."), .repetition(digit, min: 1, max: maxDigits)])
     static let exponent = GrammarExpr.seq([.oneOf("eE"), .optional(.oneOf("+-")), .repetition(digit, min: 1, max: 2)])
     static let integer = GrammarExpr.seq([.optional(.literal("-")), naturalDigits])
-    static let naturalDigits = GrammarExpr.alt([.literal("0"), .seq([.byteRanges([0x31...0x39]), .repetition(digit, min: 0, max: maxDigits - 1)])])
+    static let naturalDigits = GrammarExpr.alt([
+        .literal("0"), .seq([.byteRanges([0x31...0x39]), .repetition(digit, min: 0, max: maxDigits - 1)]),
+    ])
     static let number = GrammarExpr.seq([integer, .optional(fraction), .optional(exponent)])
 
     /// Integers in lo...hi (nil: unbounded), written without leading zeros; nil when the range is empty.
@@ -71,8 +78,8 @@ enum JSONTerminals {
         return .alt(options)
     }
 
-    /// Numbers within bounds, kept safe: an integer part I inside the bounds, and a fraction only where every
-    /// I.fff stays inside (I ≥ 0: up to hi − 1; I < 0: from lo + 1), so values within 1 of a bound may be unreachable.
+    /// Numbers within bounds, kept safe: an integer part I inside the bounds, and a fraction only where every I.fff
+    /// stays inside (I ≥ 0: up to hi − 1; I < 0: from lo + 1), so values within 1 of a bound may be unreachable.
     /// No exponents. nil when nothing fits.
     static func numbers(min lo: Double?, exclusiveMin: Bool, max hi: Double?, exclusiveMax: Bool) -> GrammarExpr? {
         func clamp(_ x: Double) -> Int64 { Int64(Swift.max(Swift.min(x, Double(largest)), -Double(largest))) }
@@ -114,9 +121,10 @@ enum JSONTerminals {
         if x0 == y0 { return .seq([.bytes([x0]), sameLength(restX, restY)]) }
         let n = x.count - 1
         let zeros = [UInt8](repeating: 0x30, count: n), nines = [UInt8](repeating: 0x39, count: n)
-        if restX == zeros && restY == nines { return .seq([.byteRanges([x0...y0]), .repetition(digit, min: n, max: n)]) }
+        let anyDigits = GrammarExpr.repetition(digit, min: n, max: n)
+        if restX == zeros && restY == nines { return .seq([.byteRanges([x0...y0]), anyDigits]) }
         var options: [GrammarExpr] = [.seq([.bytes([x0]), sameLength(restX, nines)])]
-        if x0 + 1 <= y0 - 1 { options.append(.seq([.byteRanges([(x0 + 1)...(y0 - 1)]), .repetition(digit, min: n, max: n)])) }
+        if x0 + 1 <= y0 - 1 { options.append(.seq([.byteRanges([(x0 + 1)...(y0 - 1)]), anyDigits])) }
         options.append(.seq([.bytes([y0]), sameLength(zeros, restY)]))
         return .alt(options)
     }

@@ -20,7 +20,8 @@ struct RegexGrammar {
     }
 
     func error(_ what: String) -> ForgeError {
-        ForgeError("JSON schema: pattern \(JSONValue.quoted(String(String.UnicodeScalarView(pattern)))) at \(path): \(what)")
+        let text = JSONValue.quoted(String(String.UnicodeScalarView(pattern)))
+        return ForgeError("JSON schema: pattern \(text) at \(path): \(what)")
     }
 
     var peek: Unicode.Scalar? { at < pattern.count ? pattern[at] : nil }
@@ -30,6 +31,11 @@ struct RegexGrammar {
     static let digits: [ClosedRange<UInt32>] = [0x30...0x39]
     static let word: [ClosedRange<UInt32>] = [0x30...0x39, 0x41...0x5A, 0x5F...0x5F, 0x61...0x7A]
     static let space: [ClosedRange<UInt32>] = [0x09...0x0D, 0x20...0x20]
+
+    /// The ASCII part of a set.
+    static func ascii(_ set: [ClosedRange<UInt32>]) -> [ClosedRange<UInt32>] {
+        set.compactMap { r in r.lowerBound <= 0x7F ? r.lowerBound...min(r.upperBound, 0x7F) : nil }
+    }
 
     /// The top level: branches, each anchored or open at either end.
     mutating func top() throws -> GrammarExpr {
@@ -43,7 +49,9 @@ struct RegexGrammar {
             if !anchoredEnd { body = .seq([body, anything]) }
             branches.append(body)
         } while take("|")
-        if let c = peek { throw error(c == ")" ? "unbalanced ')'" : "'\(c)' is not supported here (anchors only at the ends)") }
+        if let c = peek {
+            throw error(c == ")" ? "unbalanced ')'" : "'\(c)' is not supported here (anchors only at the ends)")
+        }
         return .alt(branches)
     }
 
@@ -55,7 +63,9 @@ struct RegexGrammar {
 
     mutating func sequence() throws -> GrammarExpr {
         var parts: [GrammarExpr] = []
-        while let c = peek, c != "|", c != ")", c != "$" || at + 1 < pattern.count && pattern[at + 1] != "|" && pattern[at + 1] != ")" {
+        // A `$` ends the sequence when it ends a top-level branch (before `|`, `)` or the end).
+        func endsBranch() -> Bool { at + 1 == pattern.count || pattern[at + 1] == "|" || pattern[at + 1] == ")" }
+        while let c = peek, c != "|", c != ")", c != "$" || !endsBranch() {
             if c == "$" || c == "^" { throw error("'\(c)' is only supported at the start or end of the pattern") }
             parts.append(try quantified(try atom()))
         }
@@ -106,7 +116,7 @@ struct RegexGrammar {
         case "(":
             if take("?") {
                 if take(":") {
-                } else if take("P") || peek == "<" && at + 1 < pattern.count && pattern[at + 1] != "=" && pattern[at + 1] != "!" {
+                } else if take("P") || peek == "<" && at + 1 < pattern.count && !"=!".unicodeScalars.contains(pattern[at + 1]) {
                     guard take("<") else { throw error("'(?P' groups other than (?P<name>...) are not supported") }
                     while let n = peek, n != ">" { at += 1 }
                     guard take(">") else { throw error("unterminated group name") }
@@ -152,7 +162,7 @@ struct RegexGrammar {
                 var high = d.value
                 if d == "\\" {
                     let e = try escape(inClass: true)
-                    guard e.count == 1, e[0].count == 1 else { throw error("a class range cannot end in a class escape") }
+                    guard e.count == 1, e[0].count == 1 else { throw error("a range cannot end in a class escape") }
                     high = e[0].lowerBound
                 }
                 guard low <= high else { throw error("the class range is reversed") }
@@ -164,23 +174,20 @@ struct RegexGrammar {
         guard take("]") else { throw error("missing ']'") }
         guard negated else { return set }
         let complement = UTF8Ranges.complement(set)
-        return asciiOnly ? complement.compactMap { r in r.lowerBound <= 0x7F ? r.lowerBound...min(r.upperBound, 0x7F) : nil } : complement
+        return asciiOnly ? Self.ascii(complement) : complement
     }
 
     /// After `\`: the scalars the escape stands for.
     mutating func escape(inClass: Bool) throws -> [ClosedRange<UInt32>] {
         guard let c = peek else { throw error("the pattern ends with '\\'") }
         at += 1
-        func ascii(_ set: [ClosedRange<UInt32>]) -> [ClosedRange<UInt32>] {
-            UTF8Ranges.complement(set).compactMap { r in r.lowerBound <= 0x7F ? r.lowerBound...min(r.upperBound, 0x7F) : nil }
-        }
         switch c {
         case "d": return Self.digits
         case "w": return Self.word
         case "s": return Self.space
-        case "D": return ascii(Self.digits)
-        case "W": return ascii(Self.word)
-        case "S": return ascii(Self.space)
+        case "D": return Self.ascii(UTF8Ranges.complement(Self.digits))
+        case "W": return Self.ascii(UTF8Ranges.complement(Self.word))
+        case "S": return Self.ascii(UTF8Ranges.complement(Self.space))
         case "n": return [0x0A...0x0A]
         case "t": return [0x09...0x09]
         case "r": return [0x0D...0x0D]
@@ -191,7 +198,8 @@ struct RegexGrammar {
         case "b", "B": throw error("word boundaries (\\b, \\B) are not supported")
         case "x", "u":
             let n = c == "x" ? 2 : 4
-            guard at + n <= pattern.count, let v = UInt32(String(String.UnicodeScalarView(pattern[at..<(at + n)])), radix: 16) else {
+            let digits = at + n <= pattern.count ? String(String.UnicodeScalarView(pattern[at..<(at + n)])) : ""
+            guard let v = UInt32(digits, radix: 16) else {
                 throw error("\\\(c) needs \(n) hex digits")
             }
             at += n
@@ -199,7 +207,9 @@ struct RegexGrammar {
         case "p", "P": throw error("Unicode property classes (\\p, \\P) are not supported")
         case "1"..."9", "k": throw error("backreferences are not supported")
         default:
-            if c.properties.isAlphabetic || ("0"..."9").contains(c) { throw error("the escape \\\(c) is not supported") }
+            if c.properties.isAlphabetic || ("0"..."9").contains(c) {
+                throw error("the escape \\\(c) is not supported")
+            }
             return [c.value...c.value]
         }
     }

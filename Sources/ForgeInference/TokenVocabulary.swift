@@ -22,7 +22,9 @@ public final class TokenVocabulary: Sendable {
         self.size = size
         let all = (0..<size).map { bytesOf(Int32($0)) }
         tokenBytes = all
-        let order = all.indices.filter { !all[$0].isEmpty }.sorted { all[$0].lexicographicallyPrecedes(all[$1]) || all[$0] == all[$1] && $0 < $1 }
+        let order = all.indices.filter { !all[$0].isEmpty }.sorted {
+            all[$0].lexicographicallyPrecedes(all[$1]) || all[$0] == all[$1] && $0 < $1
+        }
         var byte: [UInt8] = [], depth: [Int32] = [], skip: [Int32] = [], upTo: [Int32] = [], ids: [Int32] = []
         var path: [Int] = []  // node indices of the current prefix
         var previous: [UInt8] = []

@@ -15,7 +15,9 @@ public struct ResponseFormat: Sendable {
     /// Reads `response_format` from the body; nil when absent or "text".
     static func parse(_ body: Data, present: Any?) throws(APIError) -> ResponseFormat? {
         guard let present, !(present is NSNull) else { return nil }
-        func invalid(_ message: String, _ param: String = "response_format") -> APIError { .invalid(message, param: param) }
+        func invalid(_ message: String, _ param: String = "response_format") -> APIError {
+            .invalid(message, param: param)
+        }
         guard present is [String: Any], let raw = try? JSONValue(parsing: String(decoding: body, as: UTF8.self)),
               let format = raw["response_format"] else {
             throw invalid("Invalid type for 'response_format': expected an object.")
@@ -25,13 +27,16 @@ public struct ResponseFormat: Sendable {
         case .string("json_object")?: return ResponseFormat(key: "json_object", grammar: JSONSchemaGrammar.anyObject())
         case .string("json_schema")?:
             guard case .object? = format["json_schema"] else {
-                throw invalid("Missing required parameter: 'response_format.json_schema'.", "response_format.json_schema")
+                let param = "response_format.json_schema"
+                throw invalid("Missing required parameter: '\(param)'.", param)
             }
             guard case .string(let name)? = format["json_schema"]?["name"] else {
-                throw invalid("Missing required parameter: 'response_format.json_schema.name'.", "response_format.json_schema.name")
+                let param = "response_format.json_schema.name"
+                throw invalid("Missing required parameter: '\(param)'.", param)
             }
-            if let strict = format["json_schema"]?["strict"], strict != .null, !(strict == .bool(true) || strict == .bool(false)) {
-                throw invalid("Invalid type for 'response_format.json_schema.strict': expected a boolean.", "response_format.json_schema.strict")
+            if let strict = format["json_schema"]?["strict"], strict != .null, strict != .bool(true), strict != .bool(false) {
+                let param = "response_format.json_schema.strict"
+                throw invalid("Invalid type for '\(param)': expected a boolean.", param)
             }
             let schema = format["json_schema"]?["schema"] ?? .object([])
             do {

@@ -22,13 +22,25 @@ struct BenchStructured: ParsableCommand {
     @Option(name: .customShort("n"), help: "Most tokens per reply.") var maxTokens = 96
     @OptionGroup var threads: ThreadOptions
 
+    /// Three schemas, each with three prompts.
     static let builtIn: [(schema: String, prompts: [String])] = [
-        (#"{"type":"object","properties":{"name":{"type":"string","maxLength":40},"age":{"type":"integer","minimum":0,"maximum":120},"hobbies":{"type":"array","items":{"type":"string","maxLength":20},"maxItems":3}},"required":["name","age","hobbies"]}"#,
-         ["Invent a sailor and describe them in JSON.", "Describe a famous painter in JSON.", "Invent a chess player in JSON."]),
-        (#"{"type":"object","properties":{"city":{"type":"string"},"country":{"type":"string"},"population":{"type":"integer","minimum":0},"landmarks":{"type":"array","items":{"type":"string"},"maxItems":4}},"required":["city","country","population","landmarks"]}"#,
-         ["Describe Paris in JSON.", "Describe Tokyo in JSON.", "Describe Cairo in JSON."]),
-        (#"{"type":"object","properties":{"steps":{"type":"array","items":{"type":"object","properties":{"n":{"type":"integer","minimum":1,"maximum":9},"text":{"type":"string","maxLength":60}},"required":["n","text"]},"minItems":1,"maxItems":4}},"required":["steps"]}"#,
-         ["How do I make tea? Answer in JSON steps.", "How do I plant a tree? Answer in JSON steps.", "How do I tie a knot? Answer in JSON steps."]),
+        ("""
+         {"type": "object", "properties": {"name": {"type": "string", "maxLength": 40},
+          "age": {"type": "integer", "minimum": 0, "maximum": 120},
+          "hobbies": {"type": "array", "items": {"type": "string", "maxLength": 20}, "maxItems": 3}},
+          "required": ["name", "age", "hobbies"]}
+         """, ["Invent a sailor and describe them in JSON.", "Describe a famous painter in JSON.", "Invent a chess player in JSON."]),
+        ("""
+         {"type": "object", "properties": {"city": {"type": "string"}, "country": {"type": "string"},
+          "population": {"type": "integer", "minimum": 0}, "landmarks": {"type": "array", "items": {"type": "string"}, "maxItems": 4}},
+          "required": ["city", "country", "population", "landmarks"]}
+         """, ["Describe Paris in JSON.", "Describe Tokyo in JSON.", "Describe Cairo in JSON."]),
+        ("""
+         {"type": "object", "properties": {"steps": {"type": "array", "minItems": 1, "maxItems": 4, "items": {"type": "object",
+          "properties": {"n": {"type": "integer", "minimum": 1, "maximum": 9}, "text": {"type": "string", "maxLength": 60}},
+          "required": ["n", "text"]}}}, "required": ["steps"]}
+         """, ["How do I make tea? Answer in JSON steps.", "How do I plant a tree? Answer in JSON steps.",
+               "How do I tie a knot? Answer in JSON steps."]),
     ]
 
     func run() throws {
@@ -37,7 +49,8 @@ struct BenchStructured: ParsableCommand {
         var pairs = Self.builtIn
         if let schema {
             guard let data = FileManager.default.contents(atPath: schema) else { throw ForgeError.file(schema, "cannot be read") }
-            pairs = [(String(decoding: data, as: UTF8.self), ["Reply in JSON.", "Describe something you like in JSON.", "Answer in JSON."])]
+            let prompts = ["Reply in JSON.", "Describe something you like in JSON.", "Answer in JSON."]
+            pairs = [(String(decoding: data, as: UTF8.self), prompts)]
         }
         var t0 = ContinuousClock.now
         let vocabulary = TokenVocabulary(loaded)
@@ -71,14 +84,16 @@ struct BenchStructured: ParsableCommand {
         let rate = { (x: (tokens: Int, seconds: Double)) in Double(x.tokens) / max(x.seconds, 1e-9) }
         print("model: \(loaded.model.summary), threads: \(Parallel.threads), \(pairs.count) schemas, "
               + "\(pairs.reduce(0) { $0 + $1.prompts.count }) prompts, greedy, at most \(maxTokens) tokens")
-        print(String(format: "vocabulary trie: %d nodes in %.2f s; grammars bound in %.3f s", vocabulary.nodeCount, trieSeconds, compileSeconds))
-        print(String(format: "free:              %7.1f tokens/s (%d tokens)", rate(free), free.tokens))
-        print(String(format: "constrained, cold: %7.1f tokens/s (%d tokens)  ratio %.3f", rate(cold), cold.tokens, rate(cold) / rate(free)))
-        print(String(format: "constrained, warm: %7.1f tokens/s (%d tokens)  ratio %.3f", rate(warm), warm.tokens, rate(warm) / rate(free)))
+        print(String(format: "vocabulary trie: %d nodes in %.2f s; grammars bound in %.3f s", vocabulary.nodeCount, trieSeconds,
+                     compileSeconds))
+        for (name, x) in [("free:             ", free), ("constrained, cold:", cold), ("constrained, warm:", warm)] {
+            print(String(format: "%@ %7.1f tokens/s (%d tokens)  ratio %.3f", name as NSString, rate(x), x.tokens, rate(x) / rate(free)))
+        }
         print(String(format: "masks: %d computed in %.3f s (%.2f ms each)", masks, maskSeconds, 1000 * maskSeconds / Double(max(masks, 1))))
-        let json: [String: Any] = ["free_tokens_per_s": rate(free), "cold_tokens_per_s": rate(cold), "warm_tokens_per_s": rate(warm),
-                                   "cold_ratio": rate(cold) / rate(free), "warm_ratio": rate(warm) / rate(free), "masks": masks,
-                                   "mask_seconds": maskSeconds, "threads": Parallel.threads]
+        let json: [String: Any] = ["free_tokens_per_s": rate(free), "cold_tokens_per_s": rate(cold),
+                                   "warm_tokens_per_s": rate(warm), "cold_ratio": rate(cold) / rate(free),
+                                   "warm_ratio": rate(warm) / rate(free), "masks": masks, "mask_seconds": maskSeconds,
+                                   "threads": Parallel.threads]
         print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
     }
 

@@ -221,47 +221,16 @@ import Testing
     // MARK: - SmolLM2, end to end
 
     /// Twenty small schemas (each task asks for something the schema describes), ten topics each.
-    static let tasks: [(task: String, schema: String)] = [
-        ("Invent a person who is connected to {topic}. Give their name and age.",
-         #"{"type":"object","properties":{"name":{"type":"string","maxLength":40},"age":{"type":"integer","minimum":0,"maximum":120}},"required":["name","age"],"additionalProperties":false}"#),
-        ("Name a book about {topic}, its author and the year it was published.",
-         #"{"type":"object","properties":{"title":{"type":"string","maxLength":60},"author":{"type":"string","maxLength":40},"year":{"type":"integer","minimum":1000,"maximum":2030}},"required":["title","author","year"]}"#),
-        ("What is the sentiment of the sentence 'I love {topic}'?",
-         #"{"type":"object","properties":{"sentiment":{"enum":["positive","negative","neutral"]},"confidence":{"type":"number","minimum":0,"maximum":1}},"required":["sentiment","confidence"]}"#),
-        ("List up to three colors you associate with {topic}.",
-         #"{"type":"array","items":{"type":"string","maxLength":20},"minItems":1,"maxItems":3}"#),
-        ("Is {topic} older than 100 years? Answer and explain briefly.",
-         #"{"type":"object","properties":{"answer":{"type":"boolean"},"reason":{"type":"string","maxLength":80}},"required":["answer","reason"]}"#),
-        ("Name a city related to {topic} and its coordinates.",
-         #"{"type":"object","properties":{"city":{"type":"string","maxLength":40},"location":{"type":"object","properties":{"lat":{"type":"number","minimum":-90,"maximum":90},"lon":{"type":"number","minimum":-180,"maximum":180}},"required":["lat","lon"]}},"required":["city","location"]}"#),
-        ("Make up a product code and a price for a souvenir of {topic}.",
-         #"{"type":"object","properties":{"sku":{"type":"string","pattern":"^[A-Z]{3}-[0-9]{4}$"},"price":{"type":"number","minimum":0,"maximum":10000}},"required":["sku","price"]}"#),
-        ("Name an event involving {topic} and its date.",
-         #"{"type":"object","properties":{"event":{"type":"string","maxLength":50},"date":{"type":"string","format":"date"}},"required":["event","date"]}"#),
-        ("Give a nickname for {topic} (or none) and a score from 1 to 10.",
-         #"{"type":"object","properties":{"nickname":{"anyOf":[{"type":"string","maxLength":20},{"type":"null"}]},"score":{"type":"integer","minimum":1,"maximum":10}},"required":["nickname","score"]}"#),
-        ("Describe a pet owner who loves {topic} and their pets.",
-         ##"{"$defs":{"pet":{"type":"object","properties":{"kind":{"enum":["cat","dog","bird"]},"name":{"type":"string","maxLength":20}},"required":["kind","name"]}},"type":"object","properties":{"owner":{"type":"string","maxLength":30},"pets":{"type":"array","items":{"$ref":"#/$defs/pet"},"minItems":1,"maxItems":2}},"required":["owner","pets"]}"##),
-        ("Report the status of a web request about {topic}.",
-         #"{"type":"object","properties":{"version":{"const":2},"status":{"enum":["ok","error"]},"code":{"type":"integer","minimum":100,"maximum":599}},"required":["version","status","code"]}"#),
-        ("Give one word for {topic} and a number from 0 to 100.",
-         #"{"type":"array","prefixItems":[{"type":"string","maxLength":20},{"type":"integer","minimum":0,"maximum":100}],"items":false,"minItems":2}"#),
-        ("Write a title for an article about {topic}, with tags and a rating.",
-         #"{"type":"object","properties":{"title":{"type":"string","maxLength":40},"tags":{"type":"array","items":{"type":"string","maxLength":15},"maxItems":3},"rating":{"type":"integer","minimum":1,"maximum":5}},"required":["title"]}"#),
-        ("Give a word that describes {topic} and count its letters.",
-         #"{"type":"object","properties":{"word":{"type":"string","minLength":3,"maxLength":12},"letters":{"type":"integer","minimum":3,"maximum":12}},"required":["word","letters"]}"#),
-        ("Describe {topic} as a shape: a circle with a radius or a square with a side.",
-         #"{"oneOf":[{"type":"object","properties":{"kind":{"const":"circle"},"radius":{"type":"number","minimum":0,"maximum":100}},"required":["kind","radius"]},{"type":"object","properties":{"kind":{"const":"square"},"side":{"type":"number","minimum":0,"maximum":100}},"required":["kind","side"]}]}"#),
-        ("Register {topic} in a database with an id and whether it is active.",
-         #"{"type":"object","properties":{"id":{"type":"string","format":"uuid"},"active":{"type":"boolean"}},"required":["id","active"]}"#),
-        ("Give between two and five temperatures (in Celsius) linked to {topic}.",
-         #"{"type":"array","items":{"type":"integer","minimum":-50,"maximum":50},"minItems":2,"maxItems":5}"#),
-        ("Do you like {topic}? Answer yes, no or maybe.", #"{"enum":["yes","no","maybe"]}"#),
-        ("Explain in up to three numbered steps how to draw {topic}.",
-         #"{"type":"object","properties":{"steps":{"type":"array","items":{"type":"object","properties":{"n":{"type":"integer","minimum":1,"maximum":9},"text":{"type":"string","maxLength":30}},"required":["n","text"]},"minItems":1,"maxItems":3}},"required":["steps"]}"#),
-        ("Give the name of {topic} in French and its gender.",
-         #"{"type":"object","properties":{"french":{"type":"string","maxLength":30},"gender":{"enum":["masculine","feminine"]},"plural":{"type":["string","null"],"maxLength":30}},"required":["french","gender"]}"#),
-    ]
+    /// Twenty small schemas, each with a task that asks for what it describes (one JSON line each: task, schema).
+    static func tasks() throws -> [(task: String, schema: String)] {
+        let text = try String(contentsOfFile: fixturePath("structured_tasks.jsonl"), encoding: .utf8)
+        return try text.split(separator: "\n").map { line in
+            let v = try JSONValue(parsing: String(line))
+            guard case .string(let task)? = v["task"], let schema = v["schema"] else { throw ForgeError("bad fixture line \(line)") }
+            return (task, schema.text)
+        }
+    }
+
     static let topics = ["the Moon", "a cat", "Paris", "the Eiffel Tower", "a red apple", "the Python language", "an old book",
                          "a football match", "the ocean", "a birthday party"]
 
@@ -271,7 +240,9 @@ import Testing
         let started = ContinuousClock.now
         let loaded = try LoadedModel.open(smolLM2Path)
         let vocabulary = TokenVocabulary(loaded)
-        let constraints = try Self.tasks.map {
+        let tasks = try Self.tasks()
+        #expect(tasks.count == 20)
+        let constraints = try tasks.map {
             try TokenConstraint(grammar: JSONSchemaGrammar.compile($0.schema), vocabulary: vocabulary, endTokens: loaded.endTokens)
         }
         var options = Scheduler.Options()
@@ -281,25 +252,33 @@ import Testing
                                   options: options) { [loaded] in loaded.bytes(of: $0) }
         defer { scheduler.shutdown() }
         var handles: [JobHandle] = [], schemas: [String] = []
-        for (i, t) in Self.tasks.enumerated() {
+        for (i, t) in tasks.enumerated() {
             for (j, topic) in Self.topics.enumerated() {
-                let content = t.task.replacingOccurrences(of: "{topic}", with: topic) + " Reply in JSON."
+                let content = t.task.replacingOccurrences(of: "{topic}", with: topic)
                 var s = GenerationSettings()
                 s.maxTokens = 160
                 s.sampling = .greedy
                 if j % 2 == 1 { s.sampling = SamplingSettings(); s.sampling.seed = UInt64(10 * i + j) }
                 s.constraint = constraints[i]
-                let prompt = loaded.encode(try loaded.chatPrompt([.init(role: "user", content: content)]), special: true)
+                let messages: [ChatMessage] = [.init(role: "system", content: "Reply in JSON."), .init(role: "user", content: content)]
+                let prompt = loaded.encode(try loaded.chatPrompt(messages), special: true)
                 handles.append(try scheduler.submit(JobRequest(prompt: prompt, settings: s)))
                 schemas.append(t.schema)
             }
         }
-        var lines: [String] = [], unfinished: [String] = []
+        var lines: [String] = [], unfinished: [String] = [], generated = 0
         for (handle, schema) in zip(handles, schemas) {
-            let out = await collect(handle)
-            #expect(out.error == nil)
-            if out.reasons[0] != .stop { unfinished.append(out.texts[0]) }
-            lines.append(#"{"schema": \#(schema), "output": \#(JSONValue.quoted(out.texts[0]))}"#)
+            var text = "", reason: FinishReason?
+            for await event in handle.events {
+                switch event {
+                case .text(_, let t, _): text += t
+                case .finished(_, let r, let n): reason = r; generated += n
+                case .failed(let e): Issue.record("\(e)")
+                case .done: break
+                }
+            }
+            if reason != .stop { unfinished.append(text) }
+            lines.append(#"{"schema": \#(schema), "output": \#(JSONValue.quoted(text))}"#)
         }
         let seconds = Double((ContinuousClock.now - started).components.seconds)
         let dir = temporaryDirectory("structured")
@@ -310,7 +289,8 @@ import Testing
         #expect(report["total"] as? Int == 200 && report["valid"] as? Int == 200, "\(failures.prefix(10).joined(separator: "\n"))")
         #expect(unfinished.isEmpty, "cut off by max tokens: \(unfinished.prefix(5))")
         let stats = constraints.map(\.statistics)
-        print("200 constrained replies in \(seconds) s; \(stats.reduce(0) { $0 + $1.masks }) masks computed in "
+        print(lines.prefix(3).joined(separator: "\n"))
+        print("200 constrained replies, \(generated) tokens, in \(seconds) s; \(stats.reduce(0) { $0 + $1.masks }) masks computed in "
               + String(format: "%.2f s", stats.reduce(0) { $0 + $1.maskSeconds }))
     }
 
@@ -319,7 +299,7 @@ import Testing
     @Test func generateCommandWithASchema() throws {
         let dir = temporaryDirectory("structured-cli")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let schema = Self.tasks[0].schema
+        let schema = try Self.tasks()[0].schema
         try schema.write(toFile: dir + "/person.json", atomically: true, encoding: .utf8)
         let r = try runForge(["generate", "--model", smolLM2Path, "--chat", "--prompt", "Invent a sailor. Reply in JSON.",
                               "--json-schema", dir + "/person.json", "-n", "80", "--temperature", "0"])
