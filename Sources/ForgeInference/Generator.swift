@@ -14,6 +14,8 @@ public struct GenerationSettings: Sendable {
     /// Generation ends before the first of these strings; it is not part of the output.
     public var stop: [String] = []
     public var sampling = SamplingSettings()
+    /// Only text of this grammar may be generated (structured output); end tokens only where it may end.
+    public var constraint: TokenConstraint?
     public init() {}
 }
 
@@ -73,7 +75,7 @@ public final class Generator {
         result.prefillSeconds = seconds(since: clock)
         clock = .now
 
-        var sampler = Sampler(settings.sampling)
+        var sampler = Sampler(settings.sampling, constraint: settings.constraint)
         var text = TextStream(stops: settings.stop, bytesOf: bytesOf)
         func emit(_ s: String) -> Bool {
             guard !s.isEmpty else { return true }

@@ -43,18 +43,37 @@ public struct SamplingSettings: Sendable, Equatable {
     }
 }
 
-/// A stateful sampler (its random stream advances with every draw).
+/// A stateful sampler (its random stream advances with every draw; a constrained one follows its grammar).
 public struct Sampler {
     public let settings: SamplingSettings
     var rng: RNG
+    /// The grammar position of a constrained sequence: tokens it does not allow are masked before every draw.
+    public private(set) var constraint: ConstraintState?
 
-    public init(_ settings: SamplingSettings) {
+    public init(_ settings: SamplingSettings, constraint: TokenConstraint? = nil) {
         self.settings = settings
         rng = RNG(seed: settings.seed)
+        self.constraint = constraint.map(ConstraintState.init)
     }
 
     /// The next token for `logits` given the tokens so far (`history`, for the penalties).
     public mutating func sample(_ logits: [Float], history: [Int32] = []) -> Int32 {
+        guard var c = constraint else { return draw(logits, history: history) }
+        var l = logits
+        let bits = c.apply(to: &l)
+        var token = draw(l, history: history)
+        func allowed(_ t: Int) -> Bool { t < l.count && bits[t >> 6] & (1 << UInt64(t & 63)) != 0 }
+        if !allowed(Int(token)) {
+            // Only rounding can draw a masked token: take the best allowed one; with none allowed, end.
+            token = l.indices.filter(allowed).max { l[$0] < l[$1] }.map(Int32.init) ?? c.constraint.endTokens.min() ?? token
+        }
+        _ = c.advance(token)
+        constraint = c
+        return token
+    }
+
+    /// A draw from `logits` after penalties and filters.
+    mutating func draw(_ logits: [Float], history: [Int32]) -> Int32 {
         var l = logits
         applyPenalties(&l, history: history)
         if settings.temperature == 0 { return Int32(argmax(l)) }

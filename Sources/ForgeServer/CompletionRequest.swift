@@ -30,6 +30,8 @@ public struct CompletionRequest: Sendable {
     public var user: String?
     /// llama.cpp's and vLLM's extension: generate max_tokens whatever the model says (benchmarks).
     public var ignoreEOS = false
+    /// Structured output (`response_format` json_object or json_schema); nil: free text.
+    public var responseFormat: ResponseFormat?
 
     /// Reads a JSON body; errors are OpenAI's 400s, naming the parameter.
     public static func parse(_ body: Data, kind: Kind) throws(APIError) -> CompletionRequest {
@@ -80,6 +82,7 @@ public struct CompletionRequest: Sendable {
         r.frequencyPenalty = Float(try f.number("frequency_penalty", -2...2) ?? 0)
         r.user = try f.string("user")
         r.ignoreEOS = try f.bool("ignore_eos") ?? false
+        r.responseFormat = try ResponseFormat.parse(body, present: json["response_format"])
         switch kind {
         case .chat:
             let wants = try f.bool("logprobs") ?? false

@@ -39,6 +39,8 @@ public final class CompletionService: Sendable {
     public let limits: RequestLimits
     public let moderator: any Moderator
     let created = Int(Date().timeIntervalSince1970)
+    /// Response-format grammars bound to the vocabulary, per schema.
+    let constraints = ConstraintCache()
 
     public init(loaded: LoadedModel, scheduler: Scheduler, modelName: String, limits: RequestLimits, moderator: any Moderator) {
         (self.loaded, self.scheduler, self.modelName, self.limits, self.moderator) = (loaded, scheduler, modelName, limits, moderator)
@@ -107,6 +109,7 @@ public final class CompletionService: Sendable {
         }
         var settings = r.settings(maxTokens: maxTokens)
         if r.kind == .chat { settings.stop += loaded.chatStops }
+        if let format = r.responseFormat { settings.constraint = try constraints.constraint(format, loaded) }
         var prepared: [Prepared] = []
         for text in texts {
             let tokens = loaded.encode(text, special: r.kind == .chat, addBOS: true)

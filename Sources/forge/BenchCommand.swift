@@ -11,7 +11,8 @@ import Foundation
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchTrain.self, BenchTokenizer.self, BenchDedup.self, BenchGenerate.self, BenchBatched.self, BenchKernels.self, BenchLogits.self, BenchAllreduce.self, BenchIndex.self])
+        commandName: "bench", abstract: "Benchmarks.", subcommands: [BenchTrain.self, BenchTokenizer.self, BenchDedup.self, BenchGenerate.self, BenchBatched.self, BenchKernels.self, BenchLogits.self, BenchAllreduce.self,
+                                                                  BenchIndex.self, BenchStructured.self])
 }
 
 struct BenchTrain: ParsableCommand {

@@ -49,6 +49,7 @@ struct GenerateCommand: ParsableCommand {
             Examples:
               forge generate --model SmolLM2-135M-Instruct.Q4_1.gguf --prompt 'The capital of France is' -n 32
               forge generate --model runs/speedrun/model --prompt 'ROMEO.' --temperature 0.7 --seed 3
+              forge generate --model SmolLM2-135M-Instruct.Q4_1.gguf --chat --prompt 'A user named Ann, 31' --json-schema person.json
             """,
         aliases: ["sample"])
 
@@ -62,12 +63,15 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Key/value cache type: f16 (llama.cpp's default and arithmetic) or f32.") var cacheType: KVCacheType = .f16
     @Flag(help: "Print timings (prompt and generation tokens/s) and the cache's memory to stderr.") var stats = false
     @Flag(help: "Print the generated token ids (space-separated) instead of the text.") var ids = false
+    @Option(help: "Generate only JSON that this JSON schema file accepts (structured output).") var jsonSchema: String?
+    @Flag(help: "Generate only a JSON object (any).") var json = false
     @OptionGroup var sampling: SamplingFlags
     @OptionGroup var guardOptions: GuardOptions
     @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
         guard (prompt == nil) != (promptFile == nil) else { throw ValidationError("give exactly one of --prompt and --prompt-file") }
+        guard jsonSchema == nil || !json else { throw ValidationError("give at most one of --json-schema and --json") }
     }
 
     func run() throws {
@@ -87,11 +91,19 @@ struct GenerateCommand: ParsableCommand {
             }
             text = v.text
         }
+        let grammar = try jsonSchema.map { path in
+            guard let data = FileManager.default.contents(atPath: path) else { throw ForgeError.file(path, "cannot be read") }
+            do { return try JSONSchemaGrammar.compile(String(decoding: data, as: UTF8.self)) }
+            catch let e as ForgeError { throw ForgeError.file(path, e.description) }
+        } ?? (json ? JSONSchemaGrammar.anyObject() : nil)
         let lm = try LanguageModel.load(model, lora: lora, contextLength: context, cacheType: cacheType)
         if chat { text = try lm.loaded.chatPrompt([.init(role: "user", content: text)]) }
         if !chat && !ids { FileHandle.standardOutput.write(Data(text.utf8)) }
         var settings = sampling.settings
         if chat { settings.stop += lm.loaded.chatStops }
+        if let grammar {
+            settings.constraint = try TokenConstraint(grammar: grammar, vocabulary: TokenVocabulary(lm.loaded), endTokens: lm.loaded.endTokens)
+        }
         let stream = guardrails?.stream()
         let result = try lm.generate(text, settings: settings, special: !noSpecial || chat) { piece in
             let shown = stream.map { $0.feed(piece) } ?? piece
