@@ -44,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
     ],
     targets: [
         blasTarget, simdTarget, zlibTarget, zstdTarget,
@@ -66,8 +67,9 @@ let package = Package(
         .target(name: "ForgeReference", dependencies: [], swiftSettings: fastFlags),
         // Tool calling: tool definitions, each family's call format, prompts with tools (or the fallback), reply parsing.
         .target(name: "ForgeTools", dependencies: ["ForgeCore", "ForgeTokenizer", "ForgeInference"], swiftSettings: fastFlags),
-        // The agent loop, its built-in tools and an MCP client over stdio (own JSON-RPC client: see MCPClient.swift).
-        .target(name: "ForgeAgent", dependencies: ["ForgeCore", "ForgeTokenizer", "ForgeInference", "ForgeTools", "ForgeRetrieval", "Forge"],
+        // The agent loop, its built-in tools and MCP servers over stdio (the official Swift SDK's client).
+        .target(name: "ForgeAgent", dependencies: ["ForgeCore", "ForgeTokenizer", "ForgeInference", "ForgeTools", "ForgeRetrieval", "Forge",
+                                                   .product(name: "MCP", package: "swift-sdk")],
                 swiftSettings: fastFlags),
         // The OpenAI-compatible server: Hummingbird 2, swift-log, swift-prometheus.
         .target(name: "ForgeServer",

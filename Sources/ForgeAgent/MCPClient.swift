@@ -1,14 +1,16 @@
-// MCPClient: a Model Context Protocol server started as a child process and spoken to over its stdin/stdout
-// (JSON-RPC 2.0, one message per line): initialize, notifications/initialized, tools/list (all pages), tools/call.
-// Requests the server sends us get "method not found" (ping gets its empty result); its notifications are ignored.
-//
-// Why not the official Swift SDK (modelcontextprotocol/swift-sdk 0.12.1, product "MCP"): it builds on Linux, but this
-// client needs four methods of it, and the SDK (~530 KB of Swift in one module plus swift-system) would be built by
-// every CI run from a clean clone on 2 cores; see docs/ARCHITECTURE.md ("MCP") for the measured cost.
+// MCPClient: a Model Context Protocol server started as a child process and spoken to over its stdin/stdout through
+// the official Swift SDK (modelcontextprotocol/swift-sdk, product "MCP": its Client and StdioTransport do initialize,
+// notifications/initialized, tools/list and tools/call). Forge adds what a command-line agent needs around it: the
+// process (started from a command line, its stderr kept for error messages, ended at close), a time limit on every
+// request (the SDK has none; a server that hangs is disconnected, which fails what it owes), and conversions between
+// the SDK's `Value` and the JSON values templates see. SIGPIPE is ignored so that a server that dies is an error, not
+// the end of forge. (The SDK adds about 50 s to a clean debug build on one core: see docs/ARCHITECTURE.md, "MCP".)
 import ForgeCore
 import ForgeTokenizer
 import ForgeTools
 import Foundation
+import MCP
+import SystemPackage
 
 /// One MCP server over stdio.
 public final class MCPClient: @unchecked Sendable {
@@ -17,21 +19,20 @@ public final class MCPClient: @unchecked Sendable {
     /// serverInfo.name from initialize.
     public private(set) var serverName = ""
     /// Seconds a request may take.
-    public var timeout: Double
+    public let timeout: Double
 
     let process = Process()
+    let client = Client(name: "forge", version: ForgeVersion.string)
     let input: FileHandle
     let lock = NSLock()
-    var nextID = 1
-    var pending: [Int: CheckedContinuation<Reply, any Error>] = [:]
     var stderrTail = Data()
-    var exited = false
 
     /// Starts `command` (a program and its arguments, split as a shell would split them) and initializes the session.
     public init(command line: String, timeout: Double = 60) async throws {
         command = try Self.split(line)
         guard !command.isEmpty else { throw ForgeError("--mcp: an empty command") }
         self.timeout = timeout
+        signal(SIGPIPE, SIG_IGN)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = command
         let stdinPipe = Pipe(), stdoutPipe = Pipe(), stderrPipe = Pipe()
@@ -42,16 +43,13 @@ public final class MCPClient: @unchecked Sendable {
             guard let self, !d.isEmpty else { h.readabilityHandler = nil; return }
             self.lock.withLock { self.stderrTail = (self.stderrTail + d).suffix(4096) }
         }
-        process.terminationHandler = { [weak self] _ in self?.failAll("the MCP server exited") }
+        // A server that exits fails the requests it owes at once (the SDK would otherwise wait for their answers).
+        let client = client
+        process.terminationHandler = { _ in Task { await client.disconnect() } }
         do { try process.run() } catch { throw ForgeError("--mcp: cannot start \(command[0]): \(error)") }
-        let output = stdoutPipe.fileHandleForReading
-        Thread.detachNewThread { [weak self] in self?.readLoop(output) }
-        let result = try await request("initialize", .dict(JinjaDict([
-            ("protocolVersion", .string("2025-06-18")), ("capabilities", .dict(JinjaDict())),
-            ("clientInfo", .dict(JinjaDict([("name", .string("forge")), ("version", .string(ForgeVersion.string))]))),
-        ])))
-        if case .dict(let r) = result, case .dict(let info)? = r["serverInfo"], case .string(let name)? = info["name"] { serverName = name }
-        try send(.dict(JinjaDict([("jsonrpc", .string("2.0")), ("method", .string("notifications/initialized"))])))
+        let transport = StdioTransport(input: FileDescriptor(rawValue: stdoutPipe.fileHandleForReading.fileDescriptor),
+                                       output: FileDescriptor(rawValue: stdinPipe.fileHandleForWriting.fileDescriptor))
+        serverName = try await bounded("initialize") { try await client.connect(transport: transport) }.serverInfo.name
     }
 
     deinit { close() }
@@ -69,82 +67,50 @@ public final class MCPClient: @unchecked Sendable {
     public func listTools() async throws -> [ToolDefinition] {
         var tools: [ToolDefinition] = [], cursor: String?
         repeat {
-            let params = cursor.map { JinjaValue.dict(JinjaDict([("cursor", .string($0))])) } ?? .dict(JinjaDict())
-            guard case .dict(let page) = try await request("tools/list", params), case .list(let list)? = page["tools"] else {
-                throw ForgeError("MCP server \(serverName): tools/list gave no tools")
-            }
-            for case .dict(let t) in list {
-                guard case .string(let name)? = t["name"] else { continue }
-                var description = ""
-                if case .string(let d)? = t["description"] { description = d }
-                tools.append(ToolDefinition(name: name, description: description, parameters: t["inputSchema"] ?? .dict(JinjaDict())))
-            }
-            if case .string(let next)? = page["nextCursor"], !next.isEmpty { cursor = next } else { cursor = nil }
+            let (page, next) = try await bounded("tools/list") { [client, cursor] in try await client.listTools(cursor: cursor) }
+            tools += page.map { ToolDefinition(name: $0.name, description: $0.description ?? "", parameters: Self.jinja($0.inputSchema)) }
+            cursor = next.flatMap { $0.isEmpty ? nil : $0 }
         } while cursor != nil
         return tools
     }
 
     /// Calls a tool; the text of its content, and whether the server marked it an error.
     public func callTool(_ name: String, arguments: JinjaDict) async throws -> (text: String, isError: Bool) {
-        let result = try await request("tools/call", .dict(JinjaDict([("name", .string(name)), ("arguments", .dict(arguments))])))
-        guard case .dict(let r) = result else { throw ForgeError("MCP server \(serverName): tools/call gave no result") }
-        var parts: [String] = []
-        if case .list(let content)? = r["content"] {
-            for case .dict(let item) in content {
-                switch item["type"] {
-                case .string("text")?: if case .string(let t)? = item["text"] { parts.append(t) }
-                case .string(let type)?: parts.append("[\(type) content]")
-                default: break
+        let args = arguments.pairs.reduce(into: [String: Value]()) { $0[$1.0] = Self.value($1.1) }
+        let (content, isError) = try await bounded("tools/call \(name)") { [client] in
+            let r = try await client.callTool(name: name, arguments: args)
+            return (r.content, r.isError)
+        }
+        let parts = content.map { item -> String in
+            switch item {
+            case .text(let text, _, _): return text
+            case .image(_, let mime, _, _), .audio(_, let mime, _, _): return "[\(mime) content]"
+            case .resource: return "[embedded resource]"
+            case .resourceLink(let uri, _, _, _, _, _): return "[resource \(uri)]"
+            }
+        }
+        return (parts.joined(separator: "\n"), isError ?? false)
+    }
+
+    /// Runs one SDK request within `timeout`; on time-out the session is disconnected (failing what it owes).
+    func bounded<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let seconds = timeout, client = client
+        do {
+            return try await withThrowingTaskGroup(of: T.self) { group in
+                group.addTask { try await body() }
+                group.addTask {
+                    try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+                    await client.disconnect()
+                    throw ForgeError("\(what) took longer than \(Int(seconds)) s")
                 }
+                defer { group.cancelAll() }
+                return try await group.next()!
             }
+        } catch {
+            var reason = (error as? MCPError).map { "\($0.errorDescription ?? "\($0)")" } ?? "\(error)"
+            if !process.isRunning { reason += " (the server exited with status \(process.terminationStatus))" }
+            throw ForgeError("MCP server \(serverName.isEmpty ? command.joined(separator: " ") : serverName): \(reason)\(stderrNote)")
         }
-        if parts.isEmpty, let structured = r["structuredContent"] { parts.append(structured.jsonText) }
-        return (parts.joined(separator: "\n"), r["isError"] == .bool(true))
-    }
-
-    // MARK: - JSON-RPC
-
-    /// A response's result (JSON values only: unchecked Sendable).
-    struct Reply: @unchecked Sendable { let value: JinjaValue }
-
-    func request(_ method: String, _ params: JinjaValue) async throws -> JinjaValue {
-        let id = lock.withLock { () -> Int in nextID += 1; return nextID - 1 }
-        let message = JinjaValue.dict(JinjaDict([("jsonrpc", .string("2.0")), ("id", .int(id)), ("method", .string(method)), ("params", params)]))
-        let seconds = timeout
-        let timer = Task { [weak self] in
-            try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
-            self?.finish(id, .failure(ForgeError("MCP server: \(method) took longer than \(Int(seconds)) s")))
-        }
-        defer { timer.cancel() }
-        return try await withCheckedThrowingContinuation { (c: CheckedContinuation<Reply, any Error>) in
-            let gone = lock.withLock { () -> Bool in
-                if exited { return true }
-                pending[id] = c
-                return false
-            }
-            if gone { c.resume(throwing: ForgeError("the MCP server \(command.joined(separator: " ")) is not running\(stderrNote)")); return }
-            do { try send(message) } catch { finish(id, .failure(error)) }
-        }.value
-    }
-
-    func send(_ message: JinjaValue) throws {
-        do { try input.write(contentsOf: Data((message.jsonText + "\n").utf8)) }
-        catch { throw ForgeError("cannot write to the MCP server \(command.joined(separator: " ")): \(error)") }
-    }
-
-    func finish(_ id: Int, _ result: Result<Reply, any Error>) {
-        guard let c = lock.withLock({ pending.removeValue(forKey: id) }) else { return }
-        c.resume(with: result)
-    }
-
-    func failAll(_ why: String) {
-        let waiting = lock.withLock { () -> [CheckedContinuation<Reply, any Error>] in
-            exited = true
-            defer { pending.removeAll() }
-            return Array(pending.values)
-        }
-        let error = ForgeError("\(why) (\(command.joined(separator: " ")))\(stderrNote)")
-        waiting.forEach { $0.resume(throwing: error) }
     }
 
     var stderrNote: String {
@@ -152,40 +118,30 @@ public final class MCPClient: @unchecked Sendable {
         return tail.isEmpty ? "" : "; its stderr ends: " + String(tail.suffix(600))
     }
 
-    /// Reads messages line by line until the server closes its output.
-    func readLoop(_ output: FileHandle) {
-        var buffer = Data()
-        while true {
-            let chunk = output.availableData
-            if chunk.isEmpty { break }
-            buffer.append(chunk)
-            while let newline = buffer.firstIndex(of: 0x0A) {
-                let line = buffer[buffer.startIndex..<newline]
-                buffer.removeSubrange(buffer.startIndex...newline)
-                handle(String(decoding: line, as: UTF8.self))
-            }
+    /// An SDK value as a template value (object keys sorted: the SDK keeps none of their order).
+    static func jinja(_ v: Value) -> JinjaValue {
+        switch v {
+        case .null: return .none
+        case .bool(let b): return .bool(b)
+        case .int(let i): return .int(i)
+        case .double(let d): return .double(d)
+        case .string(let s): return .string(s)
+        case .data(_, let d): return .string(d.base64EncodedString())
+        case .array(let a): return .list(a.map(jinja))
+        case .object(let o): return .dict(JinjaDict(o.keys.sorted().map { ($0, jinja(o[$0]!)) }))
         }
-        failAll("the MCP server closed its output")
     }
 
-    func handle(_ line: String) {
-        guard !line.trimmingCharacters(in: .whitespaces).isEmpty,
-              case .dict(let m)? = try? LenientJSON.parse(line).value else { return }
-        if case .string(let method)? = m["method"] {
-            // A request from the server: we offer no client features.
-            guard let id = m["id"] else { return }
-            let reply: (String, JinjaValue) = method == "ping" ? ("result", .dict(JinjaDict()))
-                : ("error", .dict(JinjaDict([("code", .int(-32601)), ("message", .string("method not found: \(method)"))])))
-            try? send(.dict(JinjaDict([("jsonrpc", .string("2.0")), ("id", id), reply])))
-            return
-        }
-        guard case .int(let id)? = m["id"] else { return }
-        if case .dict(let e)? = m["error"] {
-            var text = "error"
-            if case .string(let s)? = e["message"] { text = s }
-            finish(id, .failure(ForgeError("MCP server \(serverName): \(text)")))
-        } else {
-            finish(id, .success(Reply(value: m["result"] ?? .none)))
+    /// A template value as an SDK value.
+    static func value(_ v: JinjaValue) -> Value {
+        switch v {
+        case .undefined, .none, .namespace, .function: return .null
+        case .bool(let b): return .bool(b)
+        case .int(let i): return .int(i)
+        case .double(let d): return .double(d)
+        case .string(let s): return .string(s)
+        case .list(let l): return .array(l.map(value))
+        case .dict(let d): return .object(d.pairs.reduce(into: [String: Value]()) { $0[$1.0] = value($1.1) })
         }
     }
 

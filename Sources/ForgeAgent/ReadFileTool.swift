@@ -69,7 +69,7 @@ public final class ReadFileTool: AgentTool {
         let names = try FileManager.default.contentsOfDirectory(atPath: resolved).sorted().filter { !$0.hasPrefix(".") }
         let shown = names.prefix(200).map { name -> String in
             var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: resolved + "/" + name, isDirectory: &isDir)
+            _ = FileManager.default.fileExists(atPath: resolved + "/" + name, isDirectory: &isDir)
             return isDir.boolValue ? name + "/" : name
         }
         let more = names.count > 200 ? "\n[\(names.count - 200) more]" : ""

@@ -155,8 +155,12 @@ public struct LenientJSON {
                 key = word
             }
             skipSpace()
+            // Cut off after a key (or its colon): the key is dropped.
+            if lenient && p == bytes.count { repair("missing }"); repair("key without a value dropped"); break }
             guard p < bytes.count, bytes[p] == UInt8(ascii: ":") else { throw fail("expected ':' after key \"\(key)\"") }
             p += 1
+            skipSpace()
+            if lenient && p == bytes.count { repair("missing }"); repair("key without a value dropped"); break }
             dict[key] = try value()
         } while try separator(UInt8(ascii: "}"))
         return .dict(dict)

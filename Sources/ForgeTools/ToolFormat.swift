@@ -63,14 +63,20 @@ public enum ToolFormat: String, Sendable {
     }
 }
 
-/// Watches a forced call as it is generated and tells when its JSON has closed, so that generation can stop there
-/// (strings and escapes followed; brackets counted from the prefill's first one).
+/// Watches a forced call as it is generated and tells when the part the model was asked to finish has closed (the
+/// arguments object of a named call, the call of an unnamed one), so that generation can stop there: a small model
+/// may go on inside the call object after its arguments. Strings and escapes are followed.
 public struct CallCompletion {
-    var depth = 0, inString = false, escaped = false, opened = false
+    var depth = 0, inString = false, escaped = false
+    /// The bracket depth at the end of the prefill: the model's part has closed when the depth falls below it.
+    var floor = 0
 
-    public init(prefill: String) { _ = feed(prefill) }
+    public init(prefill: String) {
+        _ = feed(prefill)
+        floor = depth
+    }
 
-    /// Reads more of the reply; true once the outermost bracket has closed.
+    /// Reads more of the reply; true once the model's part has closed.
     public mutating func feed(_ text: String) -> Bool {
         for b in text.utf8 {
             if inString {
@@ -78,11 +84,11 @@ public struct CallCompletion {
                 continue
             }
             switch b {
-            case UInt8(ascii: "\"") where opened: inString = true
-            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1; opened = true
-            case UInt8(ascii: "}"), UInt8(ascii: "]") where opened:
+            case UInt8(ascii: "\"") where depth > 0: inString = true
+            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]") where depth > 0:
                 depth -= 1
-                if depth == 0 { return true }
+                if depth < floor { return true }
             default: break
             }
         }

@@ -52,6 +52,8 @@ import Testing
         let quotes = one("<tool_call>{'name': 'get_weather', 'arguments': {'city': 'Rome', 'metric': True}}</tool_call>")
         #expect(quotes.calls.first?.arguments == #"{"city": "Rome", "metric": true}"#)
         #expect(quotes.repairs == ["single-quoted string", "Python literal"])
+        let dangling = one("<tool_call>{\"name\": \"calculator\", \"arguments\": {\"expression\": \"1\"}, \"typ")
+        #expect(dangling.calls.first?.arguments == #"{"expression": "1"}"#, "a key cut off after the arguments is dropped")
         // Cut off (max_tokens): the string and both braces are closed.
         let cut = one("<tool_call>\n{\"name\": \"calculator\", \"arguments\": {\"expression\": \"12 * 7")
         #expect(cut.calls.first?.arguments == #"{"expression": "12 * 7"}"#)
@@ -206,7 +208,9 @@ import Testing
         #expect(ToolFormat.mistral.prefill(for: nil) == #"[TOOL_CALLS][{"name": ""#)
         // Where a forced call's JSON ends (generation stops there in forge agent).
         var end = CallCompletion(prefill: ToolFormat.hermes.prefill(for: calc))
-        #expect(!end.feed(#"2 } {"#) && !end.feed(#"\" ]"}"#) && end.feed("}\n</tool_call>"))
+        #expect(!end.feed(#"2 } {"#) && !end.feed(#"\" ]"#) && end.feed(#""}, "extra": 1"#), "the arguments object closed")
+        var unnamed = CallCompletion(prefill: ToolFormat.hermes.prefill(for: nil))
+        #expect(!unnamed.feed(#"calculator", "arguments": {"expression": "1"}"#) && unnamed.feed("}\n</tool_call>"))
     }
 
     // MARK: - Built-in tools
@@ -291,7 +295,10 @@ import Testing
         do {
             _ = try await MCPClient(command: "python3 -c 'import sys; sys.exit(3)'", timeout: 10)
             Issue.record("a server that exits at once was accepted")
-        } catch { #expect("\(error)".contains("exited") || "\(error)".contains("closed"), "\(error)") }
+        } catch {
+            #expect("\(error)".contains("MCP server"), "\(error)")
+            print("a server that exits at once: \(error)")
+        }
     }
 
     // MARK: - End to end with SmolLM2
