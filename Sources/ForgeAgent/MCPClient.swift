@@ -94,7 +94,7 @@ public final class MCPClient: @unchecked Sendable {
 
     /// Runs one SDK request within `timeout`; on time-out the session is disconnected (failing what it owes).
     func bounded<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let seconds = timeout, client = client
+        let seconds = timeout, client = client, started = ContinuousClock.now
         do {
             return try await withThrowingTaskGroup(of: T.self) { group in
                 group.addTask { try await body() }
@@ -107,7 +107,9 @@ public final class MCPClient: @unchecked Sendable {
                 return try await group.next()!
             }
         } catch {
+            // On time-out, the disconnect may fail the request before the timer's own error arrives.
             var reason = (error as? MCPError).map { "\($0.errorDescription ?? "\($0)")" } ?? "\(error)"
+            if ContinuousClock.now - started >= .seconds(seconds) { reason = "\(what) took longer than \(Int(seconds)) s" }
             if !process.isRunning { reason += " (the server exited with status \(process.terminationStatus))" }
             throw ForgeError("MCP server \(serverName.isEmpty ? command.joined(separator: " ") : serverName): \(reason)\(stderrNote)")
         }

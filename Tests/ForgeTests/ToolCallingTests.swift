@@ -6,6 +6,8 @@
 import ForgeAgent
 import ForgeCore
 import ForgeInference
+import ForgeModels
+import ForgeRetrieval
 import ForgeServer
 import ForgeTokenizer
 import ForgeTools
@@ -213,7 +215,61 @@ import Testing
         #expect(!unnamed.feed(#"calculator", "arguments": {"expression": "1"}"#) && unnamed.feed("}\n</tool_call>"))
     }
 
+    // MARK: - Requests
+
+    @Test func requestsWithTools() throws {
+        func parse(_ body: String) -> Result<CompletionRequest, APIError> {
+            do throws(APIError) { return .success(try CompletionRequest.parse(Data(body.utf8), kind: .chat)) } catch { return .failure(error) }
+        }
+        let tool = #"{"type": "function", "function": {"name": "calc", "description": "d", "parameters": {"type": "object", "properties": {"z": {"type": "string"}, "a": {"type": "integer"}}}}}"#
+        let convo = #"[{"role": "user", "content": "hi"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "calc", "arguments": "{\"z\": \"1\"}"}}]}, {"role": "tool", "tool_call_id": "call_1", "content": "2"}]"#
+        let r = try parse(#"{"model": "m", "messages": \#(convo), "tools": [\#(tool)], "tool_choice": {"type": "function", "function": {"name": "calc"}}, "parallel_tool_calls": false}"#).get()
+        #expect(r.tools.map(\.name) == ["calc"] && r.toolChoice == .function("calc") && !r.parallelToolCalls && r.readsToolCalls)
+        #expect(r.tools[0].parameters.jsonText == #"{"type": "object", "properties": {"z": {"type": "string"}, "a": {"type": "integer"}}}"#, "key order kept")
+        #expect(r.messages[1] == ChatMessage(role: "assistant", content: "", toolCalls: [ToolCall(id: "call_1", name: "calc", arguments: #"{"z": "1"}"#)]))
+        #expect(r.messages[2].toolCallID == "call_1")
+        #expect(try !parse(#"{"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [\#(tool)], "tool_choice": "none"}"#).get().readsToolCalls)
+        for (extra, param) in [(#""tools": [\#(tool)], "tool_choice": {"type": "function", "function": {"name": "nope"}}"#, "tool_choice"),
+                               (#""tool_choice": "auto""#, "tool_choice"), (#""tools": [\#(tool)], "tool_choice": "sometimes""#, "tool_choice"),
+                               (#""tools": [{"type": "retrieval"}]"#, "tools[0].type"), (#""tools": [{"type": "function"}]"#, "tools[0].function"),
+                               (#""tools": [{"type": "function", "function": {"name": "a b"}}]"#, "tools[0].function.name"),
+                               (#""tools": [{"type": "function", "function": {"name": "f", "parameters": "x"}}]"#, "tools[0].function.parameters"),
+                               (#""tools": [\#(tool), \#(tool)]"#, "tools"), (#""tools": {}"#, "tools"),
+                               (#""tools": [\#(tool)], "parallel_tool_calls": 1"#, "parallel_tool_calls")] {
+            guard case .failure(let e) = parse(#"{"model": "m", "messages": [{"role": "user", "content": "x"}], \#(extra)}"#) else {
+                Issue.record("accepted \(extra)"); continue
+            }
+            #expect(e.status == 400 && e.param == param, "\(extra): \(e)")
+        }
+        for (messages, param) in [(#"[{"role": "tool", "tool_call_id": "call_9", "content": "2"}]"#, "messages[0].tool_call_id"),
+                                  (#"[{"role": "tool", "content": "2"}]"#, "messages[0].tool_call_id"),
+                                  (#"[{"role": "assistant", "content": null}]"#, "messages[0].content"),
+                                  (#"[{"role": "assistant", "content": "", "tool_calls": [{"id": "c", "function": {"name": "f"}}]}]"#,
+                                   "messages[0].tool_calls[0].function.arguments")] {
+            guard case .failure(let e) = parse(#"{"model": "m", "messages": \#(messages)}"#) else { Issue.record("accepted \(messages)"); continue }
+            #expect(e.status == 400 && e.param == param, "\(messages): \(e)")
+        }
+    }
+
     // MARK: - Built-in tools
+
+    @Test(.enabled(if: miniLMPath != nil, miniLMMissing))
+    func searchIndexTool() async throws {
+        let dir = temporaryDirectory("search-tool")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/docs", withIntermediateDirectories: true)
+        try "# Garden\n\n## Roses\nPrune roses in late winter before new growth starts.\n\n## Tomatoes\nTomatoes need full sun.\n"
+            .write(toFile: dir + "/docs/garden.md", atomically: true, encoding: .utf8)
+        let encoder = try SentenceEncoder(modelDir: miniLMPath!)
+        let store = try VectorStore(path: dir + "/index.db", embedder: miniLMPath!, dimension: encoder.dimension)
+        _ = try RAGIndexer(encoder: encoder, chunker: try DocumentChunker(maxTokens: 64, overlap: 8)).index(dir + "/docs", into: store)
+        let tool = SearchIndexTool(retriever: try Retriever(store: store, encoder: encoder), k: 1)
+        let out = try await tool.call(JinjaDict([("query", .string("When should I cut back roses?"))]))
+        #expect(out.hasPrefix("[1] garden.md § Roses (score ") && out.contains("late winter"), "\(out)")
+        let two = try await tool.call(JinjaDict([("query", .string("sun")), ("k", .string("2"))]))
+        #expect(two.contains("[2] "))
+        await #expect(throws: ForgeError.self) { try await tool.call(JinjaDict([("q", .string("x"))])) }
+    }
 
     @Test func calculator() throws {
         for (e, want) in [("1+2*3", "7"), ("2^3^2", "512"), ("-2^2", "-4"), ("2**-1", "0.5"), ("sqrt(16) + abs(-3)", "7"), ("10/4", "2.5"),
@@ -299,6 +355,13 @@ import Testing
             #expect("\(error)".contains("MCP server"), "\(error)")
             print("a server that exits at once: \(error)")
         }
+        // A server that never answers: the time limit ends the wait.
+        let start = Date()
+        do {
+            _ = try await MCPClient(command: "python3 -c 'import time; time.sleep(30)'", timeout: 2)
+            Issue.record("a silent server was accepted")
+        } catch { #expect("\(error)".contains("took longer than 2 s"), "\(error)") }
+        #expect(Date().timeIntervalSince(start) < 10)
     }
 
     // MARK: - End to end with SmolLM2
