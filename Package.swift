@@ -44,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
     ],
     targets: [
         blasTarget, simdTarget, zlibTarget, zstdTarget,
@@ -64,9 +65,15 @@ let package = Package(
         .target(name: "ForgeInference", dependencies: ["ForgeCore", "ForgeKernels", "ForgeModels", "ForgeTokenizer"],
                 swiftSettings: fastFlags),
         .target(name: "ForgeReference", dependencies: [], swiftSettings: fastFlags),
+        // Tool calling: tool definitions, each family's call format, prompts with tools (or the fallback), reply parsing.
+        .target(name: "ForgeTools", dependencies: ["ForgeCore", "ForgeTokenizer", "ForgeInference"], swiftSettings: fastFlags),
+        // The agent loop, its built-in tools and MCP servers over stdio (the official Swift SDK's client).
+        .target(name: "ForgeAgent", dependencies: ["ForgeCore", "ForgeTokenizer", "ForgeInference", "ForgeTools", "ForgeRetrieval", "Forge",
+                                                   .product(name: "MCP", package: "swift-sdk")],
+                swiftSettings: fastFlags),
         // The OpenAI-compatible server: Hummingbird 2, swift-log, swift-prometheus.
         .target(name: "ForgeServer",
-                dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference",
+                dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference", "ForgeTools",
                                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
                                .product(name: "Prometheus", package: "swift-prometheus"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
@@ -100,7 +107,7 @@ let package = Package(
             name: "ForgeCommand",
             dependencies: [
                 "Forge", "ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData",
-                "ForgeInference", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", "ForgeRetrieval", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ForgeInference", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", "ForgeRetrieval", "ForgeTools", "ForgeAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/forge",
             swiftSettings: fastFlags),
@@ -109,7 +116,7 @@ let package = Package(
         .testTarget(
             name: "ForgeTests",
             dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer",
-                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", "ForgeRetrieval", "ForgeCommand",
+                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", "ForgeRetrieval", "ForgeTools", "ForgeAgent", "ForgeCommand",
                            .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["Fixtures"],
             swiftSettings: fastFlags),

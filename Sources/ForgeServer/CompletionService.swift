@@ -94,7 +94,7 @@ public final class CompletionService: Sendable {
         }
         let texts: [String]
         do {
-            texts = r.kind == .chat ? [try loaded.chatPrompt(r.messages)] : r.prompts
+            texts = r.kind == .chat ? [try chatPrompt(r)] : r.prompts
         } catch {
             throw .invalid("The conversation cannot be rendered with this model's chat template: \(error)", param: "messages")
         }
@@ -108,7 +108,7 @@ public final class CompletionService: Sendable {
             }
         }
         var settings = r.settings(maxTokens: maxTokens)
-        if r.kind == .chat { settings.stop += loaded.chatStops }
+        if r.kind == .chat { settings.stop += loaded.chatStops + toolStops(r) }
         if let format = r.responseFormat { settings.constraint = try constraints.constraint(format, loaded) }
         var prepared: [Prepared] = []
         for text in texts {
@@ -297,7 +297,8 @@ public final class CompletionService: Sendable {
             var choice: [String: Any] = ["index": c, "finish_reason": reasons[c]]
             switch r.kind {
             case .chat:
-                choice["message"] = ["role": "assistant", "content": texts[c], "refusal": NSNull()] as [String: Any]
+                let (message, finish) = replyMessage(texts[c], reason: reasons[c], r)
+                (choice["message"], choice["finish_reason"]) = (message, finish)
                 choice["logprobs"] = r.topLogprobs == nil ? NSNull() : ["content": chatLogprobs(logprobs[c]), "refusal": NSNull()] as Any
             case .text:
                 choice["text"] = texts[c]
@@ -344,8 +345,14 @@ public final class CompletionService: Sendable {
                 }
             }
             var failure: ForgeError?
+            // With tools, each choice's reply is held until it ends, then sent as content or tool calls (ToolReplies).
+            var held = Array(repeating: "", count: prepared.count * r.n)
             try await run(r, prepared, handles, record: &record) { event in
                 switch event {
+                case .text(let c, let t, _) where r.readsToolCalls:
+                    held[c] += t
+                case .finished(let c, let reason) where r.readsToolCalls:
+                    for choice in replyDeltas(c, text: held[c], reason: reason, r) { try await send(chunk([choice])) }
                 case .text(let c, let t, let tokens):
                     var choice: [String: Any] = ["index": c, "finish_reason": NSNull()]
                     if r.kind == .chat {

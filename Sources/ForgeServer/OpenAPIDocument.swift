@@ -48,6 +48,14 @@ enum OpenAPIDocument {
         chat["logprobs"] = ["type": "boolean", "nullable": true]
         chat["top_logprobs"] = ["type": "integer", "minimum": 0, "maximum": 20, "nullable": true]
         chat["stream_options"] = ["type": "object", "nullable": true, "properties": ["include_usage": ["type": "boolean", "nullable": true]]]
+        chat["tools"] = ["type": "array", "nullable": true, "items": ref("Tool")]
+        chat["tool_choice"] = ["nullable": true, "oneOf": [
+            ["type": "string", "enum": ["none", "auto", "required"]],
+            ["type": "object", "required": ["type", "function"],
+             "properties": ["type": ["type": "string", "enum": ["function"]],
+                            "function": ["type": "object", "required": ["name"], "properties": ["name": ["type": "string"]]]]],
+        ]]
+        chat["parallel_tool_calls"] = ["type": "boolean", "nullable": true]
         var text = sampling
         text["stream_options"] = chat["stream_options"]
         text["prompt"] = ["oneOf": [["type": "string", "minLength": 1], ["type": "array", "minItems": 1, "maxItems": limits.maxChoices, "items": ["type": "string", "minLength": 1]]]]
@@ -57,7 +65,8 @@ enum OpenAPIDocument {
                                                    "total_tokens": ["type": "integer"]]]
         let schemas: [String: Any] = [
             "Message": ["type": "object", "required": ["role", "content"],
-                        "properties": ["role": ["type": "string", "enum": ["system", "developer", "user", "assistant"]],
+                        "properties": ["role": ["type": "string", "enum": ["system", "developer", "user", "assistant", "tool"],
+                                                "description": "A tool message also needs tool_call_id, answering an assistant message's tool_calls."],
                                        "content": ["oneOf": [["type": "string"],
                                                              ["type": "array", "items": ["type": "object", "required": ["type", "text"],
                                                                                          "properties": ["type": ["type": "string", "enum": ["text"]],
@@ -67,6 +76,12 @@ enum OpenAPIDocument {
                                       "allOf": [only("top_logprobs", with: "logprobs"), only("stream_options", with: "stream")]],
             "CompletionRequest": ["type": "object", "required": ["model", "prompt"], "properties": text,
                                   "allOf": [only("stream_options", with: "stream")]],
+            "Tool": ["type": "object", "required": ["type", "function"],
+                     "properties": ["type": ["type": "string", "enum": ["function"]],
+                                    "function": ["type": "object", "required": ["name"],
+                                                 "properties": ["name": ["type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"],
+                                                                "description": ["type": "string", "nullable": true],
+                                                                "parameters": ["type": "object", "nullable": true, "description": "A JSON schema."]]]]],
             "Usage": usage,
             "ChatCompletion": ["type": "object", "required": ["id", "object", "created", "model", "choices"],
                                "properties": ["id": ["type": "string"], "object": ["type": "string"], "created": ["type": "integer"],

@@ -8,9 +8,22 @@ import Foundation
 public struct ChatMessage: Sendable, Equatable {
     public var role: String
     public var content: String
-    public init(role: String, content: String) {
-        self.role = role
-        self.content = content
+    /// The tools an assistant message calls (OpenAI's `tool_calls`).
+    public var toolCalls: [ToolCall] = []
+    /// The call a "tool" message answers (OpenAI's `tool_call_id`).
+    public var toolCallID: String?
+    public init(role: String, content: String, toolCalls: [ToolCall] = [], toolCallID: String? = nil) {
+        (self.role, self.content, self.toolCalls, self.toolCallID) = (role, content, toolCalls, toolCallID)
+    }
+
+    /// The message as transformers hands an OpenAI-format message to a template: `tool_calls` only when there are
+    /// some (Llama's template tests `'tool_calls' in message`), content none when a tool call has no text, and each
+    /// call's arguments as an object (templates print them with `tojson`).
+    public var templateValue: JinjaValue {
+        var d = JinjaDict([("role", .string(role)), ("content", content.isEmpty && !toolCalls.isEmpty ? .none : .string(content))])
+        if !toolCalls.isEmpty { d["tool_calls"] = .list(toolCalls.map(\.templateValue)) }
+        if let toolCallID { d["tool_call_id"] = .string(toolCallID) }
+        return .dict(d)
     }
 }
 
@@ -30,7 +43,7 @@ public final class ChatTemplate: @unchecked Sendable {
     public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool, bosToken: String = "", eosToken: String = "",
                        variables: [String: JinjaValue] = [:], now: Date? = nil) throws -> String {
         var globals: [String: JinjaValue] = [
-            "messages": .list(messages.map { .dict(JinjaDict([("role", .string($0.role)), ("content", .string($0.content))])) }),
+            "messages": .list(messages.map(\.templateValue)),
             "add_generation_prompt": .bool(addGenerationPrompt),
             "bos_token": .string(bosToken),
             "eos_token": .string(eosToken),

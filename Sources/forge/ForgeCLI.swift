@@ -8,6 +8,6 @@ struct ForgeCLI: AsyncParsableCommand {
         abstract: "Forge: data to served model, in one Swift program.",
         subcommands: [SpeedrunCommand.self, DataCommand.self, TokenizerCommand.self, TokenizeCommand.self, PretrainCommand.self, SFTCommand.self, DPOCommand.self, RewardModelCommand.self, GRPOCommand.self, ProblemsCommand.self, PairsCommand.self, LoRACommand.self,
                       ClassifierCommand.self, RedTeamCommand.self, AuditCommand.self,
-                      ConvertCommand.self, ExportCommand.self, QuantizeCommand.self, ImatrixCommand.self, PruneCommand.self, DistilCommand.self, GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, PlotCommand.self,
+                      ConvertCommand.self, ExportCommand.self, QuantizeCommand.self, ImatrixCommand.self, PruneCommand.self, DistilCommand.self, GenerateCommand.self, ChatCommand.self, AgentCommand.self, PerplexityCommand.self, PlotCommand.self,
                       ServeCommand.self, EmbedCommand.self, RAGCommand.self, EvalCommand.self, ReportCommand.self, CardCommand.self, BenchCommand.self])
 }
