@@ -254,7 +254,8 @@ public final class Scheduler: @unchecked Sendable {
             if i > 0 { job.sequences.append(sequence) }
             var settings = job.request.settings.sampling
             settings.seed &+= UInt64(i)
-            job.choiceStates.append(ChoiceState(sequence: sequence, sampler: Sampler(settings, constraint: job.request.settings.constraint),
+            job.choiceStates.append(ChoiceState(sequence: sequence,
+                                                sampler: Sampler(settings, constraint: job.request.settings.constraint),
                                                 text: TextStream(stops: job.request.settings.stop, bytesOf: bytesOf)))
         }
         for i in 0..<job.request.choices { sample(job, i, logits) }

@@ -107,22 +107,31 @@ import Testing
             """#))
         #expect(tree.accepts(#"{"value":1,"children":[{"value":2,"children":[{"value":3}]},{"value":4}]}"#))
         #expect(!tree.accepts(#"{"value":1,"children":[{"children":[]}]}"#))
-        let choice = Matcher(try grammar(#"{"anyOf": [{"type": "string", "maxLength": 2}, {"type": "null"}, {"type": ["boolean", "integer"]}]}"#))
+        let choice = Matcher(try grammar(#"""
+            {"anyOf": [{"type": "string", "maxLength": 2}, {"type": "null"}, {"type": ["boolean", "integer"]}]}
+            """#))
         for ok in [#""ab""#, "null", "true", "-4"] { #expect(choice.accepts(ok), "\(ok)") }
         #expect(!choice.accepts(#""abc""#) && !choice.accepts("1.5"))
         let extra = Matcher(try grammar(#"""
-            {"type": "object", "properties": {"a": {"type": "integer"}, "ab": {"type": "integer"}}, "additionalProperties": {"type": "boolean"}}
+            {"type": "object", "properties": {"a": {"type": "integer"}, "ab": {"type": "integer"}},
+             "additionalProperties": {"type": "boolean"}}
             """#))
         for ok in [#"{"a":1,"x":true}"#, #"{"x":true}"#, #"{"abc":false,"b":true}"#, #"{"ab":2}"#, #"{"":true}"#, #"{}"#] {
             #expect(extra.accepts(ok), "\(ok)")
         }
-        for bad in [#"{"a":1,"a":true}"#, #"{"a":1,"ab":true}"#, #"{"a":1,"x":1}"#, #"{"x":true,"a":1}"#] { #expect(!extra.accepts(bad), "\(bad)") }
+        for bad in [#"{"a":1,"a":true}"#, #"{"a":1,"ab":true}"#, #"{"a":1,"x":1}"#, #"{"x":true,"a":1}"#] {
+            #expect(!extra.accepts(bad), "\(bad)")
+        }
         let object = Matcher(JSONSchemaGrammar.anyObject())
-        #expect(object.accepts(#"{"a":[1,{"b":null}],"c":"d"}"#) && object.accepts("{}") && !object.accepts("[1]") && !object.accepts(#""x""#))
-        let tuple = Matcher(try grammar(#"{"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "items": false, "minItems": 1}"#))
+        #expect(object.accepts(#"{"a":[1,{"b":null}],"c":"d"}"#) && object.accepts("{}"))
+        #expect(!object.accepts("[1]") && !object.accepts(#""x""#))
+        let tuple = Matcher(try grammar(#"""
+            {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "items": false, "minItems": 1}
+            """#))
         #expect(tuple.accepts(#"["a",1]"#) && tuple.accepts(#"["a"]"#) && !tuple.accepts(#"["a",1,2]"#) && !tuple.accepts("[]"))
         let sized = Matcher(try grammar(#"{"type": "array", "items": {"type": "boolean"}, "minItems": 2, "maxItems": 3}"#))
-        #expect(!sized.accepts("[true]") && sized.accepts("[true, false]") && sized.accepts("[true,false,true]") && !sized.accepts("[true,true,true,true]"))
+        #expect(!sized.accepts("[true]") && sized.accepts("[true, false]") && sized.accepts("[true,false,true]"))
+        #expect(!sized.accepts("[true,true,true,true]"))
     }
 
     static let unsupported: [(String, String)] = [
@@ -136,6 +145,27 @@ import Testing
         (##"{"$ref": "#/definitions/missing"}"##, "does not point"),
         (#"{"type": "integer", "multipleOf": 3}"#, "'multipleOf' at #"),
     ]
+
+    /// Scalar ranges as UTF-8 byte patterns accept exactly the encodings of their scalars (and no surrogates).
+    @Test func utf8RangesMatchExactlyTheirScalars() throws {
+        var rng = RNG(seed: 11)
+        let edges: [UInt32] = [0, 0x7F, 0x80, 0x7FF, 0x800, 0xD7FF, 0xE000, 0xFFFF, 0x10000, 0x10FFFF]
+        for _ in 0..<20 {
+            let ranges = (0..<3).map { _ -> ClosedRange<UInt32> in
+                let a = rng.below(2) == 0 ? edges[rng.below(edges.count)] : UInt32(rng.below(0x110000))
+                let b = min(a + UInt32(rng.below(rng.below(2) == 0 ? 300 : 0x20000)), 0x10FFFF)
+                return a...b
+            }
+            let m = Matcher(Grammar(UTF8Ranges.expr(ranges)))
+            let probes = ranges.flatMap { [$0.lowerBound, $0.upperBound, $0.lowerBound &- 1, $0.upperBound + 1] }
+                + edges + (0..<300).map { _ in UInt32(rng.below(0x110000)) }
+            for v in probes where v <= 0x10FFFF {
+                guard let scalar = Unicode.Scalar(v) else { continue }
+                #expect(m.accepts(String(scalar)) == ranges.contains { $0.contains(v) }, "U+\(String(v, radix: 16)) in \(ranges)")
+            }
+            #expect(!m.acceptsBytes([0xED, 0xA0, 0x80]), "no encoded surrogate")
+        }
+    }
 
     @Test(arguments: unsupported)
     func unsupportedSchemasNameTheConstruct(schema: String, expected: String) {
@@ -151,12 +181,17 @@ import Testing
     /// grammar may end; a token that stops inside a UTF-8 character leaves only tokens that finish it.
     @Test func masksEqualCheckingEveryToken() throws {
         var tokens: [[UInt8]] = (0..<256).map { [UInt8($0)] }
-        for t in ["{\"", "\":", "\",\"", "\"}", "name", "日本", "é", " \"", "12", "}", "\"\n", "\u{1F600}"] { tokens.append(Array(t.utf8)) }
+        for t in ["{\"", "\":", "\",\"", "\"}", "name", "日本", "é", " \"", "12", "}", "\"\n", "\u{1F600}"] {
+            tokens.append(Array(t.utf8))
+        }
         tokens += [[0xE6], [0x97, 0xA5], [0xE6, 0x97], [0xA5, 0x22], []]  // 日 = E6 97 A5, split three ways; a control token
         let end = Int32(tokens.count)
         tokens.append([])
         let vocabulary = TokenVocabulary(size: tokens.count) { tokens[Int($0)] }
-        let g = try grammar(#"{"type": "object", "properties": {"name": {"type": "string", "maxLength": 4}, "n": {"type": "integer"}}, "required": ["name"]}"#)
+        let g = try grammar(#"""
+            {"type": "object", "properties": {"name": {"type": "string", "maxLength": 4}, "n": {"type": "integer"}},
+             "required": ["name"]}
+            """#)
         let c = try TokenConstraint(grammar: g, vocabulary: vocabulary, endTokens: [end])
         var state = ConstraintState(c)
         func brute(_ s: Int32) -> Set<Int32> {
@@ -166,7 +201,8 @@ import Testing
             let bits = c.mask(s)
             return Set((0..<Int32(tokens.count)).filter { bits[Int($0) >> 6] & (1 << UInt64($0 & 63)) != 0 })
         }
-        let text: [[UInt8]] = [Array("{\"".utf8), Array("name".utf8), Array("\":".utf8), [0x22], [0xE6], [0x97], [0xA5, 0x22], Array("}".utf8)]
+        let opening: [[UInt8]] = [Array("{\"".utf8), Array("name".utf8), Array("\":".utf8), [0x22], [0xE6]]
+        let text = opening + [[0x97], [0xA5, 0x22], Array("}".utf8)]
         for piece in text {
             #expect(masked(state.state) == brute(state.state))
             #expect(masked(state.state).contains(end) == state.isAccepting)
@@ -177,7 +213,7 @@ import Testing
         #expect(state.isAccepting && masked(state.state) == [end], "after the last brace only the end token")
         // Inside 日 after E6: continuation bytes only.
         var mid = ConstraintState(c)
-        for piece in [Array("{\"".utf8), Array("name".utf8), Array("\":".utf8), [0x22], [0xE6]] { _ = mid.advance(Int32(tokens.firstIndex(of: piece)!)) }
+        for piece in opening { _ = mid.advance(Int32(tokens.firstIndex(of: piece)!)) }
         let allowed = masked(mid.state)
         #expect(allowed.contains(Int32(tokens.firstIndex(of: [0x97, 0xA5])!)) && allowed.contains(0x97) && !allowed.contains(0x41))
         #expect(!allowed.contains(Int32(tokens.count - 2)), "a control token is never allowed")
@@ -198,7 +234,10 @@ import Testing
     @Test func masksOnARealVocabulary() throws {
         let loaded = try LoadedModel.open(smolLM2Path)
         let vocabulary = TokenVocabulary(loaded)
-        let g = try grammar(#"{"type": "object", "properties": {"city": {"type": "string", "maxLength": 12}, "pop": {"type": "integer", "minimum": 0}}, "required": ["city", "pop"]}"#)
+        let g = try grammar(#"""
+            {"type": "object", "properties": {"city": {"type": "string", "maxLength": 12}, "pop": {"type": "integer", "minimum": 0}},
+             "required": ["city", "pop"]}
+            """#)
         let c = try TokenConstraint(grammar: g, vocabulary: vocabulary, endTokens: loaded.endTokens)
         var state = ConstraintState(c)
         let text = "{\"city\": \"Zürich 日本\", \"pop\": 402762}"
@@ -305,7 +344,8 @@ import Testing
                               "--json-schema", dir + "/person.json", "-n", "80", "--temperature", "0"])
         #expect(r.status == 0, "\(r.stderr)")
         let text = r.stdout.trimmingCharacters(in: .newlines)
-        try #"{"schema": \#(schema), "output": \#(JSONValue.quoted(text))}"#.write(toFile: dir + "/out.jsonl", atomically: true, encoding: .utf8)
+        let line = #"{"schema": \#(schema), "output": \#(JSONValue.quoted(text))}"#
+        try line.write(toFile: dir + "/out.jsonl", atomically: true, encoding: .utf8)
         let report = try runPythonJSON("validate_json_outputs.py", [dir + "/out.jsonl"])
         #expect(report["valid"] as? Int == 1, "\(report)")
         let any = try runForge(["generate", "--model", smolLM2Path, "--chat", "--prompt", "Describe Rome in JSON.", "--json", "-n", "200",
