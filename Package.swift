@@ -73,7 +73,7 @@ let package = Package(
                 swiftSettings: fastFlags),
         // The OpenAI-compatible server: Hummingbird 2, swift-log, swift-prometheus.
         .target(name: "ForgeServer",
-                dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference", "ForgeTools",
+                dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference", "ForgeTools", "ForgeFeedback",
                                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
                                .product(name: "Prometheus", package: "swift-prometheus"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
@@ -102,12 +102,15 @@ let package = Package(
                 dependencies: ["ForgeCore", "ForgeData", "ForgeModels", .product(name: "GRDB", package: "GRDB.swift")],
                 swiftSettings: fastFlags),
         // The small public API for Swift programs (load, generate, stream, chat); the CLI is written on it.
+        .target(name: "ForgeFeedback",
+                dependencies: ["ForgeCore", "ForgeTokenizer", .product(name: "GRDB", package: "GRDB.swift")],
+                swiftSettings: fastFlags),
         .target(name: "Forge", dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference"], swiftSettings: fastFlags),
         .executableTarget(
             name: "ForgeCommand",
             dependencies: [
                 "Forge", "ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer", "ForgeTrain", "ForgeData",
-                "ForgeInference", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", "ForgeRetrieval", "ForgeTools", "ForgeAgent", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ForgeInference", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", "ForgeRetrieval", "ForgeTools", "ForgeAgent", "ForgeFeedback", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/forge",
             swiftSettings: fastFlags),
@@ -116,7 +119,7 @@ let package = Package(
         .testTarget(
             name: "ForgeTests",
             dependencies: ["ForgeCore", "ForgeKernels", "ForgeAutograd", "ForgeModels", "ForgeTokenizer",
-                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", "ForgeRetrieval", "ForgeTools", "ForgeAgent", "ForgeCommand",
+                           "ForgeTrain", "ForgeData", "ForgeInference", "ForgeReference", "Forge", "ForgeServer", "ForgeEval", "ForgeAlign", "ForgeSafety", "ForgeCompress", "ForgeDistributed", "ForgeRetrieval", "ForgeTools", "ForgeAgent", "ForgeFeedback", "ForgeCommand",
                            .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
             exclude: ["Fixtures"],
             swiftSettings: fastFlags),

@@ -106,6 +106,7 @@ public final class OpenAIServer: Sendable {
                 throw APIError(status: 404, "This server has no embedding model (start it with --embedder DIR).", code: "model_not_found")
             }
             let access = try options.keys.authorize(request.headers[.authorization])
+            try access.require(.user, .admin, for: "create embeddings")
             try limiter.admit(access.client, limits: access.limits)
             let body: ByteBuffer
             do { body = try await request.collectBody(upTo: options.maxBodyBytes) } catch {
@@ -141,6 +142,7 @@ public final class OpenAIServer: Sendable {
                 throw APIError(status: 404, "This server keeps no memory (start it with --memory DB --embedder DIR).", code: "not_found")
             }
             let access = try options.keys.authorize(request.headers[.authorization])
+            try access.require(.user, .admin, for: "use memories")
             try limiter.admit(access.client, limits: access.limits)
             var json: [String: Any] = [:]
             if request.method == .post {
@@ -170,6 +172,7 @@ public final class OpenAIServer: Sendable {
                 throw APIError(status: 503, "The server is shutting down.", type: "server_error", code: "unavailable", retryAfter: 5)
             }
             let access = try options.keys.authorize(request.headers[.authorization])
+            try access.require(.user, .admin, for: "create completions")
             client = access.client
             try limiter.admit(client, limits: access.limits)
             let body: ByteBuffer

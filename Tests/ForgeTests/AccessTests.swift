@@ -25,6 +25,27 @@ import Testing
         #expect(try APIKeys([]).authorize(nil).client == "anonymous")
     }
 
+    @Test func rolesFromTheKeyFile() throws {
+        let dir = temporaryDirectory("roles")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "u1\nr1 role=reviewer rpm=9\na1 role=admin\n".write(toFile: dir + "/k", atomically: true, encoding: .utf8)
+        let keys = try APIKeys.load(file: dir + "/k", environment: "FORGE_TEST_NO_SUCH_VARIABLE")
+        #expect(try keys.authorize("Bearer u1").role == .user)
+        #expect(try keys.authorize("Bearer r1").role == .reviewer && keys.authorize("Bearer r1").limits.requestsPerMinute == 9)
+        #expect(try keys.authorize("Bearer a1").role == .admin)
+        let reviewer = try keys.authorize("Bearer r1")
+        try reviewer.require(.reviewer, .admin, for: "review")
+        do { try reviewer.require(.user, .admin, for: "create completions"); Issue.record("a reviewer may chat") } catch {
+            #expect(error.status == 403 && error.message.contains("reviewer") && error.message.contains("create completions"))
+        }
+        // A server without keys is private: its anonymous client may do everything.
+        #expect(try APIKeys([]).authorize(nil).role == .admin)
+        try "x role=owner\n".write(toFile: dir + "/bad", atomically: true, encoding: .utf8)
+        do { _ = try APIKeys.load(file: dir + "/bad"); Issue.record("unknown role accepted") } catch {
+            #expect(error.message.contains(":1:") && error.message.contains("owner"))
+        }
+    }
+
     @Test func constantTimeEquality() {
         for (a, b, same) in [("abc", "abc", true), ("abc", "abd", false), ("abc", "ab", false), ("", "", true), ("a", "", false)] {
             #expect(APIKeys.equal(Array(a.utf8), Array(b.utf8)) == same, "\(a) vs \(b)")

@@ -1,0 +1,3 @@
+// FeedbackSchema: placeholder while the feedback store is written (issue 19).
+import ForgeCore
+import GRDB
