@@ -73,7 +73,7 @@ let package = Package(
                 swiftSettings: fastFlags),
         // The OpenAI-compatible server: Hummingbird 2, swift-log, swift-prometheus.
         .target(name: "ForgeServer",
-                dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference", "ForgeTools", "ForgeFeedback",
+                dependencies: ["ForgeCore", "ForgeModels", "ForgeTokenizer", "ForgeInference", "ForgeTools", "ForgeFeedback", "ForgeTrain",
                                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
                                .product(name: "Prometheus", package: "swift-prometheus"),
                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],

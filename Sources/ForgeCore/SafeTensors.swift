@@ -66,6 +66,23 @@ public struct SafeTensors {
         return try parse(data, path: path)
     }
 
+    /// The `__metadata__` map of `path`, read from its header alone (the tensors are not read).
+    public static func readMetadata(from path: String) throws -> [String: String] {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ForgeError.file(path, FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+        }
+        defer { try? handle.close() }
+        guard let prefix = try handle.read(upToCount: 8), prefix.count == 8 else { throw ForgeError.file(path, "truncated: no safetensors header") }
+        let headerLength = prefix.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard headerLength < 100_000_000, let header = try handle.read(upToCount: Int(headerLength)), header.count == Int(headerLength),
+              let object = (try? JSONSerialization.jsonObject(with: header)) as? [String: Any] else {
+            throw ForgeError.file(path, "corrupt or truncated: the safetensors header is not a JSON object")
+        }
+        guard let m = object["__metadata__"] else { return [:] }
+        guard let metadata = m as? [String: String] else { throw ForgeError.file(path, "corrupt: __metadata__ is not a string map") }
+        return metadata
+    }
+
     /// Parses the bytes of a safetensors file; `path` is only used in error messages.
     public static func parse(_ data: Data, path: String) throws -> SafeTensors {
         guard data.count >= 8 else { throw ForgeError.file(path, "truncated: \(data.count) bytes, no safetensors header") }

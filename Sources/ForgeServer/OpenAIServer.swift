@@ -28,6 +28,8 @@ public struct ServerOptions: Sendable {
     public var logText = false
     /// Seconds running requests get to finish after SIGTERM.
     public var drainSeconds = 30
+    /// A folder of run directories shown by the runs dashboard (GET /runs, /v1/runs); nil: no dashboard.
+    public var runsFolder: String?
     public init() {}
 }
 
@@ -95,6 +97,7 @@ public final class OpenAIServer: Sendable {
             let id = context.parameters.get("id") ?? ""
             return try await self.memories(request) { m, owner, _ throws(APIError) in try m.delete(owner: owner, id: id) }
         }
+        addRunsRoutes(to: router)
         return router
     }
 

@@ -65,6 +65,15 @@ public enum Checkpoint {
         try save(parameters: model.trainableParameters, optimizer: optimizer, state: state, to: path)
     }
 
+    /// The training state of a checkpoint (step, config, options), read from its header alone.
+    public static func state(at path: String) throws -> CheckpointState {
+        guard let json = try SafeTensors.readMetadata(from: path)[stateKey] else {
+            throw ForgeError.file(path, "not a Forge checkpoint (no training state)")
+        }
+        do { return try JSONDecoder().decode(CheckpointState.self, from: Data(json.utf8)) }
+        catch { throw ForgeError.file(path, "corrupt training state: \(error)") }
+    }
+
     /// Reads a checkpoint; errors name the file and the problem (missing, truncated, corrupt, mismatched).
     public static func load(from path: String) throws -> LoadedCheckpoint {
         let file = try SafeTensors.read(from: path)

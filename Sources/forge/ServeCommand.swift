@@ -7,6 +7,7 @@ import ForgeInference
 import ForgeModels
 import ForgeRetrieval
 import ForgeServer
+import ForgeTrain
 import Foundation
 
 struct ServeCommand: AsyncParsableCommand {
@@ -20,6 +21,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         Examples:
           forge serve --model SmolLM2-135M-Instruct.Q4_1.gguf          # then open http://127.0.0.1:8080/
+          forge serve --model runs/speedrun/model --runs runs          # and the runs dashboard at /runs
           curl http://127.0.0.1:8080/v1/chat/completions -H 'Content-Type: application/json' \\
             -d '{"model": "SmolLM2-135M-Instruct", "messages": [{"role": "user", "content": "Hi"}]}'
         """)
@@ -48,6 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "With --memory: save only facts posted to /v1/memories, not first-person statements found in chats.") var noAutoMemory = false
     @Option(help: "A retrieval index (forge rag index): chats are answered from its nearest chunks with [n] citations; the sources come back in the Forge-Sources header.") var rag: String?
     @Option(help: "Chunks retrieved per chat with --rag.") var ragK = 4
+    @Option(help: "A folder of run directories (e.g. runs) shown by the runs dashboard at /runs (admin keys only).") var runs: String?
     @OptionGroup var guardOptions: GuardOptions
     @OptionGroup var threads: ThreadOptions
 
@@ -73,6 +76,10 @@ struct ServeCommand: AsyncParsableCommand {
         options.limits.timeLimit = .seconds(timeout)
         options.logText = logText
         options.drainSeconds = drainSeconds
+        if let runs {
+            _ = try RunCatalog(folder: runs).names()  // a missing folder is an error now, not on the first page load
+            options.runsFolder = runs
+        }
         let moderator: any Moderator
         if let g = try guardOptions.load() {
             guard moderation == nil else { throw ValidationError("give --guard or --moderation, not both (a policy can hold word and classifier rules)") }
