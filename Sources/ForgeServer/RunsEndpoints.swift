@@ -26,7 +26,8 @@ extension OpenAIServer {
             }
         }
         router.get("/v1/runs/:name") { request, context in
-            let name = context.parameters.get("name") ?? ""
+            let raw = context.parameters.get("name") ?? ""
+            let name = raw.removingPercentEncoding ?? raw
             return self.runsResponse(request, catalog) { c in RunsJSON.detail(try c.run(name)) }
         }
     }

@@ -37,7 +37,8 @@ public enum LossPlot {
                 s += "<path data-run=\"\(name)\" data-series=\"val\" d=\"\(frame.path(c.val))\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.5\" stroke-dasharray=\"5 3\"/>\n"
                 for p in c.val { s += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%@\"/>\n", frame.x(p.0), frame.y(p.1), colour) }
             }
-            s += String(format: "<text x=\"%.0f\" y=\"%.0f\" fill=\"%@\">%@</text>\n", frame.left + 10, frame.top + 16 + 15 * Double(i), colour, name)
+            s += String(format: "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\" fill=\"%@\">%@</text>\n",
+                        frame.left + frame.pw - 8, frame.top + 32 + 15 * Double(i), colour, name)
         }
         s += String(format: "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\" fill=\"#555\">solid: train (smoothed) · dashed: val</text>\n",
                     frame.left + frame.pw - 8, frame.top + 16)
