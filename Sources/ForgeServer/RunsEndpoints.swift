@@ -12,7 +12,7 @@ extension OpenAIServer {
     func addRunsRoutes(to router: Router<BasicRequestContext>) {
         let catalog = options.runsFolder.map { RunCatalog(folder: $0) }
         router.get("/runs") { _, _ in
-            guard catalog != nil else { throw HTTPError(.notFound, message: "This server shows no runs (start it with --runs DIR).") }
+            guard catalog != nil else { return Self.error(Self.noRuns) }
             return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: RunsPage.html)))
         }
         router.get("/v1/runs") { request, _ in
@@ -32,10 +32,12 @@ extension OpenAIServer {
         }
     }
 
+    static let noRuns = APIError(status: 404, "This server shows no runs (start it with --runs DIR).", code: "not_found")
+
     /// Admin only; catalog lookups that fail are 400 (a bad name) or 404 (no such run), a missing folder 500.
     func runsResponse(_ request: Request, _ catalog: RunCatalog?, _ body: (RunCatalog) throws -> [String: Any]) -> Response {
         do {
-            guard let catalog else { throw APIError(status: 404, "This server shows no runs (start it with --runs DIR).", code: "not_found") }
+            guard let catalog else { throw Self.noRuns }
             let access = try options.keys.authorize(request.headers[.authorization])
             try access.require(.admin, for: "see the runs dashboard")
             return Self.json(try body(catalog))

@@ -106,8 +106,15 @@ public enum LossPlot {
         func x(_ s: Double) -> Double { left + s / maxStep * pw }
         func y(_ l: Double) -> Double { top + (1 - (Foundation.log(max(l, lo)) - logLo) / (logHi - logLo)) * ph }
 
+        /// The points as a path, thinned to one every half pixel along x (the last one kept), so that a long run's
+        /// curve stays a few kilobytes.
         func path(_ pts: [(Double, Double)]) -> String {
-            pts.enumerated().map { i, p in String(format: "%@%.1f,%.1f", i == 0 ? "M" : "L", x(p.0), y(p.1)) }.joined(separator: " ")
+            var parts: [String] = [], lastX = -Double.infinity
+            for (i, p) in pts.enumerated() where x(p.0) - lastX >= 0.5 || i == pts.count - 1 {
+                lastX = x(p.0)
+                parts.append(String(format: "%@%.1f,%.1f", parts.isEmpty ? "M" : "L", lastX, y(p.1)))
+            }
+            return parts.joined(separator: " ")
         }
 
         func open(title: String) -> String {

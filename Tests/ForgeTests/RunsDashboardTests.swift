@@ -105,6 +105,9 @@ func xmlElements(_ text: String) -> [(String, [String: String])]? {
         // Nothing external: no links, images, stylesheets or fonts.
         for e in elements { #expect(!e.1.keys.contains { $0.contains("href") } && !["image", "use", "style", "foreignObject"].contains(e.0)) }
         #expect(!svg.contains("url(") && svg.components(separatedBy: "http").count == 2)
+        // A long run's curves are thinned to the plot's resolution.
+        let long = (1...20_000).map { MetricRecord(kind: "train", step: $0, values: ["loss": 3 + sin(Double($0))]) }
+        #expect(LossPlot.sparkline(long).utf8.count < 4_000 && LossPlot.overlay([("long", long)], title: "").utf8.count < 30_000)
         for r in runs {
             let one = try #require(xmlElements(LossPlot.svg(r.metrics, title: r.name)))
             #expect(one.contains { $0.0 == "path" })
