@@ -29,7 +29,7 @@ public struct RunRecord: Sendable {
     public static let liveSeconds: TimeInterval = 120
 
     public var name: String
-    /// Sizes and modification times of the files read: another version means the run changed on disk.
+    /// A hash of the sizes and modification times of the files read: another version means the run changed on disk.
     public var version: String
     /// Trained to its last step (the checkpoint's step, when there is one) with model/config.json written.
     public var complete: Bool
@@ -54,8 +54,10 @@ public struct RunRecord: Sendable {
     public var steps: Int { metrics.last(where: { $0.kind == "train" })?.step ?? 0 }
     public var lastTrainLoss: Double? { metrics.last(where: { $0.kind == "train" && $0.values["loss"] != nil })?.values["loss"] }
     public var bestValLoss: Double? { metrics.compactMap { $0.kind == "val" ? $0.values["val_loss"] : nil }.filter(\.isFinite).min() }
-    /// Tokens trained, from the last train record.
-    public var tokens: Int? { metrics.last(where: { $0.kind == "train" && $0.values["tokens"] != nil })?.values["tokens"].map { Int($0) } }
+    /// Tokens trained, from the last train record that gives them.
+    public var tokens: Int? {
+        metrics.last(where: { $0.kind == "train" && $0.values["tokens"].map { $0.isFinite && abs($0) < 1e18 } == true })?.values["tokens"].map { Int($0) }
+    }
 
     /// Whether `dir` holds any of a run's files.
     public static func isRun(_ dir: String) -> Bool {
@@ -86,7 +88,7 @@ public struct RunRecord: Sendable {
 
     static let files = ["metrics.jsonl", "checkpoint.safetensors", "model/config.json", "model/README.md", "pipeline.json", "training.json", "eval"]
 
-    /// Size and modification time of each file a record reads (eval/'s files included).
+    /// A hash of the size and modification time of each file a record reads (eval/'s files included).
     public static func fingerprint(_ dir: String) -> String {
         let fm = FileManager.default
         let evals = ((try? fm.contentsOfDirectory(atPath: dir + "/eval")) ?? []).filter { $0.hasSuffix(".json") }.sorted().map { "eval/" + $0 }

@@ -23,7 +23,8 @@ func writeRuns(_ dir: String, trained: Bool) throws -> String {
     try #"{"task": "nextline", "n": 40, "metrics": {"acc": {"value": 0.4, "stderr": 0.07}}}"#
         .write(toFile: folder + "/a/eval/nextline.json", atomically: true, encoding: .utf8)
     try "# a\n\nA tiny model.\n".write(toFile: folder + "/a/model/README.md", atomically: true, encoding: .utf8)
-    var b = (1...10).map { MetricRecord(kind: "train", step: $0, values: ["loss": 5.5 - 0.2 * Double($0), "tokens": Double(64 * $0)]).jsonLine }
+    // The last record's token count is null (not finite).
+    var b = (1...10).map { MetricRecord(kind: "train", step: $0, values: ["loss": 5.5 - 0.2 * Double($0), "tokens": $0 < 10 ? Double(64 * $0) : .nan]).jsonLine }
     b.insert("{\"kind\": \"train\", \"step\": 3, \"loss\": oops}", at: 3)
     try (b.joined(separator: "\n") + "\n{\"kind\":\"tra").write(toFile: folder + "/b/metrics.jsonl", atomically: true, encoding: .utf8)
     try "x".write(toFile: folder + "/notes/readme.txt", atomically: true, encoding: .utf8)
@@ -67,7 +68,7 @@ func xmlElements(_ text: String) -> [(String, [String: String])]? {
 
         // The corrupt line is skipped and counted; the half-written last one is not counted.
         let b = try catalog.run("b")
-        #expect(b.status == .running && b.steps == 10 && b.skippedLines == 1 && b.bestValLoss == nil && b.metrics.count == 10)
+        #expect(b.status == .running && b.steps == 10 && b.skippedLines == 1 && b.bestValLoss == nil && b.metrics.count == 10 && b.tokens == 576)
         #expect(RunCatalog.differingSettings([a, b]).map(\.key).contains("model.n_layer"))
 
         // A real run: its settings come from the checkpoint's training state.
