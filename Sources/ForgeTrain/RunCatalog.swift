@@ -1,6 +1,6 @@
 // RunCatalog: the run directories under a folder (runs/ by default), read as RunRecords and kept until a run's files
-// change on disk, so that a dashboard polling a training run re-reads it only when its metrics.jsonl grew. Run names
-// are single folder names: nothing outside the folder is ever read.
+// change on disk, so that a dashboard polling a training run re-reads it only when its files changed, and then only
+// the lines its metrics.jsonl gained. Run names are single folder names: nothing outside the folder is ever read.
 import ForgeCore
 import Foundation
 import Synchronization
@@ -22,7 +22,8 @@ public final class RunCatalog: Sendable {
     }
 
     public let folder: String
-    let cache = Mutex<[String: RunRecord]>([:])
+    /// Each run as last read, and its metrics.jsonl as read so far.
+    let cache = Mutex<[String: (record: RunRecord, metrics: MetricsReader)]>([:])
 
     public init(folder: String) { self.folder = folder }
 
@@ -41,15 +42,17 @@ public final class RunCatalog: Sendable {
         try names().map { try run($0) }
     }
 
-    /// The run named `name`, read again only when its files changed.
+    /// The run named `name`, read again only when its files changed (and then only the lines its metrics gained).
     public func run(_ name: String) throws(LookupError) -> RunRecord {
         try Self.validate(name)
         let dir = folder + "/" + name
         guard RunRecord.isRun(dir) else { throw .notFound(name, folder: folder) }
-        let version = RunRecord.fingerprint(dir)
-        if let cached = cache.withLock({ $0[name] }), cached.version == version { return cached }
-        let record = RunRecord(dir: dir, name: name)
-        cache.withLock { $0[name] = record }
+        let cached = cache.withLock { $0[name] }
+        if let cached, cached.record.version == RunRecord.fingerprint(dir) { return cached.record }
+        var metrics = cached?.metrics ?? MetricsReader()
+        metrics.update(dir + "/metrics.jsonl")
+        let record = RunRecord(dir: dir, name: name, metrics: metrics)
+        cache.withLock { $0[name] = (record, metrics) }
         return record
     }
 

@@ -64,12 +64,14 @@ public struct RunRecord: Sendable {
         ["metrics.jsonl", "checkpoint.safetensors", "model/config.json"].contains { FileManager.default.fileExists(atPath: dir + "/" + $0) }
     }
 
-    /// Reads the run in `dir`, named `name`; a missing or unreadable part is left out, never invented.
-    public init(dir: String, name: String) {
+    /// Reads the run in `dir`, named `name`; a missing or unreadable part is left out, never invented. `metrics` is
+    /// its metrics.jsonl when already read (RunCatalog follows a growing file).
+    public init(dir: String, name: String, metrics reader: MetricsReader? = nil) {
         let fm = FileManager.default
         self.name = name
         version = Self.fingerprint(dir)
-        (metrics, skippedLines) = Self.readMetrics(dir + "/metrics.jsonl")
+        let reader = reader ?? { var r = MetricsReader(); r.update(dir + "/metrics.jsonl"); return r }()
+        (metrics, skippedLines) = (reader.records, reader.skippedLines)
         updated = (try? fm.attributesOfItem(atPath: dir + "/metrics.jsonl"))?[.modificationDate] as? Date
         var settings: [String: String] = [:]
         let state = try? Checkpoint.state(at: dir + "/checkpoint.safetensors")
@@ -100,19 +102,6 @@ public struct RunRecord: Sendable {
         var hash = FNV1a64()
         Array(stamps.utf8).withUnsafeBytes { hash.update($0) }
         return String(hash.value, radix: 16)
-    }
-
-    /// The records of a metrics.jsonl and the count of lines that are not records.
-    static func readMetrics(_ path: String) -> ([MetricRecord], Int) {
-        guard let data = FileManager.default.contents(atPath: path) else { return ([], 0) }
-        let text = String(decoding: data, as: UTF8.self)
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        var records: [MetricRecord] = [], skipped = 0
-        for (i, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-            if let r = MetricRecord(jsonLine: String(line)) { records.append(r) }
-            else if i < lines.count - 1 { skipped += 1 }  // the last line may be half written
-        }
-        return (records, skipped)
     }
 
     static func readEvals(_ dir: String) -> [EvalScore] {

@@ -84,7 +84,12 @@ func xmlElements(_ text: String) -> [(String, [String: String])]? {
         handle.write(Data("in\",\"step\":11,\"loss\":3.1}\n".utf8))
         try handle.close()
         let grown = try catalog.run("b")
-        #expect(grown.version != b.version && grown.steps == 11 && grown.skippedLines == 1)
+        #expect(grown.version != b.version && grown.steps == 11 && grown.skippedLines == 1 && grown.metrics.count == 11)
+        // A file replaced by a shorter one (a resumed run rewrites it) is read again from its start.
+        let rewritten = (1...3).map { MetricRecord(kind: "train", step: $0, values: ["loss": 4]).jsonLine + "\n" }.joined()
+        try AtomicFile.write(folder + "/b/metrics.jsonl", string: rewritten)
+        let replaced = try catalog.run("b")
+        #expect(replaced.steps == 3 && replaced.metrics.count == 3 && replaced.skippedLines == 0)
 
         for bad in ["..", "../a", "a/model", ".hidden", ""] {
             #expect(throws: RunCatalog.LookupError.invalidName(bad)) { try catalog.run(bad) }
