@@ -55,6 +55,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var threads: ThreadOptions
 
     func run() async throws {
+        if let runs { _ = try RunCatalog(folder: runs).names() }  // a missing folder is an error now, not on the first page load
         try threads.apply()
         let loaded = try LoadedModel.open(model, lora: lora)
         let ctx = context ?? min(loaded.model.config.contextLength, 8192)
@@ -76,10 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.limits.timeLimit = .seconds(timeout)
         options.logText = logText
         options.drainSeconds = drainSeconds
-        if let runs {
-            _ = try RunCatalog(folder: runs).names()  // a missing folder is an error now, not on the first page load
-            options.runsFolder = runs
-        }
+        options.runsFolder = runs
         let moderator: any Moderator
         if let g = try guardOptions.load() {
             guard moderation == nil else { throw ValidationError("give --guard or --moderation, not both (a policy can hold word and classifier rules)") }

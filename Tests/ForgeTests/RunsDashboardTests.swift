@@ -135,6 +135,8 @@ func xmlElements(_ text: String) -> [(String, [String: String])]? {
         #expect(xmlElements((try? String(contentsOfFile: dir + "/c.svg", encoding: .utf8)) ?? "")?.filter { $0.0 == "path" }.count == 3)
         let missing = try runForge(["runs", "list", "--dir", dir + "/nope"])
         #expect(missing.status != 0 && missing.stderr.contains(dir + "/nope") && missing.stderr.contains("no such directory"))
+        let serve = try runForge(["serve", "--model", dir + "/no-model", "--runs", dir + "/nope"])
+        #expect(serve.status != 0 && serve.stderr.contains(dir + "/nope: no such directory"), "\(serve.stderr)")
         let outside = try runForge(["runs", "compare", "a", "../runs/a", "--dir", folder, "--output", dir + "/d.svg"])
         #expect(outside.status != 0 && outside.stderr.contains("is not a run name") && !FileManager.default.fileExists(atPath: dir + "/d.svg"))
     }
