@@ -8,7 +8,7 @@ import Hummingbird
 import NIOCore
 
 extension OpenAIServer {
-    /// Adds /runs and /v1/runs routes to `router`; without a runs folder the JSON routes answer 404.
+    /// Adds /runs and the /v1/runs routes to `router`; without a runs folder they answer 404.
     func addRunsRoutes(to router: Router<BasicRequestContext>) {
         let catalog = options.runsFolder.map { RunCatalog(folder: $0) }
         router.get("/runs") { _, _ in
