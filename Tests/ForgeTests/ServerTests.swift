@@ -101,6 +101,10 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
         let html = String(decoding: page, as: UTF8.self)
         #expect(ps == 200 && ph["content-type"]?.hasPrefix("text/html") == true && html.contains("/v1/chat/completions"))
         #expect(!html.contains("http://") && !html.contains("https://") && !html.contains("<script src"), "self-contained page")
+        // Without --feedback nothing is stored: the page hides its rating controls and the route says so.
+        #expect(html.contains(#"data-feedback="off""#))
+        let (fs, _, _) = try await http("POST", server.base + "/v1/feedback", body: Data("{}".utf8))
+        #expect(fs == 404)
         let (os, _, doc) = try await http("GET", server.base + "/openapi.json")
         let openapi = try JSONSerialization.jsonObject(with: doc) as! [String: Any]
         #expect(os == 200 && (openapi["paths"] as! [String: Any]).keys.contains("/v1/chat/completions"))

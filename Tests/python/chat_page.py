@@ -8,121 +8,18 @@ mid-stream with the Stop button and the page is ready again (the caller checks t
 conversation survives a reload (kept in the browser); markdown renders code blocks and escapes HTML. A screenshot is
 saved. Prints one JSON object: {"checks": [...], "failures": [...], "screenshot": path} (exit 0 either way).
 """
-import base64, json, os, shutil, subprocess, sys, tempfile, time, urllib.request
+import json, sys, time
 
-import websocket
+from chromium import LAST, Browser, Checks, expect, wait_reply
 
 base, key, shot = sys.argv[1], sys.argv[2], sys.argv[3]
-checks, failures = [], []
-
-
-def expect(condition, message):
-    if not condition:
-        raise AssertionError(message)
-
-
-class Browser:
-    def __init__(self):
-        exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-        if not exe:
-            raise RuntimeError("no chromium on PATH (the test command installs Debian's chromium)")
-        self.profile = tempfile.mkdtemp(prefix="forge-chromium-")
-        self.process = subprocess.Popen([exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                         "--no-first-run", "--remote-debugging-port=0", f"--user-data-dir={self.profile}",
-                                         "--window-size=1000,800", "about:blank"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port_file = os.path.join(self.profile, "DevToolsActivePort")
-        deadline = time.time() + 60
-        while not (os.path.exists(port_file) and open(port_file).read().count("\n") >= 1):
-            if time.time() > deadline or self.process.poll() is not None:
-                raise RuntimeError("chromium did not start")
-            time.sleep(0.1)
-        port = int(open(port_file).read().split("\n")[0])
-        pages = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list"))
-        page = next(p for p in pages if p["type"] == "page")
-        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
-        self.next_id = 0
-        self.events = []
-        self.dialog_answer = None
-
-    def call(self, method, **params):
-        self.next_id += 1
-        my = self.next_id
-        self.ws.send(json.dumps({"id": my, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv())
-            if message.get("id") == my:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-            self.event(message)
-
-    def event(self, message):
-        self.events.append(message)
-        if message.get("method") == "Page.javascriptDialogOpening" and self.dialog_answer is not None:
-            self.ws.send(json.dumps({"id": 10**6 + len(self.events), "method": "Page.handleJavaScriptDialog",
-                                     "params": {"accept": True, "promptText": self.dialog_answer}}))
-
-    def js(self, expression):
-        r = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in r:
-            raise RuntimeError(f"{expression}: {r['exceptionDetails']}")
-        return r["result"].get("value")
-
-    def pump(self, seconds):
-        """Handles events (dialogs) for a while."""
-        self.ws.settimeout(seconds)
-        try:
-            self.event(json.loads(self.ws.recv()))
-        except websocket.WebSocketTimeoutException:
-            pass
-        finally:
-            self.ws.settimeout(60)
-
-    def close(self):
-        try:
-            self.ws.close()
-        finally:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-            shutil.rmtree(self.profile, ignore_errors=True)
-
-
-def check(name, fn):
-    try:
-        fn()
-        checks.append(name)
-    except Exception as e:  # noqa: BLE001 - every failure is reported by name
-        failures.append(f"{name}: {type(e).__name__}: {e}")
-
-
-LAST = "[...document.querySelectorAll('.msg.assistant')].slice(-1)[0]"
-
-
-def wait_reply(b, timeout=120):
-    """Polls the last reply until it is marked done; returns (distinct lengths seen while growing, final state, text)."""
-    lengths, deadline = [], time.time() + timeout
-    while time.time() < deadline:
-        b.pump(0.02)
-        state = b.js(f"(() => {{ const d = {LAST}; return d ? [d.innerText.length, d.getAttribute('data-done')] : [0, null]; }})()")
-        if state[0] and (not lengths or lengths[-1] != state[0]):
-            lengths.append(state[0])
-        if state[1]:
-            return lengths, state[1], b.js(f"{LAST}.innerText")
-    raise AssertionError(f"no finished reply after {timeout} s (lengths {lengths})")
+checks = Checks()
 
 
 b = Browser()
 try:
     b.dialog_answer = key
-    b.call("Page.enable")
-    b.call("Runtime.enable")
-    b.call("Network.enable")
-    b.call("Page.navigate", url=base + "/")
-    deadline = time.time() + 30
-    while b.js("document.readyState") != "complete" or not b.js("!!document.getElementById('send')"):
-        expect(time.time() < deadline, "page did not load")
-        time.sleep(0.1)
+    b.open(base + "/", "!!document.getElementById('send')")
 
     def streamed_reply_with_key():
         b.js("document.getElementById('system').value = 'You are a terse assistant.';"
@@ -178,23 +75,12 @@ try:
         expect("<code>ls</code>" in html and "<strong>care</strong>" in html, html)
         expect("<pre><code>echo &lt;b&gt;hi&lt;/b&gt;\n</code></pre>" in html, html)
 
-    def nothing_external():
-        urls = [e["params"]["request"]["url"] for e in b.events if e.get("method") == "Network.requestWillBeSent"]
-        outside = [u for u in urls if not u.startswith(base) and not u.startswith("data:")]
-        expect(urls and not outside, f"requests elsewhere: {outside}")
-
-    def screenshot():
-        data = b.call("Page.captureScreenshot", format="png")["data"]
-        os.makedirs(os.path.dirname(os.path.abspath(shot)), exist_ok=True)
-        with open(shot, "wb") as f:
-            f.write(base64.b64decode(data))
-        expect(os.path.getsize(shot) > 10000, "screenshot too small")
-
     for name, fn in [("streamed reply after asking for the key", streamed_reply_with_key),
                      ("system prompt and temperature sent", request_fields), ("stop mid-stream", stop_mid_stream),
                      ("conversation kept after reload", kept_after_reload), ("markdown and code blocks", markdown),
-                     ("nothing loaded from elsewhere", nothing_external), ("screenshot", screenshot)]:
-        check(name, fn)
+                     ("nothing loaded from elsewhere", lambda: b.expect_nothing_external(base)),
+                     ("screenshot", lambda: b.screenshot(shot))]:
+        checks.run(name, fn)
 finally:
     b.close()
-print(json.dumps({"checks": checks, "failures": failures, "screenshot": os.path.abspath(shot)}))
+print(checks.result(shot))
