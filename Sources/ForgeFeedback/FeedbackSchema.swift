@@ -56,6 +56,10 @@ enum FeedbackSchema {
                     UNIQUE (item_id, reviewer));
                 """)
         }
+        // Deleted conversations' ids, so that a late rating from an open page cannot bring one back.
+        m.registerMigration("feedback-v2") { db in
+            try db.execute(sql: "CREATE TABLE deleted_conversations (id TEXT PRIMARY KEY, owner TEXT NOT NULL, deleted REAL NOT NULL)")
+        }
         return m
     }
 

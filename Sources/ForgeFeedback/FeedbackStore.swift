@@ -68,7 +68,7 @@ public final class FeedbackStore: @unchecked Sendable {
     public static var reportCategories: [String] { FeedbackSchema.reportCategories }
 
     /// Saves a rating (one transaction) with its conversation; rating the same reply again replaces the earlier
-    /// rating. Throws when the conversation belongs to someone else or the report category is unknown.
+    /// rating. Throws when the conversation belongs to someone else or was deleted, or the report category is unknown.
     @discardableResult
     public func record(_ entry: FeedbackEntry, conversation: [ChatMessage]? = nil) throws -> Int64 {
         if let r = entry.report, !FeedbackSchema.reportCategories.contains(r) {
@@ -80,6 +80,9 @@ public final class FeedbackStore: @unchecked Sendable {
         let prompt = Self.encode(entry.prompt)
         let settings = String(decoding: try JSONSerialization.data(withJSONObject: entry.settings, options: [.sortedKeys]), as: UTF8.self)
         return try queue.write { db in
+            if let owner = try String.fetchOne(db, sql: "SELECT owner FROM deleted_conversations WHERE id = ?", arguments: [entry.conversationID]) {
+                throw owner == entry.owner ? FeedbackStoreError.deleted(entry.conversationID) : FeedbackStoreError.notOwner(entry.conversationID)
+            }
             if let owner = try String.fetchOne(db, sql: "SELECT owner FROM conversations WHERE id = ?", arguments: [entry.conversationID]) {
                 guard owner == entry.owner else { throw FeedbackStoreError.notOwner(entry.conversationID) }
                 try db.execute(sql: "UPDATE conversations SET messages = ?, model = ?, updated = ? WHERE id = ?",
@@ -123,11 +126,15 @@ public final class FeedbackStore: @unchecked Sendable {
         }
     }
 
-    /// Deletes one of `owner`'s conversations with its feedback; false when it does not exist or is someone else's.
+    /// Deletes one of `owner`'s conversations with its feedback, and keeps its id so it is not created again; false
+    /// when it does not exist or is someone else's.
     public func deleteConversation(id: String, owner: String) throws -> Bool {
         try queue.write { db in
             try db.execute(sql: "DELETE FROM conversations WHERE id = ? AND owner = ?", arguments: [id, owner])
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try db.execute(sql: "INSERT OR REPLACE INTO deleted_conversations (id, owner, deleted) VALUES (?, ?, ?)",
+                           arguments: [id, owner, Date().timeIntervalSince1970])
+            return true
         }
     }
 
@@ -172,7 +179,11 @@ public final class FeedbackStore: @unchecked Sendable {
 /// What the store refuses to do.
 public enum FeedbackStoreError: Error, CustomStringConvertible, Equatable {
     case notOwner(String)
+    case deleted(String)
     public var description: String {
-        switch self { case .notOwner(let id): "conversation \(id) belongs to another user" }
+        switch self {
+        case .notOwner(let id): "conversation \(id) belongs to another user"
+        case .deleted(let id): "conversation \(id) was deleted; rate in a new conversation"
+        }
     }
 }

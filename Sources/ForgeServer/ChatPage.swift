@@ -312,7 +312,12 @@ stopButton.addEventListener("click", () => { if (controller) controller.abort();
 document.getElementById("clear").addEventListener("click", () => { messages = []; conversation = newConversation(); save(); redraw(); });
 document.getElementById("forget").addEventListener("click", async () => {
   if (!confirm("Delete this conversation and its ratings from the server?")) return;
-  try { await api("DELETE", "/v1/conversations/" + encodeURIComponent(conversation)); add("error", "Deleted from the server."); }
+  try {
+    await api("DELETE", "/v1/conversations/" + encodeURIComponent(conversation));
+    // Ratings from now on start a new conversation on the server (a deleted one is not created again).
+    conversation = newConversation();
+    add("error", "Deleted from the server.");
+  }
   catch (e) { add("error", String(e.message || e)); }
 });
 systemInput.addEventListener("change", save);

@@ -15,12 +15,17 @@ public struct FeedbackEndpoints: Sendable {
 
     /// POST /v1/feedback {"conversation_id", "messages", "reply", "rating", "comment"?, "report"?, "model"?, "settings"?}.
     public func submit(owner: String, body: [String: Any], defaultModel: String) throws(APIError) -> [String: Any] {
-        guard let id = body["conversation_id"] as? String, (1...128).contains(id.count),
-              id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
-            throw APIError.invalid("'conversation_id' must be 1 to 128 letters, digits, '-' or '_'.", param: "conversation_id")
+        /// A string field: absent or null gives nil, another type is a 400.
+        func string(_ key: String) throws(APIError) -> String? {
+            guard let v = body[key], !(v is NSNull) else { return nil }
+            guard let s = v as? String else { throw APIError.invalid("'\(key)' must be a string.", param: key) }
+            return s
         }
-        guard let list = body["messages"] as? [Any] else {
-            throw APIError.invalid("'messages' must be the list of messages the reply answered.", param: "messages")
+        guard let id = try string("conversation_id"), Self.validID(id) else {
+            throw APIError.invalid("'conversation_id' must be 1 to 128 ASCII letters, digits, '-' or '_'.", param: "conversation_id")
+        }
+        guard let list = body["messages"] as? [Any], !list.isEmpty else {
+            throw APIError.invalid("'messages' must be the non-empty list of messages the reply answered.", param: "messages")
         }
         var prompt: [ChatMessage] = []
         for (i, item) in list.enumerated() {
@@ -29,28 +34,29 @@ public struct FeedbackEndpoints: Sendable {
             }
             prompt.append(ChatMessage(role: role, content: content))
         }
-        guard prompt.contains(where: { $0.role == "user" }) else { throw APIError.invalid("'messages' holds no user message.", param: "messages") }
-        guard let reply = body["reply"] as? String, !reply.isEmpty else {
+        guard let reply = try string("reply"), !reply.isEmpty else {
             throw APIError.invalid("'reply' must be the rated reply's text.", param: "reply")
         }
-        let ratingName = body["rating"] as? String ?? "none"
-        let ratings: [String: Rating] = ["up": .up, "down": .down, "none": .none]
-        guard let rating = ratings[ratingName] else { throw APIError.invalid("'rating' must be up, down or none.", param: "rating") }
-        let report = body["report"] as? String
+        let ratingName = try string("rating") ?? "none"
+        guard let rating = Self.ratings[ratingName] else { throw APIError.invalid("'rating' must be up, down or none.", param: "rating") }
+        let report = try string("report")
         if let report, !FeedbackStore.reportCategories.contains(report) {
             throw APIError.invalid("'report' must be one of \(FeedbackStore.reportCategories.joined(separator: ", ")).", param: "report")
         }
-        let comment = (body["comment"] as? String).flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
-        guard (comment?.count ?? 0) <= 4000 else { throw APIError.invalid("'comment' is longer than 4,000 characters.", param: "comment") }
+        let comment = try string("comment").flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
+        guard (comment?.count ?? 0) <= Self.maxComment else {
+            throw APIError.invalid("'comment' is longer than \(Self.maxComment) characters.", param: "comment")
+        }
         var settings: [String: Double] = [:]
-        if let s = body["settings"] {
+        if let s = body["settings"], !(s is NSNull) {
             guard let object = s as? [String: Any] else { throw APIError.invalid("'settings' must be an object of numbers.", param: "settings") }
             for (k, v) in object {
-                guard let n = v as? Double, n.isFinite else { throw APIError.invalid("settings.\(k) must be a number.", param: "settings") }
+                guard !Fields.isBool(v), let n = v as? Double, n.isFinite else { throw APIError.invalid("settings.\(k) must be a number.", param: "settings") }
                 settings[k] = n
             }
         }
-        let model = body["model"] as? String ?? defaultModel
+        let model = try string("model") ?? defaultModel
+        _ = try string("user")
         let entry = FeedbackEntry(conversationID: id, owner: owner, prompt: prompt, reply: reply, model: model, settings: settings,
                                   rating: rating, comment: comment, report: report)
         do {
@@ -58,9 +64,21 @@ public struct FeedbackEndpoints: Sendable {
             return ["id": n, "object": "feedback", "conversation_id": id, "rating": ratingName, "report": report ?? NSNull()]
         } catch FeedbackStoreError.notOwner {
             throw APIError(status: 404, "No conversation \(id) of yours.", code: "conversation_not_found")
+        } catch FeedbackStoreError.deleted {
+            throw APIError(status: 409, "Conversation \(id) was deleted; rate in a new conversation.", param: "conversation_id",
+                           code: "conversation_deleted")
         } catch {
             throw APIError(status: 500, "The feedback store failed: \(error)", type: "server_error")
         }
+    }
+
+    static let ratings: [String: Rating] = ["up": .up, "down": .down, "none": .none]
+    static let maxComment = 4000
+    /// The pattern conversation ids follow (also in /openapi.json).
+    static let idPattern = "^[A-Za-z0-9_-]{1,128}$"
+
+    static func validID(_ id: String) -> Bool {
+        (1...128).contains(id.utf8.count) && id.utf8.allSatisfy { $0 == 45 || $0 == 95 || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
     }
 
     /// GET /v1/conversations: the owner's conversations, newest first.
@@ -71,6 +89,7 @@ public struct FeedbackEndpoints: Sendable {
 
     /// GET /v1/conversations/ID: one of the owner's conversations with its feedback.
     public func get(owner: String, id: String) throws(APIError) -> [String: Any] {
+        guard Self.validID(id) else { throw APIError.invalid("'\(id)' is not a conversation id.") }
         guard let (c, entries) = try wrap({ try store.conversation(id: id, owner: owner) }) else {
             throw APIError(status: 404, "No conversation \(id) of yours.", code: "conversation_not_found")
         }
@@ -85,6 +104,7 @@ public struct FeedbackEndpoints: Sendable {
 
     /// DELETE /v1/conversations/ID: the conversation and its feedback.
     public func delete(owner: String, id: String) throws(APIError) -> [String: Any] {
+        guard Self.validID(id) else { throw APIError.invalid("'\(id)' is not a conversation id.") }
         guard try wrap({ try store.deleteConversation(id: id, owner: owner) }) else {
             throw APIError(status: 404, "No conversation \(id) of yours.", code: "conversation_not_found")
         }

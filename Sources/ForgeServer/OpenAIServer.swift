@@ -81,6 +81,7 @@ public final class OpenAIServer: Sendable {
         router.get("/openapi.json") { _, _ in
             var doc = OpenAPIDocument.json(model: self.service.modelName, limits: self.service.limits)
             if let e = self.embeddings { OpenAPIDocument.addEmbeddings(to: &doc, dimension: e.dimension, maxInputs: e.maxInputs) }
+            if self.feedback != nil { OpenAPIDocument.addFeedback(to: &doc) }
             return Self.json(doc)
         }
         router.get("/v1/models") { request, _ in

@@ -39,6 +39,8 @@ import Testing
 
         #expect(try store.deleteConversation(id: "c1", owner: "key0"))
         #expect(try store.allFeedback().isEmpty, "a conversation's feedback goes with it")
+        #expect(throws: FeedbackStoreError.deleted("c1"), "a deleted conversation is not created again") { try store.record(entry) }
+        #expect(throws: FeedbackStoreError.notOwner("c1")) { try store.record(other) }
     }
 
     @Test func damagedOrForeignFilesAreRefusedAndLeftAlone() throws {
@@ -172,6 +174,8 @@ import Testing
         let (s8, _) = try await call("DELETE", "/v1/conversations/conv-1", key: "u1")
         let (s9, _) = try await call("GET", "/v1/conversations/conv-1", key: "u1")
         #expect(s8 == 200 && s9 == 404)
+        let (s10, e10) = try await call("POST", "/v1/feedback", key: "u1", rating)
+        #expect(s10 == 409 && (e10["error"] as? [String: Any])?["code"] as? String == "conversation_deleted", "a late rating does not bring it back")
 
         let shot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent(".build/artifacts/feedback-page.png").path
