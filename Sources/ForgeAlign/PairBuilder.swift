@@ -58,6 +58,9 @@ public enum PairBuilder {
         "I can't provide that. If you are worried about your safety or someone else's, please reach out to local emergency services or a trusted professional.",
     ]
 
+    /// The refusal a safety pair chooses for `prompt` (stable: one per prompt, by its hash).
+    public static func refusal(for prompt: String) -> String { refusals[Int(hash(prompt) % UInt64(refusals.count))] }
+
     static func hash(_ s: String) -> UInt64 {
         var h = FNV1a64()
         Array(s.utf8).withUnsafeBytes { h.update($0) }
@@ -93,7 +96,7 @@ public enum PairBuilder {
             summary.prompts += 1
             let reply = replies[i].trimmingCharacters(in: .whitespacesAndNewlines)
             if reply.isEmpty || RefusalDetector.isRefusal(reply) { summary.refused += 1; continue }
-            let l = try line(prompt: messages[i], chosen: refusals[Int(hash(p.text) % UInt64(refusals.count))], rejected: reply, source: p.source)
+            let l = try line(prompt: messages[i], chosen: refusal(for: p.text), rejected: reply, source: p.source)
             if heldOut(p.text, fraction: heldOutFraction) { held.append(l) } else { train.append(l) }
         }
         try write(train, held, to: outputDir, summary: &summary)

@@ -1,10 +1,13 @@
 // ChatPage: the page `GET /` serves: one self-contained HTML document (no external scripts, fonts or CDNs) that
 // chats with the server's own /v1/chat/completions: streamed replies, a stop button, system prompt and temperature,
 // the conversation kept in the browser (localStorage), code blocks and simple markdown, and the API key asked for
-// when the server answers 401.
+// when the server answers 401. With feedback on (`forge serve --feedback DB`) each reply can be rated good or bad,
+// commented, reported (harmful, wrong, unhelpful, privacy) and regenerated, through POST /v1/feedback; a regenerated
+// reply is kept unrated, so the prompt's two samples can go to the review queue.
 enum ChatPage {
-    static func html(model: String) -> String {
+    static func html(model: String, feedback: Bool = false) -> String {
         page.replacingOccurrences(of: "__MODEL__", with: model.replacingOccurrences(of: "\"", with: ""))
+            .replacingOccurrences(of: "__FEEDBACK__", with: feedback ? "on" : "off")
     }
 
     static let page = #"""
@@ -39,14 +42,22 @@ enum ChatPage {
   button { padding: 8px 16px; border-radius: 8px; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; }
   button.secondary { background: var(--card); color: var(--accent); }
   button:disabled { opacity: .5; cursor: default; }
+  .feedback { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; margin-top: 8px; font-size: 13px; }
+  .feedback button { padding: 2px 10px; font-size: 13px; background: var(--card); color: var(--accent); }
+  .feedback button.chosen { background: var(--accent); color: #fff; }
+  .feedback input { width: 220px; font-size: 13px; }
+  .feedback select { font-size: 13px; }
+  .feedback .status { color: var(--muted); }
+  body[data-feedback=off] .feedback, body[data-feedback=off] .needs-feedback { display: none; }
 </style>
 </head>
-<body>
+<body data-feedback="__FEEDBACK__">
 <header>
   <h1>Forge · <span id="model">__MODEL__</span></h1>
   <label>System <input id="system" type="text" placeholder="optional system prompt"></label>
   <label>Temperature <input id="temperature" type="number" min="0" max="2" step="0.1" value="0.7" style="width:70px"></label>
   <button id="clear" class="secondary" type="button">New chat</button>
+  <button id="forget" class="secondary needs-feedback" type="button" title="Delete this conversation and its ratings from the server">Delete on server</button>
 </header>
 <div id="log" aria-live="polite"></div>
 <form id="form">
@@ -60,7 +71,10 @@ const model = document.getElementById("model").textContent;
 const log = document.getElementById("log"), input = document.getElementById("input");
 const sendButton = document.getElementById("send"), stopButton = document.getElementById("stop");
 const systemInput = document.getElementById("system"), temperatureInput = document.getElementById("temperature");
+const feedbackOn = document.body.dataset.feedback === "on";
+const reportCategories = ["harmful", "wrong", "unhelpful", "privacy"];
 let messages = JSON.parse(localStorage.getItem("forge.messages") || "[]");
+let conversation = localStorage.getItem("forge.conversation") || newConversation();
 systemInput.value = localStorage.getItem("forge.system") || "";
 temperatureInput.value = localStorage.getItem("forge.temperature") || "0.7";
 let controller = null;
@@ -87,6 +101,98 @@ function render(text) {
   });
   return html;
 }
+function newConversation() {
+  const id = "c-" + (window.crypto && crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2));
+  localStorage.setItem("forge.conversation", id);
+  return id;
+}
+// A JSON request with the API key; asks for a key once when the server answers 401.
+async function api(method, path, body) {
+  for (let attempt = 0; ; attempt++) {
+    const headers = { "Content-Type": "application/json" };
+    const key = localStorage.getItem("forge.key");
+    if (key) headers["Authorization"] = "Bearer " + key;
+    const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (response.status === 401 && attempt === 0) {
+      const entered = prompt(key ? "The server refused this API key; enter another:" : "This server needs an API key:");
+      if (!entered) throw new Error("No API key: the server refused the request (401).");
+      localStorage.setItem("forge.key", entered.trim());
+      continue;
+    }
+    let json = null;
+    try { json = await response.json(); } catch (e) {}
+    if (!response.ok) throw new Error(response.status + ": " + (json && json.error ? json.error.message : response.statusText));
+    return json;
+  }
+}
+function promptFor(i) {
+  const m = messages[i];
+  return (m.system ? [{ role: "system", content: m.system }] : []).concat(messages.slice(0, i).map(x => ({ role: x.role, content: x.content })));
+}
+// Saves the rating, comment or report of reply i (merged with what it had) on the server.
+async function rate(i, patch, status) {
+  const m = messages[i];
+  m.feedback = Object.assign({ rating: "none" }, m.feedback || {}, patch);
+  save();
+  status.textContent = "saving…";
+  try {
+    await api("POST", "/v1/feedback", { conversation_id: conversation, messages: promptFor(i), reply: m.content, model: model,
+      rating: m.feedback.rating, comment: m.feedback.comment || null, report: m.feedback.report || null, settings: m.settings || {} });
+    status.textContent = m.feedback.report ? "reported (" + m.feedback.report + ")" : "saved";
+    status.setAttribute("data-saved", String(Date.now()));
+  } catch (e) {
+    status.textContent = "not saved: " + (e.message || e);
+  }
+}
+function feedbackBar(div, i) {
+  if (!feedbackOn) return;
+  const m = messages[i], f = m.feedback || {};
+  const bar = document.createElement("div");
+  bar.className = "feedback";
+  const up = document.createElement("button"), down = document.createElement("button");
+  up.type = down.type = "button";
+  up.className = "rate-up" + (f.rating === "up" ? " chosen" : ""); up.textContent = "Good";
+  down.className = "rate-down" + (f.rating === "down" ? " chosen" : ""); down.textContent = "Bad";
+  const comment = document.createElement("input");
+  comment.className = "comment"; comment.placeholder = "comment (optional)"; comment.value = f.comment || "";
+  const report = document.createElement("select");
+  report.className = "report";
+  report.innerHTML = '<option value="">Report…</option>' + reportCategories.map(c => '<option value="' + c + '">' + c + '</option>').join("");
+  report.value = f.report || "";
+  const status = document.createElement("span");
+  status.className = "status";
+  bar.append(up, down, comment, report);
+  if (i === messages.length - 1) {
+    const again = document.createElement("button");
+    again.type = "button"; again.className = "regenerate"; again.textContent = "Regenerate";
+    again.addEventListener("click", () => regenerate());
+    bar.append(again);
+  }
+  bar.append(status);
+  const choose = rating => {
+    up.classList.toggle("chosen", rating === "up"); down.classList.toggle("chosen", rating === "down");
+    rate(i, { rating, comment: comment.value.trim() }, status);
+  };
+  up.addEventListener("click", () => choose(messages[i].feedback && messages[i].feedback.rating === "up" ? "none" : "up"));
+  down.addEventListener("click", () => choose(messages[i].feedback && messages[i].feedback.rating === "down" ? "none" : "down"));
+  comment.addEventListener("change", () => rate(i, { comment: comment.value.trim() }, status));
+  report.addEventListener("change", () => rate(i, { report: report.value || null }, status));
+  div.appendChild(bar);
+}
+// Asks for another reply to the last message; the replaced one is kept on the server, unrated, as a second sample.
+async function regenerate() {
+  const last = messages[messages.length - 1];
+  if (controller || !last || last.role !== "assistant" || messages.length < 2) return;
+  if (feedbackOn && !last.feedback) {
+    const status = log.lastChild && log.lastChild.querySelector(".status");
+    await rate(messages.length - 1, { rating: "none" }, status || document.createElement("span"));
+  }
+  messages.pop();
+  const user = messages.pop();
+  save();
+  redraw();
+  send(user.content);
+}
 function add(role, text) {
   const div = document.createElement("div");
   div.className = "msg " + role;
@@ -102,7 +208,10 @@ function save() {
 }
 function redraw() {
   log.innerHTML = "";
-  for (const m of messages) add(m.role, m.content);
+  messages.forEach((m, i) => {
+    const div = add(m.role, m.content);
+    if (m.role === "assistant") feedbackBar(div, i);
+  });
 }
 function busy(on) {
   sendButton.disabled = on;
@@ -113,8 +222,9 @@ async function send(text) {
   messages.push({ role: "user", content: text });
   add("user", text);
   save();
-  const body = { model: model, stream: true, temperature: parseFloat(temperatureInput.value) || 0,
-                 messages: (systemInput.value.trim() ? [{ role: "system", content: systemInput.value.trim() }] : []).concat(messages) };
+  const system = systemInput.value.trim(), temperature = parseFloat(temperatureInput.value) || 0;
+  const body = { model: model, stream: true, temperature: temperature,
+                 messages: (system ? [{ role: "system", content: system }] : []).concat(messages.map(m => ({ role: m.role, content: m.content }))) };
   const div = add("assistant", "");
   let reply = "", finish = null, retry = false;
   controller = new AbortController();
@@ -169,7 +279,14 @@ async function send(text) {
       div.previousSibling && div.previousSibling.remove();
       div.remove();
     } else if (reply || finish) {
-      messages.push({ role: "assistant", content: reply });
+      messages.push({ role: "assistant", content: reply, system: system, settings: { temperature: temperature } });
+      if (reply) {
+        // The bar of the reply before this one loses its Regenerate button.
+        const before = div.previousSibling && div.previousSibling.previousSibling;
+        const old = before && before.querySelector(".regenerate");
+        if (old) old.remove();
+        feedbackBar(div, messages.length - 1);
+      }
       div.setAttribute("data-done", finish || "stopped");
     } else {
       // Nothing came back (an error, or stopped before the first word): the turn is not kept.
@@ -192,7 +309,17 @@ input.addEventListener("keydown", e => {
   if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); document.getElementById("form").requestSubmit(); }
 });
 stopButton.addEventListener("click", () => { if (controller) controller.abort(); });
-document.getElementById("clear").addEventListener("click", () => { messages = []; save(); redraw(); });
+document.getElementById("clear").addEventListener("click", () => { messages = []; conversation = newConversation(); save(); redraw(); });
+document.getElementById("forget").addEventListener("click", async () => {
+  if (!confirm("Delete this conversation and its ratings from the server?")) return;
+  try {
+    await api("DELETE", "/v1/conversations/" + encodeURIComponent(conversation));
+    // Ratings from now on start a new conversation on the server (a deleted one is not created again).
+    conversation = newConversation();
+    add("error", "Deleted from the server.");
+  }
+  catch (e) { add("error", String(e.message || e)); }
+});
 systemInput.addEventListener("change", save);
 temperatureInput.addEventListener("change", save);
 redraw();

@@ -1,5 +1,6 @@
 // OpenAIServer: `forge serve`, the OpenAI-compatible HTTP server (Hummingbird 2). Routes: POST /v1/chat/completions,
-// POST /v1/completions (JSON or server-sent events), POST /v1/embeddings (with --embedder), /v1/memories (with --memory), GET /v1/models, GET /openapi.json, GET /health, GET /metrics and
+// POST /v1/completions (JSON or server-sent events), POST /v1/embeddings (with --embedder), /v1/memories (with --memory),
+// POST /v1/feedback and /v1/conversations (with --feedback), GET /v1/models, GET /openapi.json, GET /health, GET /metrics and
 // the chat page at GET /. Every response is logged (JSON lines with a request id, timings and token counts; prompt text
 // only when asked) and counted. SIGTERM drains: no new requests, running ones finish within the deadline.
 import ForgeCore
@@ -41,6 +42,8 @@ public final class OpenAIServer: Sendable {
     public let memory: MemoryEndpoints?
     /// Retrieval-augmented chats: each chat's last user message answered from retrieved chunks.
     public let grounding: (any ChatGrounding)?
+    /// Ratings and reports of replies (POST /v1/feedback, /v1/conversations), when the server was given a feedback database.
+    public let feedback: FeedbackEndpoints?
     public let options: ServerOptions
     public let metrics = ServerMetrics()
     let limiter: RateLimiter
@@ -49,8 +52,9 @@ public final class OpenAIServer: Sendable {
     let draining = Mutex<Bool>(false)
 
     public init(service: CompletionService, options: ServerOptions, embeddings: EmbeddingService? = nil, memory: MemoryEndpoints? = nil,
-                grounding: (any ChatGrounding)? = nil) {
+                grounding: (any ChatGrounding)? = nil, feedback: FeedbackEndpoints? = nil) {
         self.service = service
+        self.feedback = feedback
         self.grounding = grounding
         self.embeddings = embeddings
         self.memory = memory
@@ -66,7 +70,7 @@ public final class OpenAIServer: Sendable {
         router.add(middleware: AccessLog(server: self))
         router.get("/") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(string: ChatPage.html(model: self.service.modelName))))
+                     body: .init(byteBuffer: ByteBuffer(string: ChatPage.html(model: self.service.modelName, feedback: self.feedback != nil))))
         }
         router.get("/health") { _, _ in
             let ok = self.ready.withLock { $0 } && !self.draining.withLock { $0 }
@@ -79,6 +83,7 @@ public final class OpenAIServer: Sendable {
         router.get("/openapi.json") { _, _ in
             var doc = OpenAPIDocument.json(model: self.service.modelName, limits: self.service.limits)
             if let e = self.embeddings { OpenAPIDocument.addEmbeddings(to: &doc, dimension: e.dimension, maxInputs: e.maxInputs) }
+            if self.feedback != nil { OpenAPIDocument.addFeedback(to: &doc) }
             return Self.json(doc)
         }
         router.get("/v1/models") { request, _ in
@@ -97,6 +102,7 @@ public final class OpenAIServer: Sendable {
             let id = context.parameters.get("id") ?? ""
             return try await self.memories(request) { m, owner, _ throws(APIError) in try m.delete(owner: owner, id: id) }
         }
+        addFeedbackRoutes(to: router)
         addRunsRoutes(to: router)
         return router
     }
@@ -310,7 +316,8 @@ struct AccessLog: RouterMiddleware {
     let server: OpenAIServer
     /// The methods each route answers (a known route with another method is a 405).
     static let methods = ["/": "GET", "/health": "GET", "/metrics": "GET", "/openapi.json": "GET", "/v1/models": "GET",
-                          "/v1/chat/completions": "POST", "/v1/completions": "POST", "/v1/embeddings": "POST"]
+                          "/v1/chat/completions": "POST", "/v1/completions": "POST", "/v1/embeddings": "POST",
+                          "/v1/feedback": "POST", "/v1/conversations": "GET"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now

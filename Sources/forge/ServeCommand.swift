@@ -3,6 +3,7 @@ import ArgumentParser
 import ForgeSafety
 import Forge
 import ForgeCore
+import ForgeFeedback
 import ForgeInference
 import ForgeModels
 import ForgeRetrieval
@@ -50,6 +51,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "With --memory: save only facts posted to /v1/memories, not first-person statements found in chats.") var noAutoMemory = false
     @Option(help: "A retrieval index (forge rag index): chats are answered from its nearest chunks with [n] citations; the sources come back in the Forge-Sources header.") var rag: String?
     @Option(help: "Chunks retrieved per chat with --rag.") var ragK = 4
+    @Option(help: "A feedback database (SQLite, created when missing): the chat page rates, reports and regenerates replies; POST /v1/feedback, /v1/conversations. Without it nothing is stored.") var feedback: String?
     @Option(help: "A folder of run directories (e.g. runs) shown by the runs dashboard at /runs (admin keys only).") var runs: String?
     @OptionGroup var guardOptions: GuardOptions
     @OptionGroup var threads: ThreadOptions
@@ -101,7 +103,9 @@ struct ServeCommand: AsyncParsableCommand {
             let store = try VectorStore(path: path)
             return ServerGrounding(retriever: try Retriever(store: store, encoder: try encoder ?? SentenceEncoder(modelDir: store.embedder)), k: ragK)
         }
-        let server = OpenAIServer(service: service, options: options, embeddings: embeddings, memory: memoryEndpoints, grounding: grounding)
+        let feedbackEndpoints = try feedback.map { FeedbackEndpoints(store: try FeedbackStore(path: $0)) }
+        let server = OpenAIServer(service: service, options: options, embeddings: embeddings, memory: memoryEndpoints, grounding: grounding,
+                                  feedback: feedbackEndpoints)
         let summary = loaded.model.summary, keyed = options.keys.required, modelName = options.modelName
         try await server.run { port in
             let line = "forge serve: http://\(host):\(port)/ · model \(modelName) · \(summary) · context \(ctx) · "

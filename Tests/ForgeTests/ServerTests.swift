@@ -101,6 +101,10 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
         let html = String(decoding: page, as: UTF8.self)
         #expect(ps == 200 && ph["content-type"]?.hasPrefix("text/html") == true && html.contains("/v1/chat/completions"))
         #expect(!html.contains("http://") && !html.contains("https://") && !html.contains("<script src"), "self-contained page")
+        // Without --feedback nothing is stored: the page hides its rating controls and the route says so.
+        #expect(html.contains(#"data-feedback="off""#))
+        let (fs, _, _) = try await http("POST", server.base + "/v1/feedback", body: Data("{}".utf8))
+        #expect(fs == 404)
         let (os, _, doc) = try await http("GET", server.base + "/openapi.json")
         let openapi = try JSONSerialization.jsonObject(with: doc) as! [String: Any]
         #expect(os == 200 && (openapi["paths"] as! [String: Any]).keys.contains("/v1/chat/completions"))
@@ -284,10 +288,13 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
         #expect(refused >= 1 && nones == refused, "garak saw \(nones) prompts without output; the server refused \(refused)")
     }
 
-    /// schemathesis on /openapi.json with a keyed server: no 5xx, documented statuses and shapes, invalid input refused,
-    /// 401 without the key, 405 for other methods.
+    /// schemathesis on /openapi.json with a keyed server keeping feedback: no 5xx, documented statuses and shapes,
+    /// invalid input refused, 401 without the key, 405 for other methods.
     @Test func schemathesisOnTheOpenAPIDocument() throws {
-        let server = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--context", "1024", "--max-tokens", "16"],
+        let dir = temporaryDirectory("serve-fuzz")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let server = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--context", "1024", "--max-tokens", "16",
+                                        "--feedback", dir + "/feedback.db"],
                                        environment: ["FORGE_API_KEYS": "fuzz-key"])
         let out = try runPythonJSON("schemathesis_check.py", [server.base, "fuzz-key", "60"])
         #expect(out["status"] as? Int == 0, "\(out["output"] as? String ?? "")")

@@ -8,41 +8,18 @@ mid-stream with the Stop button and the page is ready again (the caller checks t
 conversation survives a reload (kept in the browser); markdown renders code blocks and escapes HTML. A screenshot is
 saved. Prints one JSON object: {"checks": [...], "failures": [...], "screenshot": path} (exit 0 either way).
 """
-import base64, json, os, sys, time
+import json, sys, time
 
-from devtools import Browser, check, expect
+from chromium import LAST, Browser, Checks, expect, wait_reply
 
 base, key, shot = sys.argv[1], sys.argv[2], sys.argv[3]
-checks, failures = [], []
-
-
-LAST = "[...document.querySelectorAll('.msg.assistant')].slice(-1)[0]"
-
-
-def wait_reply(b, timeout=120):
-    """Polls the last reply until it is marked done; returns (distinct lengths seen while growing, final state, text)."""
-    lengths, deadline = [], time.time() + timeout
-    while time.time() < deadline:
-        b.pump(0.02)
-        state = b.js(f"(() => {{ const d = {LAST}; return d ? [d.innerText.length, d.getAttribute('data-done')] : [0, null]; }})()")
-        if state[0] and (not lengths or lengths[-1] != state[0]):
-            lengths.append(state[0])
-        if state[1]:
-            return lengths, state[1], b.js(f"{LAST}.innerText")
-    raise AssertionError(f"no finished reply after {timeout} s (lengths {lengths})")
+checks = Checks()
 
 
 b = Browser()
 try:
-    b.dialog_answers = [key]
-    b.call("Page.enable")
-    b.call("Runtime.enable")
-    b.call("Network.enable")
-    b.call("Page.navigate", url=base + "/")
-    deadline = time.time() + 30
-    while b.js("document.readyState") != "complete" or not b.js("!!document.getElementById('send')"):
-        expect(time.time() < deadline, "page did not load")
-        time.sleep(0.1)
+    b.dialog_answer = key
+    b.open(base + "/", "!!document.getElementById('send')")
 
     def streamed_reply_with_key():
         b.js("document.getElementById('system').value = 'You are a terse assistant.';"
@@ -98,23 +75,12 @@ try:
         expect("<code>ls</code>" in html and "<strong>care</strong>" in html, html)
         expect("<pre><code>echo &lt;b&gt;hi&lt;/b&gt;\n</code></pre>" in html, html)
 
-    def nothing_external():
-        urls = [e["params"]["request"]["url"] for e in b.events if e.get("method") == "Network.requestWillBeSent"]
-        outside = [u for u in urls if not u.startswith(base) and not u.startswith("data:")]
-        expect(urls and not outside, f"requests elsewhere: {outside}")
-
-    def screenshot():
-        data = b.call("Page.captureScreenshot", format="png")["data"]
-        os.makedirs(os.path.dirname(os.path.abspath(shot)), exist_ok=True)
-        with open(shot, "wb") as f:
-            f.write(base64.b64decode(data))
-        expect(os.path.getsize(shot) > 10000, "screenshot too small")
-
     for name, fn in [("streamed reply after asking for the key", streamed_reply_with_key),
                      ("system prompt and temperature sent", request_fields), ("stop mid-stream", stop_mid_stream),
                      ("conversation kept after reload", kept_after_reload), ("markdown and code blocks", markdown),
-                     ("nothing loaded from elsewhere", nothing_external), ("screenshot", screenshot)]:
-        check(name, fn, checks, failures)
+                     ("nothing loaded from elsewhere", lambda: b.expect_nothing_external(base)),
+                     ("screenshot", lambda: b.screenshot(shot))]:
+        checks.run(name, fn)
 finally:
     b.close()
-print(json.dumps({"checks": checks, "failures": failures, "screenshot": os.path.abspath(shot)}))
+print(checks.result(shot))

@@ -9,12 +9,24 @@ metrics.jsonl shows up in the table and the overlay within a few seconds (live u
 elsewhere. A screenshot is saved. Prints one JSON object: {"checks": [...], "failures": [...], "screenshot": path}
 (exit 0 either way).
 """
-import base64, json, os, sys, time
+import json, os, sys, time
 
-from devtools import Browser, check, expect
+from chromium import Browser, Checks, expect
 
 base, folder, run_a, run_b, user_key, admin_key, shot = sys.argv[1:8]
-checks, failures = [], []
+
+
+class KeyedBrowser(Browser):
+    """Answers the page's key prompts from a list, in order (the last one repeated)."""
+
+    def __init__(self, answers):
+        super().__init__()
+        self.answers = list(answers)
+
+    def event(self, message):
+        if message.get("method") == "Page.javascriptDialogOpening":
+            self.dialog_answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        super().event(message)
 
 
 def wait(b, expression, timeout, what):
@@ -32,16 +44,11 @@ def row(name):
     return f"document.querySelector('#runs tr[data-name=\"{name}\"]')"
 
 
-b = Browser(window="1200,1000")
+b = KeyedBrowser([user_key, admin_key])
+checks = Checks()
 try:
-    b.dialog_answers = [user_key, admin_key]
-    b.call("Page.enable")
-    b.call("Runtime.enable")
-    b.call("Network.enable")
-    b.call("Page.navigate", url=base + "/runs")
-
     def key_prompts():
-        wait(b, "document.querySelectorAll('#runs tbody tr').length", 30, "no runs listed")
+        b.open(base + "/runs", "document.querySelectorAll('#runs tbody tr').length > 0")
         prompts = [e for e in b.events if e.get("method") == "Page.javascriptDialogOpening"]
         expect(len(prompts) == 2, f"{len(prompts)} key prompts (expected one for no key, one after the user's key's 403)")
         expect("admin" in prompts[1]["params"]["message"], f"second prompt: {prompts[1]['params']['message']!r}")
@@ -80,22 +87,16 @@ try:
         expect(time.time() - started < 8, "too slow")
 
     def nothing_external():
-        urls = [e["params"]["request"]["url"] for e in b.events if e.get("method") == "Network.requestWillBeSent"]
-        outside = [u for u in urls if not u.startswith(base) and not u.startswith("data:")]
-        expect(urls and not outside, f"requests elsewhere: {outside}")
+        b.expect_nothing_external(base)
 
     def screenshot():
-        data = b.call("Page.captureScreenshot", format="png")["data"]
-        os.makedirs(os.path.dirname(os.path.abspath(shot)), exist_ok=True)
-        with open(shot, "wb") as f:
-            f.write(base64.b64decode(data))
-        expect(os.path.getsize(shot) > 10000, "screenshot too small")
+        b.screenshot(shot)
 
     for name, fn in [("asks for a key, then an admin's after a 403", key_prompts), ("both runs listed with curves", both_listed),
                      ("one run's curves and settings", open_one), ("two runs overlaid", compare_both),
                      ("live update from metrics.jsonl", live_update), ("nothing loaded from elsewhere", nothing_external),
                      ("screenshot", screenshot)]:
-        check(name, fn, checks, failures)
+        checks.run(name, fn)
 finally:
     b.close()
-print(json.dumps({"checks": checks, "failures": failures, "screenshot": os.path.abspath(shot)}))
+print(checks.result(shot))
