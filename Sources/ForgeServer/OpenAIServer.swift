@@ -84,6 +84,7 @@ public final class OpenAIServer: Sendable {
             var doc = OpenAPIDocument.json(model: self.service.modelName, limits: self.service.limits)
             if let e = self.embeddings { OpenAPIDocument.addEmbeddings(to: &doc, dimension: e.dimension, maxInputs: e.maxInputs) }
             if self.feedback != nil { OpenAPIDocument.addFeedback(to: &doc) }
+            if self.options.runsFolder != nil { OpenAPIDocument.addRuns(to: &doc) }
             return Self.json(doc)
         }
         router.get("/v1/models") { request, _ in
@@ -317,7 +318,8 @@ struct AccessLog: RouterMiddleware {
     /// The methods each route answers (a known route with another method is a 405).
     static let methods = ["/": "GET", "/health": "GET", "/metrics": "GET", "/openapi.json": "GET", "/v1/models": "GET",
                           "/v1/chat/completions": "POST", "/v1/completions": "POST", "/v1/embeddings": "POST",
-                          "/v1/feedback": "POST", "/v1/conversations": "GET"]
+                          "/v1/feedback": "POST", "/v1/conversations": "GET", "/runs": "GET", "/v1/runs": "GET",
+                          "/v1/runs/compare": "GET"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now

@@ -142,7 +142,8 @@ func xmlElements(_ text: String) -> [(String, [String: String])]? {
     }
 
     /// The JSON routes are an admin's: a user or reviewer gets 403, no key 401; unknown runs 404, names leaving the
-    /// folder 400. Then headless Chromium on /runs; its screenshot is kept in the temporary dir (forge-runs-page.png).
+    /// folder 400; schemathesis finds them as /openapi.json documents them. Then headless Chromium on /runs; its
+    /// screenshot is kept in the temporary dir (forge-runs-page.png).
     @Test func dashboardOverHTTPAndInChromium() async throws {
         let dir = temporaryDirectory("runs-serve")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -162,6 +163,10 @@ func xmlElements(_ text: String) -> [(String, [String: String])]? {
             let got = try await http("GET", server.base + path, headers: key.map { ["Authorization": "Bearer \($0)"] } ?? [:]).0
             #expect(got == expected, "GET \(path) with \(key ?? "no key")")
         }
+
+        // schemathesis on the runs routes /openapi.json documents: no 5xx, documented statuses and shapes, 405s.
+        let fuzz = try runPythonJSON("schemathesis_check.py", [server.base, "admin-key", "40", "^/v1/runs"])
+        #expect(fuzz["status"] as? Int == 0, "\(fuzz["output"] as? String ?? "")")
 
         let shot = NSTemporaryDirectory() + "forge-runs-page.png"
         let out = try runPython("runs_page.py", [server.base, folder, "a", "tiny", "user-key", "admin-key", shot],
