@@ -3,6 +3,7 @@
 // the chat page at GET /. Every response is logged (JSON lines with a request id, timings and token counts; prompt text
 // only when asked) and counted. SIGTERM drains: no new requests, running ones finish within the deadline.
 import ForgeCore
+import ForgeFeedback
 import ForgeInference
 import Foundation
 import HTTPTypes
@@ -39,6 +40,8 @@ public final class OpenAIServer: Sendable {
     public let memory: MemoryEndpoints?
     /// Retrieval-augmented chats: each chat's last user message answered from retrieved chunks.
     public let grounding: (any ChatGrounding)?
+    /// The review queue (/review and /v1/review/...), when the server was given a feedback database.
+    public let review: FeedbackStore?
     public let options: ServerOptions
     public let metrics = ServerMetrics()
     let limiter: RateLimiter
@@ -47,8 +50,9 @@ public final class OpenAIServer: Sendable {
     let draining = Mutex<Bool>(false)
 
     public init(service: CompletionService, options: ServerOptions, embeddings: EmbeddingService? = nil, memory: MemoryEndpoints? = nil,
-                grounding: (any ChatGrounding)? = nil) {
+                grounding: (any ChatGrounding)? = nil, review: FeedbackStore? = nil) {
         self.service = service
+        self.review = review
         self.grounding = grounding
         self.embeddings = embeddings
         self.memory = memory
@@ -95,6 +99,7 @@ public final class OpenAIServer: Sendable {
             let id = context.parameters.get("id") ?? ""
             return try await self.memories(request) { m, owner, _ throws(APIError) in try m.delete(owner: owner, id: id) }
         }
+        addReviewRoutes(to: router)
         return router
     }
 

@@ -3,6 +3,7 @@ import ArgumentParser
 import ForgeSafety
 import Forge
 import ForgeCore
+import ForgeFeedback
 import ForgeInference
 import ForgeModels
 import ForgeRetrieval
@@ -48,11 +49,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "With --memory: save only facts posted to /v1/memories, not first-person statements found in chats.") var noAutoMemory = false
     @Option(help: "A retrieval index (forge rag index): chats are answered from its nearest chunks with [n] citations; the sources come back in the Forge-Sources header.") var rag: String?
     @Option(help: "Chunks retrieved per chat with --rag.") var ragK = 4
+    @Option(help: "A feedback database (SQLite, created if missing): the review queue at /review (forge review load fills it).") var feedback: String?
     @OptionGroup var guardOptions: GuardOptions
     @OptionGroup var threads: ThreadOptions
 
     func run() async throws {
         try threads.apply()
+        let review = try feedback.map { try FeedbackStore(path: $0) }
         let loaded = try LoadedModel.open(model, lora: lora)
         let ctx = context ?? min(loaded.model.config.contextLength, 8192)
         var schedulerOptions = Scheduler.Options()
@@ -96,7 +99,8 @@ struct ServeCommand: AsyncParsableCommand {
             let store = try VectorStore(path: path)
             return ServerGrounding(retriever: try Retriever(store: store, encoder: try encoder ?? SentenceEncoder(modelDir: store.embedder)), k: ragK)
         }
-        let server = OpenAIServer(service: service, options: options, embeddings: embeddings, memory: memoryEndpoints, grounding: grounding)
+        let server = OpenAIServer(service: service, options: options, embeddings: embeddings, memory: memoryEndpoints, grounding: grounding,
+                                  review: review)
         let summary = loaded.model.summary, keyed = options.keys.required, modelName = options.modelName
         try await server.run { port in
             let line = "forge serve: http://\(host):\(port)/ · model \(modelName) · \(summary) · context \(ctx) · "
