@@ -34,6 +34,11 @@ public struct ReviewItem: Sendable, Equatable {
     public var source: String
     public var created: Date
 
+    public init(id: Int64, prompt: [ChatMessage], answerA: String, modelA: String, answerB: String, modelB: String, source: String, created: Date) {
+        (self.id, self.prompt, self.answerA, self.modelA, self.answerB, self.modelB) = (id, prompt, answerA, modelA, answerB, modelB)
+        (self.source, self.created) = (source, created)
+    }
+
     /// The text of one answer.
     public func answer(_ side: ReviewSide) -> String { side == .a ? answerA : answerB }
     /// The model of one answer.
@@ -52,6 +57,7 @@ public struct ServedItem: Sendable, Equatable {
 public struct ReviewProgress: Sendable, Equatable {
     public var judged: Int
     public var total: Int
+    public init(judged: Int, total: Int) { (self.judged, self.total) = (judged, total) }
 }
 
 /// A stored judgement with its item.
@@ -66,6 +72,11 @@ public struct ReviewJudgment: Sendable, Equatable {
     /// The stored answer that was shown on the left.
     public var left: ReviewSide
     public var created: Date
+
+    public init(id: Int64, item: ReviewItem, reviewer: String, verdict: ReviewVerdict, flagA: String?, flagB: String?, left: ReviewSide, created: Date) {
+        (self.id, self.item, self.reviewer, self.verdict, self.flagA, self.flagB) = (id, item, reviewer, verdict, flagA, flagB)
+        (self.left, self.created) = (left, created)
+    }
 }
 
 /// What loading a queue did.
@@ -73,6 +84,7 @@ public struct ReviewLoad: Sendable, Equatable {
     public var added = 0
     /// Items already in the queue (same prompt and answers, in either order), skipped.
     public var duplicates = 0
+    public init(added: Int = 0, duplicates: Int = 0) { (self.added, self.duplicates) = (added, duplicates) }
 }
 
 /// An item to be added.

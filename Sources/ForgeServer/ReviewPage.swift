@@ -54,6 +54,7 @@ enum ReviewPage {
   .dialog li { margin: 4px 0; }
   #message { text-align: center; color: var(--muted); margin: 40px 0; }
   #message.error { color: var(--flag); }
+  #message:empty { display: none; }
   body:not([data-state="item"]) #review { display: none; }
 </style>
 </head>
