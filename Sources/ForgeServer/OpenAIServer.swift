@@ -1,6 +1,6 @@
 // OpenAIServer: `forge serve`, the OpenAI-compatible HTTP server (Hummingbird 2). Routes: POST /v1/chat/completions,
-// POST /v1/completions (JSON or server-sent events), POST /v1/embeddings (with --embedder), /v1/memories (with --memory), GET /v1/models, GET /openapi.json, GET /health, GET /metrics and
-// the chat page at GET /. Every response is logged (JSON lines with a request id, timings and token counts; prompt text
+// POST /v1/completions (JSON or server-sent events), POST /v1/embeddings (with --embedder), /v1/memories (with --memory), GET /v1/models, GET /openapi.json, GET /health, GET /metrics,
+// the chat page at GET / and the review page at GET /review with its /v1/review routes (ReviewEndpoints). Every response is logged (JSON lines with a request id, timings and token counts; prompt text
 // only when asked) and counted. SIGTERM drains: no new requests, running ones finish within the deadline.
 import ForgeCore
 import ForgeFeedback

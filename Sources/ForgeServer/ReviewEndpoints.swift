@@ -2,7 +2,8 @@
 // need a reviewer or admin key: GET /v1/review/next (an unjudged item with its answers as left and right, no model
 // names, and the caller's progress), POST /v1/review/judgments (left, right or tie and flags; the server maps sides
 // back through the assignment it stored when serving the item, so a client cannot relabel them). Admin only:
-// GET /v1/review/results (win rates, Elo, Bradley–Terry, agreement) and POST /v1/review/items (JSONL or a JSON list).
+// GET /v1/review/results (win rates, Elo, Bradley–Terry, agreement) and POST /v1/review/items (JSONL or a JSON list;
+// with ?from=chat, items from chat feedback instead).
 import ForgeCore
 import ForgeFeedback
 import Foundation
@@ -61,7 +62,9 @@ extension OpenAIServer {
                 let text = String(decoding: body, as: UTF8.self)
                 let load: ReviewLoad
                 do {
-                    if text.drop(while: \.isWhitespace).first == "[" {
+                    if request.uri.queryParameters.get("from") == "chat" {
+                        load = try store.addReviewItemsFromChat()
+                    } else if text.drop(while: \.isWhitespace).first == "[" {
                         guard let list = try? JSONSerialization.jsonObject(with: body) as? [Any] else { throw ForgeError("body: not a JSON list") }
                         load = try store.addReviewItems(jsonList: list, name: "body")
                     } else {

@@ -189,6 +189,39 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/f.db")) == bytes)
     }
 
+    /// forge review load and results: the counts, the tables (pairs, Elo, Bradley–Terry, kappa) and the same as JSON.
+    @Test func reviewCommands() throws {
+        let dir = temporaryDirectory("review-cli")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lines = try Self.tenItems().map { i -> String in
+            let o: [String: Any] = ["prompt": i.prompt[0].content, "answers": [["model": i.modelA, "text": i.answerA], ["model": i.modelB, "text": i.answerB]]]
+            return String(decoding: try JSONSerialization.data(withJSONObject: o), as: UTF8.self)
+        }
+        try lines.joined(separator: "\n").write(toFile: dir + "/q.jsonl", atomically: true, encoding: .utf8)
+        let load = try runForge(["review", "load", dir + "/f.db", dir + "/q.jsonl"])
+        #expect(load.status == 0 && load.stdout.contains("10 items added, 0 already queued"), "\(load.stdout) \(load.stderr)")
+        do {
+            let store = try FeedbackStore(path: dir + "/f.db")
+            // Two reviewers, each in their own order: model-one wins 6 of every 10 items, but r2 calls its last two ties.
+            for (reviewer, ties) in [("r1", 0), ("r2", 2)] {
+                var n = 0
+                while let s = try store.next(for: reviewer) {
+                    let choice: ReviewChoice = n >= 10 - ties ? .tie : (n % 5 < 3) == (s.left == .a) ? .left : .right
+                    try store.submit(itemID: s.item.id, reviewer: reviewer, choice: choice)
+                    n += 1
+                }
+            }
+        }
+        let text = try runForge(["review", "results", dir + "/f.db", "--rounds", "50"])
+        #expect(text.status == 0 && text.stdout.contains("model-one vs model-two") && text.stdout.contains("Cohen's kappa r1 / r2 over 10 items"),
+                "\(text.stdout) \(text.stderr)")
+        let json = try runForge(["review", "results", dir + "/f.db", "--json", "--rounds", "50"])
+        let results = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let pair = try #require((results["pairs"] as? [[String: Any]])?.first)
+        #expect(pair["games"] as? Int == 20 && (pair["wins_a"] as? Int ?? 0) + (pair["wins_b"] as? Int ?? 0) + (pair["ties"] as? Int ?? 0) == 20)
+        #expect((results["bradley_terry"] as? [String: Any])?.count == 2 && (results["elo"] as? [String: Double])?.count == 2)
+    }
+
     // MARK: - Over HTTP
 
     /// Keys with roles on a server with a review queue: the admin loads items and sees results; a reviewer gets
@@ -209,6 +242,8 @@ import Testing
         #expect(rl == 403, "a reviewer may not load items")
         let (ls, _, lb) = try await http("POST", server.base + "/v1/review/items", body: list, headers: auth("admin-key"))
         #expect(ls == 200 && object(lb)["added"] as? Int == 3, "\(String(decoding: lb, as: UTF8.self))")
+        let (fs, _, fb) = try await http("POST", server.base + "/v1/review/items?from=chat", headers: auth("admin-key"))
+        #expect(fs == 200 && object(fb)["added"] as? Int == 0 && object(fb)["total"] as? Int == 3, "no chat feedback yet")
         let (bs, _, bb) = try await http("POST", server.base + "/v1/review/items", body: Data("{\"prompt\": 1}\n".utf8), headers: auth("admin-key"))
         #expect(bs == 400 && String(decoding: bb, as: UTF8.self).contains("body:1"), "\(String(decoding: bb, as: UTF8.self))")
 
