@@ -1,7 +1,8 @@
 // ReviewPage: the page `GET /review` serves: one self-contained HTML document (no external scripts, fonts or CDNs).
 // A reviewer sees a prompt and two unlabelled answers side by side, picks the better one or a tie and may flag either
 // with a report category; keyboard shortcuts (1/←, 2/→, 3/↓, f, g, ?), progress "n of N", and a done state. Answers
-// are shown as text (never as HTML). The API key is asked for when the server answers 401 and kept in the browser.
+// are shown as text (never as HTML). A reviewer's API key is asked for when the server answers 401 or 403 and kept in
+// the browser apart from the chat page's.
 import ForgeFeedback
 
 enum ReviewPage {
@@ -121,17 +122,19 @@ function showProgress(p) {
 async function api(method, path, body) {
   for (;;) {
     const headers = { "Content-Type": "application/json" };
-    const key = localStorage.getItem("forge.key");
+    const key = localStorage.getItem("forge.review-key");
     if (key) headers["Authorization"] = "Bearer " + key;
     const response = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
-    if (response.status === 401) {
-      const entered = prompt(key ? "The server refused this API key; enter another:" : "This page needs a reviewer's API key:");
-      if (!entered) throw new Error("No API key: the server refused the request (401).");
-      localStorage.setItem("forge.key", entered.trim());
-      continue;
-    }
     let data = {};
     try { data = await response.json(); } catch (e) {}
+    // No key, a wrong one, or one whose role may not review: ask for a reviewer's key.
+    if (response.status === 401 || response.status === 403) {
+      const entered = prompt(response.status === 403 ? "This key may not review; enter a reviewer's API key:"
+                             : key ? "The server refused this API key; enter another:" : "This page needs a reviewer's API key:");
+      if (!entered) throw new Error(response.status + ": " + ((data.error && data.error.message) || "no API key"));
+      localStorage.setItem("forge.review-key", entered.trim());
+      continue;
+    }
     if (!response.ok) {
       const error = new Error(response.status + ": " + ((data.error && data.error.message) || response.statusText));
       error.status = response.status;

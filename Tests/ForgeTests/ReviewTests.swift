@@ -292,18 +292,19 @@ import Testing
         #expect(server.stop() == 0)
     }
 
-    /// Headless Chromium on /review with a reviewer key: ten comparisons with the keyboard only, one answer flagged;
-    /// the database then holds exactly those ten judgements, sides mapped back. Screenshot: .build/artifacts/review-page.png.
+    /// Headless Chromium on /review: a user key refused, a reviewer key asked for; ten comparisons with the keyboard
+    /// only, one answer flagged; the database then holds exactly those ten judgements, sides mapped back.
+    /// Screenshot: .build/artifacts/review-page.png.
     @Test func reviewPageInChromium() throws {
         let dir = temporaryDirectory("review-page")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         do { _ = try FeedbackStore(path: dir + "/f.db").addReviewItems(Self.tenItems()) }
-        try "admin-key role=admin\nreviewer-key role=reviewer\n".write(toFile: dir + "/keys", atomically: true, encoding: .utf8)
+        try "admin-key role=admin\nreviewer-key role=reviewer\nuser-key\n".write(toFile: dir + "/keys", atomically: true, encoding: .utf8)
         let server = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--context", "512", "--api-key-file", dir + "/keys",
                                         "--feedback", dir + "/f.db"])
         let shot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent(".build/artifacts/review-page.png").path
-        let out = try runPython("review_page.py", [server.base, "reviewer-key", shot, "10", "model-one", "model-two"],
+        let out = try runPython("review_page.py", [server.base, "reviewer-key", "user-key", shot, "10", "model-one", "model-two"],
                                 hint: "the test command installs Debian's chromium and websocket-client") as? [String: Any] ?? [:]
         #expect(server.stop() == 0)
         let failures = out["failures"] as? [String] ?? ["no output"]

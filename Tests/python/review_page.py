@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Headless Chromium drives the review page of a running `forge serve --feedback DB` over the DevTools protocol.
 
-Usage: python3 Tests/python/review_page.py BASE_URL REVIEWER_KEY SCREENSHOT.png COUNT MODEL_NAME...
-The server must require keys; the page asks for REVIEWER_KEY (a prompt dialog, answered here) and the queue holds
-COUNT items. With key presses only: the help opens with ? and closes with Escape; COUNT comparisons are made with
+Usage: python3 Tests/python/review_page.py BASE_URL REVIEWER_KEY USER_KEY SCREENSHOT.png COUNT MODEL_NAME...
+The server must require keys and the queue hold COUNT items. The browser starts with USER_KEY stored (a key whose
+role may not review): the page is refused (403) and asks for another (a prompt dialog, answered with REVIEWER_KEY). With key presses only: the help opens with ? and closes with Escape; COUNT comparisons are made with
 1, 2, 3 and the arrow keys; on the fifth the right answer is flagged "wrong" (g, then 2); the progress reads
 "n of COUNT" after each; the done state shows at the end. Also checked: no model name appears on the page, answers
 are shown as text (an answer holding <b> makes no element), nothing loads from another origin. A screenshot of the
@@ -14,7 +14,7 @@ import base64, json, os, sys, time
 
 from cdp_browser import Browser
 
-base, key, shot, count, models = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:]
+base, key, user_key, shot, count, models = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6:]
 checks, failures, judged = [], [], []
 
 KEYS = {"1": ("Digit1", 49), "2": ("Digit2", 50), "3": ("Digit3", 51), "f": ("KeyF", 70), "g": ("KeyG", 71),
@@ -70,12 +70,19 @@ try:
     b.call("Page.enable")
     b.call("Runtime.enable")
     b.call("Network.enable")
+    b.call("Page.navigate", url=base + "/health")
+    deadline = time.time() + 30
+    while b.js("document.readyState") != "complete":
+        expect(time.time() < deadline, "/health did not load")
+        time.sleep(0.1)
+    b.js(f"localStorage.setItem('forge.review-key', {json.dumps(user_key)})")
     b.call("Page.navigate", url=base + "/review")
 
     def first_item_after_key():
         wait(b, lambda s: s[0] == "item", "the first item did not show")
-        expect(any(e.get("method") == "Page.javascriptDialogOpening" for e in b.events), "the page never asked for the key")
-        expect(b.js("localStorage.getItem('forge.key')") == key, "key not kept")
+        asked = [e["params"].get("message", "") for e in b.events if e.get("method") == "Page.javascriptDialogOpening"]
+        expect(asked and "may not review" in asked[0], f"the page did not ask for a reviewer's key after the 403: {asked}")
+        expect(b.js("localStorage.getItem('forge.review-key')") == key, "key not kept")
         expect(state(b)[2] == f"0 of {count}", f"progress {state(b)[2]!r}")
 
     def help_with_keys():
@@ -123,7 +130,7 @@ try:
             f.write(base64.b64decode(data))
         expect(os.path.getsize(shot) > 10000, "screenshot too small")
 
-    for name, fn in [("first item after asking for the key", first_item_after_key), ("help with ? and Escape", help_with_keys),
+    for name, fn in [("a user key refused, a reviewer key asked for", first_item_after_key), ("help with ? and Escape", help_with_keys),
                      (f"{count} comparisons with the keyboard, one flag", comparisons), ("nothing loaded from elsewhere", nothing_external)]:
         check(name, fn)
 finally:
