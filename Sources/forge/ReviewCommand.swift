@@ -49,7 +49,16 @@ struct ReviewLoadCommand: ParsableCommand {
 struct ReviewResultsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "results",
-        abstract: "Per model pair win rates (95% Wilson intervals), online Elo, Bradley–Terry ratings (bootstrap intervals) and Cohen's kappa.")
+        abstract: "Per model pair win rates (95% Wilson intervals), online Elo, Bradley–Terry ratings (bootstrap intervals) and Cohen's kappa.",
+        discussion: """
+        Judgements of two different models are battles: win rates count ties as half; Elo is LMSYS's online Elo (K 4, \
+        in judgement order); Bradley–Terry is the maximum-likelihood fit (ties as half a win each) on the Elo scale with \
+        mean 1000, with percentile intervals from --rounds bootstrap resamples. Agreement is Cohen's kappa per pair of \
+        reviewers over the items both judged, and their mean (Light's kappa) for more than two.
+
+        Example:
+          forge review results feedback.db            # tables; --json for the same as JSON
+        """)
 
     @Argument(help: "The feedback database.") var database: String
     @Flag(help: "Print JSON instead of tables.") var json = false
