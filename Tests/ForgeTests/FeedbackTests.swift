@@ -106,6 +106,9 @@ import Testing
         let safety = export.safety.map { "\($0.prompt[0].content): \($0.chosen) > \($0.rejected) (\($0.category ?? "-"))" }
         #expect(safety == ["P5: P5a > P5b (harmful)", "Q2: REFUSE(Q2) > how to hurt (harmful)"], "\(safety)")
         #expect(export.tiedItems == 1 && export.splitItems == 1 && export.unpairedReports == 1)
+        // key3 and key4 both judged items 1, 3 and 4: (a, a), (tie, tie), (a, b). Observed agreement 2/3; key3 said a twice
+        // and tie once, key4 a, tie and b once each, so chance agreement is (2·1 + 1·1)/9 = 1/3: κ = (2/3 − 1/3)/(1 − 1/3) = 0.5.
+        #expect(export.agreement.count == 1 && export.agreement[0].items == 3 && abs((export.agreement[0].kappa ?? 0) - 0.5) < 1e-12)
 
         let text = try FeedbackExport.jsonl(export.pairs)
         #expect(!text.contains("key0") && !text.contains("key1") && !text.contains("\"c1\"") && !text.contains("owner"),
@@ -122,6 +125,7 @@ import Testing
         let export = try runForge(["feedback", "export", dir + "/f.db", "--format", "pairs", "--output", dir + "/pairs.jsonl",
                                    "--safety", dir + "/safety.jsonl"])
         #expect(export.status == 0 && export.stdout.contains("4 pairs") && export.stdout.contains("2 safety pairs"), "\(export.stdout) \(export.stderr)")
+        #expect(export.stdout.contains("agreement key3–key4: Cohen's kappa 0.500 over 3 items"), "\(export.stdout)")
         let unknown = try runForge(["feedback", "export", dir + "/f.db", "--format", "csv", "--output", dir + "/x"])
         #expect(unknown.status != 0 && unknown.stderr.contains("csv"))
         let base = try FineTuningRunTests.tinyBase()
