@@ -64,6 +64,27 @@ import Testing
         }
     }
 
+    /// A file made by the first schema (feedback-v1 only, as the first release wrote it) opens with its data and gains
+    /// the later tables.
+    @Test func anOlderFileIsMigrated() throws {
+        let dir = temporaryDirectory("feedback-migrate")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/old.db"
+        let queue = try DatabaseQueue(path: path)
+        try FeedbackSchema.migrator.migrate(queue, upTo: "feedback-v1")
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO conversations VALUES ('c', 'key0', 'm', '[]', 0, 0)")
+            try db.execute(sql: "INSERT INTO feedback (conversation_id, owner, prompt, reply, model, settings, rating, created) VALUES ('c', 'key0', ?, 'r', 'm', '{}', 1, 0)",
+                           arguments: [FeedbackStore.encode(Self.user("q"))])
+        }
+        try queue.close()
+        let store = try FeedbackStore(path: path)
+        #expect(try store.allFeedback().map(\.reply) == ["r"])
+        let tables = try store.queue.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") }
+        #expect(tables.contains("deleted_conversations") && tables.contains("review_assignments"), "\(tables)")
+        #expect(try store.deleteConversation(id: "c", owner: "key0"))
+    }
+
     /// A scripted set: judgements with a majority, a tie, a split and a flag; ratings with a good and a bad reply to
     /// one prompt, a harmful report and a wrong one. The export holds exactly the expected pairs.
     static func scriptedStore(_ path: String) throws -> FeedbackStore {
