@@ -3,7 +3,8 @@
 // become pairs (each good reply over each bad one); reported replies and flagged review answers become the rejected
 // side of the safety set (chosen: a better reply to the same prompt when there is one, else a refusal for harmful
 // and privacy reports). Lines are TRL's conversational layout, which `forge dpo` and `forge rm` read directly, with
-// the source and the reviewers' ids; API keys, owners and other users' data are never written.
+// the source and the reviewers' ids; API keys, owners and other users' data are never written. Where items were
+// judged twice, the reviewers' agreement (Cohen's kappa per pair, Light's overall) comes with the export.
 import ForgeCore
 import ForgeTokenizer
 import Foundation
@@ -31,12 +32,15 @@ public struct FeedbackExport: Sendable {
     public var splitItems = 0
     /// Reported replies with no better reply and no refusal to pair with (wrong, unhelpful).
     public var unpairedReports = 0
+    /// Cohen's kappa of every two reviewers who judged an item in common.
+    public var agreement: [KappaPair] = []
 
     /// Builds the export of a store. `refusal` gives the chosen reply of a harmful or privacy report with no better one.
     public static func build(_ store: FeedbackStore, refusal: (String) -> String) throws -> FeedbackExport {
         var out = FeedbackExport()
         try out.addJudgements(store)
         try out.addRatings(store.allFeedback(), refusal: refusal)
+        out.agreement = Agreement.pairwise(try store.reviewJudgments())
         return out
     }
 

@@ -60,6 +60,18 @@ enum FeedbackSchema {
         m.registerMigration("feedback-v2") { db in
             try db.execute(sql: "CREATE TABLE deleted_conversations (id TEXT PRIMARY KEY, owner TEXT NOT NULL, deleted REAL NOT NULL)")
         }
+        // Which stored answer the server showed on the left to each reviewer, so a judgement can be mapped back
+        // from screen sides without trusting the client.
+        m.registerMigration("review-v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE review_assignments (
+                    item_id INTEGER NOT NULL REFERENCES review_items(id) ON DELETE CASCADE,
+                    reviewer TEXT NOT NULL,
+                    left_answer TEXT NOT NULL CHECK (left_answer IN ('a', 'b')),
+                    created REAL NOT NULL,
+                    PRIMARY KEY (item_id, reviewer));
+                """)
+        }
         return m
     }
 

@@ -1,9 +1,11 @@
 // OpenAIServer: `forge serve`, the OpenAI-compatible HTTP server (Hummingbird 2). Routes: POST /v1/chat/completions,
 // POST /v1/completions (JSON or server-sent events), POST /v1/embeddings (with --embedder), /v1/memories (with --memory),
-// POST /v1/feedback and /v1/conversations (with --feedback), GET /v1/models, GET /openapi.json, GET /health, GET /metrics and
-// the chat page at GET /. Every response is logged (JSON lines with a request id, timings and token counts; prompt text
+// POST /v1/feedback and /v1/conversations (with --feedback), GET /v1/models, GET /openapi.json, GET /health, GET /metrics,
+// the chat page at GET / and the review page at GET /review with its /v1/review routes (ReviewEndpoints, with --feedback).
+// Every response is logged (JSON lines with a request id, timings and token counts; prompt text
 // only when asked) and counted. SIGTERM drains: no new requests, running ones finish within the deadline.
 import ForgeCore
+import ForgeFeedback
 import ForgeInference
 import Foundation
 import HTTPTypes
@@ -44,6 +46,8 @@ public final class OpenAIServer: Sendable {
     public let grounding: (any ChatGrounding)?
     /// Ratings and reports of replies (POST /v1/feedback, /v1/conversations), when the server was given a feedback database.
     public let feedback: FeedbackEndpoints?
+    /// The review queue (/review and /v1/review/...): the feedback database's other half.
+    public var review: FeedbackStore? { feedback?.store }
     public let options: ServerOptions
     public let metrics = ServerMetrics()
     let limiter: RateLimiter
@@ -104,6 +108,7 @@ public final class OpenAIServer: Sendable {
             return try await self.memories(request) { m, owner, _ throws(APIError) in try m.delete(owner: owner, id: id) }
         }
         addFeedbackRoutes(to: router)
+        addReviewRoutes(to: router)
         addRunsRoutes(to: router)
         return router
     }
@@ -318,8 +323,9 @@ struct AccessLog: RouterMiddleware {
     /// The methods each route answers (a known route with another method is a 405).
     static let methods = ["/": "GET", "/health": "GET", "/metrics": "GET", "/openapi.json": "GET", "/v1/models": "GET",
                           "/v1/chat/completions": "POST", "/v1/completions": "POST", "/v1/embeddings": "POST",
-                          "/v1/feedback": "POST", "/v1/conversations": "GET", "/runs": "GET", "/v1/runs": "GET",
-                          "/v1/runs/compare": "GET"]
+                          "/v1/feedback": "POST", "/v1/conversations": "GET", "/review": "GET", "/v1/review/next": "GET",
+                          "/v1/review/judgments": "POST", "/v1/review/results": "GET", "/v1/review/items": "POST",
+                          "/runs": "GET", "/v1/runs": "GET", "/v1/runs/compare": "GET"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now

@@ -38,6 +38,13 @@ struct FeedbackCommand: ParsableCommand {
             if let safety { try AtomicFile.write(safety, string: try FeedbackExport.jsonl(export.safety)) }
             print("\(export.pairs.count) pairs → \(output)" + (safety.map { "; \(export.safety.count) safety pairs → \($0)" } ?? ""))
             print("no pair: \(export.tiedItems) tied items, \(export.splitItems) split items, \(export.unpairedReports) reports with no better reply")
+            if !export.agreement.isEmpty {
+                let kappa = { (k: Double?) in k.map { String(format: "%.3f", $0) } ?? "undefined" }
+                for p in export.agreement {
+                    print("agreement \(p.reviewerA)–\(p.reviewerB): Cohen's kappa \(kappa(p.kappa)) over \(p.items) items judged by both")
+                }
+                if export.agreement.count > 1 { print("agreement overall: Light's kappa \(kappa(Agreement.lightKappa(export.agreement)))") }
+            }
         }
     }
 }

@@ -51,7 +51,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "With --memory: save only facts posted to /v1/memories, not first-person statements found in chats.") var noAutoMemory = false
     @Option(help: "A retrieval index (forge rag index): chats are answered from its nearest chunks with [n] citations; the sources come back in the Forge-Sources header.") var rag: String?
     @Option(help: "Chunks retrieved per chat with --rag.") var ragK = 4
-    @Option(help: "A feedback database (SQLite, created when missing): the chat page rates, reports and regenerates replies; POST /v1/feedback, /v1/conversations. Without it nothing is stored.") var feedback: String?
+    @Option(help: "A feedback database (SQLite, created when missing): the chat page rates, reports and regenerates replies (POST /v1/feedback, /v1/conversations), and reviewers judge answer pairs at /review (forge review load fills the queue). Without it nothing is stored.") var feedback: String?
     @Option(help: "A folder of run directories (e.g. runs) shown by the runs dashboard at /runs (admin keys only).") var runs: String?
     @OptionGroup var guardOptions: GuardOptions
     @OptionGroup var threads: ThreadOptions
@@ -59,6 +59,8 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         if let runs { _ = try RunCatalog(folder: runs).names() }  // a missing folder is an error now, not on the first page load
         try threads.apply()
+        // The feedback database is opened first, so that a damaged file fails before the model loads.
+        let feedbackStore = try feedback.map { try FeedbackStore(path: $0) }
         let loaded = try LoadedModel.open(model, lora: lora)
         let ctx = context ?? min(loaded.model.config.contextLength, 8192)
         var schedulerOptions = Scheduler.Options()
@@ -103,9 +105,8 @@ struct ServeCommand: AsyncParsableCommand {
             let store = try VectorStore(path: path)
             return ServerGrounding(retriever: try Retriever(store: store, encoder: try encoder ?? SentenceEncoder(modelDir: store.embedder)), k: ragK)
         }
-        let feedbackEndpoints = try feedback.map { FeedbackEndpoints(store: try FeedbackStore(path: $0)) }
         let server = OpenAIServer(service: service, options: options, embeddings: embeddings, memory: memoryEndpoints, grounding: grounding,
-                                  feedback: feedbackEndpoints)
+                                  feedback: feedbackStore.map { FeedbackEndpoints(store: $0) })
         let summary = loaded.model.summary, keyed = options.keys.required, modelName = options.modelName
         try await server.run { port in
             let line = "forge serve: http://\(host):\(port)/ · model \(modelName) · \(summary) · context \(ctx) · "

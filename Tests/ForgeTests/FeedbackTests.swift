@@ -64,6 +64,27 @@ import Testing
         }
     }
 
+    /// A file made by the first schema (feedback-v1 only, as the first release wrote it) opens with its data and gains
+    /// the later tables.
+    @Test func anOlderFileIsMigrated() throws {
+        let dir = temporaryDirectory("feedback-migrate")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/old.db"
+        let queue = try DatabaseQueue(path: path)
+        try FeedbackSchema.migrator.migrate(queue, upTo: "feedback-v1")
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO conversations VALUES ('c', 'key0', 'm', '[]', 0, 0)")
+            try db.execute(sql: "INSERT INTO feedback (conversation_id, owner, prompt, reply, model, settings, rating, created) VALUES ('c', 'key0', ?, 'r', 'm', '{}', 1, 0)",
+                           arguments: [FeedbackStore.encode(Self.user("q"))])
+        }
+        try queue.close()
+        let store = try FeedbackStore(path: path)
+        #expect(try store.allFeedback().map(\.reply) == ["r"])
+        let tables = try store.queue.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") }
+        #expect(tables.contains("deleted_conversations") && tables.contains("review_assignments"), "\(tables)")
+        #expect(try store.deleteConversation(id: "c", owner: "key0"))
+    }
+
     /// A scripted set: judgements with a majority, a tie, a split and a flag; ratings with a good and a bad reply to
     /// one prompt, a harmful report and a wrong one. The export holds exactly the expected pairs.
     static func scriptedStore(_ path: String) throws -> FeedbackStore {
@@ -106,6 +127,9 @@ import Testing
         let safety = export.safety.map { "\($0.prompt[0].content): \($0.chosen) > \($0.rejected) (\($0.category ?? "-"))" }
         #expect(safety == ["P5: P5a > P5b (harmful)", "Q2: REFUSE(Q2) > how to hurt (harmful)"], "\(safety)")
         #expect(export.tiedItems == 1 && export.splitItems == 1 && export.unpairedReports == 1)
+        // key3 and key4 both judged items 1, 3 and 4: (a, a), (tie, tie), (a, b). Observed agreement 2/3; key3 said a twice
+        // and tie once, key4 a, tie and b once each, so chance agreement is (2·1 + 1·1)/9 = 1/3: κ = (2/3 − 1/3)/(1 − 1/3) = 0.5.
+        #expect(export.agreement.count == 1 && export.agreement[0].items == 3 && abs((export.agreement[0].kappa ?? 0) - 0.5) < 1e-12)
 
         let text = try FeedbackExport.jsonl(export.pairs)
         #expect(!text.contains("key0") && !text.contains("key1") && !text.contains("\"c1\"") && !text.contains("owner"),
@@ -122,6 +146,7 @@ import Testing
         let export = try runForge(["feedback", "export", dir + "/f.db", "--format", "pairs", "--output", dir + "/pairs.jsonl",
                                    "--safety", dir + "/safety.jsonl"])
         #expect(export.status == 0 && export.stdout.contains("4 pairs") && export.stdout.contains("2 safety pairs"), "\(export.stdout) \(export.stderr)")
+        #expect(export.stdout.contains("agreement key3–key4: Cohen's kappa 0.500 over 3 items"), "\(export.stdout)")
         let unknown = try runForge(["feedback", "export", dir + "/f.db", "--format", "csv", "--output", dir + "/x"])
         #expect(unknown.status != 0 && unknown.stderr.contains("csv"))
         let base = try FineTuningRunTests.tinyBase()
