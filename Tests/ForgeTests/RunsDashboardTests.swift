@@ -143,7 +143,7 @@ func xmlElements(_ text: String) -> [(String, [String: String])]? {
 
     /// The JSON routes are an admin's: a user or reviewer gets 403, no key 401; unknown runs 404, names leaving the
     /// folder 400; schemathesis finds them as /openapi.json documents them. Then headless Chromium on /runs; its
-    /// screenshot is kept in the temporary dir (forge-runs-page.png).
+    /// screenshot goes to .build/artifacts/runs-page.png.
     @Test func dashboardOverHTTPAndInChromium() async throws {
         let dir = temporaryDirectory("runs-serve")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -168,7 +168,8 @@ func xmlElements(_ text: String) -> [(String, [String: String])]? {
         let fuzz = try runPythonJSON("schemathesis_check.py", [server.base, "admin-key", "40", "^/v1/runs"])
         #expect(fuzz["status"] as? Int == 0, "\(fuzz["output"] as? String ?? "")")
 
-        let shot = NSTemporaryDirectory() + "forge-runs-page.png"
+        let shot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/artifacts/runs-page.png").path
         let out = try runPython("runs_page.py", [server.base, folder, "a", "tiny", "user-key", "admin-key", shot],
                                 hint: "the test command installs Debian's chromium and websocket-client") as? [String: Any] ?? [:]
         let failures = out["failures"] as? [String] ?? ["no output"]
