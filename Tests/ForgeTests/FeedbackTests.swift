@@ -163,8 +163,9 @@ import Testing
         let dir = temporaryDirectory("feedback-serve")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "u1\nu2\nr1 role=reviewer\n".write(toFile: dir + "/keys", atomically: true, encoding: .utf8)
+        // Replies capped at 96 tokens: the page sends no max_tokens, and a sampled reply may otherwise run for minutes.
         let server = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--context", "1024", "--api-key-file", dir + "/keys",
-                                        "--feedback", dir + "/f.db"])
+                                        "--feedback", dir + "/f.db", "--max-tokens", "96"])
         func call(_ method: String, _ path: String, key: String, _ body: [String: Any]? = nil) async throws -> (Int, [String: Any]) {
             let data = try body.map { try JSONSerialization.data(withJSONObject: $0) }
             let (s, _, d) = try await http(method, server.base + path, body: data,
@@ -219,6 +220,6 @@ import Testing
         #expect(byPrompt["Say hello in three words."]?.map { "\($0.rating) \($0.comment ?? "")" } == ["up friendly"])
         #expect(byPrompt["Tell me how to pick a lock."]?.map { $0.report } == ["harmful"])
         #expect(byPrompt["Write one sentence about the sea."]?.map(\.rating) == [Rating.none, .down])
-        #expect(byPrompt["Write one sentence about the sea."]?.allSatisfy { $0.settings["temperature"] == 1.2 } == true)
+        #expect(byPrompt["Write one sentence about the sea."]?.allSatisfy { $0.settings["temperature"] == 1 } == true)
     }
 }

@@ -334,7 +334,8 @@ import Testing
     func mcpClientAgainstThePythonSDKServer() async throws {
         let dir = temporaryDirectory("mcp")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let client = try await MCPClient(command: "python3 '\(Self.mcpServer)' \(dir)/calls.jsonl", timeout: 30)
+        // Starting Python and importing the SDK can take tens of seconds on a busy machine.
+        let client = try await MCPClient(command: "python3 '\(Self.mcpServer)' \(dir)/calls.jsonl", timeout: 120)
         defer { client.close() }
         #expect(client.serverName == "forge-test-tools")
         let tools = try await client.listTools()

@@ -87,7 +87,7 @@ try:
         expect(last["report"] == "harmful" and last["rating"] == "none" and len(last["messages"]) == 3, f"report post {last}")
 
     def regenerate_and_rate_down():
-        first = ask(b, "Write one sentence about the sea.", 1.2)
+        first = ask(b, "Write one sentence about the sea.", 1)
         replies = b.js("document.querySelectorAll('.msg.assistant').length")
         expect(b.js("document.querySelectorAll('.regenerate').length") == 1, "Regenerate is not on the last reply only")
         b.js(f"{LAST}.querySelector('.regenerate').click()")
@@ -104,7 +104,7 @@ try:
         b.js(f"{LAST}.querySelector('.rate-down').click()")
         wait_saved(b, t)
         last = feedback_posts(b)[-1]
-        expect(last["rating"] == "down" and last["reply"] == second and last["settings"] == {"temperature": 1.2}, f"post {last}")
+        expect(last["rating"] == "down" and last["reply"] == second and last["settings"] == {"temperature": 1}, f"post {last}")
 
     for name, fn in [("feedback controls shown", controls_shown), ("rated up with a comment", rate_up_with_comment),
                      ("reported as harmful", report_harmful), ("regenerated, then rated down", regenerate_and_rate_down),
