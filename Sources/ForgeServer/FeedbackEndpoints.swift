@@ -143,31 +143,7 @@ extension OpenAIServer {
 
     /// A feedback request: key, role, rate, then `body` with the owner (the client, and `user` from the query or JSON body).
     func feedbackRoute(_ request: Request, _ body: @escaping (FeedbackEndpoints, String, [String: Any]) throws(APIError) -> [String: Any]) async throws -> Response {
-        var request = request
-        do throws(APIError) {
-            guard let feedback else {
-                throw APIError(status: 404, "This server stores no feedback (start it with --feedback DB).", code: "feedback_off")
-            }
-            let access = try options.keys.authorize(request.headers[.authorization])
-            try access.require(.user, .admin, for: "send feedback or read conversations")
-            try limiter.admit(access.client, limits: access.limits)
-            var json: [String: Any] = [:]
-            if request.method == .post {
-                let data: ByteBuffer
-                do { data = try await request.collectBody(upTo: options.maxBodyBytes) } catch {
-                    throw APIError(status: 413, "The request body is larger than this server's limit.", code: "request_too_large")
-                }
-                guard let o = (try? JSONSerialization.jsonObject(with: Data(buffer: data))) as? [String: Any] else {
-                    throw APIError.invalid("The body must be a JSON object.")
-                }
-                json = o
-            }
-            let user = request.uri.queryParameters.get("user") ?? json["user"] as? String
-            let owner = MemoryEndpoints.owner(client: access.client, user: user)
-            // One small SQLite transaction: done on the event loop, as the memory routes are.
-            return Self.json(try body(feedback, owner, json))
-        } catch {
-            return Self.error(error)
-        }
+        await ownedRoute(request, feedback, missing: APIError(status: 404, "This server stores no feedback (start it with --feedback DB).",
+                                                              code: "feedback_off"), what: "send feedback or read conversations", body)
     }
 }

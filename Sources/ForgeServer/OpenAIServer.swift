@@ -151,13 +151,19 @@ public final class OpenAIServer: Sendable {
 
     /// A memory request: key, rate, then `body` with the owner (the client, and `user` from the query or the JSON body).
     func memories(_ request: Request, _ body: @escaping (MemoryEndpoints, String, [String: Any]) throws(APIError) -> [String: Any]) async throws -> Response {
+        await ownedRoute(request, memory, missing: APIError(status: 404, "This server keeps no memory (start it with --memory DB --embedder DIR).",
+                                                            code: "not_found"), what: "use memories", body)
+    }
+
+    /// A request on the caller's own data (memories, feedback): the service or `missing`, key, role (user or admin),
+    /// rate, the JSON body of a POST, then `body` with the owner (the client, and `user` from the query or the body).
+    func ownedRoute<Service>(_ request: Request, _ service: Service?, missing: APIError, what: String,
+                             _ body: (Service, String, [String: Any]) throws(APIError) -> [String: Any]) async -> Response {
         var request = request
         do throws(APIError) {
-            guard let memory else {
-                throw APIError(status: 404, "This server keeps no memory (start it with --memory DB --embedder DIR).", code: "not_found")
-            }
+            guard let service else { throw missing }
             let access = try options.keys.authorize(request.headers[.authorization])
-            try access.require(.user, .admin, for: "use memories")
+            try access.require(.user, .admin, for: what)
             try limiter.admit(access.client, limits: access.limits)
             var json: [String: Any] = [:]
             if request.method == .post {
@@ -171,7 +177,8 @@ public final class OpenAIServer: Sendable {
                 json = o
             }
             let user = request.uri.queryParameters.get("user") ?? json["user"] as? String
-            return Self.json(try body(memory, MemoryEndpoints.owner(client: access.client, user: user), json))
+            // One small SQLite transaction: done on the event loop.
+            return Self.json(try body(service, MemoryEndpoints.owner(client: access.client, user: user), json))
         } catch {
             return Self.error(error)
         }
