@@ -185,15 +185,29 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
         #expect(server.stop() == 0)
 
         // One sequence and a queue of one: a long request runs, a second waits, a third is refused. The first runs past
-        // its 4 s limit. (A server without the output filter: a sampled reply may write a 9 and end before its limit.)
+        // its 10 s limit. (A server without the output filter: a sampled reply may write a 9 and end before its limit.)
         let limited = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--context", "4096", "--max-sequences", "1",
-                                         "--max-queue", "1", "--timeout", "4"])
+                                         "--max-queue", "1", "--timeout", "10"])
         url = limited.base + "/v1/completions"
-        let endless = Data(#"{"model": "smollm2", "prompt": "Once upon a time", "max_tokens": 2000, "ignore_eos": true}"#.utf8)
+        let endless = Data(#"{"model": "smollm2", "prompt": "Once upon a time", "max_tokens": 2048, "ignore_eos": true}"#.utf8)
+        // Each next request is sent once /metrics shows the previous one running or queued (fixed sleeps lost the race on
+        // a busy machine); the 10 s limit leaves the queued state a wide window.
+        var lastMetrics = ""
+        func waitFor(_ name: String, _ value: Double) async throws {
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let (_, _, m) = try await http("GET", limited.base + "/metrics")
+                lastMetrics = String(decoding: m, as: UTF8.self)
+                let line = lastMetrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+                if line.flatMap({ Double($0.split(separator: " ").last ?? "") }) == value { return }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            Issue.record("\(name) never reached \(value); the last /metrics:\n\(lastMetrics)")
+        }
         async let first = http("POST", url, body: endless)
-        try await Task.sleep(for: .milliseconds(700))
+        try await waitFor("forge_active_sequences", 1)
         async let second = http("POST", url, body: endless)
-        try await Task.sleep(for: .milliseconds(700))
+        try await waitFor("forge_queue_depth", 1)
         let (qs, qh, qb) = try await http("POST", url, body: endless)
         #expect(qs == 429 && error(qb)["code"] as? String == "queue_full" && Int(qh["retry-after"] ?? "") ?? 0 >= 1,
                 "\(qs) \(qh) \(String(decoding: qb, as: UTF8.self))")
