@@ -89,7 +89,8 @@ enum KQuantGEMM {
                 // The quants are stored as q + 32: take 32·Σ scale·Σx̂ of the 16-value groups back out.
                 let scales = QuantDotK.q6KScales(p), d = QuantBlocks.half(p, 208)
                 @inline(__always) func fuse(_ x: Q8KActivations, _ sumi: SIMD8<Int32>, _ s: SIMD16<Int32>, _ total: inout SIMD4<Float>) {
-                    let r = Float(sumi.wrappedSum() &- ((scales &* s).wrappedSum() &<< 5)) * d
+                    let offset = scales &* s
+                    let r = Float((sumi &- ((offset.lowHalf &+ offset.highHalf) &<< 5)).wrappedSum()) * d
                     total[i] = total[i].addingProduct(r, x.scales[b])
                 }
                 fuse(x0, sumi.0, s0, &total.0); fuse(x1, sumi.1, s1, &total.1)
