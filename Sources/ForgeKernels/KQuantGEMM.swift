@@ -31,16 +31,38 @@ enum KQuantGEMM {
                 let a0 = UnsafeRawPointer(x0.values) + at, a1 = UnsafeRawPointer(x1.values) + at
                 let a2 = UnsafeRawPointer(x2.values) + at, a3 = UnsafeRawPointer(x3.values) + at
                 var lo = (SIMD8<Int32>(), SIMD8<Int32>(), SIMD8<Int32>(), SIMD8<Int32>()), hi = lo
-                for v in 0..<8 {
-                    let (l, h) = QuantDotK.q4KNibbles(p, j, v, inPlace: inPlace)
-                    lo.0 = forge_dot_u8s8(lo.0, l, broadcastLane(a0, v))
-                    hi.0 = forge_dot_u8s8(hi.0, h, broadcastLane(a0 + 32, v))
-                    lo.1 = forge_dot_u8s8(lo.1, l, broadcastLane(a1, v))
-                    hi.1 = forge_dot_u8s8(hi.1, h, broadcastLane(a1 + 32, v))
-                    lo.2 = forge_dot_u8s8(lo.2, l, broadcastLane(a2, v))
-                    hi.2 = forge_dot_u8s8(hi.2, h, broadcastLane(a2 + 32, v))
-                    lo.3 = forge_dot_u8s8(lo.3, l, broadcastLane(a3, v))
-                    hi.3 = forge_dot_u8s8(hi.3, h, broadcastLane(a3 + 32, v))
+                if inPlace {
+                    for v in 0..<8 {
+                        let (l, h) = QuantDotK.q4KNibbles(p, j, v, inPlace: true)
+                        lo.0 = forge_dot_u8s8(lo.0, l, broadcastLane(a0, v))
+                        hi.0 = forge_dot_u8s8(hi.0, h, broadcastLane(a0 + 32, v))
+                        lo.1 = forge_dot_u8s8(lo.1, l, broadcastLane(a1, v))
+                        hi.1 = forge_dot_u8s8(hi.1, h, broadcastLane(a1 + 32, v))
+                        lo.2 = forge_dot_u8s8(lo.2, l, broadcastLane(a2, v))
+                        hi.2 = forge_dot_u8s8(hi.2, h, broadcastLane(a2 + 32, v))
+                        lo.3 = forge_dot_u8s8(lo.3, l, broadcastLane(a3, v))
+                        hi.3 = forge_dot_u8s8(hi.3, h, broadcastLane(a3 + 32, v))
+                    }
+                } else {
+                    // AVX2: int16 pair sums added over the 8 vectors (per lane at most 16 products of 15·127, 30,480,
+                    // below int16's limit), widened once: one multiply per 32 products instead of two.
+                    var lo16 = (SIMD16<Int16>(), SIMD16<Int16>(), SIMD16<Int16>(), SIMD16<Int16>()), hi16 = lo16
+                    for v in 0..<8 {
+                        let (l, h) = QuantDotK.q4KNibbles(p, j, v, inPlace: false)
+                        lo16.0 &+= forge_pairs_u8s8(l, broadcastLane(a0, v))
+                        hi16.0 &+= forge_pairs_u8s8(h, broadcastLane(a0 + 32, v))
+                        lo16.1 &+= forge_pairs_u8s8(l, broadcastLane(a1, v))
+                        hi16.1 &+= forge_pairs_u8s8(h, broadcastLane(a1 + 32, v))
+                        lo16.2 &+= forge_pairs_u8s8(l, broadcastLane(a2, v))
+                        hi16.2 &+= forge_pairs_u8s8(h, broadcastLane(a2 + 32, v))
+                        lo16.3 &+= forge_pairs_u8s8(l, broadcastLane(a3, v))
+                        hi16.3 &+= forge_pairs_u8s8(h, broadcastLane(a3 + 32, v))
+                    }
+                    let one = SIMD16<Int16>(repeating: 1)
+                    lo = (forge_madd_i16(lo.0, lo16.0, one), forge_madd_i16(lo.1, lo16.1, one),
+                          forge_madd_i16(lo.2, lo16.2, one), forge_madd_i16(lo.3, lo16.3, one))
+                    hi = (forge_madd_i16(hi.0, hi16.0, one), forge_madd_i16(hi.1, hi16.1, one),
+                          forge_madd_i16(hi.2, hi16.2, one), forge_madd_i16(hi.3, hi16.3, one))
                 }
                 @inline(__always) func fuse(_ x: Q8KActivations, _ low: SIMD8<Int32>, _ high: SIMD8<Int32>,
                                             _ acc: inout SIMD8<Float>, _ accMin: inout SIMD8<Float>) {
@@ -79,10 +101,10 @@ enum KQuantGEMM {
                     let q = QuantDotK.q6KQuants(p, j)
                     @inline(__always) func chunk(_ t: Int, _ q: SIMD32<UInt8>) {
                         let sc = QuantDotK.q6KChunkScales(p, j, t), at = 128 * j + 32 * t
-                        @inline(__always) func dot(_ a: UnsafeRawPointer) -> SIMD8<Int32> {
-                            forge_dot_u8s8(SIMD8<Int32>(), q, a.loadUnaligned(fromByteOffset: at, as: SIMD32<Int8>.self)) &* sc
+                        @inline(__always) func dot(_ sumi: inout SIMD8<Int32>, _ a: UnsafeRawPointer) {
+                            sumi = forge_madd_i16(sumi, forge_pairs_u8s8(q, a.loadUnaligned(fromByteOffset: at, as: SIMD32<Int8>.self)), sc)
                         }
-                        sumi.0 &+= dot(a0); sumi.1 &+= dot(a1); sumi.2 &+= dot(a2); sumi.3 &+= dot(a3)
+                        dot(&sumi.0, a0); dot(&sumi.1, a1); dot(&sumi.2, a2); dot(&sumi.3, a3)
                     }
                     chunk(0, q.0); chunk(1, q.1); chunk(2, q.2); chunk(3, q.3)
                 }

@@ -147,7 +147,7 @@ public enum QuantDotK {
                     let q = q6KQuants(p, j)
                     @inline(__always) func chunk(_ t: Int, _ q: SIMD32<UInt8>) {
                         let a = xb.loadUnaligned(fromByteOffset: 128 * j + 32 * t, as: SIMD32<Int8>.self)
-                        sumi &+= forge_dot_u8s8(SIMD8<Int32>(), q, a) &* q6KChunkScales(p, j, t)
+                        sumi = forge_madd_i16(sumi, forge_pairs_u8s8(q, a), q6KChunkScales(p, j, t))
                     }
                     chunk(0, q.0); chunk(1, q.1); chunk(2, q.2); chunk(3, q.3)
                 }
@@ -187,13 +187,13 @@ public enum QuantDotK {
                 bytes(((b1 &>> 4) & m4) | (h & m30)), bytes(((b2 &>> 4) & m4) | ((h & mC0) &>> 2)))
     }
 
-    /// The scales of vector t of `q6KQuants(p, j)` per int32 lane of its byte dot product: lanes 0..<4 hold its
-    /// first 16 values, lanes 4..<8 the next 16.
+    /// The scales of vector t of `q6KQuants(p, j)` per int16 lane of its byte pair sums (`forge_pairs_u8s8`): lanes
+    /// 0..<8 hold its first 16 values, lanes 8..<16 the next 16. Pair sums of 6-bit quants never saturate.
     @inline(__always)
-    static func q6KChunkScales(_ p: UnsafeRawPointer, _ j: Int, _ t: Int) -> SIMD8<Int32> {
-        let lo = Int32(p.load(fromByteOffset: 192 + 8 * j + 2 * t, as: Int8.self))
-        let hi = Int32(p.load(fromByteOffset: 193 + 8 * j + 2 * t, as: Int8.self))
-        return SIMD8(lo, lo, lo, lo, hi, hi, hi, hi)
+    static func q6KChunkScales(_ p: UnsafeRawPointer, _ j: Int, _ t: Int) -> SIMD16<Int16> {
+        let lo = Int16(p.load(fromByteOffset: 192 + 8 * j + 2 * t, as: Int8.self))
+        let hi = Int16(p.load(fromByteOffset: 193 + 8 * j + 2 * t, as: Int8.self))
+        return SIMD16(lowHalf: SIMD8(repeating: lo), highHalf: SIMD8(repeating: hi))
     }
 
     /// The 16 scales of stored Q6_K block p, widened.
