@@ -86,16 +86,20 @@ enum KQuantGEMM {
     static func q6K(_ row: UnsafeRawPointer, stride: Int, rows: Int, _ x: UnsafePointer<Q8KActivations>,
                     _ out: UnsafeMutablePointer<Float>, ld: Int) {
         let x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3]
-        var total = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>())  // per token, a lane per row
+        var total = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>())  // per row, a lane per token
         for b in 0..<(x0.count / 256) {
-            @inline(__always) func sums(_ x: Q8KActivations) -> SIMD16<Int32> {
-                UnsafeRawPointer(x.sums16 + 16 * b).loadUnaligned(as: SIMD16<Int32>.self)
+            // Each token's 16-value sums as int16 (at most 16·127), for one vpmaddwd with a row's scales.
+            @inline(__always) func sums(_ x: Q8KActivations) -> SIMD16<Int16> {
+                let s = UnsafeRawPointer(x.sums16 + 16 * b).loadUnaligned(as: SIMD16<Int32>.self)
+                var r = SIMD16<Int16>()
+                for i in 0..<16 { r[i] = Int16(truncatingIfNeeded: s[i]) }
+                return r
             }
             let s0 = sums(x0), s1 = sums(x1), s2 = sums(x2), s3 = sums(x3)
+            let dy = SIMD4<Float>(x0.scales[b], x1.scales[b], x2.scales[b], x3.scales[b])
             let a0 = UnsafeRawPointer(x0.values) + 256 * b, a1 = UnsafeRawPointer(x1.values) + 256 * b
             let a2 = UnsafeRawPointer(x2.values) + 256 * b, a3 = UnsafeRawPointer(x3.values) + 256 * b
-            @inline(__always) func one(_ i: Int) {
-                let p = row + i * stride + b * 210
+            @inline(__always) func one(_ p: UnsafeRawPointer, _ total: inout SIMD4<Float>) {
                 var sumi = (SIMD8<Int32>(), SIMD8<Int32>(), SIMD8<Int32>(), SIMD8<Int32>())
                 for j in 0..<2 {
                     let q = QuantDotK.q6KQuants(p, j)
@@ -108,23 +112,35 @@ enum KQuantGEMM {
                     }
                     chunk(0, q.0); chunk(1, q.1); chunk(2, q.2); chunk(3, q.3)
                 }
-                // The quants are stored as q + 32: take 32·Σ scale·Σx̂ of the 16-value groups back out.
-                let scales = QuantDotK.q6KScales(p), d = QuantBlocks.half(p, 208)
-                @inline(__always) func fuse(_ x: Q8KActivations, _ sumi: SIMD8<Int32>, _ s: SIMD16<Int32>, _ total: inout SIMD4<Float>) {
-                    let offset = scales &* s
-                    let r = Float((sumi &- ((offset.lowHalf &+ offset.highHalf) &<< 5)).wrappedSum()) * d
-                    total[i] = total[i].addingProduct(r, x.scales[b])
+                // The quants are stored as q + 32: take 32·Σ scale·Σx̂ of the 16-value groups back out, then each
+                // token's whole sum (integers: any order), times d and fused with its d_x, four tokens at once.
+                var scales = SIMD16<Int16>()
+                let sc = p.loadUnaligned(fromByteOffset: 192, as: SIMD16<Int8>.self)
+                for i in 0..<16 { scales[i] = Int16(sc[i]) }
+                @inline(__always) func less(_ sumi: SIMD8<Int32>, _ s: SIMD16<Int16>) -> SIMD4<Int32> {
+                    let v = sumi &- (forge_madd_i16(SIMD8<Int32>(), scales, s) &<< 5)
+                    return v.lowHalf &+ v.highHalf
                 }
-                fuse(x0, sumi.0, s0, &total.0); fuse(x1, sumi.1, s1, &total.1)
-                fuse(x2, sumi.2, s2, &total.2); fuse(x3, sumi.3, s3, &total.3)
+                let v0 = less(sumi.0, s0), v1 = less(sumi.1, s1), v2 = less(sumi.2, s2), v3 = less(sumi.3, s3)
+                let h01 = SIMD4(v0[0], v1[0], v0[2], v1[2]) &+ SIMD4(v0[1], v1[1], v0[3], v1[3])
+                let h23 = SIMD4(v2[0], v3[0], v2[2], v3[2]) &+ SIMD4(v2[1], v3[1], v2[3], v3[3])
+                let whole = SIMD4(h01[0], h01[1], h23[0], h23[1]) &+ SIMD4(h01[2], h01[3], h23[2], h23[3])
+                var r = SIMD4<Float>()
+                for t in 0..<4 { r[t] = Float(whole[t]) }
+                total.addProduct(r * QuantBlocks.half(p, 208), dy)
             }
-            one(0)
-            if rows > 1 { one(1) }
-            if rows > 2 { one(2) }
-            if rows > 3 { one(3) }
+            let p = row + b * 210
+            one(p, &total.0)
+            if rows > 1 { one(p + stride, &total.1) }
+            if rows > 2 { one(p + 2 * stride, &total.2) }
+            if rows > 3 { one(p + 3 * stride, &total.3) }
         }
-        for i in 0..<rows {
-            out[i] = total.0[i]; out[ld + i] = total.1[i]; out[2 * ld + i] = total.2[i]; out[3 * ld + i] = total.3[i]
+        for t in 0..<4 {
+            let o = out + t * ld
+            o[0] = total.0[t]
+            if rows > 1 { o[1] = total.1[t] }
+            if rows > 2 { o[2] = total.2[t] }
+            if rows > 3 { o[3] = total.3[t] }
         }
     }
 }
