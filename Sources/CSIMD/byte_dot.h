@@ -2,7 +2,8 @@
 //
 // forge_dot_u8s8: for each group of 4 bytes, acc[i] += sum of a[4i+k] * b[4i+k], a unsigned, b signed
 // (AVX-512 VNNI vpdpbusd, or AVX2 vpmaddubsw + vpmaddwd, or a scalar loop elsewhere). Products of
-// 4-bit or 7-bit unsigned values with int8 never saturate the AVX2 16-bit pair sums.
+// 4-bit or 7-bit unsigned values with int8 never saturate the AVX2 16-bit pair sums. forge_pairs_u8s8 and
+// forge_madd_i16 are those two AVX2 steps apart, for kernels that sum int16 pairs or scale them on the way.
 // The branch is chosen at compile time from the target CPU the Swift targets are built for.
 #ifndef FORGE_BYTE_DOT_H
 #define FORGE_BYTE_DOT_H
@@ -14,6 +15,7 @@
 typedef uint8_t forge_u8x32 __attribute__((ext_vector_type(32)));
 typedef int8_t forge_i8x32 __attribute__((ext_vector_type(32)));
 typedef int32_t forge_i32x8 __attribute__((ext_vector_type(8)));
+typedef int16_t forge_i16x16 __attribute__((ext_vector_type(16)));
 
 /// acc + per-4-byte sums of a[i]·b[i] (a: 0...127 here, b: int8).
 static inline __attribute__((always_inline)) forge_i32x8 forge_dot_u8s8(forge_i32x8 acc, forge_u8x32 a, forge_i8x32 b) {
@@ -40,6 +42,32 @@ static inline __attribute__((always_inline)) forge_i32x8 forge_dot_s8s8(forge_i3
 #else
     forge_i32x8 r = acc;
     for (int i = 0; i < 32; i++) r[i / 4] += (int32_t)a[i] * (int32_t)b[i];
+    return r;
+#endif
+}
+
+/// a[2i]·b[2i] + a[2i+1]·b[2i+1] as int16, a unsigned, b signed (vpmaddubsw; the sums saturate at ±32767, which
+/// products of values up to 63 with int8 never reach).
+static inline __attribute__((always_inline)) forge_i16x16 forge_pairs_u8s8(forge_u8x32 a, forge_i8x32 b) {
+#if defined(__x86_64__) && defined(__AVX2__)
+    return (forge_i16x16)_mm256_maddubs_epi16((__m256i)a, (__m256i)b);
+#else
+    forge_i16x16 r;
+    for (int i = 0; i < 16; i++) {
+        int s = (int)a[2 * i] * b[2 * i] + (int)a[2 * i + 1] * b[2 * i + 1];
+        r[i] = (int16_t)(s > 32767 ? 32767 : s < -32768 ? -32768 : s);
+    }
+    return r;
+#endif
+}
+
+/// acc + a[2i]·s[2i] + a[2i+1]·s[2i+1] per int32 lane, all int16 (vpmaddwd).
+static inline __attribute__((always_inline)) forge_i32x8 forge_madd_i16(forge_i32x8 acc, forge_i16x16 a, forge_i16x16 s) {
+#if defined(__x86_64__) && defined(__AVX2__)
+    return acc + (forge_i32x8)_mm256_madd_epi16((__m256i)a, (__m256i)s);
+#else
+    forge_i32x8 r = acc;
+    for (int i = 0; i < 8; i++) r[i] += (int32_t)a[2 * i] * s[2 * i] + (int32_t)a[2 * i + 1] * s[2 * i + 1];
     return r;
 #endif
 }

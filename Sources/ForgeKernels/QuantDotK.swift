@@ -66,29 +66,24 @@ public enum QuantDotK {
     @inline(__always)
     public static func q4KPacked(_ g: UnsafeRawPointer, _ x: Q8KActivations, pairs: Bool = false) -> SIMD8<Float> {
         let inPlace = forge_has_vnni() != 0  // high nibbles as 16·q need VNNI (see PackedDot)
-        let nibbles = SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F)
         var acc = SIMD8<Float>(), accMin = SIMD8<Float>()
         let xv = UnsafeRawPointer(x.values)
         for b in 0..<(x.count / 256) {
             let p = g + b * q4KPackedBytes, xb = xv + 256 * b
-            let s16 = x.sums16 + 16 * b
             let dx = SIMD8<Float>(repeating: x.scales[b])
             let dd = halves8(p) * dx, dm = halves8(p + 16) * dx
             var sum = SIMD8<Int32>(), mins = SIMD8<Int32>()
             for j in 0..<4 {
-                for k in 0..<5 { forge_prefetch(p + q4KPackedBytes + 320 * j + 64 * k) }
+                q4KPrefetch(p, j)
                 var low = SIMD8<Int32>(), high = SIMD8<Int32>()
                 for v in 0..<8 {
-                    let u = p.loadUnaligned(fromByteOffset: 160 + 32 * (8 * j + v), as: SIMD4<UInt64>.self)
-                    let l = u & nibbles, h = inPlace ? u & ~nibbles : (u &>> 4) & nibbles
-                    low = forge_dot_u8s8(low, unsafeBitCast(l, to: SIMD32<UInt8>.self), broadcastLane(xb + 64 * j, v))
-                    high = forge_dot_u8s8(high, unsafeBitCast(h, to: SIMD32<UInt8>.self), broadcastLane(xb + 64 * j + 32, v))
+                    let (l, h) = q4KNibbles(p, j, v, inPlace: inPlace)
+                    low = forge_dot_u8s8(low, l, broadcastLane(xb + 64 * j, v))
+                    high = forge_dot_u8s8(high, h, broadcastLane(xb + 64 * j + 32, v))
                 }
-                if inPlace { high = high &>> 4 }  // an exact multiple of 16
-                sum &+= low &* bytes8(p + 32 + 16 * j) &+ high &* bytes8(p + 40 + 16 * j)
-                for s in (2 * j)..<(2 * j + 2) {
-                    mins &+= bytes8(p + 96 + 8 * s) &* SIMD8(repeating: s16[2 * s] &+ s16[2 * s + 1])
-                }
+                let (s, m) = q4KPair(p, j, low: low, high: high, inPlace: inPlace, x.sums16 + 16 * b)
+                sum &+= s
+                mins &+= m
                 if pairs {
                     acc.addProduct(int32ToFloat(sum), dd)
                     accMin.addProduct(int32ToFloat(mins), dm)
@@ -103,6 +98,35 @@ public enum QuantDotK {
         return acc - accMin
     }
 
+    /// Asks for the part of the next packed Q4_K block that pair j of block p will read next.
+    @inline(__always) static func q4KPrefetch(_ p: UnsafeRawPointer, _ j: Int) {
+        for k in 0..<5 { forge_prefetch(p + q4KPackedBytes + 320 * j + 64 * k) }
+    }
+
+    /// Quant vector v of sub-block pair j of packed block p as low and high nibbles (lane r: row r's 4 values);
+    /// with `inPlace` the high ones stay as 16·q, for `q4KPair` to shift back after summing.
+    @inline(__always)
+    static func q4KNibbles(_ p: UnsafeRawPointer, _ j: Int, _ v: Int, inPlace: Bool) -> (SIMD32<UInt8>, SIMD32<UInt8>) {
+        let nibbles = SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F)
+        let u = p.loadUnaligned(fromByteOffset: 160 + 32 * (8 * j + v), as: SIMD4<UInt64>.self)
+        let l = u & nibbles, h = inPlace ? u & ~nibbles : (u &>> 4) & nibbles
+        return (unsafeBitCast(l, to: SIMD32<UInt8>.self), unsafeBitCast(h, to: SIMD32<UInt8>.self))
+    }
+
+    /// Pair j's integer sums for the 8 rows of packed block p: Σ scale·Σq·x̂ of its two sub-blocks from their byte
+    /// dot products `low` and `high`, and Σ min·Σx̂ from the activations' 16-value sums `s16` of the block.
+    @inline(__always)
+    static func q4KPair(_ p: UnsafeRawPointer, _ j: Int, low: SIMD8<Int32>, high: SIMD8<Int32>, inPlace: Bool,
+                        _ s16: UnsafePointer<Int32>) -> (sum: SIMD8<Int32>, mins: SIMD8<Int32>) {
+        let high = inPlace ? high &>> 4 : high  // an exact multiple of 16
+        let sum = low &* bytes8(p + 32 + 16 * j) &+ high &* bytes8(p + 40 + 16 * j)
+        var mins = SIMD8<Int32>()
+        for s in (2 * j)..<(2 * j + 2) {
+            mins &+= bytes8(p + 96 + 8 * s) &* SIMD8(repeating: s16[2 * s] &+ s16[2 * s + 1])
+        }
+        return (sum, mins)
+    }
+
     // MARK: - Q6_K, stored layout
 
     /// Up to four Q6_K rows `stride` bytes apart against `x` (lanes past `rows` are 0). With `batch` (the
@@ -113,9 +137,6 @@ public enum QuantDotK {
         var acc = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
         var total = SIMD4<Float>()
         let xv = UnsafeRawPointer(x.values)
-        let m4 = SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F), m3 = SIMD4<UInt64>(repeating: 0x0303_0303_0303_0303)
-        let mC = SIMD4<UInt64>(repeating: 0x0C0C_0C0C_0C0C_0C0C), m30 = SIMD4<UInt64>(repeating: 0x3030_3030_3030_3030)
-        let mC0 = SIMD4<UInt64>(repeating: 0xC0C0_C0C0_C0C0_C0C0)
         for b in 0..<(x.count / 256) {
             let xb = xv + 256 * b
             let sums = UnsafeRawPointer(x.sums16 + 16 * b).loadUnaligned(as: SIMD16<Int32>.self)
@@ -123,25 +144,15 @@ public enum QuantDotK {
             @inline(__always) func one(_ p: UnsafeRawPointer, _ acc: inout SIMD8<Float>, _ total: inout Float) {
                 var sumi = SIMD8<Int32>()
                 for j in 0..<2 {
-                    let ql = p + 64 * j
-                    let b1 = ql.loadUnaligned(as: SIMD4<UInt64>.self), b2 = ql.loadUnaligned(fromByteOffset: 32, as: SIMD4<UInt64>.self)
-                    let h = p.loadUnaligned(fromByteOffset: 128 + 32 * j, as: SIMD4<UInt64>.self)
-                    let q = ((b1 & m4) | ((h & m3) &<< 4), (b2 & m4) | ((h & mC) &<< 2),
-                             ((b1 &>> 4) & m4) | (h & m30), ((b2 &>> 4) & m4) | ((h & mC0) &>> 2))
-                    @inline(__always) func chunk(_ t: Int, _ q: SIMD4<UInt64>) {
+                    let q = q6KQuants(p, j)
+                    @inline(__always) func chunk(_ t: Int, _ q: SIMD32<UInt8>) {
                         let a = xb.loadUnaligned(fromByteOffset: 128 * j + 32 * t, as: SIMD32<Int8>.self)
-                        let s = forge_dot_u8s8(SIMD8<Int32>(), unsafeBitCast(q, to: SIMD32<UInt8>.self), a)
-                        let lo = Int32(p.load(fromByteOffset: 192 + 8 * j + 2 * t, as: Int8.self))
-                        let hi = Int32(p.load(fromByteOffset: 193 + 8 * j + 2 * t, as: Int8.self))
-                        sumi &+= s &* SIMD8(lo, lo, lo, lo, hi, hi, hi, hi)
+                        sumi = forge_madd_i16(sumi, forge_pairs_u8s8(q, a), q6KChunkScales(p, j, t))
                     }
                     chunk(0, q.0); chunk(1, q.1); chunk(2, q.2); chunk(3, q.3)
                 }
                 // The quants are stored as q + 32: per lane k, take 32·(scale·Σx̂) of groups 2k and 2k+1 back out.
-                let sc = p.loadUnaligned(fromByteOffset: 192, as: SIMD16<Int8>.self)
-                var wide = SIMD16<Int32>()
-                for i in 0..<16 { wide[i] = Int32(sc[i]) }
-                let prod = wide &* sums
+                let prod = q6KScales(p) &* sums
                 let even = SIMD8<Int32>(prod[0], prod[2], prod[4], prod[6], prod[8], prod[10], prod[12], prod[14])
                 let odd = SIMD8<Int32>(prod[1], prod[3], prod[5], prod[7], prod[9], prod[11], prod[13], prod[15])
                 sumi &-= (even &+ odd) &<< 5
@@ -159,6 +170,39 @@ public enum QuantDotK {
             if rows > 3 { one(p + 3 * stride, &acc.3, &total[3]) }
         }
         return batch ? total : SIMD4(hsum8(acc.0), hsum8(acc.1), hsum8(acc.2), hsum8(acc.3))
+    }
+
+    /// Values 128j ..< 128j + 128 of stored Q6_K block p as their 6-bit quants (stored as q + 32: 0...63), in four
+    /// vectors of 32 consecutive values.
+    @inline(__always)
+    static func q6KQuants(_ p: UnsafeRawPointer, _ j: Int) -> (SIMD32<UInt8>, SIMD32<UInt8>, SIMD32<UInt8>, SIMD32<UInt8>) {
+        let m4 = SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F), m3 = SIMD4<UInt64>(repeating: 0x0303_0303_0303_0303)
+        let mC = SIMD4<UInt64>(repeating: 0x0C0C_0C0C_0C0C_0C0C), m30 = SIMD4<UInt64>(repeating: 0x3030_3030_3030_3030)
+        let mC0 = SIMD4<UInt64>(repeating: 0xC0C0_C0C0_C0C0_C0C0)
+        let ql = p + 64 * j
+        let b1 = ql.loadUnaligned(as: SIMD4<UInt64>.self), b2 = ql.loadUnaligned(fromByteOffset: 32, as: SIMD4<UInt64>.self)
+        let h = p.loadUnaligned(fromByteOffset: 128 + 32 * j, as: SIMD4<UInt64>.self)
+        @inline(__always) func bytes(_ v: SIMD4<UInt64>) -> SIMD32<UInt8> { unsafeBitCast(v, to: SIMD32<UInt8>.self) }
+        return (bytes((b1 & m4) | ((h & m3) &<< 4)), bytes((b2 & m4) | ((h & mC) &<< 2)),
+                bytes(((b1 &>> 4) & m4) | (h & m30)), bytes(((b2 &>> 4) & m4) | ((h & mC0) &>> 2)))
+    }
+
+    /// The scales of vector t of `q6KQuants(p, j)` per int16 lane of its byte pair sums (`forge_pairs_u8s8`): lanes
+    /// 0..<8 hold its first 16 values, lanes 8..<16 the next 16. Pair sums of 6-bit quants never saturate.
+    @inline(__always)
+    static func q6KChunkScales(_ p: UnsafeRawPointer, _ j: Int, _ t: Int) -> SIMD16<Int16> {
+        let lo = Int16(p.load(fromByteOffset: 192 + 8 * j + 2 * t, as: Int8.self))
+        let hi = Int16(p.load(fromByteOffset: 193 + 8 * j + 2 * t, as: Int8.self))
+        return SIMD16(lowHalf: SIMD8(repeating: lo), highHalf: SIMD8(repeating: hi))
+    }
+
+    /// The 16 scales of stored Q6_K block p, widened.
+    @inline(__always)
+    static func q6KScales(_ p: UnsafeRawPointer) -> SIMD16<Int32> {
+        let sc = p.loadUnaligned(fromByteOffset: 192, as: SIMD16<Int8>.self)
+        var wide = SIMD16<Int32>()
+        for i in 0..<16 { wide[i] = Int32(sc[i]) }
+        return wide
     }
 }
 

@@ -1,8 +1,8 @@
 // WeightMatrix: a row-major weight matrix stored in any supported GGML type, and its products.
 //
-// Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 (what published GGUFs mostly hold): integer dot products with 8-bit activations, for
-// one token and for prompts shorter than 64 tokens; longer batches multiply the same rounded activations
-// by SGEMM. Other types: one token dots each row with Float32 activations
+// Q4_0/Q4_1/Q5_0/Q5_1/Q8_0, Q6_K and packed Q4_K (what published GGUFs mostly hold): integer dot products with
+// 8-bit activations, token by token for one token and prompts shorter than 64 tokens, in tiles of several tokens
+// for longer batches (PackedGEMM, KQuantGEMM). Other types: one token dots each row with Float32 activations
 // straight from its blocks; several tokens decode strips of rows to Float32 and use SGEMM.
 import ForgeCore
 
@@ -49,8 +49,8 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Rows per strip in the prefill path.
     static let strip = 64
 
-    /// Batches of this many tokens or more multiply the integer-kernel types by SGEMM (`multiplyRounded`), as
-    /// llama.cpp's attention switches to Float32 tiles at the same size.
+    /// Batches of this many tokens or more multiply the integer-kernel types in tiles of several tokens (or by SGEMM
+    /// for unpacked 32-value types, `multiplyRounded`), as llama.cpp's attention switches to Float32 tiles at the same size.
     public static let longBatch = 64
 
     /// y[t·ldy + r] = W[r]·x[t·cols ..] for every token t < `tokens` and row r, threaded over rows.
@@ -75,7 +75,7 @@ public struct WeightMatrix: @unchecked Sendable {
         let lds = ldy ?? parts.map { $0.0.rows }
         let indexed = parts.indices.map { (parts[$0].0, parts[$0].1, lds[$0]) }
         let integer = indexed.filter { $0.0.hasIntegerKernel }
-        var float = indexed.filter { !$0.0.hasIntegerKernel }
+        let float = indexed.filter { !$0.0.hasIntegerKernel }
         if path == .short || (path == .auto && tokens < longBatch) {
             if !integer.isEmpty { multiplyInteger(integer, x, tokens: tokens, segments: segments ?? [tokens]) }
         } else {
@@ -83,7 +83,8 @@ public struct WeightMatrix: @unchecked Sendable {
             let rounded = integer.filter { QuantDotQ8.supports($0.0.type) && $0.0.packed == nil }
             if !tiled.isEmpty { multiplyTiles(tiled, x, tokens: tokens) }
             if !rounded.isEmpty { multiplyRounded(rounded, x, tokens: tokens) }
-            float += integer.filter { !QuantDotQ8.supports($0.0.type) }  // K-quants: Float32 activations by SGEMM
+            let kQuants = integer.filter { QuantDotK.supports($0.0.type) }
+            if !kQuants.isEmpty { multiplyKTiles(kQuants, x, tokens: tokens, segments: segments ?? [tokens]) }
         }
         if float.isEmpty { return }
         // A forced short path dots row by row for any count, so each token's floats do not depend on its batch.
@@ -99,15 +100,7 @@ public struct WeightMatrix: @unchecked Sendable {
     /// the same arithmetic, in llama.cpp's order, so both give llama.cpp's floats.
     static func multiplyInteger(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int,
                                 segments: [Int]) {
-        // Per token, the K-quant kernel variant llama.cpp would use for its sequence: Q4_K's gemm takes a sequence's
-        // tokens four at a time (the rest one by one); Q6_K switches to its tiled form for sequences of 8+ tokens.
-        var inFours = [Bool](repeating: false, count: tokens), tiled = inFours
-        var start = 0
-        for n in segments {
-            for i in 0..<n { inFours[start + i] = i < n / 4 * 4; tiled[start + i] = n >= 8 }
-            start += n
-        }
-        precondition(start == tokens, "segments of \(start) tokens for \(tokens)")
+        let plan = KQuantPlan(segments: segments, tokens: tokens)
         let cols = parts[0].0.cols
         // Q8_0/Q8_1 rounding (32 values) for the 32-value types, Q8_K (256 values) for the K-quants.
         let needQ8 = parts.contains { QuantDotQ8.supports($0.0.type) }, needK = parts.contains { QuantDotK.supports($0.0.type) }
@@ -134,7 +127,7 @@ public struct WeightMatrix: @unchecked Sendable {
                     let g = m.group(r)
                     for t in 0..<tokens {
                         // llama.cpp takes tokens four at a time through its Q4_K gemm, the rest one by one.
-                        let v = m.type == .q4_K ? QuantDotK.q4KPacked(g, k![t], pairs: inFours[t])
+                        let v = m.type == .q4_K ? QuantDotK.q4KPacked(g, k![t], pairs: plan.inFours[t])
                                                 : PackedDot.dot8(m.type, g, a![t])
                         UnsafeMutableRawPointer(out + t * ld + r).storeBytes(of: v, as: SIMD8<Float>.self)
                     }
@@ -142,7 +135,7 @@ public struct WeightMatrix: @unchecked Sendable {
                 }
                 if m.type == .q6_K {
                     for t in 0..<tokens {
-                        let v = QuantDotK.q6K(m.row(r), stride: m.rowBytes, k![t], rows: n, batch: tiled[t])
+                        let v = QuantDotK.q6K(m.row(r), stride: m.rowBytes, k![t], rows: n, batch: plan.tiled[t])
                         for i in 0..<n { out[t * ld + r + i] = v[i] }
                     }
                     return

@@ -68,20 +68,25 @@ struct BenchGenerate: ParsableCommand {
 
 struct BenchKernels: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "kernels", abstract: "Matrix-vector products on random weights in each stored type (one token, --threads).")
+        commandName: "kernels", abstract: "Matrix products on random weights in each stored type (one token or --tokens, --threads).")
 
     @Option(help: "Rows.") var rows = 1536
     @Option(help: "Columns.") var cols = 576
-    @Option(help: "Repetitions.") var repetitions = 2000
+    @Option(help: "Tokens per product (64 or more: the long path unless --path short).") var tokens = 1
+    @Option(help: "auto, short or long (WeightMatrix.Path).") var path = "auto"
+    @Option(help: "Repetitions (divided by --tokens, at least 3).") var repetitions = 2000
     @Option(help: "Instead of random weights, time this model's own matrices in the order one token reads them.") var model: String?
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         try threads.apply()
         if let model { return try runModel(model) }
+        let paths: [String: WeightMatrix.Path] = ["auto": .auto, "short": .short, "long": .long]
+        guard let path = paths[path] else { throw ValidationError("--path must be auto, short or long") }
+        let reps = max(3, repetitions / tokens)
         var rng = RNG(seed: 7)
-        let x = (0..<cols).map { _ in Float(rng.normal()) }
-        var y = [Float](repeating: 0, count: rows)
+        let x = (0..<(cols * tokens)).map { _ in Float(rng.normal()) }
+        var y = [Float](repeating: 0, count: rows * tokens)
         for type in [GGMLType.f32, .f16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q6_K] {
             guard cols % type.block.elements == 0 else {
                 print("\(type): skipped, \(cols) columns is not a whole number of its \(type.block.elements)-value blocks")
@@ -99,14 +104,16 @@ struct BenchKernels: ParsableCommand {
                     let t0 = ContinuousClock.now
                     x.withUnsafeBufferPointer { xb in
                         y.withUnsafeMutableBufferPointer { yb in
-                            for _ in 0..<repetitions { m.multiply(xb.baseAddress!, tokens: 1, into: yb.baseAddress!) }
+                            for _ in 0..<reps {
+                                WeightMatrix.multiply([(m, yb.baseAddress!)], xb.baseAddress!, tokens: tokens, path: path)
+                            }
                         }
                     }
                     let d = ContinuousClock.now - t0
-                    let s = (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) / Double(repetitions)
+                    let s = (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) / Double(reps)
                     let name = "\(type)" + (m.packed == nil ? "" : " packed")
                     print(String(format: "%-12@ %8.1f µs  %6.1f GFLOP/s  %6.1f GB/s", name as NSString, s * 1e6,
-                                 2 * Double(rows * cols) / s / 1e9, Double(bytes) / s / 1e9))
+                                 2 * Double(rows * cols * tokens) / s / 1e9, Double(bytes) / s / 1e9))
                 }
             }
         }

@@ -112,16 +112,16 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
                 let ref = Array(reference[(r * cols)..<((r + 1) * cols)])
                 #expect(relativeError(row.map(Double.init), ref) < 1e-6, "\(type) row \(r)")
             }
-            // Products for 1 token (dot kernels), 5 tokens and 70 (a long batch: strips + SGEMM), in the stored
-            // layout and packed. Integer kernels meet 8-bit activations, so their reference rounds x as ggml's
-            // Q8_0/Q8_1 (32-value types) or Q8_K (K-quants, below 64 tokens) specify.
+            // Products for 1 token (dot kernels), 5 tokens and 70 (a long batch: tiles, or strips + SGEMM), in the
+            // stored layout and packed. Integer kernels meet 8-bit activations, so their reference rounds x as ggml's
+            // Q8_0/Q8_1 (32-value types) or Q8_K (Q6_K and packed Q4_K) specify.
             let x = (0..<(cols * 70)).map { _ in Float(rng.normal()) }
             let packed = stored.packedForDecode()
             for m in packed.packed == nil ? [stored] : [stored, packed] {
                 for tokens in [1, 5, 70] {
                     var y = [Float](repeating: 0, count: tokens * rows)
                     x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { m.multiply(xb.baseAddress!, tokens: tokens, into: $0.baseAddress!) } }
-                    let roundsK = tokens < WeightMatrix.longBatch && (type == .q6_K || (type == .q4_K && m.packed != nil))
+                    let roundsK = type == .q6_K || (type == .q4_K && m.packed != nil)
                     var want = [Double](repeating: 0, count: tokens * rows)
                     for t in 0..<tokens {
                         let xt = Array(x[(t * cols)..<((t + 1) * cols)])

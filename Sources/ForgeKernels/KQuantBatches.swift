@@ -1,0 +1,73 @@
+// KQuantBatches: how the tokens of a batch go through the K-quant kernels. Each sequence gets the variant llama.cpp
+// runs for it (per-token kernels in QuantDotK), and long batches take those variants four tokens at a time through
+// KQuantGEMM's tiles, which give the same floats: a token's result depends on its sequence alone, not on the batch
+// around it or the path.
+import ForgeCore
+
+/// Which K-quant kernel variant each token of a batch takes, as llama.cpp orders a sequence (`segments`: the token
+/// counts of consecutive sequences): Q4_K's gemm takes a sequence's tokens four at a time and the rest one by one;
+/// Q6_K switches to its tiled order for sequences of 8 or more tokens. A token's floats thus depend on its sequence
+/// alone, not on the batch around it.
+struct KQuantPlan {
+    /// Per token: Q4_K summed per pair of sub-blocks (among its sequence's fours).
+    private(set) var inFours: [Bool]
+    /// Per token: Q6_K in the tiled order (its sequence has 8+ tokens).
+    private(set) var tiled: [Bool]
+    /// First tokens of the runs of 4 a tile can take: Q4_K's fours, and 4 consecutive tiled Q6_K tokens.
+    private(set) var q4KTiles: [Int] = [], q6KTiles: [Int] = []
+    /// The other tokens, one by one.
+    private(set) var q4KSingles: [Int] = [], q6KSingles: [Int] = []
+
+    init(segments: [Int], tokens: Int) {
+        inFours = [Bool](repeating: false, count: tokens)
+        tiled = inFours
+        var start = 0
+        for n in segments {
+            let fours = n / 4 * 4
+            for i in 0..<n { inFours[start + i] = i < fours; tiled[start + i] = n >= 8 }
+            q4KTiles += stride(from: start, to: start + fours, by: 4)
+            q4KSingles += (start + fours)..<(start + n)
+            if n >= 8 {
+                q6KTiles += stride(from: start, to: start + fours, by: 4)
+                q6KSingles += (start + fours)..<(start + n)
+            } else {
+                q6KSingles += start..<(start + n)
+            }
+            start += n
+        }
+        precondition(start == tokens, "segments of \(start) tokens for \(tokens)")
+    }
+}
+
+extension WeightMatrix {
+    /// K-quant matrices (packed Q4_K, Q6_K), long batches: tiles of 4 tokens (KQuantGEMM) where `KQuantPlan` allows,
+    /// the other tokens one by one, all with the floats of the per-token path (`multiplyInteger`).
+    static func multiplyKTiles(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int,
+                               segments: [Int]) {
+        let plan = KQuantPlan(segments: segments, tokens: tokens)
+        let cols = parts[0].0.cols
+        let kBytes = (Q8KActivations.scratchBytes(count: cols) + 63) / 64 * 64
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: tokens * kBytes, alignment: 64)
+        defer { scratch.deallocate() }
+        let acts = (0..<tokens).map { t in Q8KActivations(count: cols, in: scratch + t * kBytes) }
+        acts.withUnsafeBufferPointer { ab in
+            let k = ab.baseAddress!
+            WorkerPool.shared.forEach(tokens) { r in for t in r { k[t].quantize(x + t * cols) } }
+            forEachRowGroup(parts, grain: 1) { m, out, ld, r, n in
+                if m.type == .q4_K {  // packed, so its rows are whole groups of 8
+                    let g = m.group(r)
+                    for t in plan.q4KTiles { KQuantGEMM.q4K(g, k + t, out + t * ld + r, ld: ld) }
+                    for t in plan.q4KSingles {
+                        UnsafeMutableRawPointer(out + t * ld + r).storeBytes(of: QuantDotK.q4KPacked(g, k[t]), as: SIMD8<Float>.self)
+                    }
+                    return
+                }
+                for t in plan.q6KTiles { KQuantGEMM.q6K(m.row(r), stride: m.rowBytes, rows: n, k + t, out + t * ld + r, ld: ld) }
+                for t in plan.q6KSingles {
+                    let v = QuantDotK.q6K(m.row(r), stride: m.rowBytes, k[t], rows: n, batch: plan.tiled[t])
+                    for i in 0..<n { out[t * ld + r + i] = v[i] }
+                }
+            }
+        }
+    }
+}
