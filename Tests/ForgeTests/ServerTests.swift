@@ -185,13 +185,14 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
         #expect(server.stop() == 0)
 
         // One sequence and a queue of one: a long request runs, a second waits, a third is refused. The first runs past
-        // its 10 s limit. (A server without the output filter: a sampled reply may write a 9 and end before its limit.)
+        // its 30 s limit. (A server without the output filter: a sampled reply may write a 9 and end before its limit.)
         let limited = try ServerProcess(["--model", smolLM2Path, "--name", "smollm2", "--context", "4096", "--max-sequences", "1",
-                                         "--max-queue", "1", "--timeout", "10"])
+                                         "--max-queue", "1", "--timeout", "30"])
         url = limited.base + "/v1/completions"
         let endless = Data(#"{"model": "smollm2", "prompt": "Once upon a time", "max_tokens": 2048, "ignore_eos": true}"#.utf8)
         // Each next request is sent once /metrics shows the previous one running or queued (fixed sleeps lost the race on
-        // a busy machine); the 10 s limit leaves the queued state a wide window.
+        // a busy machine). The queued state lasts until the first request's limit: 10 s was too short on a loaded CI
+        // machine (the first timed out, the second ran, and the third found room in the queue), so the limit is 30 s.
         var lastMetrics = ""
         func waitFor(_ name: String, _ value: Double) async throws {
             let deadline = Date().addingTimeInterval(60)
@@ -204,13 +205,14 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
             }
             Issue.record("\(name) never reached \(value); the last /metrics:\n\(lastMetrics)")
         }
+        let started = Date()
         async let first = http("POST", url, body: endless)
         try await waitFor("forge_active_sequences", 1)
         async let second = http("POST", url, body: endless)
         try await waitFor("forge_queue_depth", 1)
         let (qs, qh, qb) = try await http("POST", url, body: endless)
         #expect(qs == 429 && error(qb)["code"] as? String == "queue_full" && Int(qh["retry-after"] ?? "") ?? 0 >= 1,
-                "\(qs) \(qh) \(String(decoding: qb, as: UTF8.self))")
+                "\(qs) \(qh) \(String(decoding: qb, as: UTF8.self)), \(Date().timeIntervalSince(started)) s after the first request")
         let (ts, _, tb) = try await first
         #expect(ts == 408 && error(tb)["code"] as? String == "timeout", "\(ts) \(String(decoding: tb, as: UTF8.self))")
         let (s2, _, _) = try await second
