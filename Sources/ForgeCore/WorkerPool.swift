@@ -72,8 +72,16 @@ public final class WorkerPool: @unchecked Sendable {
                 pthread_cond_broadcast(&wake)
                 pthread_mutex_unlock(&mutex)
             }
-            job!(0)
-            while pending.load(ordering: .acquiring) > 0 {}
+            if StepProfile.enabled {
+                let t0 = StepProfile.now()
+                job!(0)
+                let t1 = StepProfile.now()
+                while pending.load(ordering: .acquiring) > 0 {}
+                StepProfile.handOff(share: t1 &- t0, wait: StepProfile.now() &- t1)
+            } else {
+                job!(0)
+                while pending.load(ordering: .acquiring) > 0 {}
+            }
             job = nil
         }
     }
@@ -96,7 +104,15 @@ public final class WorkerPool: @unchecked Sendable {
                 pthread_mutex_unlock(&mutex)
             }
             seen = g
-            if index < parts, let job { job(index) }
+            if index < parts, let job {
+                if StepProfile.enabled {
+                    let t0 = StepProfile.now()
+                    job(index)
+                    StepProfile.workerBusy(index, StepProfile.now() &- t0)
+                } else {
+                    job(index)
+                }
+            }
             pending.subtract(1, ordering: .releasing)
         }
     }

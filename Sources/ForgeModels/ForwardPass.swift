@@ -144,9 +144,11 @@ public final class ForwardPass {
     /// x[r] = table[token r] · scale, decoded from the table's stored type.
     public func embed(_ table: WeightMatrix, into x: UnsafeMutablePointer<Float>, scale: Float = 1) {
         let C = table.cols
-        for r in 0..<rows {
-            table.dequantizeRow(Int(batch.tokens[r]), into: x + r * C)
-            if scale != 1 { for i in 0..<C { x[r * C + i] *= scale } }
+        StepProfile.measure(.embed) {
+            for r in 0..<rows {
+                table.dequantizeRow(Int(batch.tokens[r]), into: x + r * C)
+                if scale != 1 { for i in 0..<C { x[r * C + i] *= scale } }
+            }
         }
     }
 
@@ -161,6 +163,10 @@ public final class ForwardPass {
 
     /// y_i = x·W_iᵀ for every part (matrices of the same input width), then each part's adapter, if any.
     public func project(_ parts: [(Projection, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>) {
+        StepProfile.measure(.project) { projectRows(parts, x) }
+    }
+
+    func projectRows(_ parts: [(Projection, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>) {
         let cols = parts[0].0.matrix.cols
         for g in groups {
             let p = parts.map { ($0.0.matrix, $0.1 + g.start * $0.0.matrix.rows) }
@@ -174,12 +180,14 @@ public final class ForwardPass {
     /// y[r] += bias for the current rows (no-op without a bias).
     public func addBias(_ bias: [Float]?, _ y: UnsafeMutablePointer<Float>, cols: Int) {
         guard let bias else { return }
-        bias.withUnsafeBufferPointer { b in for r in 0..<rows { add(y + r * cols, b.baseAddress!, cols) } }
+        StepProfile.measure(.project) {
+            bias.withUnsafeBufferPointer { b in for r in 0..<rows { add(y + r * cols, b.baseAddress!, cols) } }
+        }
     }
 
     /// y += x over the current rows of width `cols`.
     public func addRows(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, cols: Int) {
-        add(y, x, rows * cols)
+        StepProfile.measure(.residual) { add(y, x, rows * cols) }
     }
 
     // MARK: - Positions and attention
@@ -189,7 +197,7 @@ public final class ForwardPass {
         let key = Float(theta)
         let table = ropeRows[key] ?? RoPERows(positions: batch.positions, headDim: config.headDim, theta: key)
         ropeRows[key] = table
-        RoPE.rotate(x, rows: 0..<rows, heads: heads, table: table, adjacent: adjacent)
+        StepProfile.measure(.rope) { RoPE.rotate(x, rows: 0..<rows, heads: heads, table: table, adjacent: adjacent) }
     }
 
     /// Attention of layer `layer` through the cache (q rows of H·D, k/v rows of G·D) into `out`; scores are scaled
@@ -198,9 +206,9 @@ public final class ForwardPass {
                        out: UnsafeMutablePointer<Float>, scale: Float? = nil) {
         precondition(rows == batch.count, "attention runs on the whole batch")
         let c = config
-        cache.attend(layer: layer, batch: batch, q: q, k: k, v: v, out: out,
-                     shape: CacheAttentionShape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: scale ?? c.scoreScale,
-                                                window: c.window(layer)))
+        let shape = CacheAttentionShape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: scale ?? c.scoreScale,
+                                        window: c.window(layer))
+        StepProfile.measure(.attention) { cache.attend(layer: layer, batch: batch, q: q, k: k, v: v, out: out, shape: shape) }
     }
 
     // MARK: - Norms
@@ -209,8 +217,10 @@ public final class ForwardPass {
     /// (a per-head norm passes a head-sized weight).
     public func rmsNorm(_ x: UnsafePointer<Float>, _ weight: [Float], into y: UnsafeMutablePointer<Float>, width: Int) {
         let cols = weight.count
-        weight.withUnsafeBufferPointer { w in
-            LlamaCppMath.rmsNorm(x, weight: w.baseAddress!, y, rows: rows * width / cols, cols: cols, eps: config.normEps)
+        StepProfile.measure(.norm) {
+            weight.withUnsafeBufferPointer { w in
+                LlamaCppMath.rmsNorm(x, weight: w.baseAddress!, y, rows: rows * width / cols, cols: cols, eps: config.normEps)
+            }
         }
     }
 
@@ -218,10 +228,12 @@ public final class ForwardPass {
     public func layerNorm(_ x: UnsafePointer<Float>, _ weight: [Float], _ bias: [Float], into y: UnsafeMutablePointer<Float>) {
         let cols = weight.count
         let stats = floats(2 * rows)
-        weight.withUnsafeBufferPointer { w in
-            bias.withUnsafeBufferPointer { b in
-                Norms.layerNormForward(x: x, weight: w.baseAddress!, bias: b.baseAddress!, out: y, mean: stats, rstd: stats + rows,
-                                       rows: rows, cols: cols, eps: config.normEps)
+        StepProfile.measure(.norm) {
+            weight.withUnsafeBufferPointer { w in
+                bias.withUnsafeBufferPointer { b in
+                    Norms.layerNormForward(x: x, weight: w.baseAddress!, bias: b.baseAddress!, out: y, mean: stats, rstd: stats + rows,
+                                           rows: rows, cols: cols, eps: config.normEps)
+                }
             }
         }
     }
@@ -244,8 +256,10 @@ public final class ForwardPass {
 
     /// logits = h·Wᵀ for the current rows (which are then the rows that wanted logits).
     public func computeLogits(_ output: Projection, _ h: UnsafePointer<Float>) {
-        logits = [Float](repeating: 0, count: rows * output.matrix.rows)
-        logits.withUnsafeMutableBufferPointer { project([(output, $0.baseAddress!)], h) }
+        StepProfile.measure(.logits) {
+            logits = [Float](repeating: 0, count: rows * output.matrix.rows)
+            logits.withUnsafeMutableBufferPointer { projectRows([(output, $0.baseAddress!)], h) }
+        }
     }
 
     @inline(__always) func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {

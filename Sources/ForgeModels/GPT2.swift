@@ -177,7 +177,7 @@ public enum GPT2: ModelArchitecture {
                 pass.layerNorm(x, L.norm2w, L.norm2b, into: h)
                 pass.project([(L.up, up)], h)
                 pass.addBias(L.upBias, up, cols: F)
-                Activations.geluForward(up, up, pass.rows * F)
+                StepProfile.measure(.activation) { Activations.geluForward(up, up, pass.rows * F) }
                 pass.project([(L.down, tmp)], up)
                 pass.addBias(L.downBias, tmp, cols: C)
                 pass.addRows(x, tmp, cols: C)

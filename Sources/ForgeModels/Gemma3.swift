@@ -262,11 +262,13 @@ public enum Gemma3: ModelArchitecture {
                 pass.rmsNorm(x, L.ffnNorm, into: h, width: C)
                 pass.project([(L.gate, gate), (L.up, up)], h)
                 let n = pass.rows * F
-                if tableGELU {
-                    LlamaCppMath.geglu(gate: gate, up: up, gate, n)
-                } else {
-                    Activations.geluForward(gate, gate, n)
-                    for i in 0..<n { gate[i] *= up[i] }
+                StepProfile.measure(.activation) {
+                    if tableGELU {
+                        LlamaCppMath.geglu(gate: gate, up: up, gate, n)
+                    } else {
+                        Activations.geluForward(gate, gate, n)
+                        for i in 0..<n { gate[i] *= up[i] }
+                    }
                 }
                 pass.project([(L.down, tmp)], gate)
                 pass.rmsNorm(tmp, L.postFFNNorm, into: tmp, width: C)

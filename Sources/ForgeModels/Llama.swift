@@ -197,7 +197,7 @@ public enum Llama: ModelArchitecture {
                 pass.addRows(x, tmp, cols: C)
                 pass.rmsNorm(x, L.ffnNorm, into: h, width: C)
                 pass.project([(L.gate, gate), (L.up, up)], h)
-                LlamaCppMath.swiglu(gate: gate, up: up, gate, pass.rows * F)
+                StepProfile.measure(.activation) { LlamaCppMath.swiglu(gate: gate, up: up, gate, pass.rows * F) }
                 pass.project([(L.down, tmp)], gate)
                 pass.addRows(x, tmp, cols: C)
             }

@@ -16,6 +16,8 @@ struct BenchGenerate: ParsableCommand {
     @Option(name: .customShort("n"), help: "Generated tokens (0: skip).") var genTokens = 128
     @Option(name: .customShort("r"), help: "Repetitions.") var repetitions = 5
     @Flag(help: "Also list every repetition's tokens/s in the JSON line (pp_samples, tg_samples).") var samples = false
+    @Flag(help: "After the timed repetitions, one more of each, profiled: time per token by step, worker-pool hand-offs and waits.")
+    var profile = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -52,6 +54,24 @@ struct BenchGenerate: ParsableCommand {
             }
         }
         func median(_ a: [Double]) -> Double { a.isEmpty ? 0 : a.sorted()[a.count / 2] }
+        var profiles: [String: Any] = [:]
+        if profile {
+            if promptTokens > 0 {
+                let prompt = (0..<promptTokens).map { _ in Int32(rng.below(vocab)) }
+                session.reset()
+                profiles["pp"] = try profiled("pp\(promptTokens)", tokens: promptTokens) { _ = try session.forward(prompt, logits: .last) }
+            }
+            if genTokens > 0 {
+                session.reset()
+                var next = Int32(rng.below(vocab))
+                profiles["tg"] = try profiled("tg\(genTokens)", tokens: genTokens) {
+                    for _ in 0..<genTokens {
+                        let logits = try session.forward([next], logits: .last)
+                        next = Int32(Sampler.argmax(logits))
+                    }
+                }
+            }
+        }
         let bytes = Double(m.bytesPerToken)
         print("model: \(m.summary), \(String(format: "%.1f", bytes / 1e6)) MB of weights read per generated token")
         print("threads: \(Parallel.threads), repetitions: \(repetitions)")
@@ -62,7 +82,46 @@ struct BenchGenerate: ParsableCommand {
         var json: [String: Any] = ["pp_tokens_per_s": median(pp), "tg_tokens_per_s": median(tg), "pp": promptTokens, "tg": genTokens,
                                    "threads": Parallel.threads, "bytes_per_token": m.bytesPerToken]
         if samples { json["pp_samples"] = pp; json["tg_samples"] = tg }
+        if profile { json["profile"] = profiles }
         print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
+    }
+}
+
+extension BenchGenerate {
+    /// Runs `body` (`tokens` tokens) with the step profile on; prints where each microsecond of a token went and
+    /// returns the same figures for the JSON line.
+    func profiled(_ label: String, tokens: Int, _ body: () throws -> Void) throws -> [String: Any] {
+        StepProfile.start(workers: WorkerPool.shared.threads)
+        let t0 = StepProfile.now()
+        try body()
+        let wall = Double(StepProfile.now() - t0) / 1e3 / Double(tokens)
+        let p = StepProfile.stop()
+        let per = { (ns: UInt64) in Double(ns) / 1e3 / Double(tokens) }
+        var steps: [String: Double] = [:]
+        print("profile \(label): \(String(format: "%.1f", wall)) µs per token (profiled run; timing adds a little)")
+        print("  step          µs/token   share   calls/token")
+        var accounted = 0.0
+        for step in StepProfile.Step.allCases {
+            let us = per(p.nanoseconds[step.rawValue]), calls = Double(p.calls[step.rawValue]) / Double(tokens)
+            accounted += us
+            steps[step.name] = us
+            print("  " + step.name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                  + String(format: " %9.1f  %5.1f%%  %8.1f", us, 100 * us / wall, calls))
+        }
+        steps["other"] = wall - accounted
+        print("  other       " + String(format: " %9.1f  %5.1f%%   (sampling, cache bookkeeping, session)", wall - accounted,
+                                             100 * (wall - accounted) / wall))
+        let handOffs = Double(p.handOffs) / Double(tokens), share = per(p.callerShareNanoseconds), wait = per(p.waitNanoseconds)
+        print(String(format: "  worker pool (%d threads): %.1f hand-offs per token; the caller ran its share for %.1f µs and waited %.1f µs "
+                     + "(%.1f%% of the token, %.2f µs per hand-off)", WorkerPool.shared.threads, handOffs, share, wait, 100 * wait / wall,
+                     handOffs > 0 ? wait / handOffs : 0))
+        let busy = p.workerBusyNanoseconds.dropFirst().map(per)
+        if !busy.isEmpty {
+            print("  workers 1...: busy " + busy.map { String(format: "%.1f µs", $0) }.joined(separator: ", ")
+                  + String(format: " per token (the caller's share: %.1f µs)", share))
+        }
+        return ["us_per_token": wall, "steps_us": steps, "hand_offs_per_token": handOffs, "caller_share_us": share, "wait_us": wait,
+                "worker_busy_us": busy]
     }
 }
 
