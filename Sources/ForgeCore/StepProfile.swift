@@ -1,9 +1,10 @@
 // StepProfile: where the time of a forward pass goes, step by step, for `forge bench generate --profile`.
 //
-// Off by default: each measured step then costs one load of a flag. When on, the thread that runs the
-// forward pass adds each step's wall time to its counter, and `WorkerPool` adds how long that thread
-// waited for the workers after its own share of each hand-off, and how long each worker was busy. The
-// counters are plain memory written by one thread each; read them only between passes.
+// Off by default: each measured step then costs one load of a flag. When on, the thread that called `start`
+// adds each step's wall time to its counter, and `WorkerPool` adds how long that thread waited for the
+// workers after its own share of each hand-off, and how long each worker was busy on that thread's jobs.
+// Other threads' passes are not counted. The counters are plain memory written by one thread each; read
+// them only between passes.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -32,6 +33,7 @@ public enum StepProfile {
     }
 
     nonisolated(unsafe) public private(set) static var enabled = false
+    nonisolated(unsafe) static var owner = pthread_self()
     nonisolated(unsafe) static var totals = Totals()
     nonisolated(unsafe) static var workerBusy = UnsafeMutablePointer<UInt64>.allocate(capacity: 0)
     nonisolated(unsafe) static var workerSlots = 0
@@ -45,6 +47,7 @@ public enum StepProfile {
             workerSlots = workers
         }
         workerBusy.initialize(repeating: 0, count: workerSlots)
+        owner = pthread_self()
         enabled = true
     }
 
@@ -56,10 +59,14 @@ public enum StepProfile {
         return t
     }
 
-    /// Runs `body`, adding its wall time to `step` when profiling is on.
+    /// True when profiling is on and this is the thread that started it.
+    @inline(__always)
+    public static var counting: Bool { enabled && pthread_equal(owner, pthread_self()) != 0 }
+
+    /// Runs `body`, adding its wall time to `step` when this thread is being profiled.
     @inline(__always)
     public static func measure<R>(_ step: Step, _ body: () throws -> R) rethrows -> R {
-        guard enabled else { return try body() }
+        guard counting else { return try body() }
         let t0 = now()
         defer {
             totals.nanoseconds[step.rawValue] &+= now() &- t0

@@ -24,6 +24,8 @@ public final class WorkerPool: @unchecked Sendable {
     private let sleepers = Atomic<Int>(0)
     private var job: ((Int) -> Void)?
     private var parts = 0
+    /// The published job comes from the thread being profiled (`StepProfile`).
+    private var profiled = false
     private var mutex = pthread_mutex_t()
     private var wake = pthread_cond_t()
     /// Spins (atomic loads) before a worker sleeps: roughly 50–200 µs.
@@ -65,6 +67,7 @@ public final class WorkerPool: @unchecked Sendable {
                 if lo < hi { escapable(lo..<hi) }
             }
             parts = t
+            profiled = StepProfile.counting
             pending.store(threads - 1, ordering: .relaxed)
             generation.add(1, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
@@ -72,7 +75,7 @@ public final class WorkerPool: @unchecked Sendable {
                 pthread_cond_broadcast(&wake)
                 pthread_mutex_unlock(&mutex)
             }
-            if StepProfile.enabled {
+            if profiled {
                 let t0 = StepProfile.now()
                 job!(0)
                 let t1 = StepProfile.now()
@@ -105,7 +108,7 @@ public final class WorkerPool: @unchecked Sendable {
             }
             seen = g
             if index < parts, let job {
-                if StepProfile.enabled {
+                if profiled {
                     let t0 = StepProfile.now()
                     job(index)
                     StepProfile.workerBusy(index, StepProfile.now() &- t0)

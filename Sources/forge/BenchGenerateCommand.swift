@@ -143,6 +143,22 @@ struct BenchKernels: ParsableCommand {
         let paths: [String: WeightMatrix.Path] = ["auto": .auto, "short": .short, "long": .long]
         guard let path = paths[path] else { throw ValidationError("--path must be auto, short or long") }
         let reps = max(3, repetitions / tokens)
+        if WorkerPool.shared.threads > 1 && Parallel.threads > 1 {
+            // The fixed cost of one hand-off: an empty job split over the pool, and a job that writes one cache line each.
+            let n = 100_000, parts = WorkerPool.shared.threads
+            let lines = UnsafeMutablePointer<Int>.allocate(capacity: 16 * parts)
+            lines.initialize(repeating: 0, count: 16 * parts)
+            defer { lines.deallocate() }
+            func us(_ body: () -> Void) -> Double {
+                let t0 = ContinuousClock.now
+                for _ in 0..<n { body() }
+                let d = ContinuousClock.now - t0
+                return (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) * 1e6 / Double(n)
+            }
+            let empty = us { WorkerPool.shared.forEach(parts) { _ in } }
+            let touch = us { WorkerPool.shared.forEach(parts) { r in for i in r { lines[16 * i] += 1 } } }
+            print(String(format: "worker pool hand-off (%d threads): %.2f µs with an empty job, %.2f µs writing one line each", parts, empty, touch))
+        }
         var rng = RNG(seed: 7)
         let x = (0..<(cols * tokens)).map { _ in Float(rng.normal()) }
         var y = [Float](repeating: 0, count: rows * tokens)

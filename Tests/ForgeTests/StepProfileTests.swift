@@ -1,0 +1,47 @@
+// The step profile behind `forge bench generate --profile`: what it counts for a real model's decoded tokens.
+import ForgeCore
+import ForgeInference
+import Foundation
+import Testing
+
+@Suite struct StepProfileTests {
+    /// SmolLM2 (30 layers): each decoded token makes the calls its architecture implies, the timed steps fit inside the
+    /// wall time, the profiled thread's hand-offs are counted, and profiling changes no logit.
+    @Test func decodedTokensOfSmolLM2() throws {
+        let model = try ModelLoader.load(smolLM2Path)
+        let session = try InferenceSession(model: model, contextLength: 64)
+        let prompt: [Int32] = [1, 504, 3458, 282]
+        let tokens: [Int32] = [253, 1345, 30]
+        _ = try session.forward(prompt, logits: .last)
+        var plain: [Float] = []
+        for t in tokens { plain += try session.forward([t], logits: .last) }
+
+        session.reset()
+        _ = try session.forward(prompt, logits: .last)
+        StepProfile.start(workers: WorkerPool.shared.threads)
+        let t0 = StepProfile.now()
+        var profiled: [Float] = []
+        for t in tokens { profiled += try session.forward([t], logits: .last) }
+        let wall = StepProfile.now() - t0
+        let p = StepProfile.stop()
+        #expect(profiled == plain, "profiling changes no float")
+
+        let L = model.config.layers, n = tokens.count
+        let expected: [StepProfile.Step: Int] = [.embed: 1, .norm: 2 * L + 1, .project: 4 * L, .rope: 2 * L, .attention: L,
+                                                  .residual: 2 * L, .activation: L, .logits: 1]
+        for (step, perToken) in expected {
+            #expect(p.calls[step.rawValue] == perToken * n, "\(step): \(p.calls[step.rawValue]) calls for \(n) tokens")
+        }
+        #expect(p.nanoseconds[StepProfile.Step.project.rawValue] > 0 && p.nanoseconds[StepProfile.Step.logits.rawValue] > 0)
+        #expect(p.nanoseconds.reduce(0, +) <= wall, "the steps are disjoint parts of the pass")
+        if WorkerPool.shared.threads > 1 && Parallel.threads > 1 {
+            // Projections hand off once each (unless another test holds the pool, when they fall back to Dispatch).
+            #expect(p.handOffs > 0 && p.handOffs <= 4 * L * n + L * n + n, "\(p.handOffs) hand-offs")
+            #expect(p.callerShareNanoseconds + p.waitNanoseconds <= wall)
+            #expect(p.workerBusyNanoseconds.dropFirst().allSatisfy { $0 <= wall })
+        }
+        // Off again: nothing more is counted.
+        _ = try session.forward([42], logits: .last)
+        #expect(StepProfile.stop().calls == p.calls)
+    }
+}
