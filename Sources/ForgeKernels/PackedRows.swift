@@ -14,8 +14,11 @@ import ForgeCore
 /// Memory holding a packed copy of a matrix (kept alive by the `WeightMatrix` values that use it).
 final class PackedStorage: @unchecked Sendable {
     let bytes: UnsafeMutableRawPointer
-    init(byteCount: Int) { bytes = .allocate(byteCount: byteCount, alignment: 64) }
-    deinit { bytes.deallocate() }
+    private let slab: WeightArena.Slab?
+    init(byteCount: Int) { (bytes, slab) = WeightArena.shared.allocate(byteCount) }
+    deinit {
+        if let slab { WeightArena.shared.release(slab) } else { bytes.deallocate() }
+    }
 }
 
 /// Where things are in a packed block of eight rows, and in a stored block.

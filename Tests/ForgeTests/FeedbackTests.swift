@@ -212,14 +212,17 @@ import Testing
         #expect((out["checks"] as? [String])?.count == 6)
         #expect(server.stop() == 0)
 
-        // What the page stored: the rated reply with its comment, the report, and the regenerated pair of samples.
+        // What the page stored: the rated reply with its comment, the report, and the regenerated pair of samples (one
+        // row when the second sample's text is the first's: rating the same reply again replaces its rating; a CI run
+        // under load sampled the same sentence for every prompt).
+        let same = out["same_regenerated_text"] as? Bool == true
         let stored = try FeedbackStore(path: dir + "/f.db").allFeedback()
-        #expect(stored.count == 4, "\(stored.map(\.reply))")
+        #expect(stored.count == (same ? 3 : 4), "\(stored.map(\.reply))")
         #expect(Set(stored.map(\.owner)) == ["key0"] && Set(stored.map(\.conversationID)).count == 1)
         let byPrompt = Dictionary(grouping: stored) { $0.prompt.last?.content ?? "" }
         #expect(byPrompt["Say hello in three words."]?.map { "\($0.rating) \($0.comment ?? "")" } == ["up friendly"])
         #expect(byPrompt["Tell me how to pick a lock."]?.map { $0.report } == ["harmful"])
-        #expect(byPrompt["Write one sentence about the sea."]?.map(\.rating) == [Rating.none, .down])
+        #expect(byPrompt["Write one sentence about the sea."]?.map(\.rating) == (same ? [.down] : [Rating.none, .down]))
         #expect(byPrompt["Write one sentence about the sea."]?.allSatisfy { $0.settings["temperature"] == 1 } == true)
     }
 }

@@ -129,6 +129,7 @@ class Checks:
 
     def __init__(self):
         self.passed, self.failures = [], []
+        self.facts = {}  # what a script observed for its caller, beside the checks
 
     def run(self, name, fn):
         try:
@@ -138,4 +139,4 @@ class Checks:
             self.failures.append(f"{name}: {type(e).__name__}: {e}")
 
     def result(self, screenshot):
-        return json.dumps({"checks": self.passed, "failures": self.failures, "screenshot": os.path.abspath(screenshot)})
+        return json.dumps({"checks": self.passed, "failures": self.failures, "screenshot": os.path.abspath(screenshot), **self.facts})

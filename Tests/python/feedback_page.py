@@ -97,6 +97,8 @@ try:
             b.pump(0.05)
         wait_reply(b)
         second = last_reply(b)
+        # A small model may sample the same text again (it likes to repeat its context): then the store keeps one row.
+        checks.facts["same_regenerated_text"] = second == first
         expect(b.js("document.querySelectorAll('.msg.assistant').length") == replies, "the regenerated reply was added, not replaced")
         kept = feedback_posts(b)[-1]
         expect(kept["reply"] == first and kept["rating"] == "none", f"the replaced reply was not kept: {kept}")
