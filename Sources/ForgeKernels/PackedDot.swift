@@ -85,16 +85,29 @@ public enum PackedDot {
             let p = g + b * gb, xb = xv + 32 * b
             prefetchAhead(p, gb)
             // The stored nibbles are q + 8: the sum starts at −8·Σx̂ over the block.
-            var low = SIMD8<Int32>(repeating: x.minus8LaneSums[b].wrappedSum()), high = SIMD8<Int32>()
-            for j in 0..<4 {
-                let u = p.loadUnaligned(fromByteOffset: qo + 32 * j, as: SIMD4<UInt64>.self)
-                let nibbles = SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F)
-                let l = u & nibbles, h = inPlace ? u & ~nibbles : (u &>> 4) & nibbles
-                low = forge_dot_u8s8(low, unsafeBitCast(l, to: SIMD32<UInt8>.self), broadcastLane(xb, j))
-                high = forge_dot_u8s8(high, unsafeBitCast(h, to: SIMD32<UInt8>.self), broadcastLane(xb, j + 4))
+            let start = SIMD8<Int32>(repeating: x.minus8LaneSums[b].wrappedSum())
+            let sum: SIMD8<Int32>
+            let nibbles = SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F)
+            if inPlace {
+                var low = start, high = SIMD8<Int32>()
+                for j in 0..<4 {
+                    let u = p.loadUnaligned(fromByteOffset: qo + 32 * j, as: SIMD4<UInt64>.self)
+                    low = forge_dot_u8s8(low, unsafeBitCast(u & nibbles, to: SIMD32<UInt8>.self), broadcastLane(xb, j))
+                    high = forge_dot_u8s8(high, unsafeBitCast(u & ~nibbles, to: SIMD32<UInt8>.self), broadcastLane(xb, j + 4))
+                }
+                // In place, the high nibbles summed 16·q: an exact multiple of 16.
+                sum = low &+ (high &>> 4)
+            } else {
+                // Without VNNI: a row's pair sums of nibbles with int8 (8 per int16 lane, ≤ 8·2·15·128) add up in
+                // int16, widened once (vpmaddwd) instead of once per vector.
+                var pairs = SIMD16<Int16>()
+                for j in 0..<4 {
+                    let u = p.loadUnaligned(fromByteOffset: qo + 32 * j, as: SIMD4<UInt64>.self)
+                    pairs &+= forge_pairs_u8s8(unsafeBitCast(u & nibbles, to: SIMD32<UInt8>.self), broadcastLane(xb, j))
+                    pairs &+= forge_pairs_u8s8(unsafeBitCast((u &>> 4) & nibbles, to: SIMD32<UInt8>.self), broadcastLane(xb, j + 4))
+                }
+                sum = forge_madd_i16(start, pairs, SIMD16(repeating: 1))
             }
-            // In place, the high nibbles summed 16·q: an exact multiple of 16.
-            let sum = low &+ (inPlace ? high &>> 4 : high)
             acc.addProduct(int32ToFloat(sum), halves8(p) * SIMD8(repeating: x.scales[b]))
         }
         return acc

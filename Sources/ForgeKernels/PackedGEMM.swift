@@ -26,6 +26,18 @@ public enum PackedGEMM {
         }
     }
 
+    /// out[t·ld + i] for the 8 rows of packed group `g` and every token t < `tokens`, four tokens per tile.
+    @inline(__always)
+    public static func tiles(_ type: GGMLType, _ g: UnsafeRawPointer, _ acts: UnsafePointer<Q8Activations>, tokens: Int,
+                             out: UnsafeMutablePointer<Float>, ld: Int) {
+        var t0 = 0
+        while t0 < tokens {
+            let k = min(tile, tokens - t0)
+            self.tile(type, g, acts, from: t0, count: k, out: out, ld: ld)
+            t0 += k
+        }
+    }
+
     static func q4_0(_ g: UnsafeRawPointer, _ a: UnsafePointer<Q8Activations>, _ n: Int, _ o: UnsafeMutablePointer<Float>, _ ld: Int) {
         q4(g, a, n, o, ld, hasMin: false, five: false)
     }
@@ -68,6 +80,19 @@ public enum PackedGEMM {
                 let x = a[t], xb = UnsafeRawPointer(x.values) + 32 * b
                 // Q4_0 and Q5_0 store q + 8 and q + 16: the block's sum starts at −8·Σx̂ or −16·Σx̂.
                 let start: Int32 = hasMin ? 0 : (five ? 2 : 1) &* x.minus8LaneSums[b].wrappedSum()
+                if forge_has_vnni() == 0 {
+                    // AVX2: the int16 pair sums of a half block (≤ 4·2·31·128), or of a whole 4-bit block (≤ 8·2·15·128),
+                    // add up in int16 and are widened once (vpmaddwd) instead of once per vector: the same integers.
+                    var lo16 = forge_pairs_u8s8(l0, broadcastLane(xb, 0)) &+ forge_pairs_u8s8(l1, broadcastLane(xb, 1))
+                    lo16 &+= forge_pairs_u8s8(l2, broadcastLane(xb, 2)) &+ forge_pairs_u8s8(l3, broadcastLane(xb, 3))
+                    var hi16 = forge_pairs_u8s8(h0, broadcastLane(xb, 4)) &+ forge_pairs_u8s8(h1, broadcastLane(xb, 5))
+                    hi16 &+= forge_pairs_u8s8(h2, broadcastLane(xb, 6)) &+ forge_pairs_u8s8(h3, broadcastLane(xb, 7))
+                    let one = SIMD16<Int16>(repeating: 1)
+                    let sum = five ? forge_madd_i16(forge_madd_i16(SIMD8(), lo16, one), hi16, one) : forge_madd_i16(SIMD8(), lo16 &+ hi16, one)
+                    acc.addProduct(int32ToFloat(SIMD8(repeating: start) &+ sum), dw * SIMD8(repeating: x.scales[b]))
+                    if hasMin { acc.addProduct(mw, SIMD8(repeating: x.sums[b])) }
+                    return
+                }
                 var lo = forge_dot_u8s8(SIMD8<Int32>(repeating: start), l0, broadcastLane(xb, 0))
                 var hi = forge_dot_u8s8(SIMD8<Int32>(), h0, broadcastLane(xb, 4))
                 lo = forge_dot_u8s8(lo, l1, broadcastLane(xb, 1))

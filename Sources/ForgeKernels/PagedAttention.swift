@@ -59,8 +59,9 @@ public enum PagedAttention {
         }
         guard !short.isEmpty else { return }
         let width = heads * d, group = heads / kvHeads
+        let longest = short.reduce(0) { max($0, runs[$1.run].first + $1.row - runs[$1.run].rows.lowerBound + 1) }
         let body: (Range<Int>) -> Void = { range in
-            let buffers = UnsafeMutableRawPointer.allocate(byteCount: 4 * d + 4 * 4096, alignment: 64)
+            let buffers = UnsafeMutableRawPointer.allocate(byteCount: flashScratchBytes(d, keys: longest), alignment: 64)
             defer { buffers.deallocate() }
             for task in range {
                 let (i, r) = short[task / heads], h = task % heads, g = h / group
@@ -80,30 +81,69 @@ public enum PagedAttention {
         if work < 1 << 13 { body(0..<tasks) } else { WorkerPool.shared.forEach(tasks, body) }
     }
 
+    /// Scratch bytes `flashHalf` needs for head size `d` and `keys` visible keys.
+    static func flashScratchBytes(_ d: Int, keys: Int) -> Int { (2 * d + 63) / 64 * 64 + 8 * keys }
+
     /// One query over a Float16 cache as llama.cpp's flash attention: f16 query, online softmax, f16 sum.
+    /// The same floats in three passes: every key's score, then the softmax's running factors (libm's expf, in
+    /// key order), then the weighted sum of the values with its f16 rounding after each step done in registers
+    /// 64 dimensions at a time, instead of a store and reload of the f16 sum per key.
     @inline(__always)
     static func flashHalf(_ qr: UnsafePointer<Float>, _ cache: PagedRows, _ offset: Int, from lo: Int, through p: Int,
                           _ o: UnsafeMutablePointer<Float>, _ d: Int, _ scale: Float, _ scratch: UnsafeMutableRawPointer) {
-        let q16 = scratch.assumingMemoryBound(to: Float16.self), acc = q16 + d
+        let n = p - lo + 1
+        let q16 = scratch.assumingMemoryBound(to: Float16.self)
+        let rescale = (scratch + (2 * d + 63) / 64 * 64).assumingMemoryBound(to: Float.self), weight = rescale + n
         for i in 0..<d { q16[i] = Float16(qr[i]) }
-        acc.update(repeating: 0, count: d)
+        for j in 0..<n { rescale[j] = dotHalf(q16, cache.key(lo + j).assumingMemoryBound(to: Float16.self) + offset, d) * scale }
+        // Online softmax: a new maximum rescales the sum so far (by ms) and adds its value with weight 1.
         var m = -Float.infinity, sum: Float = 0
-        for j in lo...p {
-            let key = cache.key(j).assumingMemoryBound(to: Float16.self) + offset
-            let score = dotHalf(q16, key, d) * scale
+        for j in 0..<n {
+            let score = rescale[j]
             var ms: Float = 1, vs: Float = 1
             if score > m {
                 ms = expf(m - score)
                 m = score
-                scaleHalf(acc, ms, d)
             } else {
                 vs = expf(score - m)
             }
-            madHalf(acc, cache.value(j).assumingMemoryBound(to: Float16.self) + offset, vs, d)
+            rescale[j] = ms
+            weight[j] = vs
             sum = vs.addingProduct(sum, ms)
         }
         let inv = sum == 0 ? 0 : 1 / sum
-        for i in 0..<d { o[i] = Float(acc[i]) * inv }
+        var i = 0
+        while i + 64 <= d {
+            var a0 = F16x(), a1 = F16x(), a2 = F16x(), a3 = F16x()
+            for j in 0..<n {
+                let v = cache.value(lo + j).assumingMemoryBound(to: Float16.self) + offset + i
+                let ms = rescale[j]
+                // acc = f16(acc · ms); a factor of 1 leaves f16 values as they are.
+                if ms != 1 {
+                    let mv = F16x(repeating: ms)
+                    a0 = roundToHalf(a0 * mv); a1 = roundToHalf(a1 * mv); a2 = roundToHalf(a2 * mv); a3 = roundToHalf(a3 * mv)
+                }
+                // acc = f16(acc + v·vs), fused in Float32.
+                let wv = F16x(repeating: weight[j])
+                a0.addProduct(loadHalf16(v, 0), wv); a1.addProduct(loadHalf16(v, 16), wv)
+                a2.addProduct(loadHalf16(v, 32), wv); a3.addProduct(loadHalf16(v, 48), wv)
+                a0 = roundToHalf(a0); a1 = roundToHalf(a1); a2 = roundToHalf(a2); a3 = roundToHalf(a3)
+            }
+            let iv = F16x(repeating: inv)
+            store16(a0 * iv, o, i); store16(a1 * iv, o, i + 16); store16(a2 * iv, o, i + 32); store16(a3 * iv, o, i + 48)
+            i += 64
+        }
+        while i < d {
+            // Dimensions past the last 64: one lane at a time, the same steps.
+            var a: Float = 0
+            for j in 0..<n {
+                let v = cache.value(lo + j).assumingMemoryBound(to: Float16.self) + offset + i
+                if rescale[j] != 1 { a = Float(Float16(a * rescale[j])) }
+                a = Float(Float16(a.addingProduct(Float(v[0]), weight[j])))
+            }
+            o[i] = a * inv
+            i += 1
+        }
     }
 
     /// One query over a Float32 cache: scores, softmax, weighted sum of the values.
@@ -181,27 +221,6 @@ public enum PagedAttention {
         var sum = Double(hsum((s0 + s2) + (s1 + s3)))
         while i < n { sum += Double(Float(a[i]) * Float(b[i])); i += 1 }
         return Float(sum)
-    }
-
-    /// acc = f16(acc · a).
-    @inline(__always) static func scaleHalf(_ acc: UnsafeMutablePointer<Float16>, _ a: Float, _ n: Int) {
-        let av = F16x(repeating: a)
-        var i = 0
-        while i + 16 <= n { storeHalf16(loadHalf16(acc, i) * av, acc, i); i += 16 }
-        while i < n { acc[i] = Float16(Float(acc[i]) * a); i += 1 }
-    }
-
-    /// acc = f16(acc + v·a), fused in Float32.
-    @inline(__always) static func madHalf(_ acc: UnsafeMutablePointer<Float16>, _ v: UnsafePointer<Float16>, _ a: Float, _ n: Int) {
-        let av = F16x(repeating: a)
-        var i = 0
-        while i + 16 <= n {
-            var y = loadHalf16(acc, i)
-            y.addProduct(loadHalf16(v, i), av)
-            storeHalf16(y, acc, i)
-            i += 16
-        }
-        while i < n { acc[i] = Float16(Float(acc[i]).addingProduct(Float(v[i]), a)); i += 1 }
     }
 
     /// Float16 → Float32 for `n` values.

@@ -76,10 +76,24 @@ public enum QuantDotK {
             for j in 0..<4 {
                 q4KPrefetch(p, j)
                 var low = SIMD8<Int32>(), high = SIMD8<Int32>()
-                for v in 0..<8 {
-                    let (l, h) = q4KNibbles(p, j, v, inPlace: inPlace)
-                    low = forge_dot_u8s8(low, l, broadcastLane(xb + 64 * j, v))
-                    high = forge_dot_u8s8(high, h, broadcastLane(xb + 64 * j + 32, v))
+                if inPlace {
+                    for v in 0..<8 {
+                        let (l, h) = q4KNibbles(p, j, v, inPlace: inPlace)
+                        low = forge_dot_u8s8(low, l, broadcastLane(xb + 64 * j, v))
+                        high = forge_dot_u8s8(high, h, broadcastLane(xb + 64 * j + 32, v))
+                    }
+                } else {
+                    // Without VNNI: 8 pair sums of nibbles with int8 per int16 lane (≤ 8·2·15·128) add up in int16 and
+                    // are widened once (vpmaddwd) instead of once per vector: the same integers.
+                    var low16 = SIMD16<Int16>(), high16 = SIMD16<Int16>()
+                    for v in 0..<8 {
+                        let (l, h) = q4KNibbles(p, j, v, inPlace: false)
+                        low16 &+= forge_pairs_u8s8(l, broadcastLane(xb + 64 * j, v))
+                        high16 &+= forge_pairs_u8s8(h, broadcastLane(xb + 64 * j + 32, v))
+                    }
+                    let one = SIMD16<Int16>(repeating: 1)
+                    low = forge_madd_i16(low, low16, one)
+                    high = forge_madd_i16(high, high16, one)
                 }
                 let (s, m) = q4KPair(p, j, low: low, high: high, inPlace: inPlace, x.sums16 + 16 * b)
                 sum &+= s

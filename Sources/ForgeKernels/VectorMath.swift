@@ -95,6 +95,14 @@ public func storeHalf16(_ v: F16x, _ p: UnsafeMutablePointer<Float16>, _ i: Int)
     UnsafeMutableRawPointer(p + i).storeBytes(of: h, as: SIMD16<Float16>.self)
 }
 
+/// Each lane rounded to the nearest half and back (vcvtps2ph + vcvtph2ps in registers): an f16 value held in Float32.
+@inlinable @inline(__always)
+public func roundToHalf(_ v: F16x) -> F16x {
+    var h = SIMD16<Float16>()
+    for j in 0..<16 { h[j] = Float16(v[j]) }
+    return halfToFloat(h)
+}
+
 /// Loads `n` < 16 floats from `p + i`, zero-filling the rest.
 @inlinable @inline(__always)
 public func loadPartial(_ p: UnsafePointer<Float>, _ i: Int, _ n: Int) -> F16x {

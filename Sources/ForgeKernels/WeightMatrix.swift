@@ -54,8 +54,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public static let longBatch = 64
 
     /// y[t·ldy + r] = W[r]·x[t·cols ..] for every token t < `tokens` and row r, threaded over rows.
-    public func multiply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
-        WeightMatrix.multiply([(self, y)], x, tokens: tokens, ldy: ldy.map { [$0] })
+    public func multiply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
+                         path: Path = .auto, order: ProductOrder = .standard) {
+        WeightMatrix.multiply([(self, y)], x, tokens: tokens, ldy: ldy.map { [$0] }, path: path, order: order)
     }
 
     /// Which kernels a product uses: by batch size (`auto`), or forced, so that a sequence decoded in a
@@ -67,8 +68,10 @@ public struct WeightMatrix: @unchecked Sendable {
     /// `segments` (token counts summing to `tokens`) says which tokens belong to one sequence: the K-quant kernels
     /// pick their float order per sequence as llama.cpp does per batch, so a sequence gets the same floats alone
     /// or batched with others (default: all tokens are one sequence).
+    /// `order`: the float order of the short path's packed Q4_1/Q5_0/Q5_1/Q8_0 products (ProductOrder).
     public static func multiply(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
-                                tokens: Int, ldy: [Int]? = nil, path: Path = .auto, segments: [Int]? = nil) {
+                                tokens: Int, ldy: [Int]? = nil, path: Path = .auto, segments: [Int]? = nil,
+                                order: ProductOrder = .standard) {
         guard let first = parts.first, tokens > 0 else { return }
         let cols = first.0.cols
         precondition(parts.allSatisfy { $0.0.cols == cols }, "multiply: matrices differ in width")
@@ -77,7 +80,7 @@ public struct WeightMatrix: @unchecked Sendable {
         let integer = indexed.filter { $0.0.hasIntegerKernel }
         let float = indexed.filter { !$0.0.hasIntegerKernel }
         if path == .short || (path == .auto && tokens < longBatch) {
-            if !integer.isEmpty { multiplyInteger(integer, x, tokens: tokens, segments: segments ?? [tokens]) }
+            if !integer.isEmpty { multiplyInteger(integer, x, tokens: tokens, segments: segments ?? [tokens], order: order) }
         } else {
             let tiled = integer.filter { QuantDotQ8.supports($0.0.type) && $0.0.packed != nil }
             let rounded = integer.filter { QuantDotQ8.supports($0.0.type) && $0.0.packed == nil }
@@ -97,9 +100,10 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Integer-kernel types: every token's activations rounded to 8 bits, then each group of rows against every
     /// token by the integer kernels (rows stay in cache across tokens). Short prompts and single tokens take
-    /// the same arithmetic, in llama.cpp's order, so both give llama.cpp's floats.
+    /// the same arithmetic: in llama.cpp's order (its floats), or for packed Q4_1/Q5_0/Q5_1/Q8_0 with `.blockSums`
+    /// the long-batch tiles' (PackedGEMM).
     static func multiplyInteger(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int,
-                                segments: [Int]) {
+                                segments: [Int], order: ProductOrder) {
         let plan = KQuantPlan(segments: segments, tokens: tokens)
         let cols = parts[0].0.cols
         // Q8_0/Q8_1 rounding (32 values) for the 32-value types, Q8_K (256 values) for the K-quants.
@@ -125,6 +129,10 @@ public struct WeightMatrix: @unchecked Sendable {
             forEachRowGroup(parts, grain: tokens == 1 ? 8 : 1) { m, out, ld, r, n in
                 if n == packGroup && r < m.packedRows {
                     let g = m.group(r)
+                    if order == .blockSums && m.type != .q4_K && m.type != .q4_0 {
+                        PackedGEMM.tiles(m.type, g, a!, tokens: tokens, out: out + r, ld: ld)
+                        return
+                    }
                     for t in 0..<tokens {
                         // llama.cpp takes tokens four at a time through its Q4_K gemm, the rest one by one.
                         let v = m.type == .q4_K ? QuantDotK.q4KPacked(g, k![t], pairs: plan.inFours[t])
@@ -167,13 +175,7 @@ public struct WeightMatrix: @unchecked Sendable {
             WorkerPool.shared.forEach(tokens) { r in for t in r { a[t].quantize(x + t * cols) } }
             forEachRowGroup(parts, grain: 1) { m, out, ld, r, n in
                 if n == packGroup && r < m.packedRows {
-                    let g = m.group(r)
-                    var t0 = 0
-                    while t0 < tokens {
-                        let k = min(PackedGEMM.tile, tokens - t0)
-                        PackedGEMM.tile(m.type, g, a, from: t0, count: k, out: out + r, ld: ld)
-                        t0 += k
-                    }
+                    PackedGEMM.tiles(m.type, m.group(r), a, tokens: tokens, out: out + r, ld: ld)
                     return
                 }
                 for t in 0..<tokens {

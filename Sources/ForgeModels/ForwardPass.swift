@@ -95,6 +95,8 @@ public final class ForwardPass {
     public let config: TransformerConfig
     let cache: AttentionCache
     let adapters: [String: InferenceAdapter]
+    /// The float order of the integer products of short batches.
+    let order: ProductOrder
     /// Rows the pass carries now: the whole batch, or after `keepLogitRows` only the rows whose logits are wanted.
     public private(set) var rows: Int
     /// Row groups multiplied separately: a sequence with 64+ rows alone (SGEMM), the others together (integer kernels).
@@ -104,8 +106,10 @@ public final class ForwardPass {
     /// Logits of the rows that asked for them, in row order (vocabulary-sized rows).
     public internal(set) var logits: [Float] = []
 
-    public init(config: TransformerConfig, batch: ForwardBatch, cache: AttentionCache, adapters: [String: InferenceAdapter] = [:]) {
+    public init(config: TransformerConfig, batch: ForwardBatch, cache: AttentionCache, adapters: [String: InferenceAdapter] = [:],
+                order: ProductOrder = .standard) {
         self.config = config
+        self.order = order
         self.batch = batch
         self.cache = cache
         self.adapters = adapters
@@ -170,7 +174,7 @@ public final class ForwardPass {
         let cols = parts[0].0.matrix.cols
         for g in groups {
             let p = parts.map { ($0.0.matrix, $0.1 + g.start * $0.0.matrix.rows) }
-            WeightMatrix.multiply(p, x + g.start * cols, tokens: g.count, path: g.long ? .long : .short, segments: g.segments)
+            WeightMatrix.multiply(p, x + g.start * cols, tokens: g.count, path: g.long ? .long : .short, segments: g.segments, order: order)
         }
         for (proj, out) in parts {
             adapters[proj.name]?.add(x, rows: rows, cols: cols, into: out, ldy: proj.matrix.rows)

@@ -21,6 +21,9 @@ public final class InferenceModel: @unchecked Sendable {
     public let summary: String
     /// Adapters applied at inference by projection weight name (LoRA without merging).
     public var adapters: [String: InferenceAdapter] = [:]
+    /// The float order of short batches' integer products (`ProductOrder`): block sums by default, llama.cpp's to
+    /// reproduce its logits bit for bit.
+    public var productOrder: ProductOrder = .standard
     let owner: AnyObject
 
     public init(config: TransformerConfig, network: InferenceNetwork, source: String, owner: AnyObject) {
@@ -50,7 +53,7 @@ public final class InferenceModel: @unchecked Sendable {
 
     /// Runs one batch through the model over `cache`; returns the logits of the rows that want them.
     public func forward(_ batch: ForwardBatch, cache: AttentionCache) -> [Float] {
-        let pass = ForwardPass(config: config, batch: batch, cache: cache, adapters: adapters)
+        let pass = ForwardPass(config: config, batch: batch, cache: cache, adapters: adapters, order: productOrder)
         network.forward(pass)
         return pass.logits
     }

@@ -74,13 +74,14 @@ struct BenchGenerate: ParsableCommand {
         }
         let bytes = Double(m.bytesPerToken)
         print("model: \(m.summary), \(String(format: "%.1f", bytes / 1e6)) MB of weights read per generated token")
-        print("threads: \(Parallel.threads), repetitions: \(repetitions)")
+        print("threads: \(Parallel.threads), repetitions: \(repetitions), product order: \(m.productOrder.rawValue) (FORGE_PRODUCT_ORDER)")
         if promptTokens > 0 { print(String(format: "pp%-4d %8.1f tokens/s (median)", promptTokens, median(pp))) }
         if genTokens > 0 {
             print(String(format: "tg%-4d %8.1f tokens/s (median), %.1f GB/s of weights", genTokens, median(tg), median(tg) * bytes / 1e9))
         }
         var json: [String: Any] = ["pp_tokens_per_s": median(pp), "tg_tokens_per_s": median(tg), "pp": promptTokens, "tg": genTokens,
-                                   "threads": Parallel.threads, "bytes_per_token": m.bytesPerToken]
+                                   "threads": Parallel.threads, "bytes_per_token": m.bytesPerToken,
+                                   "product_order": m.productOrder.rawValue]
         if samples { json["pp_samples"] = pp; json["tg_samples"] = tg }
         if profile { json["profile"] = profiles }
         print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
@@ -195,6 +196,8 @@ struct BenchKernels: ParsableCommand {
     }
 }
 
+extension ProductOrder: ExpressibleByArgument {}
+
 extension BenchKernels {
     /// One token's matrix-vector products over the model's real weights: the layers' matrices, then the output.
     func runModel(_ path: String) throws {
@@ -236,11 +239,14 @@ struct BenchLogits: ParsableCommand {
     @Option(help: "Input: per sequence int32 n_prompt, n_gen, n_vocab and n_prompt + n_gen token ids (logits are ignored).") var input: String
     @Option(help: "Output: the same layout with Forge's logits at the n_gen positions.") var output: String
     @Option(help: "Key/value cache type: f16 (llama.cpp's) or f32 (for Float32 references).") var cacheType: KVCacheType = .f16
+    @Option(help: "Product order of short batches: llama.cpp (its floats, bit for bit) or block (the default elsewhere).")
+    var order: ProductOrder = .llamaCpp
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         try threads.apply()
         let m = try ModelLoader.load(model)
+        m.productOrder = order
         guard let data = FileManager.default.contents(atPath: input) else { throw ForgeError.file(input, "cannot be read") }
         var out = Data()
         var offset = 0

@@ -117,10 +117,15 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
             // Q8_0/Q8_1 (32-value types) or Q8_K (Q6_K and packed Q4_K) specify.
             let x = (0..<(cols * 70)).map { _ in Float(rng.normal()) }
             let packed = stored.packedForDecode()
-            for m in packed.packed == nil ? [stored] : [stored, packed] {
+            // Packed rows in both product orders (they differ for Q4_1, Q5_0, Q5_1 and Q8_0 below 64 tokens).
+            let cases: [(WeightMatrix, ProductOrder)] = packed.packed == nil ? [(stored, .llamaCpp)]
+                : [(stored, .llamaCpp), (packed, .llamaCpp), (packed, .blockSums)]
+            for (m, order) in cases {
                 for tokens in [1, 5, 70] {
                     var y = [Float](repeating: 0, count: tokens * rows)
-                    x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { m.multiply(xb.baseAddress!, tokens: tokens, into: $0.baseAddress!) } }
+                    x.withUnsafeBufferPointer { xb in
+                        y.withUnsafeMutableBufferPointer { m.multiply(xb.baseAddress!, tokens: tokens, into: $0.baseAddress!, order: order) }
+                    }
                     let roundsK = type == .q6_K || (type == .q4_K && m.packed != nil)
                     var want = [Double](repeating: 0, count: tokens * rows)
                     for t in 0..<tokens {
@@ -142,7 +147,7 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
                             want[t * rows + r] = sum
                         }
                     }
-                    #expect(relativeError(y.map(Double.init), want) < 2e-5, "\(type)\(m.packed == nil ? "" : " packed"), \(tokens) tokens")
+                    #expect(relativeError(y.map(Double.init), want) < 2e-5, "\(type)\(m.packed == nil ? "" : " packed, \(order)"), \(tokens) tokens")
                 }
             }
         }
@@ -165,9 +170,11 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
     }
 
     /// The packed layout (eight rows regrouped per block) gives the stored layout's floats, bit for bit, for
-    /// one token (packed kernels), 5 (packed, token by token) and 70 (packed: integer tiles; stored: SGEMM),
-    /// with 37 rows: four groups and five rows left in the stored layout. Q4_0 is packed only for a multiple of
-    /// 8 rows and then sums whole blocks (llama.cpp's repacked order): the same values to Float32 rounding.
+    /// one token (packed kernels) and 5 (packed, token by token) in llama.cpp's product order, and 70 (packed:
+    /// integer tiles; stored: SGEMM) to Float32 rounding, with 37 rows: four groups and five rows left in the
+    /// stored layout. Q4_0 is packed only for a multiple of 8 rows and then sums whole blocks (llama.cpp's
+    /// repacked order): the same values to Float32 rounding. In the block-sum order, 1 and 5 tokens give the
+    /// long-batch tiles' floats bit for bit (a token gets the same floats alone, in a short batch or a long one).
     @Test(arguments: [GGMLType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1])
     func packedRowsGiveTheStoredLayoutsFloats(type: GGMLType) {
         var rng = RNG(seed: UInt64(type.rawValue) + 29)
@@ -183,11 +190,22 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
                 #expect(odd.packedForDecode().packedRows == 0)
             }
             for tokens in [1, 5, 70] {
-                var a = [Float](repeating: 0, count: tokens * rows), b = a
+                var a = [Float](repeating: 0, count: tokens * rows), b = a, fast = a, tiled = a
                 x.withUnsafeBufferPointer { xb in
-                    a.withUnsafeMutableBufferPointer { stored.multiply(xb.baseAddress!, tokens: tokens, into: $0.baseAddress!) }
-                    b.withUnsafeMutableBufferPointer { packed.multiply(xb.baseAddress!, tokens: tokens, into: $0.baseAddress!) }
+                    a.withUnsafeMutableBufferPointer { stored.multiply(xb.baseAddress!, tokens: tokens, into: $0.baseAddress!, order: .llamaCpp) }
+                    b.withUnsafeMutableBufferPointer { packed.multiply(xb.baseAddress!, tokens: tokens, into: $0.baseAddress!, order: .llamaCpp) }
+                    fast.withUnsafeMutableBufferPointer { packed.multiply(xb.baseAddress!, tokens: tokens, into: $0.baseAddress!, order: .blockSums) }
+                    tiled.withUnsafeMutableBufferPointer { packed.multiply(xb.baseAddress!, tokens: tokens, into: $0.baseAddress!, path: .long) }
                 }
+                // Block sums: the packed groups' floats are the tiles', the rows past them llama.cpp's.
+                let groups = rows / 8 * 8
+                for t in 0..<(tokens < WeightMatrix.longBatch ? tokens : 0) {
+                    #expect(Array(fast[(t * rows)..<(t * rows + groups)]) == Array(tiled[(t * rows)..<(t * rows + groups)]),
+                            "\(type), \(tokens) tokens, block sums against the tiles")
+                    #expect(Array(fast[(t * rows + groups)..<((t + 1) * rows)]) == Array(a[(t * rows + groups)..<((t + 1) * rows)]),
+                            "\(type), \(tokens) tokens, rows outside the groups")
+                }
+                #expect(relativeError(fast.map(Double.init), a.map(Double.init)) < 1e-6, "\(type), \(tokens) tokens, block sums")
                 if tokens >= WeightMatrix.longBatch {
                     // Long batches: packed groups in integer tiles (whole-block sums), the stored rows by SGEMM.
                     #expect(relativeError(b.map(Double.init), a.map(Double.init)) < 1e-5, "\(type), \(tokens) tokens")
@@ -318,12 +336,20 @@ func perplexityOfHamletAndMacbeth(_ path: String, kib: Int) throws -> Perplexity
     return try Perplexity.evaluate(loaded.model, tokens: tokens, context: 512, bos: loaded.addsBOS ? loaded.bosId : nil)
 }
 
-/// Teacher-forced check of a GGUF against a fixture made by bench/parity_llama_cpp.py --write-fixture.
+/// Teacher-forced check of a GGUF against a fixture made by bench/parity_llama_cpp.py --write-fixture, in llama.cpp's
+/// product order (its floats: every top-1, probabilities to 1e-4); then in the block-sum order, whose changed roundings
+/// of 8-bit activations move logits as a different batch size moves llama.cpp's: top-1 still agrees at 98% of positions.
 func agreesWithLlamaCpp(_ path: String, fixture: String) throws {
+    try agreesWithLlamaCpp(path, fixture: fixture, order: .llamaCpp)
+    try agreesWithLlamaCpp(path, fixture: fixture, order: .blockSums)
+}
+
+func agreesWithLlamaCpp(_ path: String, fixture: String, order: ProductOrder) throws {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("bench/fixtures/" + fixture)
     let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
     let model = try ModelLoader.load(path)
+    model.productOrder = order
     var positions = 0, same = 0, nearTies = 0
     for seq in json["sequences"] as! [[String: Any]] {
         let tokens = (seq["tokens"] as! [Int]).map(Int32.init), n = seq["prompt_tokens"] as! Int
@@ -338,14 +364,20 @@ func agreesWithLlamaCpp(_ path: String, fixture: String) throws {
             let p = { (i: Int) in exp(Double(logits[i]) - top) / z }
             positions += 1
             if t2[1] - t2[3] < 0.02 && mine != Int(t2[0]) { nearTies += 1; continue }
-            #expect(mine == Int(t2[0]), "position \(j) of '\(seq["prompt"]!)': Forge \(mine), llama.cpp \(Int(t2[0])) p=\(t2[1]) over p=\(t2[3])")
             if mine == Int(t2[0]) { same += 1 }
+            if order == .blockSums { continue }
+            #expect(mine == Int(t2[0]), "position \(j) of '\(seq["prompt"]!)': Forge \(mine), llama.cpp \(Int(t2[0])) p=\(t2[1]) over p=\(t2[3])")
             #expect(abs(p(Int(t2[0])) - t2[1]) < 1e-4 && abs(p(Int(t2[2])) - t2[3]) < 1e-4,
                     "position \(j) of '\(seq["prompt"]!)': p \(p(Int(t2[0]))), \(p(Int(t2[2]))) vs llama.cpp \(t2[1]), \(t2[3])")
         }
     }
     #expect(positions == 640)
-    #expect(same + nearTies == positions, "\(same) of \(positions) top-1 equal to llama.cpp (\(nearTies) near-ties)")
+    print("\(path.split(separator: "/").last!), \(order) order: \(same) of \(positions) top-1 equal to llama.cpp (\(nearTies) near-ties)")
+    if order == .llamaCpp {
+        #expect(same + nearTies == positions, "\(same) of \(positions) top-1 equal to llama.cpp (\(nearTies) near-ties)")
+    } else {
+        #expect(same + nearTies >= positions * 98 / 100, "block sums: \(same) of \(positions) top-1 equal to llama.cpp (\(nearTies) near-ties)")
+    }
 }
 
 extension Transformer {

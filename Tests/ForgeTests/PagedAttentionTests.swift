@@ -1,0 +1,82 @@
+// Decode attention over a Float16 cache (PagedAttention.flashHalf, three passes with the f16 sum in registers) against
+// llama.cpp's CPU flash-attention loop written out directly: per key, the score, the online-softmax step with libm's
+// expf, and the value sum rounded to f16 in memory after every step. The floats must be the same, bit for bit.
+import ForgeCore
+@testable import ForgeKernels
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct PagedAttentionTests {
+    /// llama.cpp's loop (ggml_compute_forward_flash_attn_ext_f16, f16 V): one query row of one head.
+    static func reference(_ q: [Float], keys: [[Float16]], values: [[Float16]], from lo: Int, through p: Int, scale: Float) -> [Float] {
+        let d = q.count
+        let q16 = q.map { Float16($0) }
+        var acc = [Float16](repeating: 0, count: d)
+        var m = -Float.infinity, sum: Float = 0
+        for j in lo...p {
+            let score = q16.withUnsafeBufferPointer { a in keys[j].withUnsafeBufferPointer { k in
+                PagedAttention.dotHalf(a.baseAddress!, k.baseAddress!, d) } } * scale
+            var ms: Float = 1, vs: Float = 1
+            if score > m {
+                ms = expf(m - score)
+                m = score
+                for i in 0..<d { acc[i] = Float16(Float(acc[i]) * ms) }
+            } else {
+                vs = expf(score - m)
+            }
+            for i in 0..<d { acc[i] = Float16(Float(acc[i]).addingProduct(Float(values[j][i]), vs)) }
+            sum = vs.addingProduct(sum, ms)
+        }
+        let inv = sum == 0 ? 0 : 1 / sum
+        return acc.map { Float($0) * inv }
+    }
+
+    @Test(arguments: [64, 80, 128, 256])
+    func decodeAttentionIsLlamaCppsLoop(headDim d: Int) {
+        var rng = RNG(seed: UInt64(d))
+        let heads = 4, kvHeads = 2, positions = 150, shift = 4, kvWidth = kvHeads * d, rowBytes = 2 * kvWidth
+        // Keys and values per KV head and position; the cache holds them in blocks of 16 positions.
+        let keys = (0..<kvHeads).map { _ in (0..<positions).map { _ in (0..<d).map { _ in Float16(Float(rng.normal())) } } }
+        let values = (0..<kvHeads).map { _ in (0..<positions).map { _ in (0..<d).map { _ in Float16(Float(rng.normal())) } } }
+        let blockCount = (positions + 15) >> shift, blockBytes = 2 * 16 * rowBytes
+        let blocks = (0..<blockCount).map { _ in UnsafeMutableRawPointer.allocate(byteCount: blockBytes, alignment: 64) }
+        defer { blocks.forEach { $0.deallocate() } }
+        let table = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: blockCount)
+        defer { table.deallocate() }
+        for (i, b) in blocks.enumerated() { table[i] = b }
+        let rows = PagedRows(blocks: table, shift: shift, keyOffset: 0, valueOffset: 16 * rowBytes, rowBytes: rowBytes)
+        for j in 0..<positions {
+            for g in 0..<kvHeads {
+                for i in 0..<d {
+                    (rows.key(j) + 2 * (g * d + i)).storeBytes(of: keys[g][j][i], as: Float16.self)
+                    (rows.value(j) + 2 * (g * d + i)).storeBytes(of: values[g][j][i], as: Float16.self)
+                }
+            }
+        }
+        let scale = 1 / Float(d).squareRoot()
+        // One query at several positions, a run of 3 queries, with and without a sliding window; one query with
+        // scores scaled up so that later keys often set a new maximum (rescaling the sum).
+        for (first, count, window, boost) in [(0, 1, nil, 1), (6, 1, nil, 1), (149, 1, nil, 1), (97, 3, nil, 1), (120, 1, 32, 1),
+                                               (60, 1, nil, 8)] as [(Int, Int, Int?, Float)] {
+            let width = heads * d
+            let q = (0..<(count * width)).map { _ in Float(rng.normal()) * boost }
+            var out = [Float](repeating: 0, count: count * width)
+            q.withUnsafeBufferPointer { qb in out.withUnsafeMutableBufferPointer { ob in
+                PagedAttention.forward(q: qb.baseAddress!, out: ob.baseAddress!, runs: [PagedRun(rows: 0..<count, first: first, cache: rows)],
+                                       half: true, heads: heads, kvHeads: kvHeads, headDim: d, scale: scale, window: window)
+            } }
+            for r in 0..<count {
+                let p = first + r, lo = window.map { max(0, p - $0 + 1) } ?? 0
+                for h in 0..<heads {
+                    let g = h / (heads / kvHeads)
+                    let want = Self.reference(Array(q[(r * width + h * d)..<(r * width + h * d + d)]), keys: keys[g], values: values[g],
+                                              from: lo, through: p, scale: scale)
+                    let got = Array(out[(r * width + h * d)..<(r * width + h * d + d)])
+                    #expect(got == want, "d \(d), position \(p), head \(h): largest difference \(zip(got, want).map { abs($0 - $1) }.max()!)")
+                }
+            }
+        }
+    }
+}
