@@ -15,10 +15,12 @@ public struct Q8Activations {
     public let sums: UnsafeMutablePointer<Float>
     /// Per block, 8 lanes: −8 · the sum of each 4 consecutive values (Q4_0's offset, lane by lane).
     public let minus8LaneSums: UnsafeMutablePointer<SIMD8<Int32>>
+    /// Per block: −8 · the sum of its values (Q4_0's offset for a whole block; the 8 lanes above added up).
+    public let minus8Sums: UnsafeMutablePointer<Int32>
     public let count: Int
 
     /// Bytes of scratch `init(count:in:)` needs.
-    public static func scratchBytes(count: Int) -> Int { count + 40 * (count / 32) }
+    public static func scratchBytes(count: Int) -> Int { count + 44 * (count / 32) }
 
     /// Views `scratch` (at least `scratchBytes(count:)` bytes, 32-byte aligned) as quantized activations.
     public init(count: Int, in scratch: UnsafeMutableRawPointer) {
@@ -28,7 +30,8 @@ public struct Q8Activations {
         minus8LaneSums = scratch.bindMemory(to: SIMD8<Int32>.self, capacity: blocks)
         scales = (scratch + 32 * blocks).bindMemory(to: Float.self, capacity: blocks)
         sums = (scratch + 36 * blocks).bindMemory(to: Float.self, capacity: blocks)
-        values = (scratch + 40 * blocks).bindMemory(to: Int8.self, capacity: count)
+        minus8Sums = (scratch + 40 * blocks).bindMemory(to: Int32.self, capacity: blocks)
+        values = (scratch + 44 * blocks).bindMemory(to: Int8.self, capacity: count)
     }
 
     /// Rounds `x[0..<count]` into this buffer.
@@ -45,6 +48,7 @@ public struct Q8Activations {
             }
             minus8LaneSums[b] = lanes &* -8
             let s = lanes.wrappedSum()
+            minus8Sums[b] = s &* -8
             scales[b] = Float(Float16(d))
             sums[b] = Float(Float16(d * Float(s)))
         }

@@ -85,7 +85,7 @@ public enum PackedDot {
             let p = g + b * gb, xb = xv + 32 * b
             prefetchAhead(p, gb)
             // The stored nibbles are q + 8: the sum starts at −8·Σx̂ over the block.
-            let start = SIMD8<Int32>(repeating: x.minus8LaneSums[b].wrappedSum())
+            let start = SIMD8<Int32>(repeating: x.minus8Sums[b])
             let sum: SIMD8<Int32>
             let nibbles = SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F)
             if inPlace {

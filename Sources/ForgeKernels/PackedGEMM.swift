@@ -79,7 +79,7 @@ public enum PackedGEMM {
             @inline(__always) func token(_ t: Int, _ acc: inout SIMD8<Float>) {
                 let x = a[t], xb = UnsafeRawPointer(x.values) + 32 * b
                 // Q4_0 and Q5_0 store q + 8 and q + 16: the block's sum starts at −8·Σx̂ or −16·Σx̂.
-                let start: Int32 = hasMin ? 0 : (five ? 2 : 1) &* x.minus8LaneSums[b].wrappedSum()
+                let start: Int32 = hasMin ? 0 : (five ? 2 : 1) &* x.minus8Sums[b]
                 if forge_has_vnni() == 0 {
                     // AVX2: the int16 pair sums of a half block (≤ 4·2·31·128), or of a whole 4-bit block (≤ 8·2·15·128),
                     // add up in int16 and are widened once (vpmaddwd) instead of once per vector: the same integers.
