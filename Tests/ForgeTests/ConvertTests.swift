@@ -3,6 +3,7 @@
 import ForgeAutograd
 import ForgeCore
 import ForgeInference
+import ForgeKernels
 import ForgeModels
 import ForgeTokenizer
 import Foundation
@@ -58,7 +59,11 @@ import Testing
         let model = try GGUFModel.transformer(file)
         let tokens = try GGUFVocab.load(file).encode("The quick brown fox jumps over the lazy dog because it")
         let trained = model.logits(Tape(recording: false), tokens: tokens, batch: 1, seq: tokens.count).value.array
-        let engine = try InferenceSession(model: try ModelLoader.load(smolLM2Path)).forward(tokens, logits: .all)
+        // llama.cpp's product order, as this was calibrated: 8-bit activations put the engine ~0.1–1 logit from Float32,
+        // and in the block-sum order one position of this text becomes a near-tie the other way (970 vs 29).
+        let quantized = try ModelLoader.load(smolLM2Path)
+        quantized.productOrder = .llamaCpp
+        let engine = try InferenceSession(model: quantized).forward(tokens, logits: .all)
         let V = model.config.vocabSize
         for t in 0..<tokens.count {
             let a = Array(trained[(t * V)..<((t + 1) * V)]), b = Array(engine[(t * V)..<((t + 1) * V)])
