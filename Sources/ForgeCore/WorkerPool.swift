@@ -2,7 +2,10 @@
 // hundreds of times per second (a decoded token runs ~120 matrix-vector products).
 //
 // A Dispatch hand-off costs tens of microseconds; here the caller publishes a job by bumping a
-// generation counter, runs part 0 itself, and the workers (already spinning) run the others. Workers
+// generation counter, runs part 0 itself, and the workers (already spinning) run the others, each then
+// storing the generation it finished on a cache line of its own. The cost of a hand-off is the cache-line
+// transfers between cores (here ~0.1 µs each way), so the job's fields share the generation's line and no
+// reference count is touched by two cores. Workers
 // that find no job for a while sleep on a condition variable. Ranges are the same fixed split as
 // `Parallel.forEach`, so results do not depend on timing. A job started while another runs, or from
 // inside a job, falls back to `Parallel.forEach`.
@@ -18,14 +21,14 @@ public final class WorkerPool: @unchecked Sendable {
     public static let shared = WorkerPool(threads: Parallel.threads)
 
     public let threads: Int
-    private let generation = Atomic<Int>(0)
-    private let pending = Atomic<Int>(0)
+    /// The published job, on one cache line of its own that only the caller writes: the generation the workers
+    /// poll and the fields they read when it changes, so a hand-off moves this line once each way.
+    private let job: UnsafeMutablePointer<JobLine>
+    /// Per worker, 128 bytes apart: the last generation it finished (the caller polls these).
+    private let done: UnsafeMutablePointer<Atomic<Int>>
+    private static let doneStride = 16
     private let busy = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
-    private var job: ((Int) -> Void)?
-    private var parts = 0
-    /// The published job comes from the thread being profiled (`StepProfile`).
-    private var profiled = false
     private var mutex = pthread_mutex_t()
     private var wake = pthread_cond_t()
     /// Spins (atomic loads) before a worker sleeps: roughly 50–200 µs.
@@ -33,6 +36,10 @@ public final class WorkerPool: @unchecked Sendable {
 
     init(threads: Int) {
         self.threads = max(1, threads)
+        job = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128).bindMemory(to: JobLine.self, capacity: 1)
+        job.initialize(to: JobLine())
+        done = .allocate(capacity: self.threads * Self.doneStride)
+        for i in 0..<(self.threads * Self.doneStride) { (done + i).initialize(to: Atomic(0)) }
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&wake, nil)
         for w in 1..<self.threads {
@@ -62,63 +69,99 @@ public final class WorkerPool: @unchecked Sendable {
         }
         defer { busy.store(false, ordering: .releasing) }
         withoutActuallyEscaping(body) { escapable in
-            job = { i in
-                let lo = count * i / t, hi = count * (i + 1) / t
-                if lo < hi { escapable(lo..<hi) }
+            let box = JobBox(escapable)
+            withExtendedLifetime(box) {
+                // Only this thread writes the job line (`busy` makes it the one publisher), so it knows the generation.
+                let g = job.pointee.published &+ 1
+                job.pointee.published = g
+                job.pointee.task = UnsafeRawPointer(Unmanaged.passUnretained(box).toOpaque())
+                job.pointee.total = count
+                job.pointee.parts = t
+                let profiled = StepProfile.counting
+                job.pointee.profiled = profiled
+                job.pointee.generation.store(g, ordering: .sequentiallyConsistent)
+                if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                    pthread_mutex_lock(&mutex)
+                    pthread_cond_broadcast(&wake)
+                    pthread_mutex_unlock(&mutex)
+                }
+                if profiled {
+                    let t0 = StepProfile.now()
+                    run(0)
+                    let t1 = StepProfile.now()
+                    waitForWorkers(g)
+                    StepProfile.handOff(share: t1 &- t0, wait: StepProfile.now() &- t1)
+                } else {
+                    run(0)
+                    waitForWorkers(g)
+                }
             }
-            parts = t
-            profiled = StepProfile.counting
-            pending.store(threads - 1, ordering: .relaxed)
-            generation.add(1, ordering: .sequentiallyConsistent)
-            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                pthread_mutex_lock(&mutex)
-                pthread_cond_broadcast(&wake)
-                pthread_mutex_unlock(&mutex)
-            }
-            if profiled {
-                let t0 = StepProfile.now()
-                job!(0)
-                let t1 = StepProfile.now()
-                while pending.load(ordering: .acquiring) > 0 {}
-                StepProfile.handOff(share: t1 &- t0, wait: StepProfile.now() &- t1)
-            } else {
-                job!(0)
-                while pending.load(ordering: .acquiring) > 0 {}
-            }
-            job = nil
         }
+    }
+
+    @inline(__always) private func waitForWorkers(_ g: Int) {
+        for w in 1..<threads {
+            while done[w * Self.doneStride].load(ordering: .acquiring) != g {}
+        }
+    }
+
+    /// Part `i` of the published job: its fixed share of the items.
+    @inline(__always) private func run(_ i: Int) {
+        let total = job.pointee.total, parts = job.pointee.parts
+        let lo = total * i / parts, hi = total * (i + 1) / parts
+        // The caller keeps the box alive until every part is done: no reference counting across the cores.
+        if lo < hi { Unmanaged<JobBox>.fromOpaque(job.pointee.task.unsafelyUnwrapped)._withUnsafeGuaranteedRef { $0.body(lo..<hi) } }
     }
 
     private func workerLoop(_ index: Int) {
         var seen = 0
         while true {
-            var g = generation.load(ordering: .acquiring)
+            var g = job.pointee.generation.load(ordering: .acquiring)
             var spins = 0
-            while g == seen && spins < spinLimit { spins += 1; g = generation.load(ordering: .acquiring) }
+            while g == seen && spins < spinLimit { spins += 1; g = job.pointee.generation.load(ordering: .acquiring) }
             if g == seen {
                 pthread_mutex_lock(&mutex)
                 sleepers.add(1, ordering: .sequentiallyConsistent)
-                g = generation.load(ordering: .sequentiallyConsistent)
+                g = job.pointee.generation.load(ordering: .sequentiallyConsistent)
                 while g == seen {
                     pthread_cond_wait(&wake, &mutex)
-                    g = generation.load(ordering: .acquiring)
+                    g = job.pointee.generation.load(ordering: .acquiring)
                 }
                 sleepers.subtract(1, ordering: .sequentiallyConsistent)
                 pthread_mutex_unlock(&mutex)
             }
             seen = g
-            if index < parts, let job {
-                if profiled {
+            if index < job.pointee.parts {
+                if job.pointee.profiled {
                     let t0 = StepProfile.now()
-                    job(index)
+                    run(index)
                     StepProfile.workerBusy(index, StepProfile.now() &- t0)
                 } else {
-                    job(index)
+                    run(index)
                 }
             }
-            pending.subtract(1, ordering: .releasing)
+            done[index * Self.doneStride].store(g, ordering: .releasing)
         }
     }
+}
+
+/// The published job: written by the caller before it stores `generation`, read by the workers after.
+private struct JobLine: ~Copyable {
+    let generation = Atomic<Int>(0)
+    /// The caller's copy of the last generation (only it writes the line).
+    var published = 0
+    /// The `JobBox` of the body, the item count and the number of parts.
+    var task: UnsafeRawPointer?
+    var total = 0
+    var parts = 0
+    /// The job comes from the thread being profiled (`StepProfile`).
+    var profiled = false
+}
+
+/// The published job's body.
+private final class JobBox {
+    let body: (Range<Int>) -> Void
+    init(_ body: @escaping (Range<Int>) -> Void) { self.body = body }
 }
 
 private final class WorkerStart {

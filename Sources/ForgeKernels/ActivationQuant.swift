@@ -4,6 +4,7 @@
 // The rounding is llama.cpp's (quantize_row_q8_0/q8_1): amax/127 as the scale, stored rounded to
 // f16; values multiplied by 127/amax and rounded half to even; for Q8_1 also f16(scale·Σq). Using the
 // same rounding (and QuantDotQ8's order of float operations) gives the floats llama.cpp gives.
+import CSIMD
 
 /// `count` activations (a multiple of 32) as int8 values with one scale and one scaled sum per block.
 public struct Q8Activations {
@@ -41,11 +42,8 @@ public struct Q8Activations {
             let out = UnsafeMutableRawPointer(values + 32 * b)
             out.storeBytes(of: q0, as: SIMD16<Int8>.self)
             out.storeBytes(of: q1, toByteOffset: 16, as: SIMD16<Int8>.self)
-            var lanes = SIMD8<Int32>()
-            for i in 0..<4 {
-                lanes[i] = Int32(q0[4 * i]) + Int32(q0[4 * i + 1]) + Int32(q0[4 * i + 2]) + Int32(q0[4 * i + 3])
-                lanes[i + 4] = Int32(q1[4 * i]) + Int32(q1[4 * i + 1]) + Int32(q1[4 * i + 2]) + Int32(q1[4 * i + 3])
-            }
+            // Sums of each 4 consecutive values: their byte dot product with ones.
+            let lanes = forge_dot_u8s8(SIMD8<Int32>(), SIMD32<UInt8>(repeating: 1), SIMD32<Int8>(lowHalf: q0, highHalf: q1))
             minus8LaneSums[b] = lanes &* -8
             let s = lanes.wrappedSum()
             minus8Sums[b] = s &* -8

@@ -75,10 +75,11 @@ public struct WeightMatrix: @unchecked Sendable {
         guard let first = parts.first, tokens > 0 else { return }
         let cols = first.0.cols
         precondition(parts.allSatisfy { $0.0.cols == cols }, "multiply: matrices differ in width")
-        let lds = ldy ?? parts.map { $0.0.rows }
-        let indexed = parts.indices.map { (parts[$0].0, parts[$0].1, lds[$0]) }
-        let integer = indexed.filter { $0.0.hasIntegerKernel }
-        let float = indexed.filter { !$0.0.hasIntegerKernel }
+        let indexed = parts.indices.map { (parts[$0].0, parts[$0].1, ldy?[$0] ?? parts[$0].0.rows) }
+        // (One token's products run ~120 times a token: no further arrays when every part has integer kernels.)
+        let allInteger = indexed.allSatisfy { $0.0.hasIntegerKernel }
+        let integer = allInteger ? indexed : indexed.filter { $0.0.hasIntegerKernel }
+        let float = allInteger ? [] : indexed.filter { !$0.0.hasIntegerKernel }
         if path == .short || (path == .auto && tokens < longBatch) {
             if !integer.isEmpty { multiplyInteger(integer, x, tokens: tokens, segments: segments ?? [tokens], order: order) }
         } else {
@@ -104,19 +105,20 @@ public struct WeightMatrix: @unchecked Sendable {
     /// the long-batch tiles' (PackedGEMM).
     static func multiplyInteger(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int,
                                 segments: [Int], order: ProductOrder) {
-        let plan = KQuantPlan(segments: segments, tokens: tokens)
         let cols = parts[0].0.cols
         // Q8_0/Q8_1 rounding (32 values) for the 32-value types, Q8_K (256 values) for the K-quants.
         let needQ8 = parts.contains { QuantDotQ8.supports($0.0.type) }, needK = parts.contains { QuantDotK.supports($0.0.type) }
+        let plan = needK ? KQuantPlan(segments: segments, tokens: tokens) : nil
         let q8Bytes = needQ8 ? (Q8Activations.scratchBytes(count: cols) + 63) / 64 * 64 : 0
         let kBytes = needK ? (Q8KActivations.scratchBytes(count: cols) + 63) / 64 * 64 : 0
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: tokens * (q8Bytes + kBytes), alignment: 64)
-        defer { scratch.deallocate() }
-        let acts = needQ8 ? (0..<tokens).map { t in Q8Activations(count: cols, in: scratch + t * q8Bytes) } : []
-        let kActs = needK ? (0..<tokens).map { t in Q8KActivations(count: cols, in: scratch + tokens * q8Bytes + t * kBytes) } : []
-        acts.withUnsafeBufferPointer { ab in kActs.withUnsafeBufferPointer { kb in
-            // (An empty array's base address need not be nil.)
-            let a = needQ8 ? ab.baseAddress : nil, k = needK ? kb.baseAddress : nil
+        ActivationScratch.with(bytes: tokens * (q8Bytes + kBytes)) { scratch in
+        withUnsafeTemporaryAllocation(of: Q8Activations.self, capacity: needQ8 ? tokens : 0) { ab in
+        withUnsafeTemporaryAllocation(of: Q8KActivations.self, capacity: needK ? tokens : 0) { kb in
+            for t in 0..<(needQ8 ? tokens : 0) { (ab.baseAddress! + t).initialize(to: Q8Activations(count: cols, in: scratch + t * q8Bytes)) }
+            for t in 0..<(needK ? tokens : 0) {
+                (kb.baseAddress! + t).initialize(to: Q8KActivations(count: cols, in: scratch + tokens * q8Bytes + t * kBytes))
+            }
+            let a = needQ8 ? UnsafePointer(ab.baseAddress) : nil, k = needK ? UnsafePointer(kb.baseAddress) : nil
             @inline(__always) func quantize(_ t: Int) {
                 if let a { a[t].quantize(x + t * cols) }
                 if let k { k[t].quantize(x + t * cols) }
@@ -135,7 +137,7 @@ public struct WeightMatrix: @unchecked Sendable {
                     }
                     for t in 0..<tokens {
                         // llama.cpp takes tokens four at a time through its Q4_K gemm, the rest one by one.
-                        let v = m.type == .q4_K ? QuantDotK.q4KPacked(g, k![t], pairs: plan.inFours[t])
+                        let v = m.type == .q4_K ? QuantDotK.q4KPacked(g, k![t], pairs: plan!.inFours[t])
                                                 : PackedDot.dot8(m.type, g, a![t])
                         UnsafeMutableRawPointer(out + t * ld + r).storeBytes(of: v, as: SIMD8<Float>.self)
                     }
@@ -143,7 +145,7 @@ public struct WeightMatrix: @unchecked Sendable {
                 }
                 if m.type == .q6_K {
                     for t in 0..<tokens {
-                        let v = QuantDotK.q6K(m.row(r), stride: m.rowBytes, k![t], rows: n, batch: plan.tiled[t])
+                        let v = QuantDotK.q6K(m.row(r), stride: m.rowBytes, k![t], rows: n, batch: plan!.tiled[t])
                         for i in 0..<n { out[t * ld + r + i] = v[i] }
                     }
                     return
@@ -159,7 +161,7 @@ public struct WeightMatrix: @unchecked Sendable {
                     }
                 }
             }
-        } }
+        } } }
     }
 
     /// Packed 32-value types, long batches: tiles of 8 rows × 4 tokens in integers (PackedGEMM); rows outside the
@@ -237,23 +239,28 @@ public struct WeightMatrix: @unchecked Sendable {
     @inline(__always)
     static func forEachRowGroup(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], grain: Int,
                                 _ body: (RowsView, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void) {
-        // Part p covers groups starts[p] ..< starts[p+1], of size[p] rows each.
-        var starts = [0], size: [Int] = []
-        for (m, _, _) in parts {
-            size.append(m.packed == nil ? 4 : packGroup)
-            starts.append(starts.last! + (m.rows + size.last! - 1) / size.last!)
-        }
-        let views = parts.map { ($0.0.view, $0.1, $0.2) }
-        WorkerPool.shared.forEach(starts.last!, grain: grain) { range in
-            var p = 0
-            for g in range {
-                while g >= starts[p + 1] { p += 1 }
-                let (m, out, ld) = views[p]
-                let r = size[p] * (g - starts[p])
-                let n = min(size[p], m.rows - r)
-                if n == size[p] || n < 4 { body(m, out, ld, r, n); continue }
-                body(m, out, ld, r, 4)  // a packed matrix's last rows: 4 and then the rest
-                body(m, out, ld, r + 4, n - 4)
+        // Part p covers groups starts[p] ..< starts[p+1], of size[p] rows each (on the stack: this runs ~120 times a token).
+        withUnsafeTemporaryAllocation(of: (view: RowsView, out: UnsafeMutablePointer<Float>, ld: Int, start: Int, size: Int).self,
+                                      capacity: parts.count + 1) { buffer in
+            let table = buffer.baseAddress!
+            var groups = 0
+            for (p, (m, out, ld)) in parts.enumerated() {
+                let size = m.packed == nil ? 4 : packGroup
+                (table + p).initialize(to: (m.view, out, ld, groups, size))
+                groups += (m.rows + size - 1) / size
+            }
+            (table + parts.count).initialize(to: (parts[0].0.view, parts[0].1, 0, groups, 1))
+            WorkerPool.shared.forEach(groups, grain: grain) { range in
+                var p = 0
+                for g in range {
+                    while g >= table[p + 1].start { p += 1 }
+                    let part = table[p]
+                    let r = part.size * (g - part.start)
+                    let n = min(part.size, part.view.rows - r)
+                    if n == part.size || n < 4 { body(part.view, part.out, part.ld, r, n); continue }
+                    body(part.view, part.out, part.ld, r, 4)  // a packed matrix's last rows: 4 and then the rest
+                    body(part.view, part.out, part.ld, r + 4, n - 4)
+                }
             }
         }
     }
