@@ -165,12 +165,22 @@ public enum PagedAttention {
         let width = heads * d, group = heads / kvHeads
         let tokens = run.rows.count, total = run.first + tokens
         let q0 = q + run.rows.lowerBound * width, o0 = out + run.rows.lowerBound * width
-        WorkerPool.shared.forEach(heads) { range in
+        // Tasks are (head, tile of 64 queries), head by head, each head's tiles ordered first, last, second, second
+        // to last...: a causal tile's cost grows with its index, so the fixed halves of this list carry about equal
+        // work even when the heads do not split evenly (9 heads: 4.5 each, not 4 and 5). Each task's floats are the
+        // same whichever thread runs it.
+        let tileCount = (tokens + tileThreshold - 1) / tileThreshold
+        var order: [Int] = []
+        var (a, b) = (0, tileCount - 1)
+        while a <= b { order.append(a); if a != b { order.append(b) }; a += 1; b -= 1 }
+        let tasks = (0..<heads).flatMap { h in order.map { (h, $0) } }
+        WorkerPool.shared.forEach(tasks.count) { range in
             let s = UnsafeMutablePointer<Float>.allocate(capacity: tileThreshold * total + 2 * total * d)
             defer { s.deallocate() }
             let k32 = s + tileThreshold * total, v32 = k32 + total * d
             var widened = -1
-            for h in range {
+            for task in range {
+                let (h, tile) = tasks[task]
                 let g = h / group
                 if g != widened {
                     for j in 0..<total {
@@ -184,24 +194,21 @@ public enum PagedAttention {
                     }
                     widened = g
                 }
-                // Queries in tiles of 64, each against only the keys some query of the tile may see.
-                var t0 = 0
-                while t0 < tokens {
-                    let rows = min(tileThreshold, tokens - t0), last = run.first + t0 + rows - 1
-                    let first = window.map { max(0, run.first + t0 - $0 + 1) } ?? 0, n = last + 1 - first
-                    BLAS.sgemm(transA: false, transB: true, m: rows, n: n, k: d, alpha: scale,
-                               a: q0 + t0 * width + h * d, lda: width, b: k32 + first * d, ldb: d, beta: 0, c: s, ldc: n)
-                    for t in 0..<rows {
-                        let row = s + t * n, p = run.first + t0 + t
-                        let lo = (window.map { max(0, p - $0 + 1) } ?? 0) - first
-                        softmaxInPlace(row + lo, p - first + 1 - lo)
-                        if lo > 0 { row.update(repeating: 0, count: lo) }
-                        (row + p - first + 1).update(repeating: 0, count: n - (p - first) - 1)
-                    }
-                    BLAS.sgemm(transA: false, transB: false, m: rows, n: d, k: n,
-                               a: s, lda: n, b: v32 + first * d, ldb: d, beta: 0, c: o0 + t0 * width + h * d, ldc: width)
-                    t0 += rows
+                // The tile's queries against only the keys some query of the tile may see.
+                let t0 = tile * tileThreshold
+                let rows = min(tileThreshold, tokens - t0), last = run.first + t0 + rows - 1
+                let first = window.map { max(0, run.first + t0 - $0 + 1) } ?? 0, n = last + 1 - first
+                BLAS.sgemm(transA: false, transB: true, m: rows, n: n, k: d, alpha: scale,
+                           a: q0 + t0 * width + h * d, lda: width, b: k32 + first * d, ldb: d, beta: 0, c: s, ldc: n)
+                for t in 0..<rows {
+                    let row = s + t * n, p = run.first + t0 + t
+                    let lo = (window.map { max(0, p - $0 + 1) } ?? 0) - first
+                    softmaxInPlace(row + lo, p - first + 1 - lo)
+                    if lo > 0 { row.update(repeating: 0, count: lo) }
+                    (row + p - first + 1).update(repeating: 0, count: n - (p - first) - 1)
                 }
+                BLAS.sgemm(transA: false, transB: false, m: rows, n: d, k: n,
+                           a: s, lda: n, b: v32 + first * d, ldb: d, beta: 0, c: o0 + t0 * width + h * d, ldc: width)
             }
         }
     }

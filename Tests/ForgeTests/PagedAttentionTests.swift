@@ -2,6 +2,7 @@
 // llama.cpp's CPU flash-attention loop written out directly: per key, the score, the online-softmax step with libm's
 // expf, and the value sum rounded to f16 in memory after every step. The floats must be the same, bit for bit.
 import ForgeCore
+import Foundation
 @testable import ForgeKernels
 import Testing
 #if canImport(Glibc)
@@ -77,6 +78,54 @@ import Glibc
                     #expect(got == want, "d \(d), position \(p), head \(h): largest difference \(zip(got, want).map { abs($0 - $1) }.max()!)")
                 }
             }
+        }
+    }
+
+    /// Runs of 64+ queries go through Float32 tiles (head, 64 queries) split over the threads in a balanced order:
+    /// every head and every tile, partial tiles and sliding windows included, against Float64 softmax attention.
+    @Test func longRunsInTilesMatchFloat64() {
+        var rng = RNG(seed: 11)
+        let d = 64, heads = 9, kvHeads = 3, positions = 200, shift = 4, kvWidth = kvHeads * d, rowBytes = 2 * kvWidth
+        let blockCount = (positions + 15) >> shift, blockBytes = 2 * 16 * rowBytes
+        let blocks = (0..<blockCount).map { _ in UnsafeMutableRawPointer.allocate(byteCount: blockBytes, alignment: 64) }
+        defer { blocks.forEach { $0.deallocate() } }
+        let table = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: blockCount)
+        defer { table.deallocate() }
+        for (i, b) in blocks.enumerated() { table[i] = b }
+        let rows = PagedRows(blocks: table, shift: shift, keyOffset: 0, valueOffset: 16 * rowBytes, rowBytes: rowBytes)
+        var keys = [[Float]](repeating: [], count: positions), values = keys
+        for j in 0..<positions {
+            keys[j] = (0..<kvWidth).map { _ in Float(Float16(Float(rng.normal()))) }
+            values[j] = (0..<kvWidth).map { _ in Float(Float16(Float(rng.normal()))) }
+            for i in 0..<kvWidth {
+                (rows.key(j) + 2 * i).storeBytes(of: Float16(keys[j][i]), as: Float16.self)
+                (rows.value(j) + 2 * i).storeBytes(of: Float16(values[j][i]), as: Float16.self)
+            }
+        }
+        let scale = 1 / Float(d).squareRoot(), width = heads * d
+        for (first, count, window) in [(0, 200, nil), (30, 150, nil), (0, 130, 40)] as [(Int, Int, Int?)] {
+            let q = (0..<(count * width)).map { _ in Float(rng.normal()) }
+            var out = [Float](repeating: .nan, count: count * width)
+            q.withUnsafeBufferPointer { qb in out.withUnsafeMutableBufferPointer { ob in
+                PagedAttention.forward(q: qb.baseAddress!, out: ob.baseAddress!, runs: [PagedRun(rows: 0..<count, first: first, cache: rows)],
+                                       half: true, heads: heads, kvHeads: kvHeads, headDim: d, scale: scale, window: window)
+            } }
+            #expect(!out.contains { $0.isNaN }, "first \(first), \(count) queries: some outputs were not written")
+            var worst = 0.0
+            for r in 0..<count {
+                let p = first + r, lo = window.map { max(0, p - $0 + 1) } ?? 0
+                for h in 0..<heads {
+                    let g = h / (heads / kvHeads)
+                    let qh = (0..<d).map { Double(q[r * width + h * d + $0]) }
+                    let scores = (lo...p).map { j in (0..<d).reduce(0.0) { $0 + qh[$1] * Double(keys[j][g * d + $1]) } * Double(scale) }
+                    let m = scores.max()!, e = scores.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
+                    for i in 0..<d {
+                        let want = zip(lo...p, e).reduce(0.0) { $0 + $1.1 * Double(values[$1.0][g * d + i]) } / z
+                        worst = max(worst, abs(Double(out[r * width + h * d + i]) - want))
+                    }
+                }
+            }
+            #expect(worst < 1e-4, "first \(first), \(count) queries, window \(String(describing: window)): largest difference \(worst)")
         }
     }
 }
