@@ -116,7 +116,11 @@ public final class InferenceEngine {
                 let seq = requests[t.index].sequence
                 cache.advance(seq, by: t.count)
                 history[seq]! += batch.tokens[segment.start..<(segment.start + segment.count)]
-                out[t.index] += logits[(at * c.vocabSize)..<((at + t.rows) * c.vocabSize)]
+                if out[t.index].isEmpty && taken.count == 1 && t.rows * c.vocabSize == logits.count {
+                    out[t.index] = logits   // one request took the whole step (a decoded token): no copy
+                } else {
+                    out[t.index] += logits[(at * c.vocabSize)..<((at + t.rows) * c.vocabSize)]
+                }
                 at += t.rows
             }
         }

@@ -261,8 +261,12 @@ public final class ForwardPass {
     /// logits = h·Wᵀ for the current rows (which are then the rows that wanted logits).
     public func computeLogits(_ output: Projection, _ h: UnsafePointer<Float>) {
         StepProfile.measure(.logits) {
-            logits = [Float](repeating: 0, count: rows * output.matrix.rows)
-            logits.withUnsafeMutableBufferPointer { projectRows([(output, $0.baseAddress!)], h) }
+            // Every element is written by the product (no zero fill of a vocabulary-sized buffer per token).
+            let n = rows * output.matrix.rows
+            logits = [Float](unsafeUninitializedCapacity: n) { buffer, count in
+                if n > 0 { projectRows([(output, buffer.baseAddress!)], h) }
+                count = n
+            }
         }
     }
 
