@@ -249,7 +249,7 @@ public struct WeightMatrix: @unchecked Sendable {
                 (table + p).initialize(to: (m.view, out, ld, groups, size))
                 groups += (m.rows + size - 1) / size
             }
-            (table + parts.count).initialize(to: (parts[0].0.view, parts[0].1, 0, groups, 1))
+            (table + parts.count).initialize(to: (parts[0].0.view, parts[0].1, 0, groups, 1))  // sentinel: ends the search below
             WorkerPool.shared.forEach(groups, grain: grain) { range in
                 var p = 0
                 for g in range {

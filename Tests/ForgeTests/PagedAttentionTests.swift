@@ -34,20 +34,29 @@ import Glibc
         return acc.map { Float($0) * inv }
     }
 
+    /// A paged cache of `positions` rows of `rowBytes` bytes in blocks of 16 positions (keys, then values), and
+    /// what frees it.
+    static func cache(positions: Int, rowBytes: Int) -> (rows: PagedRows, release: () -> Void) {
+        let blockCount = (positions + 15) / 16, blockBytes = 2 * 16 * rowBytes
+        let table = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: blockCount)
+        for i in 0..<blockCount { table[i] = .allocate(byteCount: blockBytes, alignment: 64) }
+        let rows = PagedRows(blocks: table, shift: 4, keyOffset: 0, valueOffset: 16 * rowBytes, rowBytes: rowBytes)
+        return (rows, {
+            for i in 0..<blockCount { table[i].deallocate() }
+            table.deallocate()
+        })
+    }
+
     @Test(arguments: [64, 80, 128, 256])
     func decodeAttentionIsLlamaCppsLoop(headDim d: Int) {
         var rng = RNG(seed: UInt64(d))
-        let heads = 4, kvHeads = 2, positions = 150, shift = 4, kvWidth = kvHeads * d, rowBytes = 2 * kvWidth
+        let heads = 4, kvHeads = 2, positions = 150, kvWidth = kvHeads * d, rowBytes = 2 * kvWidth
         // Keys and values per KV head and position; the cache holds them in blocks of 16 positions.
         let keys = (0..<kvHeads).map { _ in (0..<positions).map { _ in (0..<d).map { _ in Float16(Float(rng.normal())) } } }
         let values = (0..<kvHeads).map { _ in (0..<positions).map { _ in (0..<d).map { _ in Float16(Float(rng.normal())) } } }
-        let blockCount = (positions + 15) >> shift, blockBytes = 2 * 16 * rowBytes
-        let blocks = (0..<blockCount).map { _ in UnsafeMutableRawPointer.allocate(byteCount: blockBytes, alignment: 64) }
-        defer { blocks.forEach { $0.deallocate() } }
-        let table = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: blockCount)
-        defer { table.deallocate() }
-        for (i, b) in blocks.enumerated() { table[i] = b }
-        let rows = PagedRows(blocks: table, shift: shift, keyOffset: 0, valueOffset: 16 * rowBytes, rowBytes: rowBytes)
+        let cache = Self.cache(positions: positions, rowBytes: rowBytes)
+        defer { cache.release() }
+        let rows = cache.rows
         for j in 0..<positions {
             for g in 0..<kvHeads {
                 for i in 0..<d {
@@ -85,14 +94,10 @@ import Glibc
     /// every head and every tile, partial tiles and sliding windows included, against Float64 softmax attention.
     @Test func longRunsInTilesMatchFloat64() {
         var rng = RNG(seed: 11)
-        let d = 64, heads = 9, kvHeads = 3, positions = 200, shift = 4, kvWidth = kvHeads * d, rowBytes = 2 * kvWidth
-        let blockCount = (positions + 15) >> shift, blockBytes = 2 * 16 * rowBytes
-        let blocks = (0..<blockCount).map { _ in UnsafeMutableRawPointer.allocate(byteCount: blockBytes, alignment: 64) }
-        defer { blocks.forEach { $0.deallocate() } }
-        let table = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: blockCount)
-        defer { table.deallocate() }
-        for (i, b) in blocks.enumerated() { table[i] = b }
-        let rows = PagedRows(blocks: table, shift: shift, keyOffset: 0, valueOffset: 16 * rowBytes, rowBytes: rowBytes)
+        let d = 64, heads = 9, kvHeads = 3, positions = 200, kvWidth = kvHeads * d, rowBytes = 2 * kvWidth
+        let cache = Self.cache(positions: positions, rowBytes: rowBytes)
+        defer { cache.release() }
+        let rows = cache.rows
         var keys = [[Float]](repeating: [], count: positions), values = keys
         for j in 0..<positions {
             keys[j] = (0..<kvWidth).map { _ in Float(Float16(Float(rng.normal()))) }
