@@ -210,6 +210,6 @@ public final class PagedKVCache: AttentionCache {
             runs.append(PagedRun(rows: segment.start..<(segment.start + segment.count), first: first, cache: rows))
         }
         PagedAttention.forward(q: q, out: out, runs: runs, half: type == .f16, heads: shape.heads, kvHeads: shape.kvHeads,
-                               headDim: shape.headDim, scale: shape.scale, window: shape.window)
+                               headDim: shape.headDim, scale: shape.scale, window: shape.window, exact: shape.exact)
     }
 }

@@ -161,8 +161,28 @@ public struct Sampler {
     }
 }
 
+/// The first index of the largest value (NaNs never win; 0 when every value is NaN or the array is empty).
+/// Vectorized: the maximum over 16-lane strides, then the first lane that holds it (a vocabulary-sized scan a token).
 func argmaxOf(_ l: [Float]) -> Int {
-    var best = 0
-    for i in l.indices where l[i] > l[best] { best = i }
-    return best
+    l.withUnsafeBufferPointer { b in
+        let n = b.count
+        guard let p = b.baseAddress, n > 0 else { return 0 }
+        var mv = SIMD16<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 16 <= n {
+            let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD16<Float>.self)
+            mv = mv.replacing(with: v, where: v .> mv)
+            i += 16
+        }
+        var m = mv.max()
+        while i < n { if p[i] > m { m = p[i] }; i += 1 }
+        if !(m > -.infinity) { return (0..<n).first { p[$0] == m } ?? 0 }
+        var j = 0
+        while j + 16 <= n {
+            if any(UnsafeRawPointer(p + j).loadUnaligned(as: SIMD16<Float>.self) .== SIMD16(repeating: m)) { break }
+            j += 16
+        }
+        while p[j] != m { j += 1 }
+        return j
+    }
 }

@@ -3,10 +3,12 @@
 // Each sequence's keys and values live in fixed-size blocks (PagedRows finds position j's row); a batch holds
 // runs of rows of several sequences. A run of fewer than 64 queries goes query by query: over a Float16 cache
 // as llama.cpp's CPU flash attention computes it (query rounded to f16, online softmax with libm's expf,
-// value sum kept in f16), so that Forge and llama.cpp agree on the same GGUF; over a Float32 cache as plain
+// value sum kept in f16), so that Forge and llama.cpp agree on the same GGUF (or, with `exact: false`, a key/value
+// group's heads together in Float32 sums, each row widened once: faster and closer to exact); over a Float32 cache as plain
 // dot products, softmax and a weighted sum. A run of 64 or more widens its keys and values to Float32 and
 // computes S = Q·Kᵀ and O = P·V by SGEMM (llama.cpp also switches to Float32 tiles there). A query at
 // position p sees keys j ≤ p, and with a sliding window only p − window < j.
+import CSIMD
 import ForgeCore
 #if canImport(Glibc)
 import Glibc
@@ -47,8 +49,9 @@ public enum PagedAttention {
     public static let tileThreshold = 64
 
     /// out[r][h·D ..< (h+1)·D] = softmax(scale · q_r,h · K[visible]ᵀ) · V for every row r of every run.
+    /// `exact`: short runs over a Float16 cache take llama.cpp's floats (`flashHalf`); otherwise Float32 sums (`fastGroup`).
     public static func forward(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, runs: [PagedRun], half: Bool,
-                               heads: Int, kvHeads: Int, headDim d: Int, scale: Float, window: Int?) {
+                               heads: Int, kvHeads: Int, headDim d: Int, scale: Float, window: Int?, exact: Bool = true) {
         var short: [(run: Int, row: Int)] = []
         for (i, run) in runs.enumerated() {
             if run.rows.count >= tileThreshold {
@@ -63,17 +66,26 @@ public enum PagedAttention {
         let body: (Range<Int>) -> Void = { range in
             let buffers = UnsafeMutableRawPointer.allocate(byteCount: flashScratchBytes(d, keys: longest), alignment: 64)
             defer { buffers.deallocate() }
-            for task in range {
+            var task = range.lowerBound
+            while task < range.upperBound {
                 let (i, r) = short[task / heads], h = task % heads, g = h / group
                 let run = runs[i]
                 let p = run.first + (r - run.rows.lowerBound)
                 let lo = window.map { max(0, p - $0 + 1) } ?? 0
                 let qr = q + r * width + h * d, o = out + r * width + h * d
+                if half && !exact {
+                    // The range's next heads of this group together (up to four).
+                    let count = min(4, group - h % group, range.upperBound - task)
+                    fastGroup(qr, count: count, run.cache, g * d, from: lo, through: p, o, d, scale, buffers.assumingMemoryBound(to: Float.self))
+                    task += count
+                    continue
+                }
                 if half {
                     flashHalf(qr, run.cache, g * d, from: lo, through: p, o, d, scale, buffers)
                 } else {
                     single(qr, run.cache, g * d, from: lo, through: p, o, d, scale)
                 }
+                task += 1
             }
         }
         let tasks = short.count * heads
@@ -81,8 +93,8 @@ public enum PagedAttention {
         if work < 1 << 13 { body(0..<tasks) } else { WorkerPool.shared.forEach(tasks, body) }
     }
 
-    /// Scratch bytes `flashHalf` needs for head size `d` and `keys` visible keys.
-    static func flashScratchBytes(_ d: Int, keys: Int) -> Int { (2 * d + 63) / 64 * 64 + 8 * keys }
+    /// Scratch bytes `flashHalf` (or `fastGroup`) needs for head size `d` and `keys` visible keys.
+    static func flashScratchBytes(_ d: Int, keys: Int) -> Int { (2 * d + 63) / 64 * 64 + 16 * keys }
 
     /// One query over a Float16 cache as llama.cpp's flash attention: f16 query, online softmax, f16 sum.
     /// The same floats in three passes: every key's score, then the softmax's running factors (libm's expf, in
@@ -142,6 +154,81 @@ public enum PagedAttention {
                 a = Float(Float16(a.addingProduct(Float(v[0]), weight[j])))
             }
             o[i] = a * inv
+            i += 1
+        }
+    }
+
+    /// Up to four query heads of one key/value group (`count`, their rows `d` apart in `q` and `o`) over a Float16 cache in
+    /// Float32: each key and value row is widened once for all of them (widening, not multiplying, bounds this loop on
+    /// AVX2), one pass of the vector exp per head, values summed in Float32 and divided by the weights' sum once. Not
+    /// llama.cpp's floats (its f16 query and f16 running sum round at every key); closer to the exact result.
+    @inline(__always)
+    static func fastGroup(_ q: UnsafePointer<Float>, count hc: Int, _ cache: PagedRows, _ offset: Int, from lo: Int, through p: Int,
+                          _ o: UnsafeMutablePointer<Float>, _ d: Int, _ scale: Float, _ weight: UnsafeMutablePointer<Float>) {
+        let n = p - lo + 1
+        let q1 = q + min(1, hc - 1) * d, q2 = q + min(2, hc - 1) * d, q3 = q + min(3, hc - 1) * d
+        // The cache rows are cold (a token's weights streamed through since the last layer) and strided (one group of a
+        // row): keys are fetched 8 ahead, and each value while its key is used.
+        let lines = (2 * d + 63) / 64
+        for j in 0..<min(8, n) { let k = cache.key(lo + j) + 2 * offset; for l in 0..<lines { forge_prefetch(k + 64 * l) } }
+        for j in 0..<n {
+            if j + 8 < n { let k = cache.key(lo + j + 8) + 2 * offset; for l in 0..<lines { forge_prefetch(k + 64 * l) } }
+            let vr = cache.value(lo + j) + 2 * offset
+            for l in 0..<lines { forge_prefetch(vr + 64 * l) }
+            let k = cache.key(lo + j).assumingMemoryBound(to: Float16.self) + offset
+            var a0 = F16x(), a1 = F16x(), a2 = F16x(), a3 = F16x()
+            var i = 0
+            while i + 16 <= d {
+                let kv = loadHalf16(k, i)
+                a0.addProduct(load16(q, i), kv)
+                if hc > 1 { a1.addProduct(load16(q1, i), kv) }
+                if hc > 2 { a2.addProduct(load16(q2, i), kv) }
+                if hc > 3 { a3.addProduct(load16(q3, i), kv) }
+                i += 16
+            }
+            var s = SIMD4<Float>(hsum(a0), hsum(a1), hsum(a2), hsum(a3))
+            while i < d {
+                let kf = Float(k[i])
+                s = s.addingProduct(SIMD4(q[i], q1[i], q2[i], q3[i]), kf)
+                i += 1
+            }
+            for h in 0..<hc { weight[h * n + j] = s[h] * scale }
+        }
+        var inv = SIMD4<Float>(repeating: 0)
+        for h in 0..<hc {
+            let w = weight + h * n
+            let m = Softmax.rowMax(w, n), mv = F16x(repeating: m)
+            var acc = F16x()
+            var j = 0
+            while j + 16 <= n { let e = vexp(load16(w, j) - mv); store16(e, w, j); acc += e; j += 16 }
+            var sum = hsum(acc)
+            while j < n { let e = expf(w[j] - m); w[j] = e; sum += e; j += 1 }
+            inv[h] = sum > 0 ? 1 / sum : 0
+        }
+        let w1 = weight + min(1, hc - 1) * n, w2 = weight + min(2, hc - 1) * n, w3 = weight + min(3, hc - 1) * n
+        var i = 0
+        while i + 16 <= d {
+            var a0 = F16x(), a1 = F16x(), a2 = F16x(), a3 = F16x()
+            for j in 0..<n {
+                let v = loadHalf16(cache.value(lo + j).assumingMemoryBound(to: Float16.self) + offset, i)
+                a0.addProduct(v, F16x(repeating: weight[j]))
+                if hc > 1 { a1.addProduct(v, F16x(repeating: w1[j])) }
+                if hc > 2 { a2.addProduct(v, F16x(repeating: w2[j])) }
+                if hc > 3 { a3.addProduct(v, F16x(repeating: w3[j])) }
+            }
+            store16(a0 * inv[0], o, i)
+            if hc > 1 { store16(a1 * inv[1], o + d, i) }
+            if hc > 2 { store16(a2 * inv[2], o + 2 * d, i) }
+            if hc > 3 { store16(a3 * inv[3], o + 3 * d, i) }
+            i += 16
+        }
+        while i < d {
+            var a = SIMD4<Float>()
+            for j in 0..<n {
+                let vf = Float(cache.value(lo + j).assumingMemoryBound(to: Float16.self)[offset + i])
+                a = a.addingProduct(SIMD4(weight[j], w1[j], w2[j], w3[j]), vf)
+            }
+            for h in 0..<hc { o[h * d + i] = a[h] * inv[h] }
             i += 1
         }
     }

@@ -63,8 +63,10 @@ public struct CacheAttentionShape: Sendable {
     public var scale: Float
     /// A query at p sees keys p − window < j ≤ p (nil: all earlier keys).
     public var window: Int?
-    public init(heads: Int, kvHeads: Int, headDim: Int, scale: Float, window: Int?) {
-        (self.heads, self.kvHeads, self.headDim, self.scale, self.window) = (heads, kvHeads, headDim, scale, window)
+    /// Single queries over a Float16 cache take llama.cpp's floats (its f16 running sums); false: Float32 sums.
+    public var exact: Bool
+    public init(heads: Int, kvHeads: Int, headDim: Int, scale: Float, window: Int?, exact: Bool = true) {
+        (self.heads, self.kvHeads, self.headDim, self.scale, self.window, self.exact) = (heads, kvHeads, headDim, scale, window, exact)
     }
 }
 
@@ -95,7 +97,7 @@ public final class ForwardPass {
     public let config: TransformerConfig
     let cache: AttentionCache
     let adapters: [String: InferenceAdapter]
-    /// The float order of the integer products of short batches.
+    /// The float order of the integer products of short batches (and of decode attention: `.llamaCpp` is exact).
     let order: ProductOrder
     /// Rows the pass carries now: the whole batch, or after `keepLogitRows` only the rows whose logits are wanted.
     public private(set) var rows: Int
@@ -211,7 +213,7 @@ public final class ForwardPass {
         precondition(rows == batch.count, "attention runs on the whole batch")
         let c = config
         let shape = CacheAttentionShape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: scale ?? c.scoreScale,
-                                        window: c.window(layer))
+                                        window: c.window(layer), exact: order == .llamaCpp)
         StepProfile.measure(.attention) { cache.attend(layer: layer, batch: batch, q: q, k: k, v: v, out: out, shape: shape) }
     }
 

@@ -3,6 +3,7 @@ import ArgumentParser
 import ForgeCore
 import ForgeInference
 import ForgeKernels
+import ForgeModels
 import Foundation
 
 struct BenchGenerate: ParsableCommand {
@@ -136,11 +137,15 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "auto, short or long (WeightMatrix.Path).") var path = "auto"
     @Option(help: "Repetitions (divided by --tokens, at least 3).") var repetitions = 2000
     @Option(help: "Instead of random weights, time this model's own matrices in the order one token reads them.") var model: String?
+    @Option(help: "Instead of products, time one layer's attention of one new token over this many cached positions (Float16 cache).")
+    var attention: Int?
+    @Option(help: "With --attention: query heads, key/value heads, head size.") var heads = [9, 3, 64]
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         try threads.apply()
         if let model { return try runModel(model) }
+        if let attention { return try runAttention(context: attention) }
         let paths: [String: WeightMatrix.Path] = ["auto": .auto, "short": .short, "long": .long]
         guard let path = paths[path] else { throw ValidationError("--path must be auto, short or long") }
         let reps = max(3, repetitions / tokens)
@@ -225,6 +230,74 @@ extension BenchKernels {
             }
             print(String(format: "%-7@ %-10@ %3d matrices %6.1f MB  %8.1f µs (best of %d)  %6.1f GB/s", name as NSString, types as NSString,
                          mats.count, Double(bytes) / 1e6, best * 1e6, reps, Double(bytes) / best / 1e9))
+            guard WorkerPool.shared.threads > 1 && Parallel.threads > 1 else { continue }
+            // One more pass, profiled: per product, the caller's share, its wait for the workers and the rest (hand-off, setup).
+            StepProfile.start(workers: WorkerPool.shared.threads)
+            let t0 = StepProfile.now()
+            x.withUnsafeBufferPointer { xb in
+                y.withUnsafeMutableBufferPointer { yb in for w in mats { w.multiply(xb.baseAddress!, tokens: 1, into: yb.baseAddress!) } }
+            }
+            let wall = Double(StepProfile.now() - t0) / 1e3
+            let t = StepProfile.stop(), n = Double(max(1, t.handOffs))
+            let share = Double(t.callerShareNanoseconds) / 1e3, wait = Double(t.waitNanoseconds) / 1e3
+            let busy = t.workerBusyNanoseconds.dropFirst().map { String(format: "%.2f", Double($0) / 1e3 / n) }.joined(separator: ", ")
+            print(String(format: "        profiled pass %.1f µs, %d hand-offs; per hand-off: caller's share %.2f µs, its wait %.2f µs, "
+                         + "the rest %.2f µs; workers busy %@ µs", wall, t.handOffs, share / n, wait / n, (wall - share - wait) / n, busy as NSString))
+        }
+    }
+}
+
+extension BenchKernels {
+    /// One decoded token's attention for one layer (storing its key and value, then attending over `context`
+    /// positions), in llama.cpp's floats and in Float32 sums: the best of `repetitions` calls, cold and warm cache.
+    func runAttention(context: Int) throws {
+        guard heads.count == 3, heads.allSatisfy({ $0 > 0 }), heads[0] % heads[1] == 0 else {
+            throw ValidationError("--heads takes three positive numbers: query heads (a multiple of the next), key/value heads, head size")
+        }
+        guard context >= 1 else { throw ValidationError("--attention must be at least 1") }
+        let (h, g, d) = (heads[0], heads[1], heads[2])
+        let cache = PagedKVCache(layers: 1, kvWidth: g * d, type: .f16, budget: 1 << 30)
+        let id = cache.create()
+        try cache.reserve([(id, context)])
+        var rng = RNG(seed: 7)
+        let q = (0..<(h * d)).map { _ in Float(rng.normal()) }, kv = (0..<(g * d)).map { _ in Float(rng.normal()) }
+        var out = [Float](repeating: 0, count: h * d)
+        // Fill the cache one position at a time, as decoding does.
+        var batch = ForwardBatch()
+        for p in 0..<(context - 1) {
+            batch = ForwardBatch()
+            batch.append(sequence: id, tokens: [0], at: p, logits: .last)
+            cache.attend(layer: 0, batch: batch, q: q, k: kv, v: kv, out: &out,
+                         shape: CacheAttentionShape(heads: h, kvHeads: g, headDim: d, scale: 0.125, window: nil))
+            cache.advance(id, by: 1)
+        }
+        batch = ForwardBatch()
+        batch.append(sequence: id, tokens: [0], at: context - 1, logits: .last)
+        // A buffer the size of the L2 and L3 caches, read between calls for the cold figure (decoding streams weights between layers).
+        let flush = [UInt8](repeating: 1, count: 32 << 20)
+        for exact in [true, false] {
+            let shape = CacheAttentionShape(heads: h, kvHeads: g, headDim: d, scale: 0.125, window: nil, exact: exact)
+            var best = (cold: Double.infinity, warm: Double.infinity)
+            for _ in 0..<max(3, min(repetitions, 500)) {
+                // Every thread reads a share of the buffer (so the workers are awake and spinning, as between a token's steps).
+                flush.withUnsafeBufferPointer { f in
+                    let lines = f.count / 64
+                    WorkerPool.shared.forEach(64) { r in
+                        var s = 0
+                        for i in (r.lowerBound * lines / 64)..<(r.upperBound * lines / 64) { s &+= Int(f[64 * i]) }
+                        if s == 42 { print("") }
+                    }
+                }
+                for warm in [false, true] {
+                    let t0 = ContinuousClock.now
+                    cache.attend(layer: 0, batch: batch, q: q, k: kv, v: kv, out: &out, shape: shape)
+                    let dt = ContinuousClock.now - t0
+                    let s = Double(dt.components.seconds) + Double(dt.components.attoseconds) * 1e-18
+                    if warm { best.warm = min(best.warm, s) } else { best.cold = min(best.cold, s) }
+                }
+            }
+            print(String(format: "attention %@: %d heads over %d key/value heads of %d, %d positions: %.2f µs cold, %.2f µs warm",
+                         (exact ? "llama.cpp floats" : "Float32 sums    ") as NSString, h, g, d, context, best.cold * 1e6, best.warm * 1e6))
         }
     }
 }

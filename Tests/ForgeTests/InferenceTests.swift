@@ -389,6 +389,27 @@ extension Transformer {
 }
 
 @Suite struct SamplingTests {
+    /// The vectorized argmax against a plain scan: the first index of the largest value, NaNs skipped, for lengths
+    /// around the 16-lane stride, ties (small integers repeat), −∞ and NaN in any position.
+    @Test func argmaxIsTheFirstLargest() {
+        var rng = RNG(seed: 11)
+        for n in [1, 2, 15, 16, 17, 31, 32, 33, 100, 49_152] {
+            for trial in 0..<20 {
+                var l = (0..<n).map { _ in Float(rng.next() % 7) - 3 }
+                if trial % 3 == 1 { for _ in 0..<(1 + n / 8) { l[Int(rng.next() % UInt64(n))] = .nan } }
+                if trial % 4 == 2 { for _ in 0..<(1 + n / 8) { l[Int(rng.next() % UInt64(n))] = -.infinity } }
+                if trial == 5 { l = [Float](repeating: -.infinity, count: n) }
+                if trial == 7 { l = [Float](repeating: .nan, count: n) }
+                var want = 0
+                var best = -Float.infinity
+                for (i, v) in l.enumerated() where v > best { (best, want) = (v, i) }
+                if best == -.infinity { want = l.firstIndex(of: -.infinity) ?? 0 }
+                #expect(Sampler.argmax(l) == want, "n=\(n) trial \(trial)")
+            }
+        }
+        #expect(Sampler.argmax([]) == 0)
+    }
+
     @Test func greedyAndFiltersPickTheBest() {
         let logits: [Float] = [0.1, 2.5, -1, 2.4, 0]
         var s = Sampler(.greedy)

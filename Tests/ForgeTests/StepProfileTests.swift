@@ -17,9 +17,14 @@ import Testing
         for t in tokens { plain += try session.forward([t], logits: .last) }
 
         // Another test may hold the worker pool through a whole run (the products then fall back to Dispatch and no
-        // hand-off is counted): a few tries until this thread's products hand off.
+        // hand-off is counted): tries, a moment apart, for up to two minutes, until this thread's products hand off.
         var totals: StepProfile.Totals?, profiled: [Float] = [], wall: UInt64 = 0
-        for _ in 0..<5 {
+        let deadline = Date().addingTimeInterval(120)
+        for attempt in 0..<1000 {
+            if attempt > 0 {
+                if Date() > deadline { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
             session.reset()
             _ = try session.forward(prompt, logits: .last)
             StepProfile.start(workers: WorkerPool.shared.threads)
