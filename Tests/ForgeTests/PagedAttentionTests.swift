@@ -47,6 +47,41 @@ import Glibc
         })
     }
 
+    /// Random keys and values rounded to f16, stored in the cache at every position; returned as Float rows.
+    static func fill(_ rows: PagedRows, positions: Int, kvWidth: Int, rng: inout RNG) -> (keys: [[Float]], values: [[Float]]) {
+        var keys = [[Float]](repeating: [], count: positions), values = keys
+        for j in 0..<positions {
+            keys[j] = (0..<kvWidth).map { _ in Float(Float16(Float(rng.normal()))) }
+            values[j] = (0..<kvWidth).map { _ in Float(Float16(Float(rng.normal()))) }
+            for i in 0..<kvWidth {
+                (rows.key(j) + 2 * i).storeBytes(of: Float16(keys[j][i]), as: Float16.self)
+                (rows.value(j) + 2 * i).storeBytes(of: Float16(values[j][i]), as: Float16.self)
+            }
+        }
+        return (keys, values)
+    }
+
+    /// The largest difference between `out` and Float64 softmax attention of `count` query rows at positions `first`...
+    static func largestDifference(_ out: [Float], q: [Float], keys: [[Float]], values: [[Float]], first: Int, count: Int, window: Int?,
+                                  heads: Int, kvHeads: Int, headDim d: Int, scale: Float) -> Double {
+        let width = heads * d
+        var worst = 0.0
+        for r in 0..<count {
+            let p = first + r, lo = window.map { max(0, p - $0 + 1) } ?? 0
+            for h in 0..<heads {
+                let g = h / (heads / kvHeads)
+                let qh = (0..<d).map { Double(q[r * width + h * d + $0]) }
+                let scores = (lo...p).map { j in (0..<d).reduce(0.0) { $0 + qh[$1] * Double(keys[j][g * d + $1]) } * Double(scale) }
+                let m = scores.max()!, e = scores.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
+                for i in 0..<d {
+                    let want = zip(lo...p, e).reduce(0.0) { $0 + $1.1 * Double(values[$1.0][g * d + i]) } / z
+                    worst = max(worst, abs(Double(out[r * width + h * d + i]) - want))
+                }
+            }
+        }
+        return worst
+    }
+
     @Test(arguments: [64, 80, 128, 256])
     func decodeAttentionIsLlamaCppsLoop(headDim d: Int) {
         var rng = RNG(seed: UInt64(d))
@@ -98,15 +133,7 @@ import Glibc
         let cache = Self.cache(positions: positions, rowBytes: rowBytes)
         defer { cache.release() }
         let rows = cache.rows
-        var keys = [[Float]](repeating: [], count: positions), values = keys
-        for j in 0..<positions {
-            keys[j] = (0..<kvWidth).map { _ in Float(Float16(Float(rng.normal()))) }
-            values[j] = (0..<kvWidth).map { _ in Float(Float16(Float(rng.normal()))) }
-            for i in 0..<kvWidth {
-                (rows.key(j) + 2 * i).storeBytes(of: Float16(keys[j][i]), as: Float16.self)
-                (rows.value(j) + 2 * i).storeBytes(of: Float16(values[j][i]), as: Float16.self)
-            }
-        }
+        let (keys, values) = Self.fill(rows, positions: positions, kvWidth: kvWidth, rng: &rng)
         let scale = 1 / Float(d).squareRoot(), width = heads * d
         for (first, count, window) in [(0, 200, nil), (30, 150, nil), (0, 130, 40)] as [(Int, Int, Int?)] {
             let q = (0..<(count * width)).map { _ in Float(rng.normal()) }
@@ -116,20 +143,8 @@ import Glibc
                                        half: true, heads: heads, kvHeads: kvHeads, headDim: d, scale: scale, window: window)
             } }
             #expect(!out.contains { $0.isNaN }, "first \(first), \(count) queries: some outputs were not written")
-            var worst = 0.0
-            for r in 0..<count {
-                let p = first + r, lo = window.map { max(0, p - $0 + 1) } ?? 0
-                for h in 0..<heads {
-                    let g = h / (heads / kvHeads)
-                    let qh = (0..<d).map { Double(q[r * width + h * d + $0]) }
-                    let scores = (lo...p).map { j in (0..<d).reduce(0.0) { $0 + qh[$1] * Double(keys[j][g * d + $1]) } * Double(scale) }
-                    let m = scores.max()!, e = scores.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
-                    for i in 0..<d {
-                        let want = zip(lo...p, e).reduce(0.0) { $0 + $1.1 * Double(values[$1.0][g * d + i]) } / z
-                        worst = max(worst, abs(Double(out[r * width + h * d + i]) - want))
-                    }
-                }
-            }
+            let worst = Self.largestDifference(out, q: q, keys: keys, values: values, first: first, count: count, window: window,
+                                               heads: heads, kvHeads: kvHeads, headDim: d, scale: scale)
             #expect(worst < 1e-4, "first \(first), \(count) queries, window \(String(describing: window)): largest difference \(worst)")
         }
     }
@@ -140,19 +155,11 @@ import Glibc
     @Test(arguments: [(9, 3, 64), (8, 1, 72), (4, 4, 20), (10, 2, 16), (12, 3, 256)])
     func fastDecodeMatchesFloat64(heads: Int, kvHeads: Int, headDim d: Int) {
         var rng = RNG(seed: UInt64(heads * 1000 + d))
-        let positions = 150, kvWidth = kvHeads * d, rowBytes = 2 * kvWidth, width = heads * d, group = heads / kvHeads
+        let positions = 150, kvWidth = kvHeads * d, rowBytes = 2 * kvWidth, width = heads * d
         let cache = Self.cache(positions: positions, rowBytes: rowBytes)
         defer { cache.release() }
         let rows = cache.rows
-        var keys = [[Float]](repeating: [], count: positions), values = keys
-        for j in 0..<positions {
-            keys[j] = (0..<kvWidth).map { _ in Float(Float16(Float(rng.normal()))) }
-            values[j] = (0..<kvWidth).map { _ in Float(Float16(Float(rng.normal()))) }
-            for i in 0..<kvWidth {
-                (rows.key(j) + 2 * i).storeBytes(of: Float16(keys[j][i]), as: Float16.self)
-                (rows.value(j) + 2 * i).storeBytes(of: Float16(values[j][i]), as: Float16.self)
-            }
-        }
+        let (keys, values) = Self.fill(rows, positions: positions, kvWidth: kvWidth, rng: &rng)
         let scale = 1 / Float(d).squareRoot()
         for (first, count, window, boost) in [(0, 1, nil, 1), (7, 1, nil, 1), (149, 1, nil, 1), (97, 3, nil, 1), (120, 2, 32, 1),
                                                (60, 1, nil, 8)] as [(Int, Int, Int?, Float)] {
@@ -163,20 +170,8 @@ import Glibc
                                        half: true, heads: heads, kvHeads: kvHeads, headDim: d, scale: scale, window: window, exact: false)
             } }
             #expect(!out.contains { $0.isNaN }, "\(heads)/\(kvHeads) heads of \(d), position \(first): some outputs were not written")
-            var worst = 0.0
-            for r in 0..<count {
-                let p = first + r, lo = window.map { max(0, p - $0 + 1) } ?? 0
-                for h in 0..<heads {
-                    let g = h / group
-                    let qh = (0..<d).map { Double(q[r * width + h * d + $0]) }
-                    let scores = (lo...p).map { j in (0..<d).reduce(0.0) { $0 + qh[$1] * Double(keys[j][g * d + $1]) } * Double(scale) }
-                    let m = scores.max()!, e = scores.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
-                    for i in 0..<d {
-                        let want = zip(lo...p, e).reduce(0.0) { $0 + $1.1 * Double(values[$1.0][g * d + i]) } / z
-                        worst = max(worst, abs(Double(out[r * width + h * d + i]) - want))
-                    }
-                }
-            }
+            let worst = Self.largestDifference(out, q: q, keys: keys, values: values, first: first, count: count, window: window,
+                                               heads: heads, kvHeads: kvHeads, headDim: d, scale: scale)
             #expect(worst < 2e-5, "\(heads)/\(kvHeads) heads of \(d), position \(first), \(count) queries: largest difference \(worst)")
         }
     }
