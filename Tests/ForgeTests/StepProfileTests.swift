@@ -7,7 +7,7 @@ import Testing
 @Suite struct StepProfileTests {
     /// SmolLM2 (30 layers): each decoded token makes the calls its architecture implies, the timed steps fit inside the
     /// wall time, the profiled thread's hand-offs are counted, and profiling changes no logit.
-    @Test func decodedTokensOfSmolLM2() throws {
+    @Test func decodedTokensOfSmolLM2() async throws {
         let model = try ModelLoader.load(smolLM2Path)
         let session = try InferenceSession(model: model, contextLength: 64)
         let prompt: [Int32] = [1, 504, 3458, 282]
@@ -23,7 +23,7 @@ import Testing
         for attempt in 0..<1000 {
             if attempt > 0 {
                 if Date() > deadline { break }
-                Thread.sleep(forTimeInterval: 0.1)
+                try await Task.sleep(for: .milliseconds(100))  // (not Thread.sleep: other tests' tasks need this thread)
             }
             session.reset()
             _ = try session.forward(prompt, logits: .last)
