@@ -4,6 +4,7 @@
 // 8-bit activations, token by token for one token and prompts shorter than 64 tokens, in tiles of several tokens
 // for longer batches (PackedGEMM, KQuantGEMM). Other types: one token dots each row with Float32 activations
 // straight from its blocks; several tokens decode strips of rows to Float32 and use SGEMM.
+import CSIMD
 import ForgeCore
 
 /// A view of `rows × cols` weights in `type`, over memory kept alive by the owner (a mapped GGUF, a tensor).
@@ -46,8 +47,34 @@ public struct WeightMatrix: @unchecked Sendable {
         QuantBlocks.dequantize(type, row(r), out, count: cols)
     }
 
-    /// Rows per strip in the prefill path.
+    /// Rows per strip where products of several tokens decode rows for SGEMM outside `WeightMatrix.multiply` (DecodedProducts).
     static let strip = 64
+
+    /// Float32 values of one decoded strip in the SGEMM paths (256 rows of 576: 576 KiB, within a 1 MiB L2).
+    static let stripValues = 256 * 576
+
+    /// The SGEMM paths' strips (part, first row, rows): each part's rows in strips of at most `stripValues / cols`
+    /// rows, on whole groups of 8, as many per part as a multiple of the threads and of near-equal size, so the fixed
+    /// halves of the list carry equal work (15 strips of 64 over 2 threads left one waiting for a strip).
+    static func strips(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], threads: Int) -> [(part: Int, row: Int, count: Int)] {
+        let maxRows = max(packGroup, stripValues / parts[0].0.cols / packGroup * packGroup)
+        var out: [(part: Int, row: Int, count: Int)] = []
+        for (p, part) in parts.enumerated() {
+            let rows = part.0.rows, groups = (rows + packGroup - 1) / packGroup
+            let count = min(groups, ((groups + maxRows / packGroup - 1) / (maxRows / packGroup) + threads - 1) / threads * threads)
+            for s in 0..<count {
+                let r0 = packGroup * (groups * s / count), r1 = min(rows, packGroup * (groups * (s + 1) / count))
+                out.append((p, r0, r1 - r0))
+            }
+        }
+        return out
+    }
+
+    /// Long batches of packed Q8_0 go through SGEMM (`multiplyRounded`) rather than the integer tiles when the CPU
+    /// has no VNNI: AVX2 multiplies int8 by int8 with two multiply instructions per 32 products (vpmaddubsw after
+    /// moving signs, then vpmaddwd), no faster than Float32 FMA, and OpenBLAS's tuned SGEMM then wins (measured
+    /// with `forge bench kernels --tokens 512`). With VNNI one vpdpbusd does the 32 products and the tiles win.
+    public static let q8_0LongThroughSGEMM = forge_has_vnni() == 0
 
     /// Batches of this many tokens or more multiply the integer-kernel types in tiles of several tokens (or by SGEMM
     /// for unpacked 32-value types, `multiplyRounded`), as llama.cpp's attention switches to Float32 tiles at the same size.
@@ -83,8 +110,9 @@ public struct WeightMatrix: @unchecked Sendable {
         if path == .short || (path == .auto && tokens < longBatch) {
             if !integer.isEmpty { multiplyInteger(integer, x, tokens: tokens, segments: segments ?? [tokens], order: order) }
         } else {
-            let tiled = integer.filter { QuantDotQ8.supports($0.0.type) && $0.0.packed != nil }
-            let rounded = integer.filter { QuantDotQ8.supports($0.0.type) && $0.0.packed == nil }
+            let sgemm = { (m: WeightMatrix) in m.packed == nil || (m.type == .q8_0 && q8_0LongThroughSGEMM) }
+            let tiled = integer.filter { QuantDotQ8.supports($0.0.type) && !sgemm($0.0) }
+            let rounded = integer.filter { QuantDotQ8.supports($0.0.type) && sgemm($0.0) }
             if !tiled.isEmpty { multiplyTiles(tiled, x, tokens: tokens) }
             if !rounded.isEmpty { multiplyRounded(rounded, x, tokens: tokens) }
             let kQuants = integer.filter { QuantDotK.supports($0.0.type) }
@@ -198,15 +226,14 @@ public struct WeightMatrix: @unchecked Sendable {
         WorkerPool.shared.forEach(tokens) { r in
             for t in r { Q8Activations.round(x + t * cols, into: rounded + t * cols, sums: sums + t * blocks, count: cols) }
         }
-        let strips = parts.indices.flatMap { p in stride(from: 0, to: parts[p].0.rows, by: strip).map { (p, $0) } }
+        let strips = strips(parts, threads: min(WorkerPool.shared.threads, Parallel.threads)), most = strips.map(\.count).max()!
         WorkerPool.shared.forEach(strips.count) { range in
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: strip * (cols + blocks))
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: most * (cols + blocks))
             defer { buffer.deallocate() }
-            let mins = buffer + strip * cols
+            let mins = buffer + most * cols
             for s in range {
-                let (p, r0) = strips[s]
+                let (p, r0, n) = strips[s]
                 let (m, out, ld) = parts[p]
-                let n = min(strip, m.rows - r0)
                 m.decodeRows(r0, n, into: buffer, mins: mins)
                 BLAS.sgemm(transA: false, transB: true, m: tokens, n: n, k: cols, a: rounded, lda: cols,
                            b: buffer, ldb: cols, beta: 0, c: out + r0, ldc: ld)
@@ -269,14 +296,13 @@ public struct WeightMatrix: @unchecked Sendable {
     /// tokens by SGEMM, so the whole model is never held in Float32.
     static func multiplyStrips(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
         let cols = parts[0].0.cols
-        let strips = parts.indices.flatMap { p in stride(from: 0, to: parts[p].0.rows, by: strip).map { (p, $0) } }
+        let strips = strips(parts, threads: min(WorkerPool.shared.threads, Parallel.threads)), most = strips.map(\.count).max()!
         WorkerPool.shared.forEach(strips.count) { range in
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: strip * cols)
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: most * cols)
             defer { buffer.deallocate() }
             for s in range {
-                let (p, r0) = strips[s]
+                let (p, r0, n) = strips[s]
                 let (m, out, ld) = parts[p]
-                let n = min(strip, m.rows - r0)
                 var b = m.row(r0).assumingMemoryBound(to: Float.self)
                 if m.type != .f32 {
                     m.decodeRows(r0, n, into: buffer)

@@ -225,7 +225,8 @@ public final class ForwardPass {
         let cols = weight.count
         StepProfile.measure(.norm) {
             weight.withUnsafeBufferPointer { w in
-                LlamaCppMath.rmsNorm(x, weight: w.baseAddress!, y, rows: rows * width / cols, cols: cols, eps: config.normEps)
+                LlamaCppMath.rmsNorm(x, weight: w.baseAddress!, y, rows: rows * width / cols, cols: cols, eps: config.normEps,
+                                     inOrder: order == .llamaCpp)
             }
         }
     }

@@ -38,8 +38,7 @@ struct BenchBatched: ParsableCommand {
         func seconds(_ body: () throws -> Void) rethrows -> Double {
             let t = ContinuousClock.now
             try body()
-            let d = ContinuousClock.now - t
-            return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            return (ContinuousClock.now - t).inSeconds
         }
         // Warm-up, as llama-batched-bench does: 16 tokens of one sequence.
         let warm = try InferenceEngine(model: m, cacheType: cacheType)

@@ -30,8 +30,7 @@ struct BenchGenerate: ParsableCommand {
         func seconds(_ body: () throws -> Void) rethrows -> Double {
             let t = ContinuousClock.now
             try body()
-            let d = ContinuousClock.now - t
-            return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            return (ContinuousClock.now - t).inSeconds
         }
         // Warm-up: page the weights in and size the caches.
         session.reset()
@@ -140,6 +139,8 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "Instead of products, time one layer's attention of one new token over this many cached positions (Float16 cache).")
     var attention: Int?
     @Option(help: "With --attention: query heads, key/value heads, head size.") var heads = [9, 3, 64]
+    @Flag(help: "With --attention: a prompt of that many tokens over an empty cache (causal, Float32 tiles) instead of one new token.")
+    var prompt = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -158,8 +159,7 @@ struct BenchKernels: ParsableCommand {
             func us(_ body: () -> Void) -> Double {
                 let t0 = ContinuousClock.now
                 for _ in 0..<n { body() }
-                let d = ContinuousClock.now - t0
-                return (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) * 1e6 / Double(n)
+                return (ContinuousClock.now - t0).inSeconds * 1e6 / Double(n)
             }
             let empty = us { WorkerPool.shared.forEach(parts) { _ in } }
             let touch = us { WorkerPool.shared.forEach(parts) { r in for i in r { lines[16 * i] += 1 } } }
@@ -190,8 +190,7 @@ struct BenchKernels: ParsableCommand {
                             }
                         }
                     }
-                    let d = ContinuousClock.now - t0
-                    let s = (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18) / Double(reps)
+                    let s = (ContinuousClock.now - t0).inSeconds / Double(reps)
                     let name = "\(type)" + (m.packed == nil ? "" : " packed")
                     print(String(format: "%-12@ %8.1f µs  %6.1f GFLOP/s  %6.1f GB/s", name as NSString, s * 1e6,
                                  2 * Double(rows * cols * tokens) / s / 1e9, Double(bytes) / s / 1e9))
@@ -223,8 +222,7 @@ extension BenchKernels {
                     for _ in 0..<reps {
                         let t0 = ContinuousClock.now
                         for w in mats { w.multiply(xb.baseAddress!, tokens: 1, into: yb.baseAddress!) }
-                        let d = ContinuousClock.now - t0
-                        best = min(best, Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+                        best = min(best, (ContinuousClock.now - t0).inSeconds)
                     }
                 }
             }
@@ -256,10 +254,29 @@ extension BenchKernels {
         }
         guard context >= 1 else { throw ValidationError("--attention must be at least 1") }
         let (h, g, d) = (heads[0], heads[1], heads[2])
+        let scale = 1 / Float(d).squareRoot()
         let cache = PagedKVCache(layers: 1, kvWidth: g * d, type: .f16, budget: 1 << 30)
         let id = cache.create()
         try cache.reserve([(id, context)])
         var rng = RNG(seed: 7)
+        if prompt {
+            // Every call writes the prompt's keys and values and attends all its queries, as a layer of prompt processing does.
+            let q = (0..<(context * h * d)).map { _ in Float(rng.normal()) }, kv = (0..<(context * g * d)).map { _ in Float(rng.normal()) }
+            var out = [Float](repeating: 0, count: context * h * d)
+            var batch = ForwardBatch()
+            batch.append(sequence: id, tokens: [Int32](repeating: 0, count: context), at: 0, logits: .last)
+            let shape = CacheAttentionShape(heads: h, kvHeads: g, headDim: d, scale: scale, window: nil, exact: false)
+            var best = Double.infinity
+            for _ in 0..<max(3, min(repetitions, 50)) {
+                let t0 = ContinuousClock.now
+                cache.attend(layer: 0, batch: batch, q: q, k: kv, v: kv, out: &out, shape: shape)
+                best = min(best, (ContinuousClock.now - t0).inSeconds)
+            }
+            let flops = 4.0 * Double(h * d) * Double(context) * Double(context + 1) / 2
+            print(String(format: "prompt attention: %d heads over %d key/value heads of %d, %d tokens: %.1f µs (%.2f µs per token, %.1f GFLOP/s causal)",
+                         h, g, d, context, best * 1e6, best * 1e6 / Double(context), flops / best / 1e9))
+            return
+        }
         let q = (0..<(h * d)).map { _ in Float(rng.normal()) }, kv = (0..<(g * d)).map { _ in Float(rng.normal()) }
         var out = [Float](repeating: 0, count: h * d)
         // Fill the cache one position at a time, as decoding does.
@@ -268,7 +285,7 @@ extension BenchKernels {
             batch = ForwardBatch()
             batch.append(sequence: id, tokens: [0], at: p, logits: .last)
             cache.attend(layer: 0, batch: batch, q: q, k: kv, v: kv, out: &out,
-                         shape: CacheAttentionShape(heads: h, kvHeads: g, headDim: d, scale: 0.125, window: nil))
+                         shape: CacheAttentionShape(heads: h, kvHeads: g, headDim: d, scale: scale, window: nil))
             cache.advance(id, by: 1)
         }
         batch = ForwardBatch()
@@ -276,7 +293,7 @@ extension BenchKernels {
         // A buffer the size of the L2 and L3 caches, read between calls for the cold figure (decoding streams weights between layers).
         let flush = [UInt8](repeating: 1, count: 32 << 20)
         for exact in [true, false] {
-            let shape = CacheAttentionShape(heads: h, kvHeads: g, headDim: d, scale: 0.125, window: nil, exact: exact)
+            let shape = CacheAttentionShape(heads: h, kvHeads: g, headDim: d, scale: scale, window: nil, exact: exact)
             var best = (cold: Double.infinity, warm: Double.infinity)
             for _ in 0..<max(3, min(repetitions, 500)) {
                 // Every thread reads a share of the buffer (so the workers are awake and spinning, as between a token's steps).
@@ -291,8 +308,7 @@ extension BenchKernels {
                 for warm in [false, true] {
                     let t0 = ContinuousClock.now
                     cache.attend(layer: 0, batch: batch, q: q, k: kv, v: kv, out: &out, shape: shape)
-                    let dt = ContinuousClock.now - t0
-                    let s = Double(dt.components.seconds) + Double(dt.components.attoseconds) * 1e-18
+                    let s = (ContinuousClock.now - t0).inSeconds
                     if warm { best.warm = min(best.warm, s) } else { best.cold = min(best.cold, s) }
                 }
             }

@@ -98,7 +98,6 @@ struct BenchStructured: ParsableCommand {
     }
 
     func seconds(since t: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - t
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        (ContinuousClock.now - t).inSeconds
     }
 }

@@ -42,7 +42,7 @@ struct EmbedCommand: ParsableCommand {
         let chunk = 512
         for from in stride(from: 0, to: all.count, by: chunk) {
             vectors += encoder.embed(Array(all[from..<min(all.count, from + chunk)]), batchTokens: batchTokens)
-            let s = Self.seconds(ContinuousClock.now - start), rate = Double(vectors.count) / max(s, 1e-9)
+            let s = (ContinuousClock.now - start).inSeconds, rate = Double(vectors.count) / max(s, 1e-9)
             let text = String(format: "embedded %d/%d texts, %.1f texts/s, ETA %@", vectors.count, all.count, rate,
                               ProgressLine.duration(Double(all.count - vectors.count) / max(rate, 1e-9)))
             if vectors.count == all.count { progress.line(text) } else { progress.update(text) }
@@ -69,5 +69,4 @@ struct EmbedCommand: ParsableCommand {
         }
     }
 
-    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
 }

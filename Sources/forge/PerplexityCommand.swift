@@ -33,8 +33,7 @@ struct PerplexityCommand: ParsableCommand {
         FileHandle.standardError.write(Data("\(tokens.count) tokens, \(tokens.count / context) windows of \(context)\n".utf8))
         let start = ContinuousClock.now
         let r = try Perplexity.evaluate(loaded.model, tokens: tokens, context: context, bos: bos, cacheType: cacheType) { w, n, ppl in
-            let d = ContinuousClock.now - start
-            let secs = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            let secs = (ContinuousClock.now - start).inSeconds
             let eta = secs / Double(w) * Double(n - w)
             FileHandle.standardError.write(Data(("[\(w)/\(n)] perplexity \(String(format: "%.4f", ppl)), "
                 + "\(String(format: "%.0f", Double(w * context) / secs)) tokens/s, ETA \(String(format: "%.0f", eta)) s\n").utf8))

@@ -47,7 +47,7 @@ struct RAGIndexCommand: ParsableCommand {
         }
         let start = ContinuousClock.now, progress = ProgressLine()
         let report = try RAGIndexer(encoder: encoder, chunker: chunker).index(folder, into: store) { done, total in
-            let s = EmbedCommand.seconds(ContinuousClock.now - start)
+            let s = (ContinuousClock.now - start).inSeconds
             progress.update(String(format: "indexed %d/%d files, %.1f files/s, ETA %@", done, total, Double(done) / max(s, 1e-9),
                                    ProgressLine.duration(s / Double(done) * Double(total - done))))
         }
