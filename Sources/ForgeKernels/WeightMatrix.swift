@@ -156,40 +156,50 @@ public struct WeightMatrix: @unchecked Sendable {
             } else {
                 WorkerPool.shared.forEach(tokens) { r in for t in r { quantize(t) } }
             }
+            let blockTiles = order == .blockSums
             forEachRowGroup(parts, grain: tokens == 1 ? 8 : 1) { m, out, ld, r, n in
-                if n == packGroup && r < m.packedRows {
-                    let g = m.group(r)
-                    if order == .blockSums && m.type != .q4_K && m.type != .q4_0 {
-                        PackedGEMM.tiles(m.type, g, a!, tokens: tokens, out: out + r, ld: ld)
-                        return
-                    }
-                    for t in 0..<tokens {
-                        // llama.cpp takes tokens four at a time through its Q4_K gemm, the rest one by one.
-                        let v = m.type == .q4_K ? QuantDotK.q4KPacked(g, k![t], pairs: plan!.inFours[t])
-                                                : PackedDot.dot8(m.type, g, a![t])
-                        UnsafeMutableRawPointer(out + t * ld + r).storeBytes(of: v, as: SIMD8<Float>.self)
-                    }
-                    return
-                }
-                if m.type == .q6_K {
-                    for t in 0..<tokens {
-                        let v = QuantDotK.q6K(m.row(r), stride: m.rowBytes, k![t], rows: n, batch: plan!.tiled[t])
-                        for i in 0..<n { out[t * ld + r + i] = v[i] }
-                    }
-                    return
-                }
-                let a = a!
-                for t in 0..<tokens {
-                    let o = out + t * ld + r
-                    if n == 4 {
-                        let v = QuantDotQ8.dot4(m.type, m.row(r), stride: m.rowBytes, a[t], rows: 4)
-                        o[0] = v[0]; o[1] = v[1]; o[2] = v[2]; o[3] = v[3]
-                    } else {
-                        for i in 0..<n { o[i] = QuantDotQ8.dot(m.type, m.row(r + i), a[t]) }
-                    }
+                // The common case stays small (a group's call costs as much as its prologue): packed tiles in block order.
+                if blockTiles && n == packGroup && r < m.packedRows && m.type != .q4_K && m.type != .q4_0 {
+                    PackedGEMM.tiles(m.type, m.group(r), a!, tokens: tokens, out: out + r, ld: ld)
+                } else {
+                    integerRows(m, out, ld, r, n, tokens: tokens, a, k, plan)
                 }
             }
         } } }
+    }
+
+    /// Rows `r ..< r + n` of `m` against every token in llama.cpp's order (packed groups, Q6_K, and rows in the
+    /// stored layout): `multiplyInteger`'s less common cases, out of its per-group closure.
+    @inline(never)
+    static func integerRows(_ m: RowsView, _ out: UnsafeMutablePointer<Float>, _ ld: Int, _ r: Int, _ n: Int, tokens: Int,
+                            _ a: UnsafePointer<Q8Activations>?, _ k: UnsafePointer<Q8KActivations>?, _ plan: KQuantPlan?) {
+        if n == packGroup && r < m.packedRows {
+            let g = m.group(r)
+            for t in 0..<tokens {
+                // llama.cpp takes tokens four at a time through its Q4_K gemm, the rest one by one.
+                let v = m.type == .q4_K ? QuantDotK.q4KPacked(g, k![t], pairs: plan!.inFours[t])
+                                        : PackedDot.dot8(m.type, g, a![t])
+                UnsafeMutableRawPointer(out + t * ld + r).storeBytes(of: v, as: SIMD8<Float>.self)
+            }
+            return
+        }
+        if m.type == .q6_K {
+            for t in 0..<tokens {
+                let v = QuantDotK.q6K(m.row(r), stride: m.rowBytes, k![t], rows: n, batch: plan!.tiled[t])
+                for i in 0..<n { out[t * ld + r + i] = v[i] }
+            }
+            return
+        }
+        let a = a!
+        for t in 0..<tokens {
+            let o = out + t * ld + r
+            if n == 4 {
+                let v = QuantDotQ8.dot4(m.type, m.row(r), stride: m.rowBytes, a[t], rows: 4)
+                o[0] = v[0]; o[1] = v[1]; o[2] = v[2]; o[3] = v[3]
+            } else {
+                for i in 0..<n { o[i] = QuantDotQ8.dot(m.type, m.row(r + i), a[t]) }
+            }
+        }
     }
 
     /// Packed 32-value types, long batches: tiles of 8 rows × 4 tokens in integers (PackedGEMM); rows outside the
@@ -322,12 +332,17 @@ struct RowsView {
     let cols: Int
     let base: UnsafeRawPointer
     let packed: UnsafeRawPointer?
+    /// Bytes of one packed group of 8 rows (its blocks), computed once: `group(_:)` runs for every group.
+    let groupBytes: Int
+
+    init(type: GGMLType, rows: Int, cols: Int, base: UnsafeRawPointer, packed: UnsafeRawPointer?) {
+        (self.type, self.rows, self.cols, self.base, self.packed) = (type, rows, cols, base, packed)
+        groupBytes = packed == nil ? 0 : cols / type.block.elements * WeightMatrix.packedBlockBytes(type)
+    }
 
     var rowBytes: Int { cols / type.block.elements * type.block.bytes }
     @inline(__always) func row(_ r: Int) -> UnsafeRawPointer { base + r * rowBytes }
     var packedRows: Int { packed == nil ? 0 : rows / WeightMatrix.packGroup * WeightMatrix.packGroup }
     /// The packed group that starts at row `r` (a multiple of 8 below `packedRows`).
-    @inline(__always) func group(_ r: Int) -> UnsafeRawPointer {
-        packed! + r / WeightMatrix.packGroup * (cols / type.block.elements) * WeightMatrix.packedBlockBytes(type)
-    }
+    @inline(__always) func group(_ r: Int) -> UnsafeRawPointer { packed! + r / WeightMatrix.packGroup * groupBytes }
 }
