@@ -16,6 +16,7 @@ typedef uint8_t forge_u8x32 __attribute__((ext_vector_type(32)));
 typedef int8_t forge_i8x32 __attribute__((ext_vector_type(32)));
 typedef int32_t forge_i32x8 __attribute__((ext_vector_type(8)));
 typedef int16_t forge_i16x16 __attribute__((ext_vector_type(16)));
+typedef int8_t forge_i8x16 __attribute__((ext_vector_type(16)));
 
 /// acc + per-4-byte sums of a[i]·b[i] (a: 0...127 here, b: int8).
 static inline __attribute__((always_inline)) forge_i32x8 forge_dot_u8s8(forge_i32x8 acc, forge_u8x32 a, forge_i8x32 b) {
@@ -82,6 +83,35 @@ static inline __attribute__((always_inline)) forge_i32x8 forge_dot_s8s8_biased(f
 #else
     (void)bias;
     return forge_dot_s8s8(acc, a, b);
+#endif
+}
+
+/// Scales a and a + 1 of 16 int8 scales widened to int16 lanes 0..<8 and 8..<16 (AVX2: one byte shuffle and one
+/// sign extension, as llama.cpp spreads Q6_K's scales; `a` is a constant where this is inlined).
+static inline __attribute__((always_inline)) forge_i16x16 forge_scale_pair(forge_i8x16 scales, int a) {
+#if defined(__x86_64__) && defined(__AVX2__)
+    const __m128i index = _mm_set_epi64x(0x0101010101010101LL * (a + 1), 0x0101010101010101LL * a);
+    return (forge_i16x16)_mm256_cvtepi8_epi16(_mm_shuffle_epi8((__m128i)scales, index));
+#else
+    forge_i16x16 r;
+    for (int i = 0; i < 16; i++) r[i] = scales[a + i / 8];
+    return r;
+#endif
+}
+
+/// Per int32 lane i: s[2i]·v[2i] + s[2i+1]·v[2i+1] for 16 int8 scales s and 16 int32 values v (lo: 0..<8, hi: 8..<16)
+/// that fit in int16 (AVX2: narrowed with vpackssdw + vpermq, then one vpmaddwd).
+static inline __attribute__((always_inline)) forge_i32x8 forge_scale_sums(forge_i8x16 s, forge_i32x8 lo, forge_i32x8 hi) {
+#if defined(__x86_64__) && defined(__AVX2__)
+    __m256i v = _mm256_permute4x64_epi64(_mm256_packs_epi32((__m256i)lo, (__m256i)hi), 0xD8);
+    return (forge_i32x8)_mm256_madd_epi16(_mm256_cvtepi8_epi16((__m128i)s), v);
+#else
+    forge_i32x8 r;
+    for (int i = 0; i < 8; i++) {
+        int32_t v0 = i < 4 ? lo[2 * i] : hi[2 * i - 8], v1 = i < 4 ? lo[2 * i + 1] : hi[2 * i - 7];
+        r[i] = (int32_t)s[2 * i] * v0 + (int32_t)s[2 * i + 1] * v1;
+    }
+    return r;
 #endif
 }
 

@@ -166,10 +166,8 @@ public enum QuantDotK {
                     chunk(0, q.0); chunk(1, q.1); chunk(2, q.2); chunk(3, q.3)
                 }
                 // The quants are stored as q + 32: per lane k, take 32·(scale·Σx̂) of groups 2k and 2k+1 back out.
-                let prod = q6KScales(p) &* sums
-                let even = SIMD8<Int32>(prod[0], prod[2], prod[4], prod[6], prod[8], prod[10], prod[12], prod[14])
-                let odd = SIMD8<Int32>(prod[1], prod[3], prod[5], prod[7], prod[9], prod[11], prod[13], prod[15])
-                sumi &-= (even &+ odd) &<< 5
+                let scales = p.loadUnaligned(fromByteOffset: 192, as: SIMD16<Int8>.self)
+                sumi &-= forge_scale_sums(scales, sums.lowHalf, sums.highHalf) &<< 5
                 if batch {
                     let r = Float(sumi.wrappedSum()) * QuantBlocks.half(p, 208)
                     total = total.addingProduct(r, dy)
@@ -205,18 +203,7 @@ public enum QuantDotK {
     /// 0..<8 hold its first 16 values, lanes 8..<16 the next 16. Pair sums of 6-bit quants never saturate.
     @inline(__always)
     static func q6KChunkScales(_ p: UnsafeRawPointer, _ j: Int, _ t: Int) -> SIMD16<Int16> {
-        let lo = Int16(p.load(fromByteOffset: 192 + 8 * j + 2 * t, as: Int8.self))
-        let hi = Int16(p.load(fromByteOffset: 193 + 8 * j + 2 * t, as: Int8.self))
-        return SIMD16(lowHalf: SIMD8(repeating: lo), highHalf: SIMD8(repeating: hi))
-    }
-
-    /// The 16 scales of stored Q6_K block p, widened.
-    @inline(__always)
-    static func q6KScales(_ p: UnsafeRawPointer) -> SIMD16<Int32> {
-        let sc = p.loadUnaligned(fromByteOffset: 192, as: SIMD16<Int8>.self)
-        var wide = SIMD16<Int32>()
-        for i in 0..<16 { wide[i] = Int32(sc[i]) }
-        return wide
+        forge_scale_pair(p.loadUnaligned(fromByteOffset: 192, as: SIMD16<Int8>.self), Int32(8 * j + 2 * t))
     }
 }
 

@@ -138,7 +138,7 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "Instead of random weights, time this model's own matrices in the order one token reads them.") var model: String?
     @Option(help: "Instead of products, time one layer's attention of one new token over this many cached positions (Float16 cache).")
     var attention: Int?
-    @Option(help: "With --attention: query heads, key/value heads, head size.") var heads = [9, 3, 64]
+    @Option(parsing: .upToNextOption, help: "With --attention: query heads, key/value heads, head size (three numbers).") var heads = [9, 3, 64]
     @Flag(help: "With --attention: a prompt of that many tokens over an empty cache (causal, Float32 tiles) instead of one new token.")
     var prompt = false
     @OptionGroup var threads: ThreadOptions
@@ -279,14 +279,16 @@ extension BenchKernels {
         }
         let q = (0..<(h * d)).map { _ in Float(rng.normal()) }, kv = (0..<(g * d)).map { _ in Float(rng.normal()) }
         var out = [Float](repeating: 0, count: h * d)
-        // Fill the cache one position at a time, as decoding does.
+        // Fill the cache with the first context − 1 positions in one call (their keys and values are the same row).
         var batch = ForwardBatch()
-        for p in 0..<(context - 1) {
-            batch = ForwardBatch()
-            batch.append(sequence: id, tokens: [0], at: p, logits: .last)
-            cache.attend(layer: 0, batch: batch, q: q, k: kv, v: kv, out: &out,
+        if context > 1 {
+            let n = context - 1
+            batch.append(sequence: id, tokens: [Int32](repeating: 0, count: n), at: 0, logits: .last)
+            let qs = [[Float]](repeating: q, count: n).flatMap { $0 }, kvs = [[Float]](repeating: kv, count: n).flatMap { $0 }
+            var outs = [Float](repeating: 0, count: n * h * d)
+            cache.attend(layer: 0, batch: batch, q: qs, k: kvs, v: kvs, out: &outs,
                          shape: CacheAttentionShape(heads: h, kvHeads: g, headDim: d, scale: scale, window: nil))
-            cache.advance(id, by: 1)
+            cache.advance(id, by: n)
         }
         batch = ForwardBatch()
         batch.append(sequence: id, tokens: [0], at: context - 1, logits: .last)
