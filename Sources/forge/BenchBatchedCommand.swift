@@ -35,11 +35,6 @@ struct BenchBatched: ParsableCommand {
         let m = try ModelLoader.load(model)
         let vocab = m.config.vocabSize
         var rng = RNG(seed: 42)
-        func seconds(_ body: () throws -> Void) rethrows -> Double {
-            let t = ContinuousClock.now
-            try body()
-            return (ContinuousClock.now - t).inSeconds
-        }
         // Warm-up, as llama-batched-bench does: 16 tokens of one sequence.
         let warm = try InferenceEngine(model: m, cacheType: cacheType)
         _ = try warm.decode([DecodeRequest(sequence: warm.newSequence(), tokens: (0..<16).map { _ in Int32(rng.below(vocab)) })])
@@ -51,10 +46,10 @@ struct BenchBatched: ParsableCommand {
             let engine = try InferenceEngine(model: m, contextLength: min(m.config.contextLength, npp + ntg), cacheType: cacheType)
             let seqs = (0..<b).map { _ in engine.newSequence() }
             let prompts = seqs.map { s in DecodeRequest(sequence: s, tokens: (0..<npp).map { _ in Int32(rng.below(vocab)) }) }
-            let tpp = try seconds { _ = try engine.decode(prompts) }
+            let tpp = try secondsTaken { _ = try engine.decode(prompts) }
             var steps: [[DecodeRequest]] = []
             for _ in 0..<ntg { steps.append(seqs.map { DecodeRequest(sequence: $0, tokens: [Int32(rng.below(vocab))]) }) }
-            let ttg = try seconds { for s in steps { _ = try engine.decode(s) } }
+            let ttg = try secondsTaken { for s in steps { _ = try engine.decode(s) } }
             let spp = Double(b * npp) / tpp, stg = Double(b * ntg) / ttg
             print(String(format: "%4d %10.3f %10.1f %10.3f %10.1f %12.1f", b, tpp, spp, ttg, stg, 2 * macs * stg / 1e9))
             let json: [String: Any] = ["pl": b, "pp": npp, "tg": ntg, "t_pp": tpp, "speed_pp": spp, "t_tg": ttg, "speed_tg": stg,
@@ -67,7 +62,7 @@ struct BenchBatched: ParsableCommand {
         var y = [Float](repeating: 0, count: 64 * m.network.matrices.map(\.rows).max()!)
         var best = Double.infinity
         for _ in 0..<3 {
-            let t = try seconds {
+            let t = try secondsTaken {
                 x.withUnsafeBufferPointer { xb in y.withUnsafeMutableBufferPointer { yb in
                     for w in m.network.matrices { WeightMatrix.multiply([(w, yb.baseAddress!)], xb.baseAddress!, tokens: 64, path: .short) }
                 } }

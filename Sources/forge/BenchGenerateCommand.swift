@@ -27,11 +27,6 @@ struct BenchGenerate: ParsableCommand {
         let session = try InferenceSession(model: m, contextLength: max(promptTokens, genTokens) + 1)
         var rng = RNG(seed: 1)
         let vocab = m.config.vocabSize
-        func seconds(_ body: () throws -> Void) rethrows -> Double {
-            let t = ContinuousClock.now
-            try body()
-            return (ContinuousClock.now - t).inSeconds
-        }
         // Warm-up: page the weights in and size the caches.
         session.reset()
         _ = try session.forward([Int32(rng.below(vocab))], logits: .last)
@@ -40,12 +35,12 @@ struct BenchGenerate: ParsableCommand {
             if promptTokens > 0 {
                 let prompt = (0..<promptTokens).map { _ in Int32(rng.below(vocab)) }
                 session.reset()
-                pp.append(Double(promptTokens) / (try seconds { _ = try session.forward(prompt, logits: .last) }))
+                pp.append(Double(promptTokens) / (try secondsTaken { _ = try session.forward(prompt, logits: .last) }))
             }
             if genTokens > 0 {
                 session.reset()
                 var next = Int32(rng.below(vocab))
-                tg.append(Double(genTokens) / (try seconds {
+                tg.append(Double(genTokens) / (try secondsTaken {
                     for _ in 0..<genTokens {
                         let logits = try session.forward([next], logits: .last)
                         next = Int32(Sampler.argmax(logits))
