@@ -142,6 +142,44 @@ static inline __attribute__((always_inline)) forge_u8x32 forge_bits_to_0x10(uint
 #endif
 }
 
+typedef uint8_t forge_u8x64 __attribute__((ext_vector_type(64)));
+typedef int32_t forge_i32x16 __attribute__((ext_vector_type(16)));
+
+/// 1 when the 16-lane byte dot product below is one AVX-512 VNNI instruction (zmm); 0 when it is a scalar loop.
+static inline __attribute__((always_inline)) int forge_has_vnni512(void) {
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/// acc + per-4-byte sums of a[i] (unsigned) times the 4 signed bytes at x, the same 4 bytes for all 16 lanes
+/// (vpdpbusd zmm with an embedded broadcast: 64 products in one instruction).
+static inline __attribute__((always_inline)) forge_i32x16 forge_dot16_u8s8(forge_i32x16 acc, forge_u8x64 a, const void *x) {
+    int32_t v;
+    __builtin_memcpy(&v, x, 4);
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    return (forge_i32x16)_mm512_dpbusd_epi32((__m512i)acc, (__m512i)a, _mm512_set1_epi32(v));
+#else
+    const int8_t *b = (const int8_t *)&v;
+    forge_i32x16 r = acc;
+    for (int i = 0; i < 64; i++) r[i / 4] += (int32_t)a[i] * (int32_t)b[i % 4];
+    return r;
+#endif
+}
+
+/// 0x10 in byte i < 32 where bit i of `lo` is set and in byte 32 + i where bit i of `hi` is set (one masked broadcast).
+static inline __attribute__((always_inline)) forge_u8x64 forge_bits_to_0x10_x64(uint32_t lo, uint32_t hi) {
+#if defined(__AVX512BW__)
+    return (forge_u8x64)_mm512_maskz_set1_epi8(((uint64_t)hi << 32) | lo, 0x10);
+#else
+    forge_u8x64 r;
+    for (int i = 0; i < 32; i++) { r[i] = (lo >> i & 1) ? 0x10 : 0; r[32 + i] = (hi >> i & 1) ? 0x10 : 0; }
+    return r;
+#endif
+}
+
 /// Asks for the cache line at p ahead of use (weights streamed from memory by the matrix-vector products).
 static inline __attribute__((always_inline)) void forge_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 #endif

@@ -53,12 +53,17 @@ extension WeightMatrix {
         acts.withUnsafeBufferPointer { ab in
             let k = ab.baseAddress!
             WorkerPool.shared.forEach(tokens) { r in for t in r { k[t].quantize(x + t * cols) } }
-            forEachRowGroup(parts, grain: 1) { m, out, ld, r, n in
-                if m.type == .q4_K {  // packed, so its rows are whole groups of 8
-                    let g = m.group(r)
-                    for t in plan.q4KTiles { KQuantGEMM.q4K(g, k + t, out + t * ld + r, ld: ld) }
+            forEachRowGroup(parts, grain: 1, runBytes: WeightMatrix.tileRunBytes) { m, out, ld, r, n in
+                if m.type == .q4_K {  // packed, so its rows are whole groups of 8 (a run of them)
+                    for t in plan.q4KTiles {
+                        for r0 in stride(from: r, to: r + n, by: WeightMatrix.packGroup) {
+                            KQuantGEMM.q4K(m.group(r0), k + t, out + t * ld + r0, ld: ld)
+                        }
+                    }
                     for t in plan.q4KSingles {
-                        UnsafeMutableRawPointer(out + t * ld + r).storeBytes(of: QuantDotK.q4KPacked(g, k[t]), as: SIMD8<Float>.self)
+                        for r0 in stride(from: r, to: r + n, by: WeightMatrix.packGroup) {
+                            UnsafeMutableRawPointer(out + t * ld + r0).storeBytes(of: QuantDotK.q4KPacked(m.group(r0), k[t]), as: SIMD8<Float>.self)
+                        }
                     }
                     return
                 }

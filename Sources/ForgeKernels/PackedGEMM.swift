@@ -112,29 +112,33 @@ public enum PackedGEMM {
         store(o, ld, n, acc0, acc1, acc2, acc3)
     }
 
-    /// Q8_0: signed weights moved to unsigned (w + 128) with the extra 128·Σx̂ taken back out (exact with VNNI).
+    /// Q8_0: with VNNI the signed weights move to unsigned once per block (w + 128, one xor) and each token's sum
+    /// starts at −128·Σx̂, which takes the extra 128·Σx̂ back out exactly; without VNNI, AVX2's sign trick per product.
     static func q8(_ g: UnsafeRawPointer, _ a: UnsafePointer<Q8Activations>, _ n: Int, _ o: UnsafeMutablePointer<Float>, _ ld: Int) {
         let blocks = a[0].count / 32
+        let vnni = forge_has_vnni() != 0
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
+        let flip = SIMD4<UInt64>(repeating: 0x8080_8080_8080_8080)
         for b in 0..<blocks {
             let p = g + b * 272
             for k in 0..<5 { forge_prefetch(p + 2 * 272 + 64 * k) }
-            @inline(__always) func w(_ j: Int) -> SIMD32<Int8> { p.loadUnaligned(fromByteOffset: 16 + 32 * j, as: SIMD32<Int8>.self) }
+            @inline(__always) func w(_ j: Int) -> SIMD4<UInt64> {
+                let v = p.loadUnaligned(fromByteOffset: 16 + 32 * j, as: SIMD4<UInt64>.self)
+                return vnni ? v ^ flip : v
+            }
             let w0 = w(0), w1 = w(1), w2 = w(2), w3 = w(3), w4 = w(4), w5 = w(5), w6 = w(6), w7 = w(7)
             let dw = halves8(p)
             @inline(__always) func token(_ t: Int, _ acc: inout SIMD8<Float>) {
                 let x = a[t], xb = UnsafeRawPointer(x.values) + 32 * b
-                let bias = x.minus8LaneSums[b] &<< 4  // −128 × each lane's activation sum
-                var s = SIMD8<Int32>()
-                s = forge_dot_s8s8_biased(s, w0, broadcastLane(xb, 0), SIMD8(repeating: bias[0]))
-                s = forge_dot_s8s8_biased(s, w1, broadcastLane(xb, 1), SIMD8(repeating: bias[1]))
-                s = forge_dot_s8s8_biased(s, w2, broadcastLane(xb, 2), SIMD8(repeating: bias[2]))
-                s = forge_dot_s8s8_biased(s, w3, broadcastLane(xb, 3), SIMD8(repeating: bias[3]))
-                s = forge_dot_s8s8_biased(s, w4, broadcastLane(xb, 4), SIMD8(repeating: bias[4]))
-                s = forge_dot_s8s8_biased(s, w5, broadcastLane(xb, 5), SIMD8(repeating: bias[5]))
-                s = forge_dot_s8s8_biased(s, w6, broadcastLane(xb, 6), SIMD8(repeating: bias[6]))
-                s = forge_dot_s8s8_biased(s, w7, broadcastLane(xb, 7), SIMD8(repeating: bias[7]))
-                acc.addProduct(int32ToFloat(s), dw * SIMD8(repeating: x.scales[b]))
+                @inline(__always) func dot(_ s: SIMD8<Int32>, _ w: SIMD4<UInt64>, _ j: Int) -> SIMD8<Int32> {
+                    vnni ? forge_dot_u8s8(s, unsafeBitCast(w, to: SIMD32<UInt8>.self), broadcastLane(xb, j))
+                        : forge_dot_s8s8(s, unsafeBitCast(w, to: SIMD32<Int8>.self), broadcastLane(xb, j))
+                }
+                // Two chains of four: a chain of eight dependent byte dots would wait on each one's latency.
+                var s = SIMD8<Int32>(repeating: vnni ? x.minus8Sums[b] &<< 4 : 0), u = SIMD8<Int32>()  // −128·Σx̂ = 16 × (−8·Σx̂)
+                s = dot(s, w0, 0); u = dot(u, w1, 1); s = dot(s, w2, 2); u = dot(u, w3, 3)
+                s = dot(s, w4, 4); u = dot(u, w5, 5); s = dot(s, w6, 6); u = dot(u, w7, 7)
+                acc.addProduct(int32ToFloat(s &+ u), dw * SIMD8(repeating: x.scales[b]))
             }
             token(0, &acc0)
             if n > 1 { token(1, &acc1) }

@@ -204,6 +204,9 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Packed 32-value types, long batches: tiles of 8 rows × 4 tokens in integers (PackedGEMM); rows outside the
     /// packed groups as the short path computes them.
+    /// Bytes of packed weights (at least four groups) a long batch's tiles run through before the next four tokens.
+    static let tileRunBytes = 16384
+
     static func multiplyTiles(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
         let cols = parts[0].0.cols
         let q8Bytes = (Q8Activations.scratchBytes(count: cols) + 63) / 64 * 64
@@ -213,9 +216,24 @@ public struct WeightMatrix: @unchecked Sendable {
         acts.withUnsafeBufferPointer { ab in
             let a = ab.baseAddress!
             WorkerPool.shared.forEach(tokens) { r in for t in r { a[t].quantize(x + t * cols) } }
-            forEachRowGroup(parts, grain: 1) { m, out, ld, r, n in
-                if n == packGroup && r < m.packedRows {
-                    PackedGEMM.tiles(m.type, m.group(r), a, tokens: tokens, out: out + r, ld: ld)
+            forEachRowGroup(parts, grain: 1, runBytes: tileRunBytes) { m, out, ld, r, n in
+                if n % packGroup == 0 && r + n <= m.packedRows {
+                    var t0 = 0
+                    while t0 < tokens {
+                        let k = min(PackedGEMM.tile, tokens - t0)
+                        var r0 = r
+                        if PackedGEMMWide.available {
+                            while r0 + PackedGEMMWide.rows <= r + n {
+                                PackedGEMMWide.tile(m.type, m.group(r0), groupBytes: m.groupBytes, a, from: t0, count: k, out: out + r0, ld: ld)
+                                r0 += PackedGEMMWide.rows
+                            }
+                        }
+                        while r0 < r + n {
+                            PackedGEMM.tile(m.type, m.group(r0), a, from: t0, count: k, out: out + r0, ld: ld)
+                            r0 += packGroup
+                        }
+                        t0 += k
+                    }
                     return
                 }
                 for t in 0..<tokens {
@@ -273,8 +291,10 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Calls `body(matrix, out, ld, firstRow, rows)` for every group of rows of all parts (8 for a packed matrix,
     /// else 4; fewer at a matrix's end), the groups split over the workers in fixed contiguous shares.
+    /// With `runBytes`, consecutive whole packed groups of one part in a worker's share come as one call of up to
+    /// that many bytes of weights (at least one group): a batch's token tiles then stay in L1 across the run.
     @inline(__always)
-    static func forEachRowGroup(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], grain: Int,
+    static func forEachRowGroup(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], grain: Int, runBytes: Int = 0,
                                 _ body: (RowsView, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void) {
         // Part p covers groups starts[p] ..< starts[p+1], of size[p] rows each (on the stack: this runs ~120 times a token).
         withUnsafeTemporaryAllocation(of: (view: RowsView, out: UnsafeMutablePointer<Float>, ld: Int, start: Int, size: Int).self,
@@ -288,12 +308,20 @@ public struct WeightMatrix: @unchecked Sendable {
             }
             (table + parts.count).initialize(to: (parts[0].0.view, parts[0].1, 0, groups, 1))  // sentinel: ends the search below
             WorkerPool.shared.forEach(groups, grain: grain) { range in
-                var p = 0
-                for g in range {
+                var p = 0, g = range.lowerBound
+                while g < range.upperBound {
                     while g >= table[p + 1].start { p += 1 }
                     let part = table[p]
                     let r = part.size * (g - part.start)
                     let n = min(part.size, part.view.rows - r)
+                    if runBytes > 0 && n == packGroup && part.view.groupBytes > 0 {
+                        let most = max(4, runBytes / part.view.groupBytes)
+                        let end = min(range.upperBound, table[p + 1].start, g + most, part.start + part.view.rows / packGroup)
+                        body(part.view, part.out, part.ld, r, (end - g) * packGroup)
+                        g = end
+                        continue
+                    }
+                    g += 1
                     if n == part.size || n < 4 { body(part.view, part.out, part.ld, r, n); continue }
                     body(part.view, part.out, part.ld, r, 4)  // a packed matrix's last rows: 4 and then the rest
                     body(part.view, part.out, part.ld, r + 4, n - 4)

@@ -100,7 +100,8 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
     @Test(arguments: types)
     func dequantizeAndDotMatchFloat64Reference(type: GGMLType) {
         var rng = RNG(seed: UInt64(type.rawValue) + 11)
-        let rows = 40, cols = 512
+        // 72 rows: 9 packed groups, so a long batch's share of every worker (of 1 or 2) holds a wide tile (32 rows).
+        let rows = 72, cols = 512
         let bytes = randomBlocks(type, elements: rows * cols, &rng)
         let reference = referenceDequantize(type, bytes)
         bytes.withUnsafeBytes { raw in
@@ -171,14 +172,14 @@ func randomBlocks(_ type: GGMLType, elements: Int, _ rng: inout RNG) -> [UInt8] 
 
     /// The packed layout (eight rows regrouped per block) gives the stored layout's floats, bit for bit, for
     /// one token (packed kernels) and 5 (packed, token by token) in llama.cpp's product order, and 70 (packed:
-    /// integer tiles; stored: SGEMM) to Float32 rounding, with 37 rows: four groups and five rows left in the
-    /// stored layout. Q4_0 is packed only for a multiple of 8 rows and then sums whole blocks (llama.cpp's
+    /// integer tiles; stored: SGEMM) to Float32 rounding, with 101 rows: twelve groups (wide tiles of four groups
+    /// and 8-row tiles, on 1 or 2 workers) and five rows left in the stored layout. Q4_0 is packed only for a multiple of 8 rows and then sums whole blocks (llama.cpp's
     /// repacked order): the same values to Float32 rounding. In the block-sum order, 1 and 5 tokens give the
     /// long-batch tiles' floats bit for bit (a token gets the same floats alone, in a short batch or a long one).
     @Test(arguments: [GGMLType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1])
     func packedRowsGiveTheStoredLayoutsFloats(type: GGMLType) {
         var rng = RNG(seed: UInt64(type.rawValue) + 29)
-        let rows = type == .q4_0 ? 40 : 37, cols = 576
+        let rows = type == .q4_0 ? 104 : 101, cols = 576
         let bytes = randomBlocks(type, elements: rows * cols, &rng)
         let x = (0..<(cols * 70)).map { _ in Float(rng.normal()) * (rng.uniform() < 0.05 ? 20 : 1) }
         bytes.withUnsafeBytes { raw in
