@@ -134,7 +134,7 @@ public enum PackedGEMM {
                     vnni ? forge_dot_u8s8(s, unsafeBitCast(w, to: SIMD32<UInt8>.self), broadcastLane(xb, j))
                         : forge_dot_s8s8(s, unsafeBitCast(w, to: SIMD32<Int8>.self), broadcastLane(xb, j))
                 }
-                // Two chains of four: a chain of eight dependent byte dots would wait on each one's latency.
+                // Two chains of four dependent byte dots (as fast as one chain of eight on Ice Lake, measured).
                 var s = SIMD8<Int32>(repeating: vnni ? x.minus8Sums[b] &<< 4 : 0), u = SIMD8<Int32>()  // −128·Σx̂ = 16 × (−8·Σx̂)
                 s = dot(s, w0, 0); u = dot(u, w1, 1); s = dot(s, w2, 2); u = dot(u, w3, 3)
                 s = dot(s, w4, 4); u = dot(u, w5, 5); s = dot(s, w6, 6); u = dot(u, w7, 7)

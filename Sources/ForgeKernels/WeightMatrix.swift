@@ -202,11 +202,12 @@ public struct WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// Packed 32-value types, long batches: tiles of 8 rows × 4 tokens in integers (PackedGEMM); rows outside the
-    /// packed groups as the short path computes them.
     /// Bytes of packed weights (at least four groups) a long batch's tiles run through before the next four tokens.
     static let tileRunBytes = 16384
 
+    /// Packed 32-value types, long batches: tiles of 8 rows × 4 tokens in integers (PackedGEMM), 32 rows × 4 tokens
+    /// with AVX-512 VNNI (PackedGEMMWide, the same floats), over runs of groups; rows outside the packed groups as
+    /// the short path computes them.
     static func multiplyTiles(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ x: UnsafePointer<Float>, tokens: Int) {
         let cols = parts[0].0.cols
         let q8Bytes = (Q8Activations.scratchBytes(count: cols) + 63) / 64 * 64
@@ -292,7 +293,7 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Calls `body(matrix, out, ld, firstRow, rows)` for every group of rows of all parts (8 for a packed matrix,
     /// else 4; fewer at a matrix's end), the groups split over the workers in fixed contiguous shares.
     /// With `runBytes`, consecutive whole packed groups of one part in a worker's share come as one call of up to
-    /// that many bytes of weights (at least one group): a batch's token tiles then stay in L1 across the run.
+    /// that many bytes of weights (at least four groups): a batch's token tiles then stay in L1 across the run.
     @inline(__always)
     static func forEachRowGroup(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], grain: Int, runBytes: Int = 0,
                                 _ body: (RowsView, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void) {
