@@ -56,8 +56,17 @@ extension WeightMatrix {
             forEachRowGroup(parts, grain: 1, runBytes: WeightMatrix.tileRunBytes) { m, out, ld, r, n in
                 if m.type == .q4_K {  // packed, so its rows are whole groups of 8 (a run of them)
                     for t in plan.q4KTiles {
-                        for r0 in stride(from: r, to: r + n, by: WeightMatrix.packGroup) {
+                        var r0 = r
+                        if PackedGEMMWide.available {  // 32 rows × 2 tokens, twice
+                            while r0 + PackedGEMMWide.rows <= r + n {
+                                PackedGEMMWide.q4K(m.group(r0), m.groupBytes, k + t, out + t * ld + r0, ld: ld)
+                                PackedGEMMWide.q4K(m.group(r0), m.groupBytes, k + t + 2, out + (t + 2) * ld + r0, ld: ld)
+                                r0 += PackedGEMMWide.rows
+                            }
+                        }
+                        while r0 < r + n {
                             KQuantGEMM.q4K(m.group(r0), k + t, out + t * ld + r0, ld: ld)
+                            r0 += WeightMatrix.packGroup
                         }
                     }
                     for t in plan.q4KSingles {

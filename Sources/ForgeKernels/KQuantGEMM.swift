@@ -3,7 +3,8 @@
 // are those of the per-token kernels (QuantDotK) in the variants llama.cpp runs for sequences of several tokens:
 //
 // - Q4_K, a packed group of 8 rows: per pair of sub-blocks, Σ scale·Σq·x̂ and Σ min·Σx̂ in integers, each
-//   converted and fused with d·d_x and dmin·d_x (`q4KPacked(pairs: true)`, llama.cpp's gemm_q4_K_8x8_q8_K).
+//   converted and fused with d·d_x and dmin·d_x (`q4KPacked(pairs: true)`, llama.cpp's gemm_q4_K_8x8_q8_K). With
+//   AVX-512 VNNI, four groups (32 rows) × 2 tokens at a time instead (`PackedGEMMWide.q4K`, the same floats).
 // - Q6_K, up to 4 stored rows: per block the whole integer sum times d, fused with d_x (`q6K(batch: true)`,
 //   llama.cpp's tiled matmul for 8+ tokens).
 //

@@ -123,6 +123,69 @@ enum PackedGEMMWide {
     }
 }
 
+extension PackedGEMMWide {
+    /// Q4_K: tokens x[0] and x[1] against the 32 rows of four packed Q4_K groups `gs` bytes apart, into out[t·ld + i];
+    /// each token's floats those of `KQuantGEMM.q4K` (so of `QuantDotK.q4KPacked(pairs: true)`), bit for bit. Two
+    /// tokens, not four: each keeps a sum and a min term per half, and four would not fit in the 32 registers.
+    @inline(never)
+    static func q4K(_ g: UnsafeRawPointer, _ gs: Int, _ x: UnsafePointer<Q8KActivations>, _ out: UnsafeMutablePointer<Float>, ld: Int) {
+        let x0 = x[0], x1 = x[1]
+        var f0a = SIMD16<Float>(), f0b = f0a, f1a = f0a, f1b = f0a, m0a = f0a, m0b = f0a, m1a = f0a, m1b = f0a
+        let low = SIMD8<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F)
+        @inline(__always) func pair(_ p: UnsafeRawPointer, _ q: UnsafeRawPointer, _ at: Int) -> SIMD8<UInt64> {
+            SIMD8<UInt64>(lowHalf: p.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt64>.self),
+                          highHalf: q.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt64>.self))
+        }
+        @inline(__always) func bytes16(_ p: UnsafeRawPointer, _ q: UnsafeRawPointer) -> SIMD16<Int32> {
+            SIMD16(lowHalf: bytes8(p), highHalf: bytes8(q))
+        }
+        for b in 0..<(x0.count / 256) {
+            let p0 = g + b * QuantDotK.q4KPackedBytes, p1 = p0 + gs, p2 = p1 + gs, p3 = p2 + gs
+            for j in 0..<4 {
+                QuantDotK.q4KPrefetch(p0, j); QuantDotK.q4KPrefetch(p1, j); QuantDotK.q4KPrefetch(p2, j); QuantDotK.q4KPrefetch(p3, j)
+                let at = 256 * b + 64 * j
+                let a0 = UnsafeRawPointer(x0.values) + at, a1 = UnsafeRawPointer(x1.values) + at
+                // Low nibbles (sub-block 2j) and high nibbles in place (16·q, sub-block 2j + 1) per token and half.
+                var l0a = SIMD16<Int32>(), l0b = l0a, h0a = l0a, h0b = l0a, l1a = l0a, l1b = l0a, h1a = l0a, h1b = l0a
+                for v in 0..<8 {
+                    let ua = pair(p0, p1, 160 + 32 * (8 * j + v)), ub = pair(p2, p3, 160 + 32 * (8 * j + v))
+                    let la = unsafeBitCast(ua & low, to: SIMD64<UInt8>.self), lb = unsafeBitCast(ub & low, to: SIMD64<UInt8>.self)
+                    let ha = unsafeBitCast(ua & ~low, to: SIMD64<UInt8>.self), hb = unsafeBitCast(ub & ~low, to: SIMD64<UInt8>.self)
+                    l0a = forge_dot16_u8s8(l0a, la, a0 + 4 * v); l0b = forge_dot16_u8s8(l0b, lb, a0 + 4 * v)
+                    h0a = forge_dot16_u8s8(h0a, ha, a0 + 32 + 4 * v); h0b = forge_dot16_u8s8(h0b, hb, a0 + 32 + 4 * v)
+                    l1a = forge_dot16_u8s8(l1a, la, a1 + 4 * v); l1b = forge_dot16_u8s8(l1b, lb, a1 + 4 * v)
+                    h1a = forge_dot16_u8s8(h1a, ha, a1 + 32 + 4 * v); h1b = forge_dot16_u8s8(h1b, hb, a1 + 32 + 4 * v)
+                }
+                // QuantDotK.q4KPair and KQuantGEMM's fuse, 16 rows per half.
+                let sla = bytes16(p0 + 32 + 16 * j, p1 + 32 + 16 * j), slb = bytes16(p2 + 32 + 16 * j, p3 + 32 + 16 * j)
+                let sha = bytes16(p0 + 40 + 16 * j, p1 + 40 + 16 * j), shb = bytes16(p2 + 40 + 16 * j, p3 + 40 + 16 * j)
+                @inline(__always) func fuse(_ x: Q8KActivations, _ la: SIMD16<Int32>, _ ha: SIMD16<Int32>, _ lb: SIMD16<Int32>,
+                                            _ hb: SIMD16<Int32>, _ fa: inout SIMD16<Float>, _ fb: inout SIMD16<Float>,
+                                            _ ma: inout SIMD16<Float>, _ mb: inout SIMD16<Float>) {
+                    let s16 = x.sums16 + 16 * b
+                    var minsA = SIMD16<Int32>(), minsB = SIMD16<Int32>()
+                    for s in (2 * j)..<(2 * j + 2) {
+                        let xs = SIMD16<Int32>(repeating: s16[2 * s] &+ s16[2 * s + 1])
+                        minsA &+= bytes16(p0 + 96 + 8 * s, p1 + 96 + 8 * s) &* xs
+                        minsB &+= bytes16(p2 + 96 + 8 * s, p3 + 96 + 8 * s) &* xs
+                    }
+                    let dx = SIMD16<Float>(repeating: x.scales[b])
+                    fa.addProduct(int32ToFloat16(la &* sla &+ (ha &>> 4) &* sha), halves16(p0, p1) * dx)
+                    ma.addProduct(int32ToFloat16(minsA), halves16(p0 + 16, p1 + 16) * dx)
+                    fb.addProduct(int32ToFloat16(lb &* slb &+ (hb &>> 4) &* shb), halves16(p2, p3) * dx)
+                    mb.addProduct(int32ToFloat16(minsB), halves16(p2 + 16, p3 + 16) * dx)
+                }
+                fuse(x0, l0a, h0a, l0b, h0b, &f0a, &f0b, &m0a, &m0b)
+                fuse(x1, l1a, h1a, l1b, h1b, &f1a, &f1b, &m1a, &m1b)
+            }
+        }
+        UnsafeMutableRawPointer(out).storeBytes(of: f0a - m0a, as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(out + 16).storeBytes(of: f0b - m0b, as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(out + ld).storeBytes(of: f1a - m1a, as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(out + ld + 16).storeBytes(of: f1b - m1b, as: SIMD16<Float>.self)
+    }
+}
+
 /// The 8 f16 scales at p and the 8 at q as 16 floats.
 @inline(__always)
 func halves16(_ p: UnsafeRawPointer, _ q: UnsafeRawPointer) -> SIMD16<Float> {

@@ -41,7 +41,8 @@ import Testing
         return worst
     }
 
-    /// Tiles of 8 packed Q4_K rows and of 4 Q6_K rows (13 and 42 rows leave Q6_K a partial tile of rows), 1, 5, 64
+    /// Tiles of 8 packed Q4_K rows (72 rows: also 32-row wide tiles with AVX-512 VNNI) and of 4 Q6_K rows (13 and 42
+    /// rows leave Q6_K a partial tile of rows), 1, 5, 64
     /// and 300 tokens (partial tiles of tokens). The bound: the worst errors measured here were 1.08e-7 (Q4_K) and
     /// 1.14e-7 (Q6_K), about two Float32 roundings (d·d_x rounded, integer sums converted and fused per pair or
     /// block, Q4_K's min term subtracted at the end); 2.5e-7 leaves a little room, none for a wrong scale, min,
@@ -49,7 +50,7 @@ import Testing
     @Test(arguments: [GGMLType.q4_K, .q6_K])
     func tilesMatchTheFloat64Reference(type: GGMLType) {
         var worst = 0.0
-        for rows in type == .q4_K ? [8, 40] : [8, 13, 42] {
+        for rows in type == .q4_K ? [8, 40, 72] : [8, 13, 42] {
             for cols in [256, 512] {
                 let (bytes, x) = Self.fixture(type, rows: rows, cols: cols, tokens: 300, seed: UInt64(rows * cols) + UInt64(type.rawValue))
                 let w = referenceDequantize(type, bytes)
@@ -73,7 +74,8 @@ import Testing
     /// fours and one by one, Q6_K in both of its orders).
     @Test(arguments: [GGMLType.q4_K, .q6_K])
     func longPathGivesTheShortPathsFloats(type: GGMLType) {
-        let rows = type == .q4_K ? 40 : 42, cols = 512, tokens = 300
+        // Q4_K: 9 packed groups, so each worker's share (of 1 or 2) holds a wide tile of 32 rows where the CPU has them.
+        let rows = type == .q4_K ? 72 : 42, cols = 512, tokens = 300
         let (bytes, x) = Self.fixture(type, rows: rows, cols: cols, tokens: tokens, seed: 7 + UInt64(type.rawValue))
         bytes.withUnsafeBytes { raw in
             let m = WeightMatrix(type: type, rows: rows, cols: cols, base: raw.baseAddress!).packedForDecode()
