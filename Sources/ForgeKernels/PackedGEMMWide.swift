@@ -66,10 +66,6 @@ enum PackedGEMMWide {
             }
             var s0a = start(x0), s1a = start(x1), s2a = start(x2), s3a = start(x3)
             var s0b = s0a, s1b = s1a, s2b = s2a, s3b = s3a
-            @inline(__always) func pair(_ p: UnsafeRawPointer, _ q: UnsafeRawPointer, _ at: Int) -> SIMD8<UInt64> {
-                SIMD8<UInt64>(lowHalf: p.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt64>.self),
-                              highHalf: q.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt64>.self))
-            }
             // Every token's dot products of one column of weight bytes (wa: groups 0-1, wb: 2-3) with activation bytes at `at`.
             @inline(__always) func column(_ wa: SIMD8<UInt64>, _ wb: SIMD8<UInt64>, _ at: Int) {
                 let ua = unsafeBitCast(wa, to: SIMD64<UInt8>.self), ub = unsafeBitCast(wb, to: SIMD64<UInt8>.self)
@@ -132,10 +128,6 @@ extension PackedGEMMWide {
         let x0 = x[0], x1 = x[1]
         var f0a = SIMD16<Float>(), f0b = f0a, f1a = f0a, f1b = f0a, m0a = f0a, m0b = f0a, m1a = f0a, m1b = f0a
         let low = SIMD8<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F)
-        @inline(__always) func pair(_ p: UnsafeRawPointer, _ q: UnsafeRawPointer, _ at: Int) -> SIMD8<UInt64> {
-            SIMD8<UInt64>(lowHalf: p.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt64>.self),
-                          highHalf: q.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt64>.self))
-        }
         @inline(__always) func bytes16(_ p: UnsafeRawPointer, _ q: UnsafeRawPointer) -> SIMD16<Int32> {
             SIMD16(lowHalf: bytes8(p), highHalf: bytes8(q))
         }
@@ -184,6 +176,13 @@ extension PackedGEMMWide {
         UnsafeMutableRawPointer(out + ld).storeBytes(of: f1a - m1a, as: SIMD16<Float>.self)
         UnsafeMutableRawPointer(out + ld + 16).storeBytes(of: f1b - m1b, as: SIMD16<Float>.self)
     }
+}
+
+/// The 32 bytes at p + at and the 32 at q + at in one 512-bit value (two groups' vectors side by side).
+@inline(__always)
+func pair(_ p: UnsafeRawPointer, _ q: UnsafeRawPointer, _ at: Int) -> SIMD8<UInt64> {
+    SIMD8<UInt64>(lowHalf: p.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt64>.self),
+                  highHalf: q.loadUnaligned(fromByteOffset: at, as: SIMD4<UInt64>.self))
 }
 
 /// The 8 f16 scales at p and the 8 at q as 16 floats.
