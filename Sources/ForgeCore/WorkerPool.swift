@@ -7,8 +7,11 @@
 // transfers between cores (here ~0.1 µs each way), so the job's fields share the generation's line and no
 // reference count is touched by two cores. Workers
 // that find no job for a while sleep on a condition variable. Ranges are the same fixed split as
-// `Parallel.forEach`, so results do not depend on timing. A job started while another runs, or from
-// inside a job, falls back to `Parallel.forEach`.
+// `Parallel.forEach`, so results do not depend on timing; a job may instead ask for a balanced split
+// (`minChunk`), where each part runs a fixed share of the first three quarters and the parts then claim
+// the rest in shrinking chunks, so a part that starts late or runs slow does not hold the others up (for
+// bodies whose results do not depend on how the items are grouped). A job started while another runs, or
+// from inside a job, falls back to `Parallel.forEach`.
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -27,6 +30,8 @@ public final class WorkerPool: @unchecked Sendable {
     /// Per worker, 128 bytes apart: the last generation it finished (the caller polls these).
     private let done: UnsafeMutablePointer<Atomic<Int>>
     private static let doneStride = 16
+    /// A balanced job's next unclaimed item, on a line of its own (every part writes it).
+    private let next: UnsafeMutablePointer<Atomic<Int>>
     private let busy = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
     private var mutex = pthread_mutex_t()
@@ -38,6 +43,8 @@ public final class WorkerPool: @unchecked Sendable {
         self.threads = max(1, threads)
         job = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128).bindMemory(to: JobLine.self, capacity: 1)
         job.initialize(to: JobLine())
+        next = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128).bindMemory(to: Atomic<Int>.self, capacity: 1)
+        next.initialize(to: Atomic(0))
         done = .allocate(capacity: self.threads * Self.doneStride)
         for i in 0..<(self.threads * Self.doneStride) { (done + i).initialize(to: Atomic(0)) }
         pthread_mutex_init(&mutex, nil)
@@ -56,8 +63,10 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     /// Calls `body` on up to `threads` disjoint ranges covering `0..<count` and waits;
-    /// less than `grain` items per thread runs inline.
-    public func forEach(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+    /// less than `grain` items per thread runs inline. With `minChunk` > 0 the split is balanced: each part
+    /// runs a fixed share of the first three quarters, then all claim the rest in chunks of at least `minChunk`
+    /// items (so `body` runs on several ranges per part, in an order that depends on timing).
+    public func forEach(_ count: Int, grain: Int = 1, minChunk: Int = 0, _ body: (Range<Int>) -> Void) {
         let t = min(threads, Parallel.threads, max(1, count / max(grain, 1)))
         if t <= 1 || count <= 1 {
             if count > 0 { body(0..<count) }
@@ -76,9 +85,15 @@ public final class WorkerPool: @unchecked Sendable {
                 job.pointee.published = g
                 job.pointee.task = UnsafeRawPointer(Unmanaged.passUnretained(box).toOpaque())
                 job.pointee.total = count
-                job.pointee.parts = t
+                job.pointee.parts = Int32(t)
+                // A balanced job's claimed tail starts after the fixed shares (at least one chunk per part).
+                let tail = minChunk > 0 ? min(count - t, max(count / 4, minChunk * t)) : 0
+                job.pointee.head = count - tail
+                job.pointee.minChunk = Int32(max(1, min(minChunk, count)))
+                next.pointee.store(count - tail, ordering: .relaxed)
                 let profiled = StepProfile.counting
                 job.pointee.profiled = profiled
+                if profiled { (job.pointee.publishedAt, job.pointee.step) = (StepProfile.now(), Int32(StepProfile.current)) }
                 job.pointee.generation.store(g, ordering: .sequentiallyConsistent)
                 if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                     pthread_mutex_lock(&mutex)
@@ -105,12 +120,24 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Part `i` of the published job: its fixed share of the items.
+    /// Part `i` of the published job: its fixed share of the items, then (balanced jobs) chunks of the tail
+    /// while any are left, each claimed as max(minChunk, what is left / (2 · parts)).
     @inline(__always) private func run(_ i: Int) {
-        let total = job.pointee.total, parts = job.pointee.parts
-        let lo = total * i / parts, hi = total * (i + 1) / parts
+        let head = job.pointee.head, parts = Int(job.pointee.parts)
+        let lo = head * i / parts, hi = head * (i + 1) / parts
         // The caller keeps the box alive until every part is done: no reference counting across the cores.
-        if lo < hi { Unmanaged<JobBox>.fromOpaque(job.pointee.task.unsafelyUnwrapped)._withUnsafeGuaranteedRef { $0.body(lo..<hi) } }
+        Unmanaged<JobBox>.fromOpaque(job.pointee.task.unsafelyUnwrapped)._withUnsafeGuaranteedRef { box in
+            if lo < hi { box.body(lo..<hi) }
+            let total = job.pointee.total
+            guard head < total else { return }
+            let least = Int(job.pointee.minChunk), share = 2 * parts
+            var at = next.pointee.load(ordering: .relaxed)
+            while at < total {
+                let end = min(total, at + max(least, (total - at) / share))
+                let (exchanged, seen) = next.pointee.compareExchange(expected: at, desired: end, ordering: .relaxed)
+                if exchanged { box.body(at..<end); at = next.pointee.load(ordering: .relaxed) } else { at = seen }
+            }
+        }
     }
 
     private func workerLoop(_ index: Int) {
@@ -131,11 +158,12 @@ public final class WorkerPool: @unchecked Sendable {
                 pthread_mutex_unlock(&mutex)
             }
             seen = g
-            if index < job.pointee.parts {
+            if index < Int(job.pointee.parts) {
                 if job.pointee.profiled {
                     let t0 = StepProfile.now()
+                    StepProfile.workerStarted(index, after: t0 &- min(t0, job.pointee.publishedAt))
                     run(index)
-                    StepProfile.workerBusy(index, StepProfile.now() &- t0)
+                    StepProfile.workerBusy(index, step: Int(job.pointee.step), StepProfile.now() &- t0)
                 } else {
                     run(index)
                 }
@@ -153,9 +181,15 @@ private struct JobLine: ~Copyable {
     /// The `JobBox` of the body, the item count and the number of parts.
     var task: UnsafeRawPointer?
     var total = 0
-    var parts = 0
-    /// The job comes from the thread being profiled (`StepProfile`).
+    /// Items in the parts' fixed shares (the rest, up to `total`, is claimed in chunks of at least `minChunk`).
+    var head = 0
+    var parts: Int32 = 0
+    var minChunk: Int32 = 1
+    /// The profiled thread's step (`StepProfile.current`).
+    var step: Int32 = 0
+    /// The job comes from the thread being profiled (`StepProfile`), published at `publishedAt`.
     var profiled = false
+    var publishedAt: UInt64 = 0
 }
 
 /// The published job's body.

@@ -90,7 +90,9 @@ public enum PagedAttention {
         }
         let tasks = short.count * heads
         let work = short.reduce(0) { $0 + runs[$1.run].first + $1.row - runs[$1.run].rows.lowerBound + 1 } * heads * d
-        if work < 1 << 13 { body(0..<tasks) } else { WorkerPool.shared.forEach(tasks, body) }
+        // Balanced: 9 heads do not halve, and a worker that starts late should not hold up the token. A head's floats
+        // do not depend on which heads share its call.
+        if work < 1 << 13 { body(0..<tasks) } else { WorkerPool.shared.forEach(tasks, minChunk: 1, body) }
     }
 
     /// Scratch bytes `flashHalf` (or `fastGroup`) needs for head size `d` and `keys` visible keys.

@@ -205,6 +205,10 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Bytes of packed weights (at least four groups) a long batch's tiles run through before the next four tokens.
     static let tileRunBytes = 16384
 
+    /// Least weight bytes of a chunk the workers claim at the end of a product (about half a microsecond of one
+    /// token's reading): smaller chunks cost more in claims than they even out.
+    static let minChunkBytes = 4096
+
     /// Packed 32-value types, long batches: tiles of 8 rows × 4 tokens in integers (PackedGEMM), 32 rows × 4 tokens
     /// with AVX-512 VNNI (PackedGEMMWide, the same floats), over runs of groups; rows outside the packed groups as
     /// the short path computes them.
@@ -291,7 +295,9 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 
     /// Calls `body(matrix, out, ld, firstRow, rows)` for every group of rows of all parts (8 for a packed matrix,
-    /// else 4; fewer at a matrix's end), the groups split over the workers in fixed contiguous shares.
+    /// else 4; fewer at a matrix's end), the groups split over the workers in balanced shares (a fixed share each,
+    /// then chunks of at least `minChunkBytes` of weights claimed as the workers finish, `WorkerPool.forEach`):
+    /// every row's floats are the same whichever worker runs it.
     /// With `runBytes`, consecutive whole packed groups of one part in a worker's share come as one call of up to
     /// that many bytes of weights (at least four groups): a batch's token tiles then stay in L1 across the run.
     @inline(__always)
@@ -308,7 +314,10 @@ public struct WeightMatrix: @unchecked Sendable {
                 groups += (m.rows + size - 1) / size
             }
             (table + parts.count).initialize(to: (parts[0].0.view, parts[0].1, 0, groups, 1))  // sentinel: ends the search below
-            WorkerPool.shared.forEach(groups, grain: grain) { range in
+            // Claimed chunks hold whole wide tiles (four groups) when runs are asked for.
+            let first = parts[0].0, groupBytes = first.packed == nil ? 4 * first.rowBytes : table[0].view.groupBytes
+            let least = max(runBytes > 0 ? 4 : 1, minChunkBytes / max(1, groupBytes))
+            WorkerPool.shared.forEach(groups, grain: grain, minChunk: least) { range in
                 var p = 0, g = range.lowerBound
                 while g < range.upperBound {
                     while g >= table[p + 1].start { p += 1 }

@@ -115,6 +115,22 @@ extension BenchGenerate {
         if !busy.isEmpty {
             print("  workers 1...: busy " + busy.map { String(format: "%.1f µs", $0) }.joined(separator: ", ")
                   + String(format: " per token (the caller's share: %.1f µs)", share))
+            let start = p.workerStartNanoseconds.dropFirst().map(per)
+            print("  workers 1...: started " + start.map { String(format: "%.1f µs", $0) }.joined(separator: ", ")
+                  + " per token after the jobs were published")
+            let bounds = StepProfile.waitBounds.map { String(format: "%g", Double($0) / 1e3) }
+            let names = ["< \(bounds[0])"] + zip(bounds, bounds.dropFirst()).map { "\($0)–\($1)" } + ["≥ \(bounds.last!)"]
+            print("  the caller's waits by length (µs): " + names.indices.map { b in
+                String(format: "%@: %.1f/token, %.1f µs", names[b] as NSString, Double(p.waitCounts[b]) / Double(tokens),
+                       per(p.waitBucketNanoseconds[b]))
+            }.joined(separator: "; "))
+            print("  hand-offs by step   per token   caller's share µs   workers' busy µs (mean)   caller's wait µs")
+            let workers = Double(max(1, busy.count))
+            for (i, name) in (StepProfile.Step.allCases.map(\.name) + ["(none)"]).enumerated() where p.stepHandOffs[i] > 0 {
+                print("    " + name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                      + String(format: " %11.1f %19.1f %26.1f %18.1f", Double(p.stepHandOffs[i]) / Double(tokens), per(p.stepShareNanoseconds[i]),
+                                     per(p.stepWorkerBusyNanoseconds[i]) / workers, per(p.stepWaitNanoseconds[i])))
+            }
         }
         return ["us_per_token": wall, "steps_us": steps, "hand_offs_per_token": handOffs, "caller_share_us": share, "wait_us": wait,
                 "worker_busy_us": busy]
