@@ -53,7 +53,7 @@ extension WeightMatrix {
         acts.withUnsafeBufferPointer { ab in
             let k = ab.baseAddress!
             WorkerPool.shared.forEach(tokens) { r in for t in r { k[t].quantize(x + t * cols) } }
-            forEachRowGroup(parts, grain: 1, runBytes: WeightMatrix.tileRunBytes) { m, out, ld, r, n in
+            forEachRowGroup(parts, grain: 1, runBytes: WeightMatrix.tileRunBytes, minChunkGroups: PackedGEMMWide.groups) { m, out, ld, r, n in
                 if m.type == .q4_K {  // packed, so its rows are whole groups of 8 (a run of them)
                     for t in plan.q4KTiles {
                         var r0 = r

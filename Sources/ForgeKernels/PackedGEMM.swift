@@ -38,6 +38,31 @@ public enum PackedGEMM {
         }
     }
 
+    /// `tiles` for `groups` consecutive packed groups from `g` (`groupBytes` apart; their rows follow in `out`): one
+    /// dispatch for a worker's run of a product instead of one per group. The same floats as `tiles` group by group.
+    public static func rows(_ type: GGMLType, _ g: UnsafeRawPointer, groups: Int, groupBytes: Int, _ acts: UnsafePointer<Q8Activations>,
+                            tokens: Int, out: UnsafeMutablePointer<Float>, ld: Int) {
+        @inline(__always)
+        func each(_ kernel: (UnsafeRawPointer, UnsafePointer<Q8Activations>, Int, UnsafeMutablePointer<Float>, Int) -> Void) {
+            for i in 0..<groups {  // every token through a group while its weights are in L1
+                var t0 = 0
+                while t0 < tokens {
+                    let k = min(tile, tokens - t0)
+                    kernel(g + i * groupBytes, acts + t0, k, out + t0 * ld + 8 * i, ld)
+                    t0 += k
+                }
+            }
+        }
+        switch type {
+        case .q4_0: each(q4_0)
+        case .q4_1: each(q4_1)
+        case .q5_0: each(q5_0)
+        case .q5_1: each(q5_1)
+        case .q8_0: each(q8)
+        default: preconditionFailure("PackedGEMM: no packed kernel for \(type)")
+        }
+    }
+
     static func q4_0(_ g: UnsafeRawPointer, _ a: UnsafePointer<Q8Activations>, _ n: Int, _ o: UnsafeMutablePointer<Float>, _ ld: Int) {
         q4(g, a, n, o, ld, hasMin: false, five: false)
     }

@@ -11,6 +11,8 @@ enum PackedGEMMWide {
     static let available = forge_has_vnni512() != 0
     /// Rows per wide tile: four packed groups.
     static let rows = 32
+    /// Packed groups of 8 rows in one tile (the least chunk a worker claims, so chunks hold whole tiles).
+    static let groups = rows / WeightMatrix.packGroup
 
     /// out[t·ld + r + i] for the 32 rows of the four packed groups at `g`, `g + groupBytes`, ... and tokens
     /// `t0 ..< t0 + n` (n ≤ 4) of `acts`.

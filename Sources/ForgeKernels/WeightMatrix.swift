@@ -157,13 +157,15 @@ public struct WeightMatrix: @unchecked Sendable {
                 WorkerPool.shared.forEach(tokens) { r in for t in r { quantize(t) } }
             }
             let blockTiles = order == .blockSums
-            forEachRowGroup(parts, grain: tokens == 1 ? 8 : 1) { m, out, ld, r, n in
-                // The common case stays small (a group's call costs as much as its prologue): packed tiles in block order.
-                if blockTiles && n == packGroup && r < m.packedRows && m.type != .q4_K && m.type != .q4_0 {
-                    PackedGEMM.tiles(m.type, m.group(r), a!, tokens: tokens, out: out + r, ld: ld)
-                } else {
-                    integerRows(m, out, ld, r, n, tokens: tokens, a, k, plan)
+            // In block order, a worker's consecutive packed groups come as one run (one dispatch, not one per group).
+            forEachRowGroup(parts, grain: tokens == 1 ? 8 : 1, runBytes: blockTiles ? Int.max / 4 : 0) { m, out, ld, r, n in
+                if blockTiles && n % packGroup == 0 && r + n <= m.packedRows && m.type != .q4_K && m.type != .q4_0 {
+                    PackedGEMM.rows(m.type, m.group(r), groups: n / packGroup, groupBytes: m.groupBytes, a!, tokens: tokens, out: out + r, ld: ld)
+                    return
                 }
+                if n <= packGroup { integerRows(m, out, ld, r, n, tokens: tokens, a, k, plan); return }
+                // A run the block tiles do not take (whole packed groups): group by group.
+                for r0 in stride(from: r, to: r + n, by: packGroup) { integerRows(m, out, ld, r0, packGroup, tokens: tokens, a, k, plan) }
             }
         } } }
     }
@@ -221,7 +223,7 @@ public struct WeightMatrix: @unchecked Sendable {
         acts.withUnsafeBufferPointer { ab in
             let a = ab.baseAddress!
             WorkerPool.shared.forEach(tokens) { r in for t in r { a[t].quantize(x + t * cols) } }
-            forEachRowGroup(parts, grain: 1, runBytes: tileRunBytes) { m, out, ld, r, n in
+            forEachRowGroup(parts, grain: 1, runBytes: tileRunBytes, minChunkGroups: PackedGEMMWide.groups) { m, out, ld, r, n in
                 if n % packGroup == 0 && r + n <= m.packedRows {
                     var t0 = 0
                     while t0 < tokens {
@@ -302,7 +304,7 @@ public struct WeightMatrix: @unchecked Sendable {
     /// that many bytes of weights (at least four groups): a batch's token tiles then stay in L1 across the run.
     @inline(__always)
     static func forEachRowGroup(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], grain: Int, runBytes: Int = 0,
-                                _ body: (RowsView, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void) {
+                                minChunkGroups: Int = 1, _ body: (RowsView, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void) {
         // Part p covers groups starts[p] ..< starts[p+1], of size[p] rows each (on the stack: this runs ~120 times a token).
         withUnsafeTemporaryAllocation(of: (view: RowsView, out: UnsafeMutablePointer<Float>, ld: Int, start: Int, size: Int).self,
                                       capacity: parts.count + 1) { buffer in
@@ -314,9 +316,8 @@ public struct WeightMatrix: @unchecked Sendable {
                 groups += (m.rows + size - 1) / size
             }
             (table + parts.count).initialize(to: (parts[0].0.view, parts[0].1, 0, groups, 1))  // sentinel: ends the search below
-            // Claimed chunks hold whole wide tiles (four groups) when runs are asked for.
             let first = parts[0].0, groupBytes = first.packed == nil ? 4 * first.rowBytes : table[0].view.groupBytes
-            let least = max(runBytes > 0 ? 4 : 1, minChunkBytes / max(1, groupBytes))
+            let least = max(minChunkGroups, minChunkBytes / max(1, groupBytes))
             WorkerPool.shared.forEach(groups, grain: grain, minChunk: least) { range in
                 var p = 0, g = range.lowerBound
                 while g < range.upperBound {
