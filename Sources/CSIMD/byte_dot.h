@@ -180,6 +180,28 @@ static inline __attribute__((always_inline)) forge_u8x64 forge_bits_to_0x10_x64(
 #endif
 }
 
+/// The largest |x[i]| of 32 floats (max instructions on the cleared sign bits, as ggml's AVX quantizers take a block's
+/// amax); Swift's SIMD compare-and-select for this compiles to lane-by-lane shuffles.
+static inline __attribute__((always_inline)) float forge_amax32(const float *x) {
+#if defined(__x86_64__) && defined(__AVX512F__)
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, _mm512_loadu_ps(x)), _mm512_andnot_ps(sign, _mm512_loadu_ps(x + 16))));
+#elif defined(__x86_64__) && defined(__AVX2__)
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 a = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x)), _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8)));
+    __m256 b = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 16)), _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 24)));
+    a = _mm256_max_ps(a, b);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+#else
+    float m = 0;
+    for (int i = 0; i < 32; i++) { float v = x[i] < 0 ? -x[i] : x[i]; m = v > m ? v : m; }
+    return m;
+#endif
+}
+
 /// Asks for the cache line at p ahead of use (weights streamed from memory by the matrix-vector products).
 static inline __attribute__((always_inline)) void forge_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 #endif

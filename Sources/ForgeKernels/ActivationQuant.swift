@@ -72,8 +72,7 @@ public struct Q8Activations {
     @inline(__always)
     static func block(_ x: UnsafePointer<Float>) -> (SIMD16<Int8>, SIMD16<Int8>, Float) {
         let v0 = load16(x, 0), v1 = load16(x, 16)
-        let a0 = abs16(v0), a1 = abs16(v1)
-        let amax = hmax(a0.replacing(with: a1, where: a0 .< a1))
+        let amax = forge_amax32(x)
         let id: Float = amax != 0 ? 127 / amax : 0
         return (roundToInt8(v0 * id), roundToInt8(v1 * id), amax / 127)
     }
@@ -121,12 +120,8 @@ public struct Q8KActivations {
     public func quantize(_ x: UnsafePointer<Float>) {
         for b in 0..<(count / 256) {
             let xb = x + 256 * b
-            var m = F16x()
-            for i in stride(from: 0, to: 256, by: 16) {
-                let a = abs16(load16(xb, i))
-                m = m.replacing(with: a, where: m .< a)
-            }
-            let amax = hmax(m)
+            var amax: Float = 0
+            for i in stride(from: 0, to: 256, by: 32) { amax = max(amax, forge_amax32(xb + i)) }
             let q = values + 256 * b
             guard amax > 0 else {
                 scales[b] = 0
