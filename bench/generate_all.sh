@@ -32,9 +32,10 @@ done
 python3 - "$summary" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print(f"\n{'model':38} {'thr':>3} {'pp512 l.cpp':>11} {'forge':>8} {'ratio':>6} {'tg128 l.cpp':>11} {'forge':>7} {'ratio':>6} {'floor':>6}")
+print(f"\n{'model':38} {'thr':>3} {'pp512 l.cpp':>11} {'forge':>8} {'ratio':>6} {'tg128 l.cpp':>11} {'forge':>7} {'ratio':>6} {'floor':>6} {'per round':>9} {'GB/s':>5}")
 for r in rows:
     print(f"{r['model']:38} {r['threads']:3d} {r['pp512_llama_cpp']:11.1f} {r['pp512_forge']:8.1f} {r['pp512_ratio']:5.2f}x "
-          f"{r['tg128_llama_cpp']:11.1f} {r['tg128_forge']:7.1f} {r['tg128_ratio']:5.2f}x {100 * r['forge_floor_fraction']:5.0f}%")
+          f"{r['tg128_llama_cpp']:11.1f} {r['tg128_forge']:7.1f} {r['tg128_ratio']:5.2f}x {100 * r['forge_floor_fraction']:5.0f}% "
+          f"{100 * r['forge_floor_fraction_per_round']:8.0f}% {r['read_gb_s']:5.1f}")
 PY
 rm -f "$summary"
