@@ -130,7 +130,7 @@ public struct Q8KActivations {
                 continue
             }
             var first = 0
-            while abs(xb[first]) != amax { first += 1 }
+            while first < 255 && abs(xb[first]) != amax { first += 1 }  // (bounded: a NaN amax matches nothing)
             let iscale = -127 / xb[first]
             for i in stride(from: 0, to: 256, by: 16) {
                 var v = (load16(xb, i) * iscale).rounded(.toNearestOrEven)

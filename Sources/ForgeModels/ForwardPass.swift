@@ -178,6 +178,7 @@ public final class ForwardPass {
             let p = parts.map { ($0.0.matrix, $0.1 + g.start * $0.0.matrix.rows) }
             WeightMatrix.multiply(p, x + g.start * cols, tokens: g.count, path: g.long ? .long : .short, segments: g.segments, order: order)
         }
+        if adapters.isEmpty { return }  // (no name hashing per product when nothing is attached)
         for (proj, out) in parts {
             adapters[proj.name]?.add(x, rows: rows, cols: cols, into: out, ldy: proj.matrix.rows)
         }
