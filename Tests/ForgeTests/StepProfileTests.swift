@@ -51,6 +51,16 @@ import Testing
             #expect(p.handOffs > 0 && p.handOffs <= 4 * L * n + L * n + n, "\(p.handOffs) hand-offs")
             #expect(p.callerShareNanoseconds + p.waitNanoseconds <= wall)
             #expect(p.workerBusyNanoseconds.dropFirst().allSatisfy { $0 <= wall })
+            // The breakdowns add up: waits by length and hand-offs by step cover every hand-off and the whole wait.
+            #expect(p.waitCounts.reduce(0, +) == p.handOffs && p.waitBucketNanoseconds.reduce(0, +) == p.waitNanoseconds)
+            #expect(p.stepHandOffs.reduce(0, +) == p.handOffs && p.stepWaitNanoseconds.reduce(0, +) == p.waitNanoseconds)
+            #expect(p.stepShareNanoseconds.reduce(0, +) == p.callerShareNanoseconds)
+            // One token's hand-offs come from products, attention and the logits (one each), none from elsewhere.
+            let handing: [StepProfile.Step] = [.project, .attention, .logits]
+            #expect(handing.map { p.stepHandOffs[$0.rawValue] }.reduce(0, +) == p.handOffs)
+            #expect(p.stepHandOffs[StepProfile.Step.logits.rawValue] <= n)
+            #expect(p.stepWorkerBusyNanoseconds.reduce(0, +) == p.workerBusyNanoseconds.dropFirst().reduce(0, +))
+            #expect(p.workerStartNanoseconds.dropFirst().allSatisfy { $0 <= wall })
         }
         // Off again: nothing more is counted.
         _ = try session.forward([42], logits: .last)
