@@ -41,6 +41,12 @@ public enum StepProfile {
         public var stepShareNanoseconds = [UInt64](repeating: 0, count: Step.allCases.count + 1)
         public var stepWaitNanoseconds = [UInt64](repeating: 0, count: Step.allCases.count + 1)
         public var stepWorkerBusyNanoseconds = [UInt64](repeating: 0, count: Step.allCases.count + 1)
+        /// Barriers the profiled thread met inside worker regions (`WorkerPool.region`) and its wait at them, in all
+        /// and per step (the same slots as the hand-offs).
+        public var barriers = 0
+        public var barrierWaitNanoseconds: UInt64 = 0
+        public var stepBarriers = [Int](repeating: 0, count: Step.allCases.count + 1)
+        public var stepBarrierWaitNanoseconds = [UInt64](repeating: 0, count: Step.allCases.count + 1)
     }
 
     /// Upper bounds (nanoseconds) of the wait buckets; the last bucket holds the longer waits.
@@ -128,6 +134,14 @@ public enum StepProfile {
         totals.stepHandOffs[current] += 1
         totals.stepShareNanoseconds[current] &+= share
         totals.stepWaitNanoseconds[current] &+= wait
+    }
+
+    /// One barrier of a region seen from the profiled thread: how long it waited for the other parts.
+    static func barrier(wait: UInt64) {
+        totals.barriers += 1
+        totals.barrierWaitNanoseconds &+= wait
+        totals.stepBarriers[current] += 1
+        totals.stepBarrierWaitNanoseconds[current] &+= wait
     }
 
     /// Busy time of worker `index` (written by that worker only).

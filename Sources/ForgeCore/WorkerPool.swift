@@ -32,12 +32,16 @@ public final class WorkerPool: @unchecked Sendable {
     private static let doneStride = 16
     /// A balanced job's next unclaimed item, on a line of its own (every part writes it).
     private let next: UnsafeMutablePointer<Atomic<Int>>
+    /// A region's barrier arrivals and its claimed items (`RegionPart`), each on a line of its own.
+    private let arrived: UnsafeMutablePointer<Atomic<Int>>
+    private let claims: UnsafeMutablePointer<Atomic<Int>>
     private let busy = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
     private var mutex = pthread_mutex_t()
     private var wake = pthread_cond_t()
-    /// Spins (atomic loads) before a worker sleeps: roughly 50–200 µs.
-    private let spinLimit = 200_000
+    /// Spins (atomic loads) before a worker sleeps: roughly 0.5–2 ms, longer than the gap between two decoded tokens
+    /// (sampling, ~0.2 ms), whose wake-up through the condition variable cost ~60 µs a token.
+    private let spinLimit = 2_000_000
 
     init(threads: Int) {
         self.threads = max(1, threads)
@@ -45,6 +49,10 @@ public final class WorkerPool: @unchecked Sendable {
         job.initialize(to: JobLine())
         next = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128).bindMemory(to: Atomic<Int>.self, capacity: 1)
         next.initialize(to: Atomic(0))
+        arrived = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128).bindMemory(to: Atomic<Int>.self, capacity: 1)
+        arrived.initialize(to: Atomic(0))
+        claims = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 128).bindMemory(to: Atomic<Int>.self, capacity: 1)
+        claims.initialize(to: Atomic(0))
         done = .allocate(capacity: self.threads * Self.doneStride)
         for i in 0..<(self.threads * Self.doneStride) { (done + i).initialize(to: Atomic(0)) }
         pthread_mutex_init(&mutex, nil)
@@ -77,6 +85,31 @@ public final class WorkerPool: @unchecked Sendable {
             return
         }
         defer { busy.store(false, ordering: .releasing) }
+        publish(count, parts: t, minChunk: minChunk, body)
+    }
+
+    /// Runs `body` once on each of the pool's threads at once (the caller is part 0), in one hand-off: the parts
+    /// meet at `RegionPart.barrier()` and split work with `RegionPart.forEach`, so a whole sequence of dependent
+    /// steps (a decoded token's layers) costs one hand-off and a barrier per dependency. Where the pool is busy
+    /// (nested or concurrent use) or has one thread, `body` runs once as the only part.
+    public func region(_ body: (RegionPart) -> Void) {
+        let t = min(threads, Parallel.threads)
+        guard t > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            body(RegionPart(index: 0, parts: 1, arrived: nil, next: nil))
+            return
+        }
+        defer { busy.store(false, ordering: .releasing) }
+        // The workers are idle until the publication below (a sequentially consistent store) makes these visible.
+        arrived.pointee.store(0, ordering: .relaxed)
+        let (arrived, claims) = (self.arrived, self.claims)
+        claims.pointee.store(0, ordering: .relaxed)
+        publish(t, parts: t, minChunk: 0) { range in
+            for i in range { body(RegionPart(index: i, parts: t, arrived: arrived, next: claims)) }
+        }
+    }
+
+    /// Publishes a job of `count` items in `parts` parts, runs part 0 and waits for the others.
+    private func publish(_ count: Int, parts t: Int, minChunk: Int, _ body: (Range<Int>) -> Void) {
         withoutActuallyEscaping(body) { escapable in
             let box = JobBox(escapable)
             withExtendedLifetime(box) {
@@ -170,6 +203,84 @@ public final class WorkerPool: @unchecked Sendable {
             }
             done[index * Self.doneStride].store(g, ordering: .releasing)
         }
+    }
+}
+
+/// What splits a loop's items over threads: the pool's hand-offs, or the parts of a region.
+public protocol WorkSplitter {
+    /// Calls `body` on disjoint ranges covering `0..<count` (balanced with `minChunk` > 0) and returns when all ran.
+    func forEach(_ count: Int, grain: Int, minChunk: Int, _ body: (Range<Int>) -> Void)
+}
+
+extension WorkerPool: WorkSplitter {}
+
+extension RegionPart: WorkSplitter {
+    /// `forEach(count, minChunk:)`: every part takes part, whatever the grain.
+    public func forEach(_ count: Int, grain: Int, minChunk: Int, _ body: (Range<Int>) -> Void) {
+        forEach(count, minChunk: minChunk, body)
+    }
+}
+
+/// One part of a `WorkerPool.region`: its index, the barrier, and balanced splits of work among the parts.
+/// Every part must make the same sequence of `barrier()` and `forEach` calls.
+public final class RegionPart: @unchecked Sendable {
+    /// This part (0 is the caller) and how many run.
+    public let index: Int
+    public let parts: Int
+    private let arrived: UnsafeMutablePointer<Atomic<Int>>?
+    private let next: UnsafeMutablePointer<Atomic<Int>>?
+    /// Barriers this part has passed, and items claimed in all earlier `forEach` calls (every part's count is the same).
+    private var barriers = 0
+    private var claimed = 0
+
+    init(index: Int, parts: Int, arrived: UnsafeMutablePointer<Atomic<Int>>?, next: UnsafeMutablePointer<Atomic<Int>>?) {
+        (self.index, self.parts, self.arrived, self.next) = (index, parts, arrived, next)
+    }
+
+    /// Waits until every part has called `barrier()` as many times as this one: what they wrote before is then visible.
+    public func barrier() {
+        guard let arrived else { return }
+        barriers += 1
+        let target = barriers * parts
+        let last = arrived.pointee.add(1, ordering: .acquiringAndReleasing).newValue >= target
+        if StepProfile.counting {
+            let t0 = StepProfile.now()
+            if !last { while arrived.pointee.load(ordering: .acquiring) < target {} }
+            StepProfile.barrier(wait: StepProfile.now() &- t0)
+        } else if !last {
+            while arrived.pointee.load(ordering: .acquiring) < target {}
+        }
+    }
+
+    /// Calls `body` on disjoint ranges covering `0..<count` among the parts, balanced as `WorkerPool.forEach` with
+    /// `minChunk` (a fixed share each of the first three quarters, the rest claimed in chunks), then meets the
+    /// others at a barrier.
+    public func forEach(_ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard let next, parts > 1 else {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        let least = max(1, minChunk)
+        let tail = min(max(0, count - parts), max(count / 4, least * parts))
+        let head = count - tail
+        let lo = head * index / parts, hi = head * (index + 1) / parts
+        if lo < hi { body(lo..<hi) }
+        // This call's tail is claims claimed ..< claimed + tail of the counter, which no earlier call goes past.
+        let base = claimed, end = claimed + tail, share = 2 * parts
+        var at = next.pointee.load(ordering: .relaxed)
+        while at < end {
+            let stop = min(end, at + max(least, (end - at) / share))
+            let (exchanged, seen) = next.pointee.compareExchange(expected: at, desired: stop, ordering: .relaxed)
+            if exchanged { body((head + at - base)..<(head + stop - base)); at = next.pointee.load(ordering: .relaxed) } else { at = seen }
+        }
+        claimed = end
+        barrier()
+    }
+
+    /// Runs `body` on part 0 only, then meets the others at a barrier.
+    public func single(_ body: () -> Void) {
+        if index == 0 { body() }
+        barrier()
     }
 }
 

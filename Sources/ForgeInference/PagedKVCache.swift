@@ -180,6 +180,14 @@ public final class PagedKVCache: AttentionCache {
 
     // MARK: - Attention
 
+    public func decodeRows(batch: ForwardBatch) -> PagedDecodeRows? {
+        guard batch.count == 1, let table = sequences[batch.segments[0].sequence]?.table else { return nil }
+        let pointers = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: max(1, table.count))
+        for (i, b) in table.enumerated() { pointers[i] = storage[Int(b)]! }
+        return PagedDecodeRows(blocks: pointers, count: table.count, shift: Self.blockShift, layerBytes: layerBytes,
+                               valueOffset: Self.blockSize * rowBytes, rowBytes: rowBytes, half: type == .f16)
+    }
+
     public func attend(layer: Int, batch: ForwardBatch, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                        out: UnsafeMutablePointer<Float>, shape: CacheAttentionShape) {
         precondition(shape.kvHeads * shape.headDim == kvWidth, "attention shape does not fit the cache")
@@ -197,15 +205,7 @@ public final class PagedKVCache: AttentionCache {
             at += table.count
             let first = batch.positions[segment.start]
             for r in segment.start..<(segment.start + segment.count) {
-                let p = batch.positions[r]
-                switch type {
-                case .f16:
-                    PagedAttention.narrow(k + r * kvWidth, rows.key(p).assumingMemoryBound(to: Float16.self), kvWidth)
-                    PagedAttention.narrow(v + r * kvWidth, rows.value(p).assumingMemoryBound(to: Float16.self), kvWidth)
-                case .f32:
-                    rows.key(p).assumingMemoryBound(to: Float.self).update(from: k + r * kvWidth, count: kvWidth)
-                    rows.value(p).assumingMemoryBound(to: Float.self).update(from: v + r * kvWidth, count: kvWidth)
-                }
+                PagedAttention.store(k + r * kvWidth, v + r * kvWidth, width: kvWidth, at: batch.positions[r], in: rows, half: type == .f16)
             }
             runs.append(PagedRun(rows: segment.start..<(segment.start + segment.count), first: first, cache: rows))
         }

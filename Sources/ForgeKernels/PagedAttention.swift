@@ -68,24 +68,12 @@ public enum PagedAttention {
             defer { buffers.deallocate() }
             var task = range.lowerBound
             while task < range.upperBound {
-                let (i, r) = short[task / heads], h = task % heads, g = h / group
+                let (i, r) = short[task / heads], h = task % heads, end = min(heads, h + range.upperBound - task)
                 let run = runs[i]
                 let p = run.first + (r - run.rows.lowerBound)
-                let lo = window.map { max(0, p - $0 + 1) } ?? 0
-                let qr = q + r * width + h * d, o = out + r * width + h * d
-                if half && !exact {
-                    // The range's next heads of this group together (up to four).
-                    let count = min(4, group - h % group, range.upperBound - task)
-                    fastGroup(qr, count: count, run.cache, g * d, from: lo, through: p, o, d, scale, buffers.assumingMemoryBound(to: Float.self))
-                    task += count
-                    continue
-                }
-                if half {
-                    flashHalf(qr, run.cache, g * d, from: lo, through: p, o, d, scale, buffers)
-                } else {
-                    single(qr, run.cache, g * d, from: lo, through: p, o, d, scale)
-                }
-                task += 1
+                attendHeads(q + r * width, out + r * width, heads: h..<end, group: group, cache: run.cache, position: p, half: half,
+                            headDim: d, scale: scale, window: window, exact: exact, scratch: buffers)
+                task += end - h
             }
         }
         let tasks = short.count * heads
@@ -94,6 +82,48 @@ public enum PagedAttention {
         // do not depend on which heads share its call.
         if work < 1 << 13 { body(0..<tasks) } else { WorkerPool.shared.forEach(tasks, minChunk: 1, body) }
     }
+
+    /// Heads `heads` of one query row (`qr`, heads `d` apart) at position `p` over `cache` into `o`, `group` query
+    /// heads per key/value head: `forward`'s floats for that row (`scratch`: `flashScratchBytes(d, keys: p + 1)`).
+    @inline(__always)
+    public static func attendHeads(_ qr: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, heads: Range<Int>, group: Int,
+                                   cache: PagedRows, position p: Int, half: Bool, headDim d: Int, scale: Float, window: Int?,
+                                   exact: Bool, scratch: UnsafeMutableRawPointer) {
+        let lo = window.map { max(0, p - $0 + 1) } ?? 0
+        var h = heads.lowerBound
+        while h < heads.upperBound {
+            let g = h / group
+            if half && !exact {
+                // The range's next heads of this group together (up to four).
+                let count = min(4, group - h % group, heads.upperBound - h)
+                fastGroup(qr + h * d, count: count, cache, g * d, from: lo, through: p, o + h * d, d, scale,
+                          scratch.assumingMemoryBound(to: Float.self))
+                h += count
+                continue
+            }
+            if half {
+                flashHalf(qr + h * d, cache, g * d, from: lo, through: p, o + h * d, d, scale, scratch)
+            } else {
+                single(qr + h * d, cache, g * d, from: lo, through: p, o + h * d, d, scale)
+            }
+            h += 1
+        }
+    }
+
+    /// Stores one row's keys and values (`width` values each) at position `p` of `cache`, narrowed to Float16 when `half`.
+    @inline(__always)
+    public static func store(_ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, width: Int, at p: Int, in cache: PagedRows, half: Bool) {
+        if half {
+            narrow(k, cache.key(p).assumingMemoryBound(to: Float16.self), width)
+            narrow(v, cache.value(p).assumingMemoryBound(to: Float16.self), width)
+        } else {
+            cache.key(p).assumingMemoryBound(to: Float.self).update(from: k, count: width)
+            cache.value(p).assumingMemoryBound(to: Float.self).update(from: v, count: width)
+        }
+    }
+
+    /// Scratch bytes `attendHeads` needs for head size `d` and `keys` visible keys.
+    public static func scratchBytes(headDim d: Int, keys: Int) -> Int { flashScratchBytes(d, keys: keys) }
 
     /// Scratch bytes `flashHalf` (or `fastGroup`) needs for head size `d` and `keys` visible keys.
     static func flashScratchBytes(_ d: Int, keys: Int) -> Int { (2 * d + 63) / 64 * 64 + 16 * keys }
@@ -372,5 +402,29 @@ public enum PagedAttention {
         var i = 0
         while i + 16 <= n { var v = load16(y, i); v.addProduct(av, load16(x, i)); store16(v, y, i); i += 16 }
         while i < n { y[i] += a * x[i]; i += 1 }
+    }
+}
+
+/// One sequence's cached rows for every layer, for a decode region (`WorkerPool.region`): the block pointers
+/// copied once per step, so the parts read plain memory.
+public final class PagedDecodeRows: @unchecked Sendable {
+    let blocks: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    let shift, layerBytes, valueOffset, rowBytes: Int
+    /// Keys and values are stored as Float16 (else Float32).
+    public let half: Bool
+
+    /// Takes ownership of `blocks` (`count` block base pointers in position order, freed with this object).
+    public init(blocks: UnsafeMutablePointer<UnsafeMutableRawPointer>, count: Int, shift: Int, layerBytes: Int, valueOffset: Int,
+                rowBytes: Int, half: Bool) {
+        (self.blocks, self.shift, self.layerBytes, self.valueOffset, self.rowBytes, self.half) =
+            (blocks, shift, layerBytes, valueOffset, rowBytes, half)
+    }
+
+    deinit { blocks.deallocate() }
+
+    /// Layer `layer`'s rows.
+    public func rows(layer: Int) -> PagedRows {
+        PagedRows(blocks: blocks, shift: shift, keyOffset: layer * layerBytes, valueOffset: layer * layerBytes + valueOffset,
+                  rowBytes: rowBytes)
     }
 }

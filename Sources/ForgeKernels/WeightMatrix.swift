@@ -159,13 +159,7 @@ public struct WeightMatrix: @unchecked Sendable {
             let blockTiles = order == .blockSums
             // In block order, a worker's consecutive packed groups come as one run (one dispatch, not one per group).
             forEachRowGroup(parts, grain: tokens == 1 ? 8 : 1, runBytes: blockTiles ? Int.max / 4 : 0) { m, out, ld, r, n in
-                if blockTiles && n % packGroup == 0 && r + n <= m.packedRows && m.type != .q4_K && m.type != .q4_0 {
-                    PackedGEMM.rows(m.type, m.group(r), groups: n / packGroup, groupBytes: m.groupBytes, a!, tokens: tokens, out: out + r, ld: ld)
-                    return
-                }
-                if n <= packGroup { integerRows(m, out, ld, r, n, tokens: tokens, a, k, plan); return }
-                // A run the block tiles do not take (whole packed groups): group by group.
-                for r0 in stride(from: r, to: r + n, by: packGroup) { integerRows(m, out, ld, r0, packGroup, tokens: tokens, a, k, plan) }
+                integerRun(m, out, ld, r, n, tokens: tokens, a, k, plan, blockTiles: blockTiles)
             }
         } } }
     }
@@ -305,40 +299,26 @@ public struct WeightMatrix: @unchecked Sendable {
     @inline(__always)
     static func forEachRowGroup(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], grain: Int, runBytes: Int = 0,
                                 minChunkGroups: Int = 1, _ body: (RowsView, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void) {
-        // Part p covers groups starts[p] ..< starts[p+1], of size[p] rows each (on the stack: this runs ~120 times a token).
-        withUnsafeTemporaryAllocation(of: (view: RowsView, out: UnsafeMutablePointer<Float>, ld: Int, start: Int, size: Int).self,
-                                      capacity: parts.count + 1) { buffer in
-            let table = buffer.baseAddress!
-            var groups = 0
-            for (p, (m, out, ld)) in parts.enumerated() {
-                let size = m.packed == nil ? 4 : packGroup
-                (table + p).initialize(to: (m.view, out, ld, groups, size))
-                groups += (m.rows + size - 1) / size
-            }
-            (table + parts.count).initialize(to: (parts[0].0.view, parts[0].1, 0, groups, 1))  // sentinel: ends the search below
-            let first = parts[0].0, groupBytes = first.packed == nil ? 4 * first.rowBytes : table[0].view.groupBytes
-            let least = max(minChunkGroups, minChunkBytes / max(1, groupBytes))
-            WorkerPool.shared.forEach(groups, grain: grain, minChunk: least) { range in
-                var p = 0, g = range.lowerBound
-                while g < range.upperBound {
-                    while g >= table[p + 1].start { p += 1 }
-                    let part = table[p]
-                    let r = part.size * (g - part.start)
-                    let n = min(part.size, part.view.rows - r)
-                    if runBytes > 0 && n == packGroup && part.view.groupBytes > 0 {
-                        let most = max(4, runBytes / part.view.groupBytes)
-                        let end = min(range.upperBound, table[p + 1].start, g + most, part.start + part.view.rows / packGroup)
-                        body(part.view, part.out, part.ld, r, (end - g) * packGroup)
-                        g = end
-                        continue
-                    }
-                    g += 1
-                    if n == part.size || n < 4 { body(part.view, part.out, part.ld, r, n); continue }
-                    body(part.view, part.out, part.ld, r, 4)  // a packed matrix's last rows: 4 and then the rest
-                    body(part.view, part.out, part.ld, r + 4, n - 4)
-                }
-            }
+        // (On the stack: this runs ~120 times a token.)
+        withUnsafeTemporaryAllocation(of: RowPart.self, capacity: parts.count + 1) { buffer in
+            let table = RowTable(parts, into: buffer.baseAddress!, minChunkGroups: minChunkGroups)
+            table.forEach(WorkerPool.shared, grain: grain, runBytes: runBytes, body)
         }
+    }
+
+    /// Rows `r ..< r + n` of `m` against every token's rounded activations: `multiplyInteger`'s work for one call
+    /// of its row-group loop (block tiles over runs of packed groups in block order, else `integerRows`).
+    @inline(__always)
+    static func integerRun(_ m: RowsView, _ out: UnsafeMutablePointer<Float>, _ ld: Int, _ r: Int, _ n: Int, tokens: Int,
+                           _ a: UnsafePointer<Q8Activations>?, _ k: UnsafePointer<Q8KActivations>?, _ plan: KQuantPlan?,
+                           blockTiles: Bool) {
+        if blockTiles && n % packGroup == 0 && r + n <= m.packedRows && m.type != .q4_K && m.type != .q4_0 {
+            PackedGEMM.rows(m.type, m.group(r), groups: n / packGroup, groupBytes: m.groupBytes, a!, tokens: tokens, out: out + r, ld: ld)
+            return
+        }
+        if n <= packGroup { integerRows(m, out, ld, r, n, tokens: tokens, a, k, plan); return }
+        // A run the block tiles do not take (whole packed groups): group by group.
+        for r0 in stride(from: r, to: r + n, by: packGroup) { integerRows(m, out, ld, r0, packGroup, tokens: tokens, a, k, plan) }
     }
 
     /// Other types, several tokens: strips of rows, each decoded once to Float32 and multiplied with all
@@ -384,4 +364,63 @@ struct RowsView {
     var packedRows: Int { packed == nil ? 0 : rows / WeightMatrix.packGroup * WeightMatrix.packGroup }
     /// The packed group that starts at row `r` (a multiple of 8 below `packedRows`).
     @inline(__always) func group(_ r: Int) -> UnsafeRawPointer { packed! + r / WeightMatrix.packGroup * groupBytes }
+}
+
+/// One part of a product as the row-group loop reads it: the matrix's view, its output and row stride, its first
+/// group among all parts' groups, and its rows per group (8 packed, else 4).
+struct RowPart {
+    var view: RowsView
+    var out: UnsafeMutablePointer<Float>
+    var ld: Int
+    var start: Int
+    var size: Int
+}
+
+/// The row groups of a product's parts, in a table of `RowPart`s ending in a sentinel, and the least chunk of
+/// groups worth claiming; `forEach` runs them on a `WorkSplitter`.
+struct RowTable {
+    let table: UnsafeMutablePointer<RowPart>
+    let groups: Int
+    let least: Int
+
+    /// Writes the table for `parts` into `table` (room for `parts.count + 1` entries, initialized here).
+    init(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], into table: UnsafeMutablePointer<RowPart>, minChunkGroups: Int) {
+        var groups = 0
+        for (p, (m, out, ld)) in parts.enumerated() {
+            let size = m.packed == nil ? 4 : WeightMatrix.packGroup
+            (table + p).initialize(to: RowPart(view: m.view, out: out, ld: ld, start: groups, size: size))
+            groups += (m.rows + size - 1) / size
+        }
+        (table + parts.count).initialize(to: RowPart(view: table[0].view, out: parts[0].1, ld: 0, start: groups, size: 1))  // sentinel
+        let first = table[0].view, groupBytes = first.packed == nil ? 4 * first.rowBytes : first.groupBytes
+        (self.table, self.groups) = (table, groups)
+        least = max(minChunkGroups, WeightMatrix.minChunkBytes / max(1, groupBytes))
+    }
+
+    /// `WeightMatrix.forEachRowGroup`'s loop over this table, its groups split by `splitter`.
+    @inline(__always)
+    func forEach<S: WorkSplitter>(_ splitter: S, grain: Int, runBytes: Int,
+                                  _ body: (RowsView, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void) {
+        let table = self.table
+        splitter.forEach(groups, grain: grain, minChunk: least) { range in
+            var p = 0, g = range.lowerBound
+            while g < range.upperBound {
+                while g >= table[p + 1].start { p += 1 }
+                let part = table[p]
+                let r = part.size * (g - part.start)
+                let n = min(part.size, part.view.rows - r)
+                if runBytes > 0 && n == WeightMatrix.packGroup && part.view.groupBytes > 0 {
+                    let most = max(4, runBytes / part.view.groupBytes)
+                    let end = min(range.upperBound, table[p + 1].start, g + most, part.start + part.view.rows / WeightMatrix.packGroup)
+                    body(part.view, part.out, part.ld, r, (end - g) * WeightMatrix.packGroup)
+                    g = end
+                    continue
+                }
+                g += 1
+                if n == part.size || n < 4 { body(part.view, part.out, part.ld, r, n); continue }
+                body(part.view, part.out, part.ld, r, 4)  // a packed matrix's last rows: 4 and then the rest
+                body(part.view, part.out, part.ld, r + 4, n - 4)
+            }
+        }
+    }
 }

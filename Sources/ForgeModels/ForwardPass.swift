@@ -6,6 +6,7 @@
 // adapters attach, and where rows are grouped so that every sequence gets the arithmetic it would get
 // alone), rotary embedding at each row's own position, attention through the cache, norms, and the
 // last layer's cut to the rows whose logits are wanted.
+import Foundation
 import ForgeCore
 import ForgeKernels
 
@@ -76,6 +77,12 @@ public protocol AttentionCache: AnyObject {
     /// its queries (rows of H·D) over the keys its sequence holds up to its position.
     func attend(layer: Int, batch: ForwardBatch, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                 out: UnsafeMutablePointer<Float>, shape: CacheAttentionShape)
+    /// A one-row batch's cached rows for a decode region, its new position writable (nil: the cache offers none).
+    func decodeRows(batch: ForwardBatch) -> PagedDecodeRows?
+}
+
+extension AttentionCache {
+    public func decodeRows(batch: ForwardBatch) -> PagedDecodeRows? { nil }
 }
 
 /// Something added to a projection's output at inference (a LoRA adapter applied without merging).
@@ -108,8 +115,12 @@ public final class ForwardPass {
     /// Logits of the rows that asked for them, in row order (vocabulary-sized rows).
     public internal(set) var logits: [Float] = []
 
+    /// One decoded token may run as one worker region (`decodeRegion`) rather than a hand-off per step.
+    let regions: Bool
+
     public init(config: TransformerConfig, batch: ForwardBatch, cache: AttentionCache, adapters: [String: InferenceAdapter] = [:],
-                order: ProductOrder = .standard) {
+                order: ProductOrder = .standard, regions: Bool = ForwardPass.regionsByDefault) {
+        self.regions = regions
         self.config = config
         self.order = order
         self.batch = batch
@@ -120,6 +131,34 @@ public final class ForwardPass {
     }
 
     deinit { for p in scratch { p.deallocate() } }
+
+    /// Decode regions are on unless `FORGE_DECODE_REGION=0`.
+    public static let regionsByDefault = ProcessInfo.processInfo.environment["FORGE_DECODE_REGION"] != "0"
+
+    // MARK: - Decode regions
+
+    /// The cache rows for running this step as one worker region (`WorkerPool.region`): only for one row of one
+    /// sequence that wants logits, no adapters, and matrices that all have region kernels; nil otherwise.
+    public func decodeRegionRows(_ matrices: [WeightMatrix]) -> PagedDecodeRows? {
+        guard regions, rows == 1, batch.count == 1, batch.wantsLogits[0], adapters.isEmpty,
+              matrices.allSatisfy(RegionProducts.supports) else { return nil }
+        return cache.decodeRows(batch: batch)
+    }
+
+    /// Products prepared for a decode region over matrices up to `maxCols` wide, `parts` matrices at most per product.
+    public func regionProducts(capacity: Int, parts: Int, maxCols: Int) -> RegionProducts {
+        RegionProducts(capacity: capacity, parts: parts, maxCols: maxCols, regionParts: WorkerPool.shared.threads, order: order)
+    }
+
+    /// The attention shape of `layer` (as `attend` uses it).
+    public func attentionShape(layer: Int, scale: Float? = nil) -> CacheAttentionShape {
+        let c = config
+        return CacheAttentionShape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: scale ?? c.scoreScale,
+                                   window: c.window(layer), exact: order == .llamaCpp)
+    }
+
+    /// Whether RMSNorm sums in ggml's order (the llama.cpp product order) rather than in lanes.
+    public var normInOrder: Bool { order == .llamaCpp }
 
     /// Consecutive short segments form one group; a segment of 64+ rows is a group of its own.
     static func groups(_ counts: [Int]) -> [(start: Int, count: Int, long: Bool, segments: [Int])] {
@@ -212,9 +251,7 @@ public final class ForwardPass {
     public func attend(layer: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                        out: UnsafeMutablePointer<Float>, scale: Float? = nil) {
         precondition(rows == batch.count, "attention runs on the whole batch")
-        let c = config
-        let shape = CacheAttentionShape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: scale ?? c.scoreScale,
-                                        window: c.window(layer), exact: order == .llamaCpp)
+        let shape = attentionShape(layer: layer, scale: scale)
         StepProfile.measure(.attention) { cache.attend(layer: layer, batch: batch, q: q, k: k, v: v, out: out, shape: shape) }
     }
 

@@ -24,6 +24,8 @@ public final class InferenceModel: @unchecked Sendable {
     /// The float order of short batches' integer products (`ProductOrder`): block sums by default, llama.cpp's to
     /// reproduce its logits bit for bit.
     public var productOrder: ProductOrder = .standard
+    /// Whether a decoded token may run as one worker region rather than a hand-off per step (the same floats).
+    public var decodeRegions = ForwardPass.regionsByDefault
     let owner: AnyObject
 
     public init(config: TransformerConfig, network: InferenceNetwork, source: String, owner: AnyObject) {
@@ -53,7 +55,8 @@ public final class InferenceModel: @unchecked Sendable {
 
     /// Runs one batch through the model over `cache`; returns the logits of the rows that want them.
     public func forward(_ batch: ForwardBatch, cache: AttentionCache) -> [Float] {
-        let pass = ForwardPass(config: config, batch: batch, cache: cache, adapters: adapters, order: productOrder)
+        let pass = ForwardPass(config: config, batch: batch, cache: cache, adapters: adapters, order: productOrder,
+                               regions: decodeRegions)
         network.forward(pass)
         return pass.logits
     }

@@ -5,6 +5,7 @@
 import ForgeAutograd
 import ForgeCore
 import ForgeKernels
+import Synchronization
 
 extension Architecture {
     public static let llama: Architecture = "llama"
@@ -172,13 +173,28 @@ public enum Llama: ModelArchitecture {
             // The embedding is read a row at a time; the output matrix (often the same tensor) is packed.
             output = c.tiedEmbeddings ? Projection(embedding.packedForDecode(), "model.embed_tokens.weight")
                                       : try w.projection("lm_head.weight")
+            normWeights = .allocate(capacity: (2 * c.layers + 1) * c.width)
+            for (l, L) in layers.enumerated() {
+                (normWeights + 2 * l * c.width).initialize(from: L.attentionNorm, count: c.width)
+                (normWeights + (2 * l + 1) * c.width).initialize(from: L.ffnNorm, count: c.width)
+            }
+            (normWeights + 2 * c.layers * c.width).initialize(from: outputNorm, count: c.width)
         }
 
         var matrices: [WeightMatrix] {
             layers.flatMap { [$0.q, $0.k, $0.v, $0.o, $0.gate, $0.up, $0.down].map(\.matrix) } + [output.matrix]
         }
 
+        /// The norms' weights in one buffer (layer l: attention norm at 2l·C, feed-forward norm at (2l+1)·C, the output
+        /// norm last), read by every part of a decode region without touching the arrays' reference counts.
+        let normWeights: UnsafeMutablePointer<Float>
+        /// A decode region's buffers and prepared products, kept between tokens (taken out while a pass uses them).
+        let region = Mutex<LlamaDecodeRegion?>(nil)
+
+        deinit { normWeights.deallocate() }
+
         func forward(_ pass: ForwardPass) {
+            if forwardInRegion(pass) { return }
             let c = config, T = pass.rows, C = c.width, F = c.ffnWidth
             let x = pass.floats(T * C), h = pass.floats(T * C), q = pass.floats(T * c.qWidth), att = pass.floats(T * c.qWidth)
             let k = pass.floats(T * c.kvWidth), v = pass.floats(T * c.kvWidth), tmp = pass.floats(T * C)

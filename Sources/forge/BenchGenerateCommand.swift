@@ -132,8 +132,18 @@ extension BenchGenerate {
                                      per(p.stepWorkerBusyNanoseconds[i]) / workers, per(p.stepWaitNanoseconds[i])))
             }
         }
+        let barriers = Double(p.barriers) / Double(tokens), barrierWait = per(p.barrierWaitNanoseconds)
+        if p.barriers > 0 {
+            print(String(format: "  inside regions: %.1f barriers per token; the caller waited %.1f µs at them (%.1f%% of the token, "
+                         + "%.2f µs per barrier)", barriers, barrierWait, 100 * barrierWait / wall, barrierWait / barriers))
+            print("  barriers by step    per token   caller's wait µs")
+            for (i, name) in (StepProfile.Step.allCases.map(\.name) + ["(none)"]).enumerated() where p.stepBarriers[i] > 0 {
+                print("    " + name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                      + String(format: " %11.1f %18.1f", Double(p.stepBarriers[i]) / Double(tokens), per(p.stepBarrierWaitNanoseconds[i])))
+            }
+        }
         return ["us_per_token": wall, "steps_us": steps, "hand_offs_per_token": handOffs, "caller_share_us": share, "wait_us": wait,
-                "worker_busy_us": busy]
+                "worker_busy_us": busy, "barriers_per_token": barriers, "barrier_wait_us": barrierWait]
     }
 }
 

@@ -9,6 +9,7 @@ import Testing
     /// wall time, the profiled thread's hand-offs are counted, and profiling changes no logit.
     @Test func decodedTokensOfSmolLM2() async throws {
         let model = try ModelLoader.load(smolLM2Path)
+        model.decodeRegions = false  // (a hand-off per step; the region is profiled below)
         let session = try InferenceSession(model: model, contextLength: 64)
         let prompt: [Int32] = [1, 504, 3458, 282]
         let tokens: [Int32] = [253, 1345, 30]
@@ -65,5 +66,46 @@ import Testing
         // Off again: nothing more is counted.
         _ = try session.forward([42], logits: .last)
         #expect(StepProfile.stop().calls == p.calls)
+    }
+
+    /// SmolLM2 decoding in a region (`WorkerPool.region`): one hand-off per token, and a barrier after every product
+    /// (4 per layer and the logits) and two in each layer's attention (the stored key/value row, the heads), counted by step.
+    @Test func decodedTokensInARegion() async throws {
+        let model = try ModelLoader.load(smolLM2Path)
+        model.decodeRegions = true
+        let session = try InferenceSession(model: model, contextLength: 64)
+        let prompt: [Int32] = [1, 504, 3458, 282], tokens: [Int32] = [253, 1345, 30]
+        var totals: StepProfile.Totals?, wall: UInt64 = 0
+        let deadline = Date().addingTimeInterval(120)
+        for attempt in 0..<1000 {
+            if attempt > 0 {
+                if Date() > deadline { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            session.reset()
+            _ = try session.forward(prompt, logits: .last)
+            StepProfile.start(workers: WorkerPool.shared.threads)
+            let t0 = StepProfile.now()
+            for t in tokens { _ = try session.forward([t], logits: .last) }
+            wall = StepProfile.now() - t0
+            totals = StepProfile.stop()
+            // (While another test holds the pool, a token's region runs as one part and meets no barrier: try again.)
+            if totals!.handOffs == tokens.count || WorkerPool.shared.threads == 1 || Parallel.threads == 1 { break }
+        }
+        let p = totals!, L = model.config.layers, n = tokens.count
+        let expected: [StepProfile.Step: Int] = [.embed: 1, .norm: 2 * L + 1, .project: 4 * L, .rope: 0, .attention: L,
+                                                  .residual: 2 * L, .activation: L, .logits: 1]
+        for (step, perToken) in expected {
+            #expect(p.calls[step.rawValue] == perToken * n, "\(step): \(p.calls[step.rawValue]) calls for \(n) tokens")
+        }
+        #expect(p.nanoseconds.reduce(0, +) <= wall, "the steps are disjoint parts of the pass")
+        if WorkerPool.shared.threads > 1 && Parallel.threads > 1 {
+            #expect(p.handOffs == n, "one hand-off per token, not \(p.handOffs)")
+            #expect(p.stepBarriers[StepProfile.Step.project.rawValue] == 4 * L * n)
+            #expect(p.stepBarriers[StepProfile.Step.attention.rawValue] == 2 * L * n)
+            #expect(p.stepBarriers[StepProfile.Step.logits.rawValue] == n)
+            #expect(p.barriers == (6 * L + 1) * n && p.stepBarriers.reduce(0, +) == p.barriers)
+            #expect(p.stepBarrierWaitNanoseconds.reduce(0, +) == p.barrierWaitNanoseconds && p.barrierWaitNanoseconds <= wall)
+        }
     }
 }
