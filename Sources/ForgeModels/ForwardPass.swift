@@ -145,11 +145,6 @@ public final class ForwardPass {
         return cache.decodeRows(batch: batch)
     }
 
-    /// Products prepared for a decode region over matrices up to `maxCols` wide, `parts` matrices at most per product.
-    public func regionProducts(capacity: Int, parts: Int, maxCols: Int) -> RegionProducts {
-        RegionProducts(capacity: capacity, parts: parts, maxCols: maxCols, regionParts: WorkerPool.shared.threads, order: order)
-    }
-
     /// The attention shape of `layer` (as `attend` uses it).
     public func attentionShape(layer: Int, scale: Float? = nil) -> CacheAttentionShape {
         let c = config

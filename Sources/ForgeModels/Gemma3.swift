@@ -232,13 +232,33 @@ public enum Gemma3: ModelArchitecture {
             outputNorm = try w.vector("model.norm.weight")
             output = c.tiedEmbeddings ? Projection(embedding.packedForDecode(), "model.embed_tokens.weight")
                                       : try w.projection("lm_head.weight")
+            let stride = 4 * c.width + 2 * c.headDim
+            normWeights = .allocate(capacity: c.layers * stride + c.width)
+            for (l, L) in layers.enumerated() {
+                var at = normWeights + l * stride
+                for v in [L.attentionNorm, L.qNorm, L.kNorm, L.postAttentionNorm, L.ffnNorm, L.postFFNNorm] {
+                    at.initialize(from: v, count: v.count)
+                    at += v.count
+                }
+            }
+            (normWeights + c.layers * stride).initialize(from: outputNorm, count: c.width)
         }
 
         var matrices: [WeightMatrix] {
             layers.flatMap { [$0.q, $0.k, $0.v, $0.o, $0.gate, $0.up, $0.down].map(\.matrix) } + [output.matrix]
         }
 
+        /// The norms' weights in one buffer, `normStride` floats per layer (input, q, k, post-attention, pre-feed-forward and
+        /// post-feed-forward norms), the output norm last: read by every part of a decode region.
+        let normWeights: UnsafeMutablePointer<Float>
+        var normStride: Int { 4 * config.width + 2 * config.headDim }
+        /// A decode region's state, kept between tokens.
+        let region = DecodeRegionSlot()
+
+        deinit { normWeights.deallocate() }
+
         func forward(_ pass: ForwardPass) {
+            if forwardInRegion(pass) { return }
             let c = config, T = pass.rows, C = c.width, F = c.ffnWidth
             let x = pass.floats(T * C), h = pass.floats(T * C), q = pass.floats(T * c.qWidth), att = pass.floats(T * c.qWidth)
             let k = pass.floats(T * c.kvWidth), v = pass.floats(T * c.kvWidth), tmp = pass.floats(T * C)

@@ -5,7 +5,6 @@
 import ForgeAutograd
 import ForgeCore
 import ForgeKernels
-import Synchronization
 
 extension Architecture {
     public static let llama: Architecture = "llama"
@@ -189,7 +188,7 @@ public enum Llama: ModelArchitecture {
         /// norm last), read by every part of a decode region without touching the arrays' reference counts.
         let normWeights: UnsafeMutablePointer<Float>
         /// A decode region's buffers and prepared products, kept between tokens (taken out while a pass uses them).
-        let region = Mutex<LlamaDecodeRegion?>(nil)
+        let region = DecodeRegionSlot()
 
         deinit { normWeights.deallocate() }
 

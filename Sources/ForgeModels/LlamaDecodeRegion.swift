@@ -1,77 +1,21 @@
-// LlamaDecodeRegion: a Llama model's decoded token as one worker region rather than a hand-off per step.
-//
-// `forward` hands each product, the attention and the logits to the worker pool in turn: ~150 hand-offs a token,
-// with norms, RoPE, residuals, SwiGLU and each product's activation rounding run by the caller alone in between.
-// Here the whole token is one `WorkerPool.region`. The parts meet at a barrier only where a step needs all of the
-// previous one: after each product, after the new key/value row is stored, and after the attention. The small
-// steps between (a few hundred floats) are done by every part into its own buffers, so they need no barrier; the
-// residual stream is double-buffered and each part writes its slice of the next one. The floats are `forward`'s.
+// LlamaDecodeRegion: a Llama model's decoded token as one worker region (DecodeRegionState says how and why).
 import ForgeCore
 import ForgeKernels
-
-/// A decode region's buffers and prepared products for one Llama network, kept from token to token.
-final class LlamaDecodeRegion: @unchecked Sendable {
-    let order: ProductOrder
-    let products: RegionProducts
-    /// Per layer: the products' indices (q/k/v, o, gate/up, down); then the logits'.
-    let ids: [(qkv: Int, o: Int, gateUp: Int, down: Int)]
-    let logitsId: Int
-    let buffer: UnsafeMutablePointer<Float>
-    let x0, x1, q, k, v, att, tmp, gate, up: UnsafeMutablePointer<Float>
-    /// Each part's own floats (`privateFloats` apart): the residual sum, the normed row, SwiGLU's output, the rotated queries.
-    let own: UnsafeMutablePointer<Float>
-    let privateFloats: Int
-    /// Each part's attention scratch (`attentionStride` bytes apart), grown with the positions.
-    var attention: UnsafeMutableRawPointer
-    var attentionStride = 0
-
-    init(_ n: Llama.Network, order: ProductOrder, products: RegionProducts) {
-        let c = n.config, C = c.width, F = c.ffnWidth, parts = WorkerPool.shared.threads
-        self.order = order
-        self.products = products
-        privateFloats = (2 * C + F + c.qWidth + 31) / 32 * 32
-        let sizes = [C, C, c.qWidth, c.kvWidth, c.kvWidth, c.qWidth, C, F, F].map { ($0 + 31) / 32 * 32 }
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: 4 * (sizes.reduce(0, +) + parts * privateFloats), alignment: 128)
-            .bindMemory(to: Float.self, capacity: sizes.reduce(0, +) + parts * privateFloats)
-        var at = buffer
-        let slices = sizes.map { s in defer { at += s }; return at }
-        (x0, x1, q, k, v, att, tmp, gate, up) = (slices[0], slices[1], slices[2], slices[3], slices[4], slices[5], slices[6], slices[7], slices[8])
-        own = at
-        ids = n.layers.map { [q, k, v, tmp, gate, up] L in
-            (products.add([(L.q.matrix, q), (L.k.matrix, k), (L.v.matrix, v)]), products.add([(L.o.matrix, tmp)]),
-             products.add([(L.gate.matrix, gate), (L.up.matrix, up)]), products.add([(L.down.matrix, tmp)]))
-        }
-        logitsId = products.add([(n.output.matrix, x0)])  // (pointed at each step's logits by `setOutput`)
-        attention = .allocate(byteCount: 64, alignment: 64)
-    }
-
-    deinit {
-        buffer.deallocate()
-        attention.deallocate()
-    }
-
-    /// Makes each part's attention scratch hold `keys` keys.
-    func reserveAttention(headDim: Int, keys: Int) {
-        let stride = (PagedAttention.scratchBytes(headDim: headDim, keys: keys) + 127) / 128 * 128
-        guard stride > attentionStride else { return }
-        attention.deallocate()
-        attentionStride = max(stride, 2 * attentionStride)
-        attention = .allocate(byteCount: WorkerPool.shared.threads * attentionStride, alignment: 128)
-    }
-}
 
 extension Llama.Network {
     /// Runs `pass` as one worker region when it is one decoded token (`ForwardPass.decodeRegionRows`); false otherwise.
     func forwardInRegion(_ pass: ForwardPass) -> Bool {
         guard let cacheRows = pass.decodeRegionRows(matrices) else { return false }
         let c = config
-        var state = region.withLock { slot -> LlamaDecodeRegion? in defer { slot = nil }; return slot }
-        if state == nil || state!.order != pass.order {
-            state = LlamaDecodeRegion(self, order: pass.order,
-                                      products: pass.regionProducts(capacity: 4 * c.layers + 1, parts: 3, maxCols: max(c.width, c.ffnWidth, c.qWidth)))
-        }
-        let s = state!
-        defer { region.withLock { $0 = s } }
+        region.with(order: pass.order, make: {
+            DecodeRegionState(c, layers: layers.map { L in [L.q, L.k, L.v, L.o, L.gate, L.up, L.down].map(\.matrix) },
+                              output: output.matrix, order: pass.order)
+        }) { s in decode(pass, s, cacheRows) }
+        return true
+    }
+
+    private func decode(_ pass: ForwardPass, _ s: DecodeRegionState, _ cacheRows: PagedDecodeRows) {
+        let c = config
         let position = pass.batch.positions[0]
         s.reserveAttention(headDim: c.headDim, keys: position + 1)
         pass.embed(embedding, into: s.x0)
@@ -86,10 +30,9 @@ extension Llama.Network {
             }
             initialized = V
         }
-        return true
     }
 
-    private func run(_ s: LlamaDecodeRegion, _ ids: UnsafePointer<(qkv: Int, o: Int, gateUp: Int, down: Int)>,
+    private func run(_ s: DecodeRegionState, _ ids: UnsafePointer<(qkv: Int, o: Int, gateUp: Int, down: Int)>,
                      _ shapes: UnsafePointer<CacheAttentionShape>, _ cacheRows: PagedDecodeRows, position: Int, inOrder: Bool) {
         let c = config, C = c.width, F = c.ffnWidth, H = c.heads, G = c.kvHeads, D = c.headDim
         let norms = normWeights, eps = c.normEps, adjacent = self.adjacent, layers = c.layers

@@ -54,11 +54,13 @@ import Testing
         }
     }
 
-    /// SmolLM2 Q4_1 decoding: the region's logits are the hand-off path's, bit for bit, in both product orders and over
-    /// Float16 and Float32 caches (a prompt, then tokens one at a time).
-    @Test func smolLM2DecodesTheSameInARegion() throws {
-        let model = try ModelLoader.load(smolLM2Path)
-        let prompt: [Int32] = [1, 504, 3458, 282, 2824], tokens: [Int32] = [253, 1345, 30, 2, 11, 504, 42]
+    /// SmolLM2 Q4_1 (Llama) and Gemma 3 Q4_K_M (Q4_K, Q5_0, Q6_K and Q8_0 matrices; sliding windows, per-head norms)
+    /// decoding: the region's logits are the hand-off path's, bit for bit, in both product orders and over Float16 and
+    /// Float32 caches (a prompt, then tokens one at a time).
+    @Test(arguments: [smolLM2Path] + (gemma3Path.map { [$0] } ?? []))
+    func decodesTheSameInARegion(path: String) throws {
+        let model = try ModelLoader.load(path)
+        let prompt: [Int32] = [2, 504, 3458, 282, 2824], tokens: [Int32] = [253, 1345, 30, 2, 11, 504, 42]
         for cacheType in [KVCacheType.f16, .f32] {
             for order in [ProductOrder.llamaCpp, .blockSums] {
                 model.productOrder = order
@@ -71,7 +73,7 @@ import Testing
                     logits.append(out)
                 }
                 #expect(logits[0].count == (tokens.count + 1) * model.config.vocabSize)
-                #expect(logits[0].map(\.bitPattern) == logits[1].map(\.bitPattern), "\(cacheType) cache, \(order)")
+                #expect(logits[0].map(\.bitPattern) == logits[1].map(\.bitPattern), "\(path): \(cacheType) cache, \(order)")
             }
         }
         model.productOrder = .standard
