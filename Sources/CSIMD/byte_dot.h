@@ -169,6 +169,43 @@ static inline __attribute__((always_inline)) forge_i32x16 forge_dot16_u8s8(forge
 #endif
 }
 
+typedef int8_t forge_i8x64 __attribute__((ext_vector_type(64)));
+typedef int16_t forge_i16x32 __attribute__((ext_vector_type(32)));
+
+/// forge_pairs_u8s8 on 64 bytes (vpmaddubsw zmm; two 32-byte halves without AVX-512BW).
+static inline __attribute__((always_inline)) forge_i16x32 forge_pairs_u8s8_x64(forge_u8x64 a, forge_i8x64 b) {
+#if defined(__AVX512BW__)
+    return (forge_i16x32)_mm512_maddubs_epi16((__m512i)a, (__m512i)b);
+#else
+    forge_u8x32 a0, a1;
+    forge_i8x32 b0, b1;
+    __builtin_memcpy(&a0, &a, 32); __builtin_memcpy(&a1, (const char *)&a + 32, 32);
+    __builtin_memcpy(&b0, &b, 32); __builtin_memcpy(&b1, (const char *)&b + 32, 32);
+    forge_i16x16 r0 = forge_pairs_u8s8(a0, b0), r1 = forge_pairs_u8s8(a1, b1);
+    forge_i16x32 r;
+    __builtin_memcpy(&r, &r0, 32); __builtin_memcpy((char *)&r + 32, &r1, 32);
+    return r;
+#endif
+}
+
+/// forge_madd_i16 on 32 int16 lanes into 16 int32 lanes (vpmaddwd zmm; two halves without AVX-512BW).
+static inline __attribute__((always_inline)) forge_i32x16 forge_madd_i16_x32(forge_i32x16 acc, forge_i16x32 a, forge_i16x32 s) {
+#if defined(__AVX512BW__)
+    return acc + (forge_i32x16)_mm512_madd_epi16((__m512i)a, (__m512i)s);
+#else
+    forge_i16x16 a0, a1, s0, s1;
+    forge_i32x8 c0, c1;
+    __builtin_memcpy(&a0, &a, 32); __builtin_memcpy(&a1, (const char *)&a + 32, 32);
+    __builtin_memcpy(&s0, &s, 32); __builtin_memcpy(&s1, (const char *)&s + 32, 32);
+    __builtin_memcpy(&c0, &acc, 32); __builtin_memcpy(&c1, (const char *)&acc + 32, 32);
+    c0 = forge_madd_i16(c0, a0, s0);
+    c1 = forge_madd_i16(c1, a1, s1);
+    forge_i32x16 r;
+    __builtin_memcpy(&r, &c0, 32); __builtin_memcpy((char *)&r + 32, &c1, 32);
+    return r;
+#endif
+}
+
 /// 0x10 in byte i < 32 where bit i of `lo` is set and in byte 32 + i where bit i of `hi` is set (one masked broadcast).
 static inline __attribute__((always_inline)) forge_u8x64 forge_bits_to_0x10_x64(uint32_t lo, uint32_t hi) {
 #if defined(__AVX512BW__)

@@ -101,18 +101,22 @@ enum KQuantGEMM {
             let a0 = UnsafeRawPointer(x0.values) + 256 * b, a1 = UnsafeRawPointer(x1.values) + 256 * b
             let a2 = UnsafeRawPointer(x2.values) + 256 * b, a3 = UnsafeRawPointer(x3.values) + 256 * b
             @inline(__always) func one(_ p: UnsafeRawPointer, _ total: inout SIMD4<Float>) {
-                var sumi = (SIMD8<Int32>(), SIMD8<Int32>(), SIMD8<Int32>(), SIMD8<Int32>())
+                // Two 32-value chunks per instruction (64 bytes: vpmaddubsw and vpmaddwd on zmm with AVX-512BW).
+                var wide = (SIMD16<Int32>(), SIMD16<Int32>(), SIMD16<Int32>(), SIMD16<Int32>())
                 for j in 0..<2 {
                     let q = QuantDotK.q6KQuants(p, j)
-                    @inline(__always) func chunk(_ t: Int, _ q: SIMD32<UInt8>) {
-                        let sc = QuantDotK.q6KChunkScales(p, j, t), at = 128 * j + 32 * t
-                        @inline(__always) func dot(_ sumi: inout SIMD8<Int32>, _ a: UnsafeRawPointer) {
-                            sumi = forge_madd_i16(sumi, forge_pairs_u8s8(q, a.loadUnaligned(fromByteOffset: at, as: SIMD32<Int8>.self)), sc)
+                    @inline(__always) func chunks(_ t: Int, _ qa: SIMD32<UInt8>, _ qb: SIMD32<UInt8>) {
+                        let q64 = SIMD64<UInt8>(lowHalf: qa, highHalf: qb), at = 128 * j + 32 * t
+                        let sc = SIMD32<Int16>(lowHalf: QuantDotK.q6KChunkScales(p, j, t), highHalf: QuantDotK.q6KChunkScales(p, j, t + 1))
+                        @inline(__always) func dot(_ sumi: inout SIMD16<Int32>, _ a: UnsafeRawPointer) {
+                            sumi = forge_madd_i16_x32(sumi, forge_pairs_u8s8_x64(q64, a.loadUnaligned(fromByteOffset: at, as: SIMD64<Int8>.self)), sc)
                         }
-                        dot(&sumi.0, a0); dot(&sumi.1, a1); dot(&sumi.2, a2); dot(&sumi.3, a3)
+                        dot(&wide.0, a0); dot(&wide.1, a1); dot(&wide.2, a2); dot(&wide.3, a3)
                     }
-                    chunk(0, q.0); chunk(1, q.1); chunk(2, q.2); chunk(3, q.3)
+                    chunks(0, q.0, q.1); chunks(2, q.2, q.3)
                 }
+                let sumi = (wide.0.lowHalf &+ wide.0.highHalf, wide.1.lowHalf &+ wide.1.highHalf,
+                            wide.2.lowHalf &+ wide.2.highHalf, wide.3.lowHalf &+ wide.3.highHalf)
                 // The quants are stored as q + 32: take 32·Σ scale·Σx̂ of the 16-value groups back out, then each
                 // token's whole sum (integers: any order), times d and fused with its d_x, four tokens at once.
                 var scales = SIMD16<Int16>()
