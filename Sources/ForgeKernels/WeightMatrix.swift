@@ -198,6 +198,11 @@ public struct WeightMatrix: @unchecked Sendable {
         }
     }
 
+    /// Tokens from which a short batch in block order takes the wide tiles (`tiledRun`) rather than `PackedGEMM.rows`
+    /// (`forge bench kernels --rows 1536 --cols 576 --path short`, 1 thread, GFLOP/s of Q8_0 / Q4_1 / Q5_0, rows then
+    /// tiles: 2 tokens 132/143/128 → 118/132/111; 3: 152/164/150 → 169/195/160; 16: 166/163/164 → 211/247/191).
+    static let shortTilesFrom = 3
+
     /// Bytes of packed weights (at least four groups) a long batch's tiles run through before the next four tokens.
     static let tileRunBytes = 16384
 
@@ -219,28 +224,36 @@ public struct WeightMatrix: @unchecked Sendable {
             WorkerPool.shared.forEach(tokens) { r in for t in r { a[t].quantize(x + t * cols) } }
             forEachRowGroup(parts, grain: 1, runBytes: tileRunBytes, minChunkGroups: PackedGEMMWide.groups) { m, out, ld, r, n in
                 if n % packGroup == 0 && r + n <= m.packedRows {
-                    var t0 = 0
-                    while t0 < tokens {
-                        let k = min(PackedGEMM.tile, tokens - t0)
-                        var r0 = r
-                        if PackedGEMMWide.available {
-                            while r0 + PackedGEMMWide.rows <= r + n {
-                                PackedGEMMWide.tile(m.type, m.group(r0), groupBytes: m.groupBytes, a, from: t0, count: k, out: out + r0, ld: ld)
-                                r0 += PackedGEMMWide.rows
-                            }
-                        }
-                        while r0 < r + n {
-                            PackedGEMM.tile(m.type, m.group(r0), a, from: t0, count: k, out: out + r0, ld: ld)
-                            r0 += packGroup
-                        }
-                        t0 += k
-                    }
+                    tiledRun(m, out, ld, r, n, a, tokens: tokens)
                     return
                 }
                 for t in 0..<tokens {
                     for i in 0..<n { out[t * ld + r + i] = QuantDotQ8.dot(m.type, m.row(r + i), a[t]) }
                 }
             }
+        }
+    }
+
+    /// Rows `r ..< r + n` (whole packed groups) of a packed 32-value type against every token, 4 tokens at a time:
+    /// 32-row tiles with AVX-512 VNNI (PackedGEMMWide), then 8-row tiles (PackedGEMM), all with the same floats.
+    @inline(__always)
+    static func tiledRun(_ m: RowsView, _ out: UnsafeMutablePointer<Float>, _ ld: Int, _ r: Int, _ n: Int,
+                         _ a: UnsafePointer<Q8Activations>, tokens: Int) {
+        var t0 = 0
+        while t0 < tokens {
+            let k = min(PackedGEMM.tile, tokens - t0)
+            var r0 = r
+            if PackedGEMMWide.available {
+                while r0 + PackedGEMMWide.rows <= r + n {
+                    PackedGEMMWide.tile(m.type, m.group(r0), groupBytes: m.groupBytes, a, from: t0, count: k, out: out + r0, ld: ld)
+                    r0 += PackedGEMMWide.rows
+                }
+            }
+            while r0 < r + n {
+                PackedGEMM.tile(m.type, m.group(r0), a, from: t0, count: k, out: out + r0, ld: ld)
+                r0 += packGroup
+            }
+            t0 += k
         }
     }
 
@@ -313,7 +326,12 @@ public struct WeightMatrix: @unchecked Sendable {
                            _ a: UnsafePointer<Q8Activations>?, _ k: UnsafePointer<Q8KActivations>?, _ plan: KQuantPlan?,
                            blockTiles: Bool) {
         if blockTiles && n % packGroup == 0 && r + n <= m.packedRows && m.type != .q4_K && m.type != .q4_0 {
-            PackedGEMM.rows(m.type, m.group(r), groups: n / packGroup, groupBytes: m.groupBytes, a!, tokens: tokens, out: out + r, ld: ld)
+            // Several tokens (batched sequences, short prompts): the long batches' tiles, 32 rows wide with VNNI.
+            if tokens >= shortTilesFrom && PackedGEMMWide.available && n >= PackedGEMMWide.rows {
+                tiledRun(m, out, ld, r, n, a!, tokens: tokens)
+            } else {
+                PackedGEMM.rows(m.type, m.group(r), groups: n / packGroup, groupBytes: m.groupBytes, a!, tokens: tokens, out: out + r, ld: ld)
+            }
             return
         }
         if n <= packGroup { integerRows(m, out, ld, r, n, tokens: tokens, a, k, plan); return }
