@@ -50,10 +50,16 @@ extension WeightMatrix {
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: tokens * kBytes, alignment: 64)
         defer { scratch.deallocate() }
         let acts = (0..<tokens).map { t in Q8KActivations(count: cols, in: scratch + t * kBytes) }
+        // With AVX-512 VNNI, Q6_K matrices' whole 32-row strips go through `Q6KWide` (their last rows as below).
+        let wide = PackedGEMMWide.available && !plan.q6KTiles.isEmpty
+        let strips = wide ? parts.filter { $0.0.type == .q6_K && $0.0.rows >= Q6KWide.rows } : []
+        let rest = strips.isEmpty ? parts : parts.filter { !($0.0.type == .q6_K && $0.0.rows >= Q6KWide.rows) }
         acts.withUnsafeBufferPointer { ab in
             let k = ab.baseAddress!
             WorkerPool.shared.forEach(tokens) { r in for t in r { k[t].quantize(x + t * cols) } }
-            forEachRowGroup(parts, grain: 1, runBytes: WeightMatrix.tileRunBytes, minChunkGroups: PackedGEMMWide.groups) { m, out, ld, r, n in
+            if !strips.isEmpty { q6KStrips(strips, k, plan: plan) }
+            if rest.isEmpty { return }
+            forEachRowGroup(rest, grain: 1, runBytes: WeightMatrix.tileRunBytes, minChunkGroups: PackedGEMMWide.groups) { m, out, ld, r, n in
                 if m.type == .q4_K {  // packed, so its rows are whole groups of 8 (a run of them)
                     for t in plan.q4KTiles {
                         var r0 = r
@@ -76,10 +82,49 @@ extension WeightMatrix {
                     }
                     return
                 }
-                for t in plan.q6KTiles { KQuantGEMM.q6K(m.row(r), stride: m.rowBytes, rows: n, k + t, out + t * ld + r, ld: ld) }
+                q6KRows(m, out, ld, r, n, k, plan: plan)
+            }
+        }
+    }
+
+    /// Rows `r ..< r + n` (at most 4) of stored Q6_K matrix `m` against every token: tiles of 4 where the plan has them.
+    @inline(__always)
+    static func q6KRows(_ m: RowsView, _ out: UnsafeMutablePointer<Float>, _ ld: Int, _ r: Int, _ n: Int,
+                        _ k: UnsafePointer<Q8KActivations>, plan: KQuantPlan) {
+        for t in plan.q6KTiles { KQuantGEMM.q6K(m.row(r), stride: m.rowBytes, rows: n, k + t, out + t * ld + r, ld: ld) }
+        for t in plan.q6KSingles {
+            let v = QuantDotK.q6K(m.row(r), stride: m.rowBytes, k[t], rows: n, batch: plan.tiled[t])
+            for i in 0..<n { out[t * ld + r + i] = v[i] }
+        }
+    }
+
+    /// Q6_K matrices of 32+ rows, long batches with AVX-512 VNNI: each worker decodes strips of 32 rows (`Q6KWide`)
+    /// and runs the plan's tiles of 4 tokens on them; the other tokens, and rows past the last whole strip, take
+    /// `q6KRows`. The same floats as `q6KRows` for every token.
+    static func q6KStrips(_ parts: [(WeightMatrix, UnsafeMutablePointer<Float>, Int)], _ k: UnsafePointer<Q8KActivations>,
+                          plan: KQuantPlan) {
+        var items: [(part: Int, row: Int, count: Int)] = []
+        for (p, (m, _, _)) in parts.enumerated() {
+            for r in stride(from: 0, to: m.rows, by: Q6KWide.rows) { items.append((p, r, min(Q6KWide.rows, m.rows - r))) }
+        }
+        let blocks = parts[0].0.cols / 256
+        WorkerPool.shared.forEach(items.count, minChunk: 1) { range in
+            let strip = UnsafeMutableRawPointer.allocate(byteCount: blocks * Q6KWide.blockBytes, alignment: 64)
+            defer { strip.deallocate() }
+            for i in range {
+                let (p, r, n) = items[i]
+                let (m, out, ld) = parts[p]
+                if n < Q6KWide.rows {
+                    for r0 in stride(from: r, to: r + n, by: 4) { q6KRows(m.view, out, ld, r0, min(4, r + n - r0), k, plan: plan) }
+                    continue
+                }
+                Q6KWide.decode(m.row(r), stride: m.rowBytes, blocks: blocks, into: strip)
+                for t in plan.q6KTiles { Q6KWide.tile(strip, blocks: blocks, k + t, out + t * ld + r, ld: ld) }
                 for t in plan.q6KSingles {
-                    let v = QuantDotK.q6K(m.row(r), stride: m.rowBytes, k[t], rows: n, batch: plan.tiled[t])
-                    for i in 0..<n { out[t * ld + r + i] = v[i] }
+                    for r0 in stride(from: r, to: r + n, by: 4) {
+                        let v = QuantDotK.q6K(m.row(r0), stride: m.rowBytes, k[t], rows: 4, batch: plan.tiled[t])
+                        for i in 0..<4 { out[t * ld + r0 + i] = v[i] }
+                    }
                 }
             }
         }

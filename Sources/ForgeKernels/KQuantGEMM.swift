@@ -6,7 +6,8 @@
 //   converted and fused with d·d_x and dmin·d_x (`q4KPacked(pairs: true)`, llama.cpp's gemm_q4_K_8x8_q8_K). With
 //   AVX-512 VNNI, four groups (32 rows) × 2 tokens at a time instead (`PackedGEMMWide.q4K`, the same floats).
 // - Q6_K, up to 4 stored rows: per block the whole integer sum times d, fused with d_x (`q6K(batch: true)`,
-//   llama.cpp's tiled matmul for 8+ tokens).
+//   llama.cpp's tiled matmul for 8+ tokens). With AVX-512 VNNI, strips of 32 rows decoded to bytes instead
+//   (`Q6KWide`, the same floats).
 //
 // Each token's floats are therefore the per-token kernels' bit for bit (KQuantBatches says for which tokens).
 import CSIMD

@@ -42,7 +42,7 @@ import Testing
     }
 
     /// Tiles of 8 packed Q4_K rows (72 rows: also 32-row wide tiles with AVX-512 VNNI) and of 4 Q6_K rows (13 and 42
-    /// rows leave Q6_K a partial tile of rows), 1, 5, 64
+    /// rows leave Q6_K a partial tile of rows; 42 is also a 32-row `Q6KWide` strip with AVX-512 VNNI, and 10 rows left), 1, 5, 64
     /// and 300 tokens (partial tiles of tokens). The bound: the worst errors measured here were 1.08e-7 (Q4_K) and
     /// 1.14e-7 (Q6_K), about two Float32 roundings (d·d_x rounded, integer sums converted and fused per pair or
     /// block, Q4_K's min term subtracted at the end); 2.5e-7 leaves a little room, none for a wrong scale, min,
@@ -75,6 +75,7 @@ import Testing
     @Test(arguments: [GGMLType.q4_K, .q6_K])
     func longPathGivesTheShortPathsFloats(type: GGMLType) {
         // Q4_K: 9 packed groups, so each worker's share (of 1 or 2) holds a wide tile of 32 rows where the CPU has them.
+        // Q6_K: a 32-row strip (`Q6KWide`, with AVX-512 VNNI) and 10 rows in the stored-row tiles.
         let rows = type == .q4_K ? 72 : 42, cols = 512, tokens = 300
         let (bytes, x) = Self.fixture(type, rows: rows, cols: cols, tokens: tokens, seed: 7 + UInt64(type.rawValue))
         bytes.withUnsafeBytes { raw in
