@@ -281,15 +281,7 @@ public enum Gemma3: ModelArchitecture {
                 pass.addRows(x, tmp, cols: C)
                 pass.rmsNorm(x, L.ffnNorm, into: h, width: C)
                 pass.project([(L.gate, gate), (L.up, up)], h)
-                let n = pass.rows * F
-                StepProfile.measure(.activation) {
-                    if tableGELU {
-                        LlamaCppMath.geglu(gate: gate, up: up, gate, n)
-                    } else {
-                        Activations.geluForward(gate, gate, n)
-                        for i in 0..<n { gate[i] *= up[i] }
-                    }
-                }
+                StepProfile.measure(.activation) { Gemma3.gatedGELU(gate: gate, up: up, into: gate, count: pass.rows * F, table: tableGELU) }
                 pass.project([(L.down, tmp)], gate)
                 pass.rmsNorm(tmp, L.postFFNNorm, into: tmp, width: C)
                 pass.addRows(x, tmp, cols: C)
@@ -301,5 +293,16 @@ public enum Gemma3: ModelArchitecture {
 
     public static func inferenceNetwork(_ c: TransformerConfig, _ source: WeightSource) throws -> InferenceNetwork {
         try Network(c, source)
+    }
+
+    /// out = GELU(gate) · up over `count` values: ggml's f16 GELU table (`table`, GGUF weights) or the exact tanh form.
+    static func gatedGELU(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                          count n: Int, table: Bool) {
+        if table {
+            LlamaCppMath.geglu(gate: gate, up: up, out, n)
+        } else {
+            Activations.geluForward(gate, out, n)
+            for i in 0..<n { out[i] *= up[i] }
+        }
     }
 }

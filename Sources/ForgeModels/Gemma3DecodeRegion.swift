@@ -8,54 +8,30 @@ import ForgeKernels
 extension Gemma3.Network {
     /// Runs `pass` as one worker region when it is one decoded token (`ForwardPass.decodeRegionRows`); false otherwise.
     func forwardInRegion(_ pass: ForwardPass) -> Bool {
-        guard let cacheRows = pass.decodeRegionRows(matrices) else { return false }
         let c = config
-        region.with(order: pass.order, make: {
-            DecodeRegionState(c, layers: layers.map { L in [L.q, L.k, L.v, L.o, L.gate, L.up, L.down].map(\.matrix) },
-                              output: output.matrix, order: pass.order)
-        }) { s in decode(pass, s, cacheRows) }
-        return true
-    }
-
-    private func decode(_ pass: ForwardPass, _ s: DecodeRegionState, _ cacheRows: PagedDecodeRows) {
-        let c = config
-        let position = pass.batch.positions[0]
-        s.reserveAttention(headDim: c.headDim, keys: position + 1)
-        pass.embed(embedding, into: s.x0, scale: Float(c.width).squareRoot())
-        let V = output.matrix.rows
-        pass.logits = [Float](unsafeUninitializedCapacity: V) { logits, initialized in
-            s.products.setOutput(s.logitsId, logits.baseAddress!)
-            // llama.cpp scales the queries, then attends with scale 1.
-            let shapes = (0..<c.layers).map { pass.attentionShape(layer: $0, scale: 1) }
+        let m = DecodeRegionMatrices(all: matrices, layers: { self.layers.map { L in [L.q, L.k, L.v, L.o, L.gate, L.up, L.down].map(\.matrix) } },
+                                     output: output.matrix, embedding: embedding)
+        // llama.cpp scales the queries, then attends with scale 1.
+        return region.decode(pass, m, embedScale: Float(c.width).squareRoot(), scale: 1) { s, rows in
             let bases = Array(Set((0..<c.layers).map { c.ropeBase($0) })).sorted()
             let baseOf = (0..<c.layers).map { l in bases.firstIndex(of: c.ropeBase(l))! }
-            s.ids.withUnsafeBufferPointer { ids in
-                shapes.withUnsafeBufferPointer { shapes in
-                    baseOf.withUnsafeBufferPointer { baseOf in
-                        run(s, ids.baseAddress!, shapes.baseAddress!, cacheRows, bases: bases.map { Float($0) }, baseOf: baseOf.baseAddress!,
-                            position: position, inOrder: pass.normInOrder)
-                    }
-                }
+            baseOf.withUnsafeBufferPointer { baseOf in
+                run(s, rows, bases: bases.map { Float($0) }, baseOf: baseOf.baseAddress!, position: pass.batch.positions[0],
+                    inOrder: pass.normInOrder)
             }
-            initialized = V
         }
     }
 
-    private func run(_ s: DecodeRegionState, _ ids: UnsafePointer<(qkv: Int, o: Int, gateUp: Int, down: Int)>,
-                     _ shapes: UnsafePointer<CacheAttentionShape>, _ cacheRows: PagedDecodeRows, bases: [Float],
-                     baseOf: UnsafePointer<Int>, position: Int, inOrder: Bool) {
+    private func run(_ s: DecodeRegionState, _ cacheRows: PagedDecodeRows, bases: [Float], baseOf: UnsafePointer<Int>,
+                     position: Int, inOrder: Bool) {
         let c = config, C = c.width, F = c.ffnWidth, H = c.heads, G = c.kvHeads, D = c.headDim
         let norms = normWeights, stride = normStride, eps = c.normEps, layers = c.layers, tableGELU = self.tableGELU
         let group = H / G, half = cacheRows.half, queryScale = c.scoreScale
         let products = s.products, (x0, x1, q, k, v, att, tmp, gate, up) = (s.x0, s.x1, s.q, s.k, s.v, s.att, s.tmp, s.gate, s.up)
-        let own = s.own, privateFloats = s.privateFloats, attention = s.attention, attentionStride = s.attentionStride
         WorkerPool.shared.region { part in
-            let r = own + part.index * privateFloats, h = r + C, g = h + C, qr = g + F
-            let scratch = attention + part.index * attentionStride
+            let own = s.buffers(part), (r, h, g, qr) = (own.r, own.h, own.g, own.qr)
             let plan = products.plan()
             let ropes = bases.map { RoPERows(positions: [position], headDim: D, theta: $0) }
-            // The slice of the residual stream this part writes.
-            let lo = C * part.index / part.parts / 16 * 16, hi = part.index + 1 == part.parts ? C : C * (part.index + 1) / part.parts / 16 * 16
             var x = x0, y = x1
             StepProfile.measure(.norm) { LlamaCppMath.rmsNorm(x, weight: norms, h, rows: 1, cols: C, eps: eps, inOrder: inOrder) }
             /// r = x + tmp normed with `post`, this part's slice of it into y, h = r normed with `next`; y is then the stream.
@@ -63,13 +39,13 @@ extension Gemma3.Network {
                 StepProfile.measure(.norm) { LlamaCppMath.rmsNorm(tmp, weight: post, r, rows: 1, cols: C, eps: eps, inOrder: inOrder) }
                 StepProfile.measure(.residual) {
                     for i in 0..<C { r[i] = x[i] + r[i] }
-                    (y + lo).update(from: r + lo, count: hi - lo)
+                    (y + own.lo).update(from: r + own.lo, count: own.hi - own.lo)
                 }
                 StepProfile.measure(.norm) { LlamaCppMath.rmsNorm(r, weight: next, h, rows: 1, cols: C, eps: eps, inOrder: inOrder) }
                 swap(&x, &y)
             }
             for l in 0..<layers {
-                let id = ids[l], shape = shapes[l], rows = cacheRows.rows(layer: l), rope = ropes[baseOf[l]]
+                let id = s.layers[l], shape = s.shapes[l], rows = cacheRows.rows(layer: l), rope = ropes[baseOf[l]]
                 let w = norms + l * stride, qNorm = w + C, kNorm = qNorm + D, postAttention = kNorm + D
                 let ffnNorm = postAttention + C, postFFN = ffnNorm + C
                 StepProfile.measure(.project) { products.run(id.qkv, h, part, plan) }
@@ -85,22 +61,15 @@ extension Gemma3.Network {
                     for i in 0..<(H * D) { qr[i] *= queryScale }
                     part.forEach(H, minChunk: 1) { heads in
                         PagedAttention.attendHeads(qr, att, heads: heads, group: group, cache: rows, position: position, half: half,
-                                                   headDim: D, scale: shape.scale, window: shape.window, exact: shape.exact, scratch: scratch)
+                                                   headDim: D, scale: shape.scale, window: shape.window, exact: shape.exact, scratch: own.scratch)
                     }
                 }
                 StepProfile.measure(.project) { products.run(id.o, att, part, plan) }
                 residual(postAttention, ffnNorm)
                 StepProfile.measure(.project) { products.run(id.gateUp, h, part, plan) }
-                StepProfile.measure(.activation) {
-                    if tableGELU {
-                        LlamaCppMath.geglu(gate: gate, up: up, g, F)
-                    } else {
-                        Activations.geluForward(gate, g, F)
-                        for i in 0..<F { g[i] *= up[i] }
-                    }
-                }
+                StepProfile.measure(.activation) { Gemma3.gatedGELU(gate: gate, up: up, into: g, count: F, table: tableGELU) }
                 StepProfile.measure(.project) { products.run(id.down, g, part, plan) }
-                residual(postFFN, l + 1 < layers ? norms + (l + 1) * stride : norms + layers * stride)
+                residual(postFFN, norms + (l + 1) * stride)  // (after the last layer: the output norm)
             }
             StepProfile.measure(.logits) { products.run(s.logitsId, h, part, plan) }
         }
