@@ -73,7 +73,8 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
 }
 
 /// A request sent at once from URLSession's own queue, not from a task that waits for a thread of the cooperative pool
-/// (on a loaded 2-core machine, with other suites holding that pool, an `async let` request was sent 30 s late).
+/// (on a loaded 2-core machine other suites can hold that pool; a failure in CI looked like an `async let` request
+/// reaching the server only after the one before it had ended).
 final class SentRequest: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var result: Result<(Int, [String: String], Data), Error> = .failure(URLError(.unknown))
