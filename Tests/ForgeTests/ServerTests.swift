@@ -67,9 +67,14 @@ func http(_ method: String, _ url: String, body: Data? = nil, headers: [String: 
     for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
     let (data, response) = try await URLSession.shared.data(for: request)
     let r = response as! HTTPURLResponse
+    return (r.statusCode, lowercasedHeaders(r), data)
+}
+
+/// A response's headers, names lowercased.
+func lowercasedHeaders(_ r: HTTPURLResponse) -> [String: String] {
     var h: [String: String] = [:]
     for (k, v) in r.allHeaderFields { h[String(describing: k).lowercased()] = String(describing: v) }
-    return (r.statusCode, h, data)
+    return h
 }
 
 /// A request sent at once from URLSession's own queue, not from a task that waits for a thread of the cooperative pool
@@ -86,9 +91,7 @@ final class SentRequest: @unchecked Sendable {
         request.timeoutInterval = 300
         URLSession.shared.dataTask(with: request) { data, response, error in
             if let r = response as? HTTPURLResponse, let data {
-                var h: [String: String] = [:]
-                for (k, v) in r.allHeaderFields { h[String(describing: k).lowercased()] = String(describing: v) }
-                self.result = .success((r.statusCode, h, data))
+                self.result = .success((r.statusCode, lowercasedHeaders(r), data))
             } else {
                 self.result = .failure(error ?? URLError(.badServerResponse))
             }
