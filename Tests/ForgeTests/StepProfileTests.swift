@@ -4,7 +4,9 @@ import ForgeInference
 import Foundation
 import Testing
 
-@Suite struct StepProfileTests {
+// Serialized: there is one profile per process (`StepProfile.start` takes it from whoever held it), so the two tests
+// must not overlap; they did on a Zen 4 host, and each stopped the other's profile.
+@Suite(.serialized) struct StepProfileTests {
     /// SmolLM2 (30 layers): each decoded token makes the calls its architecture implies, the timed steps fit inside the
     /// wall time, the profiled thread's hand-offs are counted, and profiling changes no logit.
     @Test func decodedTokensOfSmolLM2() async throws {
