@@ -24,11 +24,12 @@ enum KQuantGEMM {
         let inPlace = forge_has_vnni() != 0
         let x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3]
         var acc = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>()), accMin = acc
+        let pf = WeightPrefetch.enabled
         for b in 0..<(x0.count / 256) {
             let p = g + b * QuantDotK.q4KPackedBytes
             let d = halves8(p), dmin = halves8(p + 16)
             for j in 0..<4 {
-                QuantDotK.q4KPrefetch(p, j)
+                if pf { QuantDotK.q4KPrefetch(p, j) }
                 let at = 256 * b + 64 * j
                 let a0 = UnsafeRawPointer(x0.values) + at, a1 = UnsafeRawPointer(x1.values) + at
                 let a2 = UnsafeRawPointer(x2.values) + at, a3 = UnsafeRawPointer(x3.values) + at

@@ -37,10 +37,10 @@ public enum PackedDot {
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
         var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
         var o = SIMD8<Float>()
-        let xv = UnsafeRawPointer(x.values)
+        let xv = UnsafeRawPointer(x.values), pf = WeightPrefetch.enabled
         for b in 0..<(x.count / 32) {
             let p = g + b * gb, xb = xv + 32 * b
-            prefetchAhead(p, gb)
+            if pf { prefetchAhead(p, gb) }
             let ddx = halves8(p) * SIMD8(repeating: x.scales[b])
             let ddxHigh = inPlace ? ddx * 0.0625 : ddx
             if hasMin { o.addProduct(halves8(p + 16), SIMD8(repeating: x.sums[b])) }
@@ -80,10 +80,10 @@ public enum PackedDot {
         let gb = layout.bytes, qo = layout.quants
         let inPlace = forge_has_vnni() != 0
         var acc = SIMD8<Float>()
-        let xv = UnsafeRawPointer(x.values)
+        let xv = UnsafeRawPointer(x.values), pf = WeightPrefetch.enabled
         for b in 0..<(x.count / 32) {
             let p = g + b * gb, xb = xv + 32 * b
-            prefetchAhead(p, gb)
+            if pf { prefetchAhead(p, gb) }
             // The stored nibbles are q + 8: the sum starts at −8·Σx̂ over the block.
             let start = SIMD8<Int32>(repeating: x.minus8Sums[b])
             let sum: SIMD8<Int32>
@@ -116,10 +116,10 @@ public enum PackedDot {
     static func q8(_ g: UnsafeRawPointer, _ x: Q8Activations) -> SIMD8<Float> {
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
         var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
-        let xv = UnsafeRawPointer(x.values)
+        let xv = UnsafeRawPointer(x.values), pf = WeightPrefetch.enabled
         for b in 0..<(x.count / 32) {
             let p = g + b * 272, xb = xv + 32 * b
-            for k in 0..<5 { forge_prefetch(p + 2 * 272 + 64 * k) }
+            if pf { for k in 0..<5 { forge_prefetch(p + 2 * 272 + 64 * k) } }
             let ddx = halves8(p) * SIMD8(repeating: x.scales[b])
             let bias = x.minus8LaneSums[b] &<< 4  // −128 × each lane's activation sum
             @inline(__always) func lane(_ j: Int, _ acc: inout SIMD8<Float>) {

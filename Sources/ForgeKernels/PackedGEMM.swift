@@ -85,10 +85,10 @@ public enum PackedGEMM {
         let inPlace = forge_has_vnni() != 0 && !five  // high nibbles as 16·q, summed apart and shifted back
         let blocks = a[0].count / 32
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
-        let nibbles = SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F)
+        let nibbles = SIMD4<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F), pf = WeightPrefetch.enabled
         for b in 0..<blocks {
             let p = g + b * gb
-            prefetchAhead(p, gb)
+            if pf { prefetchAhead(p, gb) }
             @inline(__always) func weights(_ j: Int) -> (SIMD32<UInt8>, SIMD32<UInt8>) {
                 let u = p.loadUnaligned(fromByteOffset: qo + 32 * j, as: SIMD4<UInt64>.self)
                 var lo = u & nibbles, hi = inPlace ? u & ~nibbles : (u &>> 4) & nibbles
@@ -143,10 +143,10 @@ public enum PackedGEMM {
         let blocks = a[0].count / 32
         let vnni = forge_has_vnni() != 0
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>(), acc3 = SIMD8<Float>()
-        let flip = SIMD4<UInt64>(repeating: 0x8080_8080_8080_8080)
+        let flip = SIMD4<UInt64>(repeating: 0x8080_8080_8080_8080), pf = WeightPrefetch.enabled
         for b in 0..<blocks {
             let p = g + b * 272
-            for k in 0..<5 { forge_prefetch(p + 2 * 272 + 64 * k) }
+            if pf { for k in 0..<5 { forge_prefetch(p + 2 * 272 + 64 * k) } }
             @inline(__always) func w(_ j: Int) -> SIMD4<UInt64> {
                 let v = p.loadUnaligned(fromByteOffset: 16 + 32 * j, as: SIMD4<UInt64>.self)
                 return vnni ? v ^ flip : v

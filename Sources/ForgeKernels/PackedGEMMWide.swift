@@ -57,9 +57,10 @@ enum PackedGEMMWide {
         let blocks = x0.count / 32
         var f0a = SIMD16<Float>(), f0b = f0a, f1a = f0a, f1b = f0a, f2a = f0a, f2b = f0a, f3a = f0a, f3b = f0a
         let low = SIMD8<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F), flip = SIMD8<UInt64>(repeating: 0x8080_8080_8080_8080)
+        let pf = WeightPrefetch.enabled
         for b in 0..<blocks {
             let p0 = g + b * gb, p1 = p0 + gs, p2 = p1 + gs, p3 = p2 + gs
-            prefetchAhead(p0, gb); prefetchAhead(p1, gb); prefetchAhead(p2, gb); prefetchAhead(p3, gb)
+            if pf { prefetchAhead(p0, gb); prefetchAhead(p1, gb); prefetchAhead(p2, gb); prefetchAhead(p3, gb) }
             let xb0 = UnsafeRawPointer(x0.values) + 32 * b, xb1 = UnsafeRawPointer(x1.values) + 32 * b
             let xb2 = UnsafeRawPointer(x2.values) + 32 * b, xb3 = UnsafeRawPointer(x3.values) + 32 * b
             // Q8_0 starts at −128·Σx̂ (weights moved to unsigned), Q4_0 at −8·Σx̂ (q + 8), Q5_0 at −16·Σx̂ (q + 16).
@@ -129,14 +130,14 @@ extension PackedGEMMWide {
     static func q4K(_ g: UnsafeRawPointer, _ gs: Int, _ x: UnsafePointer<Q8KActivations>, _ out: UnsafeMutablePointer<Float>, ld: Int) {
         let x0 = x[0], x1 = x[1]
         var f0a = SIMD16<Float>(), f0b = f0a, f1a = f0a, f1b = f0a, m0a = f0a, m0b = f0a, m1a = f0a, m1b = f0a
-        let low = SIMD8<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F)
+        let low = SIMD8<UInt64>(repeating: 0x0F0F_0F0F_0F0F_0F0F), pf = WeightPrefetch.enabled
         @inline(__always) func bytes16(_ p: UnsafeRawPointer, _ q: UnsafeRawPointer) -> SIMD16<Int32> {
             SIMD16(lowHalf: bytes8(p), highHalf: bytes8(q))
         }
         for b in 0..<(x0.count / 256) {
             let p0 = g + b * QuantDotK.q4KPackedBytes, p1 = p0 + gs, p2 = p1 + gs, p3 = p2 + gs
             for j in 0..<4 {
-                QuantDotK.q4KPrefetch(p0, j); QuantDotK.q4KPrefetch(p1, j); QuantDotK.q4KPrefetch(p2, j); QuantDotK.q4KPrefetch(p3, j)
+                if pf { QuantDotK.q4KPrefetch(p0, j); QuantDotK.q4KPrefetch(p1, j); QuantDotK.q4KPrefetch(p2, j); QuantDotK.q4KPrefetch(p3, j) }
                 let at = 256 * b + 64 * j
                 let a0 = UnsafeRawPointer(x0.values) + at, a1 = UnsafeRawPointer(x1.values) + at
                 // Low nibbles (sub-block 2j) and high nibbles in place (16·q, sub-block 2j + 1) per token and half.

@@ -67,14 +67,14 @@ public enum QuantDotK {
     public static func q4KPacked(_ g: UnsafeRawPointer, _ x: Q8KActivations, pairs: Bool = false) -> SIMD8<Float> {
         let inPlace = forge_has_vnni() != 0  // high nibbles as 16·q need VNNI (see PackedDot)
         var acc = SIMD8<Float>(), accMin = SIMD8<Float>()
-        let xv = UnsafeRawPointer(x.values)
+        let xv = UnsafeRawPointer(x.values), pf = WeightPrefetch.enabled
         for b in 0..<(x.count / 256) {
             let p = g + b * q4KPackedBytes, xb = xv + 256 * b
             let dx = SIMD8<Float>(repeating: x.scales[b])
             let dd = halves8(p) * dx, dm = halves8(p + 16) * dx
             var sum = SIMD8<Int32>(), mins = SIMD8<Int32>()
             for j in 0..<4 {
-                q4KPrefetch(p, j)
+                if pf { q4KPrefetch(p, j) }
                 var low = SIMD8<Int32>(), high = SIMD8<Int32>()
                 if inPlace {
                     for v in 0..<8 {

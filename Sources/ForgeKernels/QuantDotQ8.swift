@@ -44,7 +44,7 @@ public enum QuantDotQ8 {
         let bb = (hasMin ? 20 : 18) + (five ? 4 : 0), qo = (hasMin ? 4 : 2) + (five ? 4 : 0)
         var acc = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
         var o0: Float = 0, o1: Float = 0, o2: Float = 0, o3: Float = 0
-        let xv = UnsafeRawPointer(x.values)
+        let xv = UnsafeRawPointer(x.values), pf = WeightPrefetch.enabled
         for b in 0..<(x.count / 32) {
             let a = xv.loadUnaligned(fromByteOffset: 32 * b, as: SIMD32<Int8>.self)
             let dx = x.scales[b], side = x.sums[b]
@@ -64,7 +64,7 @@ public enum QuantDotQ8 {
                 }
             }
             let p = row + b * bb
-            if rows == 4 {
+            if rows == 4 && pf {
                 let ahead = p + 8 * stride
                 forge_prefetch(ahead); forge_prefetch(ahead + stride); forge_prefetch(ahead + 2 * stride); forge_prefetch(ahead + 3 * stride)
             }
@@ -78,7 +78,7 @@ public enum QuantDotQ8 {
 
     static func q8(_ row: UnsafeRawPointer, _ stride: Int, _ x: Q8Activations, _ rows: Int) -> SIMD4<Float> {
         var acc = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
-        let xv = UnsafeRawPointer(x.values)
+        let xv = UnsafeRawPointer(x.values), pf = WeightPrefetch.enabled
         for b in 0..<(x.count / 32) {
             let a = xv.loadUnaligned(fromByteOffset: 32 * b, as: SIMD32<Int8>.self)
             let dx = x.scales[b]
@@ -89,7 +89,7 @@ public enum QuantDotQ8 {
                 acc.addProduct(int32ToFloat(s), SIMD8(repeating: QuantBlocks.half(p, 0) * dx))
             }
             let p = row + b * 34
-            if rows == 4 {
+            if rows == 4 && pf {
                 let ahead = p + 8 * stride
                 forge_prefetch(ahead); forge_prefetch(ahead + stride); forge_prefetch(ahead + 2 * stride); forge_prefetch(ahead + 3 * stride)
             }

@@ -69,7 +69,7 @@ struct BenchGenerate: ParsableCommand {
         }
         let bytes = Double(m.bytesPerToken)
         print("model: \(m.summary), \(String(format: "%.1f", bytes / 1e6)) MB of weights read per generated token")
-        print("threads: \(Parallel.threads), repetitions: \(repetitions), product order: \(m.productOrder.rawValue) (FORGE_PRODUCT_ORDER)")
+        print("threads: \(Parallel.threads), repetitions: \(repetitions), product order: \(m.productOrder.rawValue) (FORGE_PRODUCT_ORDER), weight prefetch: \(WeightPrefetch.enabled ? "on" : "off") (FORGE_WEIGHT_PREFETCH)")
         if promptTokens > 0 { print(String(format: "pp%-4d %8.1f tokens/s (median)", promptTokens, median(pp))) }
         if genTokens > 0 {
             print(String(format: "tg%-4d %8.1f tokens/s (median), %.1f GB/s of weights", genTokens, median(tg), median(tg) * bytes / 1e9))
