@@ -4,16 +4,17 @@ import ForgeKernels
 import Testing
 
 @Suite struct WeightPrefetchTests {
-    /// FORGE_WEIGHT_PREFETCH wins; unset or unknown, AMD processors go without and the others with.
-    @Test func settingFromTheEnvironmentAndTheVendor() {
-        #expect(WeightPrefetch.defaultSetting(environment: nil, vendor: "AuthenticAMD") == false)
-        #expect(WeightPrefetch.defaultSetting(environment: nil, vendor: "GenuineIntel") == true)
-        #expect(WeightPrefetch.defaultSetting(environment: nil, vendor: "") == true)
-        #expect(WeightPrefetch.defaultSetting(environment: "1", vendor: "AuthenticAMD") == true)
-        #expect(WeightPrefetch.defaultSetting(environment: "on", vendor: "AuthenticAMD") == true)
-        #expect(WeightPrefetch.defaultSetting(environment: "0", vendor: "GenuineIntel") == false)
-        #expect(WeightPrefetch.defaultSetting(environment: "off", vendor: "GenuineIntel") == false)
-        #expect(WeightPrefetch.defaultSetting(environment: "maybe", vendor: "GenuineIntel") == true)
+    /// FORGE_WEIGHT_PREFETCH wins; unset or unknown, AMD processors with AVX-512 (Zen 4) go without, the others with.
+    @Test func settingFromTheEnvironmentAndTheProcessor() {
+        #expect(WeightPrefetch.defaultSetting(environment: nil, vendor: "AuthenticAMD", avx512: true) == false)
+        #expect(WeightPrefetch.defaultSetting(environment: nil, vendor: "AuthenticAMD", avx512: false) == true)
+        #expect(WeightPrefetch.defaultSetting(environment: nil, vendor: "GenuineIntel", avx512: true) == true)
+        #expect(WeightPrefetch.defaultSetting(environment: nil, vendor: "", avx512: true) == true)
+        #expect(WeightPrefetch.defaultSetting(environment: "1", vendor: "AuthenticAMD", avx512: true) == true)
+        #expect(WeightPrefetch.defaultSetting(environment: "on", vendor: "AuthenticAMD", avx512: true) == true)
+        #expect(WeightPrefetch.defaultSetting(environment: "0", vendor: "GenuineIntel", avx512: true) == false)
+        #expect(WeightPrefetch.defaultSetting(environment: "off", vendor: "GenuineIntel", avx512: false) == false)
+        #expect(WeightPrefetch.defaultSetting(environment: "maybe", vendor: "AuthenticAMD", avx512: true) == false)
     }
 
     /// Every stored type, stored and packed, 1, 5 and 64 tokens (per-token kernels, short tiles, long tiles) in both
