@@ -1,5 +1,5 @@
 // WeightPrefetch: whether the product kernels ask for weight blocks ahead of where they read (software prefetch).
-// It paid when rows were read as interleaved streams from 4 KiB pages (Ice Lake: one thread 6–7 → 11–12.5 GB/s).
+// It paid when rows were read as interleaved streams from 4 KiB pages (a Zen 4 then: one thread 6–7 → 11–12.5 GB/s).
 // On AMD Zen 4, with packed groups in huge pages, the hardware prefetchers alone stream faster: `forge bench
 // kernels --model` on SmolLM2 Q4_1, one thread, 28.0–28.5 GB/s over the layers without against 21.4–21.7 with.
 // Zen 2 (AMD without AVX-512) has not been measured since, so it keeps the prefetch.
