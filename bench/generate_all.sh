@@ -22,11 +22,7 @@ for type in Q8_0 Q4_K_M; do
 done
 gemma="$HOME/.cache/forge/gemma-3-270m-q4_k_m.gguf"
 [ -s "$gemma" ] || bash scripts/setup.sh >/dev/null
-if [ -z "${FORGE_BIN:-}" ] && [ "${ISA:-native}" = native ]; then
-  swift build -c release --product forge >/dev/null; export FORGE_BIN=.build/release/forge
-elif [ -z "${FORGE_BIN:-}" ]; then
-  FORGE_TARGET_CPU=znver2 swift build -c release --product forge --scratch-path .build-avx2 >/dev/null; export FORGE_BIN=.build-avx2/release/forge
-fi
+FORGE_BIN=$(bash bench/forge_bin.sh); export FORGE_BIN  # built once for every pair below
 summary=$(mktemp)
 for t in ${THREADS:-1 2}; do
   for m in "$q41" "$cache/SmolLM2-135M-Instruct.Q8_0.gguf" "$cache/SmolLM2-135M-Instruct.Q4_K_M.gguf" "$gemma"; do
